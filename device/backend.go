@@ -1,0 +1,184 @@
+// Package device defines the one interface every compute backend implements.
+//
+// Design. The model holds only Buffers: opaque, backend-resident arrays of one
+// element type. It moves data across the host boundary with the Upload*/Download*
+// calls and otherwise only asks the backend to run ops on buffers. A CPU buffer
+// is a Go slice; a GPU buffer is a device pointer. Ops are issued in order and
+// may run asynchronously (the GPU backend queues them on one stream); Download*
+// and Sync are the only points where the host waits.
+//
+// Layouts. Convolutional activations are kept channel-major, "CNHW": a tensor of
+// C channels, N images of HxW is stored as C blocks of N*H*W floats. With that
+// layout the im2col matrix of a whole batch is [C*KH*KW, N*OH*OW] and one GEMM
+// W[OC, C*KH*KW] x col gives the next activation [OC, N*OH*OW], again CNHW.
+// Flatten turns CNHW into the row-major [N, C*H*W] of PyTorch's flatten order
+// with SwapAxes01. Dense activations are row-major [N, F].
+//
+// Every op states its exact semantics below; the CPU backend is the reference
+// and the GPU backend is tested against it op by op.
+package device
+
+import "fmt"
+
+// DType is the element type of a Buffer.
+type DType int
+
+// The element types a Buffer can hold.
+const (
+	F32 DType = iota // float32
+	I32              // int32
+	U8               // uint8
+)
+
+// String names the type as in NumPy.
+func (d DType) String() string {
+	switch d {
+	case F32:
+		return "float32"
+	case I32:
+		return "int32"
+	case U8:
+		return "uint8"
+	}
+	return fmt.Sprintf("dtype(%d)", int(d))
+}
+
+// Size is the size of one element in bytes.
+func (d DType) Size() int {
+	if d == U8 {
+		return 1
+	}
+	return 4
+}
+
+// Buffer is a backend-resident array. Only the backend that made it may use it.
+type Buffer interface {
+	Len() int     // number of elements
+	DType() DType // element type
+}
+
+// ConvGeom describes one 2-D convolution (or its im2col) over CNHW data.
+// Padding may be asymmetric: PadH/PadW are the rows/columns added before the
+// image; the output size OH/OW decides how many are implied after it.
+type ConvGeom struct {
+	C, N, H, W int // input channels, images, height, width
+	KH, KW     int // kernel size
+	SH, SW     int // stride
+	PadH, PadW int // zero padding before the first row / column
+	OH, OW     int // output height, width
+}
+
+// ColRows is the number of rows of the im2col matrix, C*KH*KW.
+func (g ConvGeom) ColRows() int { return g.C * g.KH * g.KW }
+
+// ColCols is the number of columns of the im2col matrix, N*OH*OW.
+func (g ConvGeom) ColCols() int { return g.N * g.OH * g.OW }
+
+// PoolGeom describes a pooling window over Planes independent HxW planes
+// (for CNHW data Planes = C*N). No padding: windows that would cross the
+// bottom or right edge are not formed (Keras "valid").
+type PoolGeom struct {
+	Planes, H, W int // number of planes, plane height and width
+	KH, KW       int // window
+	SH, SW       int // stride
+	OH, OW       int // output size: (H-KH)/SH+1, (W-KW)/SW+1
+}
+
+// Backend runs the ops of the model. A Backend is not safe for concurrent use:
+// one training loop drives it.
+type Backend interface {
+	// Name is the registry name ("cpu", "gpu").
+	Name() string
+	// Describe is one human-readable line about the hardware in use.
+	Describe() string
+
+	// Alloc returns a zero-filled buffer of n elements. The error names the
+	// request (what, how much) when memory runs out; what is a short label.
+	Alloc(what string, dt DType, n int) (Buffer, error)
+	// Free releases a buffer made by Alloc; views must not be freed.
+	Free(b Buffer)
+	// View is the sub-array b[off:off+n]; it shares memory with b.
+	View(b Buffer, off, n int) Buffer
+
+	// Upload and download copy host data to b[off:] and back. Downloads wait
+	// for all queued work.
+	UploadF32(dst Buffer, off int, src []float32) error
+	UploadI32(dst Buffer, off int, src []int32) error
+	UploadU8(dst Buffer, off int, src []uint8) error
+	DownloadF32(src Buffer, off int, dst []float32) error
+	DownloadI32(src Buffer, off int, dst []int32) error
+	// Sync waits for all queued work and reports any asynchronous error.
+	Sync() error
+	// Close releases everything the backend holds.
+	Close() error
+
+	// Gemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices:
+	// op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb, ldc are the row
+	// strides of A, B, C as stored (A is m x k, or k x m when transA). When
+	// beta is 0, C is not read (NaNs in C do not propagate).
+	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int)
+
+	// Im2Col writes col[(c*KH+ky)*KW+kx, (n*OH+oy)*OW+ox] =
+	// x[c, n, oy*SH-PadH+ky, ox*SW-PadW+kx], or 0 outside the image.
+	// x is CNHW [C, N, H, W]; col is [C*KH*KW, N*OH*OW].
+	Im2Col(g ConvGeom, x, col Buffer)
+	// Col2Im is the adjoint of Im2Col: dx = sum of col entries over every
+	// position that read each input element. dx is overwritten.
+	Col2Im(g ConvGeom, col, dx Buffer)
+
+	// MaxPoolForward writes y[p, oy, ox] = max over the window of x[p, ...] and
+	// the index (within the plane, iy*W+ix) of the first maximum to argmax.
+	MaxPoolForward(g PoolGeom, x, y, argmax Buffer)
+	// MaxPoolBackward overwrites dx with zeros, then adds each dy[p, oy, ox] to
+	// dx[p, argmax[p, oy, ox]].
+	MaxPoolBackward(g PoolGeom, dy, argmax, dx Buffer)
+	// AvgPoolForward writes the mean of each window.
+	AvgPoolForward(g PoolGeom, x, y Buffer)
+	// AvgPoolBackward overwrites dx with each dy shared equally over its window.
+	AvgPoolBackward(g PoolGeom, dy, dx Buffer)
+
+	// AddBias adds bias[c] to y viewed as [outer, C, inner] (conv output in
+	// CNHW: outer 1, inner N*OH*OW; dense output: outer N, inner 1). With relu
+	// it then applies max(0, .) in the same pass.
+	AddBias(y, bias Buffer, outer, c, inner int, relu bool)
+	// BiasGrad overwrites db[c] with the sum of dy over outer and inner.
+	BiasGrad(dy, db Buffer, outer, c, inner int)
+	// ReLUForward writes y = max(0, x) for the first n elements (y may be x).
+	ReLUForward(x, y Buffer, n int)
+	// ReLUBackward writes dx = dy where y > 0, else 0 (dx may be dy); y is the
+	// ReLU's output.
+	ReLUBackward(y, dy, dx Buffer, n int)
+
+	// SwapAxes01 writes dst[b, a, i] = src[a, b, i] for src viewed as
+	// [A, B, inner]. Flatten is SwapAxes01(CNHW, dst, C, N, H*W).
+	SwapAxes01(src, dst Buffer, a, b, inner int)
+
+	// SoftmaxXent takes logits [n, k] and int32 labels [n]; it writes the
+	// gradient of the mean cross-entropy, (softmax - onehot) * gradScale, to
+	// dlogits (nil: no gradient), and adds to stats[0] the sum over rows of
+	// -log softmax[label] and to stats[1] the number of rows whose first
+	// largest logit is at the label. Labels outside [0, k) are a caller bug.
+	SoftmaxXent(logits, labels Buffer, n, k int, gradScale float32, dlogits, stats Buffer)
+
+	// Adam updates params in place from grads with the moments m and v (all n
+	// long), Keras/TF2 form: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+	// p -= lrT * m / (sqrt(v) + eps), where the caller passes the bias-
+	// corrected step size lrT = lr*sqrt(1-b2^t)/(1-b1^t).
+	Adam(params, grads, m, v Buffer, n int, lrT, beta1, beta2, eps float32)
+
+	// GatherImages reads images idx[0..n) from the uint8 dataset src (each
+	// c*hw bytes, channel-major as in the CIFAR-10 files) and writes them
+	// to dst as CNHW floats scaled by scale: dst[ch, j, p] = src[idx[j]*c*hw +
+	// ch*hw + p] * scale. labels and dstLabels may be nil; when set,
+	// dstLabels[j] = labels[idx[j]].
+	GatherImages(src, idx Buffer, n, c, hw int, scale float32, dst Buffer, labels, dstLabels Buffer)
+
+	// Fill sets the first n elements of a float32 buffer to v.
+	Fill(x Buffer, n int, v float32)
+	// Copy copies n float32 elements from src to dst.
+	Copy(src, dst Buffer, n int)
+	// Axpy computes y += alpha*x over n elements.
+	Axpy(n int, alpha float32, x, y Buffer)
+	// Scale computes x *= alpha over n elements.
+	Scale(n int, alpha float32, x Buffer)
+}

@@ -1,0 +1,69 @@
+package device
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Options configure a backend when it is opened.
+type Options struct {
+	Threads int  // CPU worker goroutines; 0 means one per core
+	TF32    bool // allow TF32 tensor-core GEMMs on the GPU (off: full float32)
+}
+
+// Factory opens a backend, or says in words a user can act on why it cannot.
+type Factory func(Options) (Backend, error)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Register makes a backend available under name. Backends register in init.
+func Register(name string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	registry[name] = f
+}
+
+// Names lists the registered backends.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	var out []string
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Open opens the named backend. "auto" tries "gpu" and falls back to "cpu";
+// then fallback holds the reason the GPU was not used (nil when it was).
+func Open(name string, o Options) (b Backend, fallback error, err error) {
+	if name == "auto" {
+		b, err := Open1("gpu", o)
+		if err == nil {
+			return b, nil, nil
+		}
+		cpu, cerr := Open1("cpu", o)
+		return cpu, err, cerr
+	}
+	b, err = Open1(name, o)
+	return b, nil, err
+}
+
+// Open1 opens exactly the named backend, with no fallback.
+func Open1(name string, o Options) (Backend, error) {
+	regMu.Lock()
+	f, ok := registry[name]
+	regMu.Unlock()
+	if !ok {
+		if name == "gpu" {
+			return nil, fmt.Errorf("this build has no GPU backend")
+		}
+		return nil, fmt.Errorf("unknown device %q (choose auto, cpu or gpu)", name)
+	}
+	return f(o)
+}
