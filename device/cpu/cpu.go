@@ -1,0 +1,205 @@
+// Package cpu is the reference Backend: plain Go over slices, parallel over a
+// fixed pool of goroutines. Every other backend is tested against it.
+//
+// Parallel ops split their output into fixed contiguous ranges, one per
+// worker, and each output element is computed by one worker in a fixed order,
+// so results are bit-identical from run to run for a given thread count (and
+// for most ops whatever the thread count). Ops reuse preallocated job structs
+// and scratch space: a steady-state training step allocates nothing.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/trainer-go/trainer/device"
+)
+
+func init() {
+	device.Register("cpu", func(o device.Options) (device.Backend, error) { return New(o) })
+}
+
+// buf is a CPU buffer: exactly one of the slices is set.
+type buf struct {
+	dt device.DType
+	f  []float32
+	i  []int32
+	u  []uint8
+}
+
+func (b *buf) Len() int {
+	switch b.dt {
+	case device.I32:
+		return len(b.i)
+	case device.U8:
+		return len(b.u)
+	}
+	return len(b.f)
+}
+
+func (b *buf) DType() device.DType { return b.dt }
+
+// Backend is the CPU backend.
+type Backend struct {
+	threads int
+	pool    *pool
+	gemm    *gemmEngine
+
+	// preallocated jobs, one per parallel op
+	jIm2col  im2colJob
+	jCol2im  col2imJob
+	jMaxF    maxPoolFwdJob
+	jMaxB    maxPoolBwdJob
+	jAvgF    avgPoolFwdJob
+	jAvgB    avgPoolBwdJob
+	jBias    biasJob
+	jBiasG   biasGradJob
+	jReLUB   reluBwdJob
+	jAdam    adamJob
+	jGather  gatherJob
+	jSwap    swapJob
+	jSoftmax softmaxJob
+}
+
+// New opens a CPU backend with o.Threads workers (0: one per core).
+func New(o device.Options) (*Backend, error) {
+	t := o.Threads
+	if t <= 0 {
+		t = runtime.NumCPU()
+	}
+	if t > 256 {
+		return nil, fmt.Errorf("threads %d: at most 256", t)
+	}
+	return &Backend{threads: t, pool: newPool(t), gemm: newGemmEngine(t)}, nil
+}
+
+// Name is "cpu".
+func (b *Backend) Name() string { return "cpu" }
+
+// Describe names the CPU and the worker count.
+func (b *Backend) Describe() string {
+	return fmt.Sprintf("%s, %d threads, GEMM kernel %s", CPUModel(), b.threads, b.gemm.Kernel())
+}
+
+// Threads is the number of workers.
+func (b *Backend) Threads() int { return b.threads }
+
+// Alloc makes a zeroed buffer.
+func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("allocating %s: negative length %d", what, n)
+	}
+	switch dt {
+	case device.F32:
+		return &buf{dt: dt, f: make([]float32, n)}, nil
+	case device.I32:
+		return &buf{dt: dt, i: make([]int32, n)}, nil
+	case device.U8:
+		return &buf{dt: dt, u: make([]uint8, n)}, nil
+	}
+	return nil, fmt.Errorf("allocating %s: unknown dtype %v", what, dt)
+}
+
+// Free drops the buffer (the garbage collector reclaims it).
+func (b *Backend) Free(x device.Buffer) {
+	if p, ok := x.(*buf); ok {
+		*p = buf{dt: p.dt}
+	}
+}
+
+// View is x[off:off+n].
+func (b *Backend) View(x device.Buffer, off, n int) device.Buffer {
+	p := x.(*buf)
+	switch p.dt {
+	case device.I32:
+		return &buf{dt: p.dt, i: p.i[off : off+n : off+n]}
+	case device.U8:
+		return &buf{dt: p.dt, u: p.u[off : off+n : off+n]}
+	}
+	return &buf{dt: p.dt, f: p.f[off : off+n : off+n]}
+}
+
+// Adopt wraps host bytes as a U8 buffer without copying. The caller must not
+// change them afterwards. This saves a second copy of the dataset on the CPU.
+func (b *Backend) Adopt(u []uint8) device.Buffer { return &buf{dt: device.U8, u: u} }
+
+// AdoptI32 wraps host int32s as an I32 buffer without copying.
+func (b *Backend) AdoptI32(v []int32) device.Buffer { return &buf{dt: device.I32, i: v} }
+
+func check(dst device.Buffer, dt device.DType, off, n int) *buf {
+	p := dst.(*buf)
+	if p.dt != dt {
+		panic(fmt.Sprintf("cpu: buffer is %v, want %v", p.dt, dt))
+	}
+	if off < 0 || off+n > p.Len() {
+		panic(fmt.Sprintf("cpu: range [%d,%d) outside buffer of %d", off, off+n, p.Len()))
+	}
+	return p
+}
+
+// UploadF32 copies src into dst[off:].
+func (b *Backend) UploadF32(dst device.Buffer, off int, src []float32) error {
+	copy(check(dst, device.F32, off, len(src)).f[off:], src)
+	return nil
+}
+
+// UploadI32 copies src into dst[off:].
+func (b *Backend) UploadI32(dst device.Buffer, off int, src []int32) error {
+	copy(check(dst, device.I32, off, len(src)).i[off:], src)
+	return nil
+}
+
+// UploadU8 copies src into dst[off:].
+func (b *Backend) UploadU8(dst device.Buffer, off int, src []uint8) error {
+	copy(check(dst, device.U8, off, len(src)).u[off:], src)
+	return nil
+}
+
+// DownloadF32 copies src[off:] into dst.
+func (b *Backend) DownloadF32(src device.Buffer, off int, dst []float32) error {
+	copy(dst, check(src, device.F32, off, len(dst)).f[off:])
+	return nil
+}
+
+// DownloadI32 copies src[off:] into dst.
+func (b *Backend) DownloadI32(src device.Buffer, off int, dst []int32) error {
+	copy(dst, check(src, device.I32, off, len(dst)).i[off:])
+	return nil
+}
+
+// Sync does nothing: CPU ops are synchronous.
+func (b *Backend) Sync() error { return nil }
+
+// Close stops the workers.
+func (b *Backend) Close() error {
+	b.pool.close()
+	b.gemm.Close()
+	return nil
+}
+
+func f32(x device.Buffer) []float32 {
+	if x == nil {
+		return nil
+	}
+	return x.(*buf).f
+}
+func i32(x device.Buffer) []int32 {
+	if x == nil {
+		return nil
+	}
+	return x.(*buf).i
+}
+
+// Gemm runs the SGEMM engine.
+func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.Buffer, lda int, bb device.Buffer, ldb int, beta float32, c device.Buffer, ldc int) {
+	b.gemm.Sgemm(transA, transB, m, n, k, alpha, f32(a), lda, f32(bb), ldb, beta, f32(c), ldc)
+}
+
+// par runs j on the pool when there is enough work to pay for the hand-off.
+func (b *Backend) par(j job, work int) {
+	if work < 1<<14 {
+		j.run(0, 1)
+		return
+	}
+	b.pool.do(j)
+}

@@ -1,0 +1,499 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/trainer-go/trainer/device"
+)
+
+// ---- im2col / col2im ----
+
+type im2colJob struct {
+	g      device.ConvGeom
+	x, col []float32
+}
+
+// Im2Col: see device.Backend. Split over rows of col (c, ky, kx).
+func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
+	j := &b.jIm2col
+	j.g, j.x, j.col = g, f32(x), f32(col)
+	b.par(j, g.ColRows()*g.ColCols())
+}
+
+func (j *im2colJob) run(w, nw int) {
+	g := j.g
+	rows, cols := g.ColRows(), g.ColCols()
+	r0, r1 := span(rows, w, nw)
+	for r := r0; r < r1; r++ {
+		c, ky, kx := r/(g.KH*g.KW), r/g.KW%g.KH, r%g.KW
+		out := j.col[r*cols : (r+1)*cols]
+		for n := 0; n < g.N; n++ {
+			plane := j.x[(c*g.N+n)*g.H*g.W:][:g.H*g.W]
+			for oy := 0; oy < g.OH; oy++ {
+				dst := out[(n*g.OH+oy)*g.OW:][:g.OW]
+				iy := oy*g.SH - g.PadH + ky
+				if iy < 0 || iy >= g.H {
+					clear(dst)
+					continue
+				}
+				src := plane[iy*g.W : (iy+1)*g.W]
+				ix := kx - g.PadW
+				if g.SW == 1 && ix >= 0 && ix+g.OW <= g.W {
+					copy(dst, src[ix:ix+g.OW])
+					continue
+				}
+				for ox := range dst {
+					if ix >= 0 && ix < g.W {
+						dst[ox] = src[ix]
+					} else {
+						dst[ox] = 0
+					}
+					ix += g.SW
+				}
+			}
+		}
+	}
+}
+
+type col2imJob struct {
+	g       device.ConvGeom
+	col, dx []float32
+}
+
+// Col2Im: see device.Backend. Split over input channels: each worker owns
+// whole channels of dx and accumulates into them in a fixed order.
+func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
+	j := &b.jCol2im
+	j.g, j.col, j.dx = g, f32(col), f32(dx)
+	b.par(j, g.ColRows()*g.ColCols())
+}
+
+func (j *col2imJob) run(w, nw int) {
+	g := j.g
+	cols := g.ColCols()
+	c0, c1 := span(g.C, w, nw)
+	for c := c0; c < c1; c++ {
+		dxc := j.dx[c*g.N*g.H*g.W : (c+1)*g.N*g.H*g.W]
+		clear(dxc)
+		for ky := 0; ky < g.KH; ky++ {
+			for kx := 0; kx < g.KW; kx++ {
+				row := j.col[((c*g.KH+ky)*g.KW+kx)*cols:][:cols]
+				for n := 0; n < g.N; n++ {
+					plane := dxc[n*g.H*g.W:][:g.H*g.W]
+					for oy := 0; oy < g.OH; oy++ {
+						iy := oy*g.SH - g.PadH + ky
+						if iy < 0 || iy >= g.H {
+							continue
+						}
+						src := row[(n*g.OH+oy)*g.OW:][:g.OW]
+						dst := plane[iy*g.W : (iy+1)*g.W]
+						ix := kx - g.PadW
+						for _, v := range src {
+							if ix >= 0 && ix < g.W {
+								dst[ix] += v
+							}
+							ix += g.SW
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// ---- pooling ----
+
+type maxPoolFwdJob struct {
+	g      device.PoolGeom
+	x, y   []float32
+	argmax []int32
+}
+
+// MaxPoolForward: see device.Backend. Split over planes.
+func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) {
+	j := &b.jMaxF
+	j.g, j.x, j.y, j.argmax = g, f32(x), f32(y), i32(argmax)
+	b.par(j, g.Planes*g.H*g.W)
+}
+
+func (j *maxPoolFwdJob) run(w, nw int) {
+	g := j.g
+	p0, p1 := span(g.Planes, w, nw)
+	for p := p0; p < p1; p++ {
+		x := j.x[p*g.H*g.W:][:g.H*g.W]
+		y := j.y[p*g.OH*g.OW:][:g.OH*g.OW]
+		am := j.argmax[p*g.OH*g.OW:][:g.OH*g.OW]
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				best := oy*g.SH*g.W + ox*g.SW
+				bv := x[best]
+				for ky := 0; ky < g.KH; ky++ {
+					base := (oy*g.SH+ky)*g.W + ox*g.SW
+					for kx := 0; kx < g.KW; kx++ {
+						if v := x[base+kx]; v > bv {
+							bv, best = v, base+kx
+						}
+					}
+				}
+				y[oy*g.OW+ox] = bv
+				am[oy*g.OW+ox] = int32(best)
+			}
+		}
+	}
+}
+
+type maxPoolBwdJob struct {
+	g      device.PoolGeom
+	dy, dx []float32
+	argmax []int32
+}
+
+// MaxPoolBackward: see device.Backend. Split over planes.
+func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffer) {
+	j := &b.jMaxB
+	j.g, j.dy, j.argmax, j.dx = g, f32(dy), i32(argmax), f32(dx)
+	b.par(j, g.Planes*g.H*g.W)
+}
+
+func (j *maxPoolBwdJob) run(w, nw int) {
+	g := j.g
+	p0, p1 := span(g.Planes, w, nw)
+	for p := p0; p < p1; p++ {
+		dx := j.dx[p*g.H*g.W:][:g.H*g.W]
+		clear(dx)
+		dy := j.dy[p*g.OH*g.OW:][:g.OH*g.OW]
+		am := j.argmax[p*g.OH*g.OW:][:g.OH*g.OW]
+		for i, v := range dy {
+			dx[am[i]] += v
+		}
+	}
+}
+
+type avgPoolFwdJob struct {
+	g    device.PoolGeom
+	x, y []float32
+}
+
+// AvgPoolForward: see device.Backend. Split over planes.
+func (b *Backend) AvgPoolForward(g device.PoolGeom, x, y device.Buffer) {
+	j := &b.jAvgF
+	j.g, j.x, j.y = g, f32(x), f32(y)
+	b.par(j, g.Planes*g.H*g.W)
+}
+
+func (j *avgPoolFwdJob) run(w, nw int) {
+	g := j.g
+	inv := 1 / float32(g.KH*g.KW)
+	p0, p1 := span(g.Planes, w, nw)
+	for p := p0; p < p1; p++ {
+		x := j.x[p*g.H*g.W:][:g.H*g.W]
+		y := j.y[p*g.OH*g.OW:][:g.OH*g.OW]
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				var s float32
+				for ky := 0; ky < g.KH; ky++ {
+					base := (oy*g.SH+ky)*g.W + ox*g.SW
+					for kx := 0; kx < g.KW; kx++ {
+						s += x[base+kx]
+					}
+				}
+				y[oy*g.OW+ox] = s * inv
+			}
+		}
+	}
+}
+
+type avgPoolBwdJob struct {
+	g      device.PoolGeom
+	dy, dx []float32
+}
+
+// AvgPoolBackward: see device.Backend. Split over planes.
+func (b *Backend) AvgPoolBackward(g device.PoolGeom, dy, dx device.Buffer) {
+	j := &b.jAvgB
+	j.g, j.dy, j.dx = g, f32(dy), f32(dx)
+	b.par(j, g.Planes*g.H*g.W)
+}
+
+func (j *avgPoolBwdJob) run(w, nw int) {
+	g := j.g
+	inv := 1 / float32(g.KH*g.KW)
+	p0, p1 := span(g.Planes, w, nw)
+	for p := p0; p < p1; p++ {
+		dx := j.dx[p*g.H*g.W:][:g.H*g.W]
+		clear(dx)
+		dy := j.dy[p*g.OH*g.OW:][:g.OH*g.OW]
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				v := dy[oy*g.OW+ox] * inv
+				for ky := 0; ky < g.KH; ky++ {
+					base := (oy*g.SH+ky)*g.W + ox*g.SW
+					for kx := 0; kx < g.KW; kx++ {
+						dx[base+kx] += v
+					}
+				}
+			}
+		}
+	}
+}
+
+// ---- bias, ReLU ----
+
+type biasJob struct {
+	y, bias         []float32
+	outer, c, inner int
+	relu            bool
+}
+
+// AddBias: see device.Backend. Split over (outer, c) rows.
+func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool) {
+	j := &b.jBias
+	j.y, j.bias, j.outer, j.c, j.inner, j.relu = f32(y), f32(bias), outer, c, inner, relu
+	b.par(j, outer*c*inner)
+}
+
+func (j *biasJob) run(w, nw int) {
+	r0, r1 := span(j.outer*j.c, w, nw)
+	for r := r0; r < r1; r++ {
+		bv := j.bias[r%j.c]
+		row := j.y[r*j.inner : (r+1)*j.inner]
+		if j.relu {
+			for i, v := range row {
+				v += bv
+				if v < 0 {
+					v = 0
+				}
+				row[i] = v
+			}
+		} else {
+			for i := range row {
+				row[i] += bv
+			}
+		}
+	}
+}
+
+type biasGradJob struct {
+	dy, db          []float32
+	outer, c, inner int
+}
+
+// BiasGrad: see device.Backend. Split over channels; each sums in a fixed
+// order (outer, then inner) in float64.
+func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
+	j := &b.jBiasG
+	j.dy, j.db, j.outer, j.c, j.inner = f32(dy), f32(db), outer, c, inner
+	if c < b.threads {
+		j.run(0, 1)
+		return
+	}
+	b.par(j, outer*c*inner)
+}
+
+func (j *biasGradJob) run(w, nw int) {
+	c0, c1 := span(j.c, w, nw)
+	for ch := c0; ch < c1; ch++ {
+		var s float64
+		for o := 0; o < j.outer; o++ {
+			row := j.dy[(o*j.c+ch)*j.inner:][:j.inner]
+			var rs float32
+			for _, v := range row {
+				rs += v
+			}
+			s += float64(rs)
+		}
+		j.db[ch] = float32(s)
+	}
+}
+
+// ReLUForward: see device.Backend.
+func (b *Backend) ReLUForward(x, y device.Buffer, n int) {
+	xs, ys := f32(x)[:n], f32(y)[:n]
+	for i, v := range xs {
+		ys[i] = max(v, 0)
+	}
+}
+
+type reluBwdJob struct{ y, dy, dx []float32 }
+
+// ReLUBackward: see device.Backend.
+func (b *Backend) ReLUBackward(y, dy, dx device.Buffer, n int) {
+	j := &b.jReLUB
+	j.y, j.dy, j.dx = f32(y)[:n], f32(dy)[:n], f32(dx)[:n]
+	b.par(j, n)
+}
+
+func (j *reluBwdJob) run(w, nw int) {
+	lo, hi := span(len(j.y), w, nw)
+	for i := lo; i < hi; i++ {
+		if j.y[i] > 0 {
+			j.dx[i] = j.dy[i]
+		} else {
+			j.dx[i] = 0
+		}
+	}
+}
+
+// ---- layout ----
+
+type swapJob struct {
+	src, dst    []float32
+	a, b, inner int
+}
+
+// SwapAxes01: see device.Backend. Split over a.
+func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
+	j := &b.jSwap
+	j.src, j.dst, j.a, j.b, j.inner = f32(src), f32(dst), a, bb, inner
+	b.par(j, a*bb*inner)
+}
+
+func (j *swapJob) run(w, nw int) {
+	a0, a1 := span(j.a, w, nw)
+	for a := a0; a < a1; a++ {
+		for bi := 0; bi < j.b; bi++ {
+			copy(j.dst[(bi*j.a+a)*j.inner:][:j.inner], j.src[(a*j.b+bi)*j.inner:][:j.inner])
+		}
+	}
+}
+
+// ---- loss ----
+
+type softmaxJob struct {
+	logits, dl, stats []float32
+	labels            []int32
+	n, k              int
+	scale             float32
+}
+
+// SoftmaxXent: see device.Backend. Rows are independent; the statistics are
+// summed in float64 in row order and added once.
+func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale float32, dlogits, stats device.Buffer) {
+	j := &b.jSoftmax
+	j.logits, j.labels, j.n, j.k, j.scale, j.dl, j.stats = f32(logits), i32(labels), n, k, gradScale, f32(dlogits), f32(stats)
+	j.run(0, 1)
+}
+
+func (j *softmaxJob) run(w, nw int) {
+	var loss, correct float64
+	for r := 0; r < j.n; r++ {
+		row := j.logits[r*j.k : (r+1)*j.k]
+		lab := int(j.labels[r])
+		mx, arg := row[0], 0
+		for i, v := range row {
+			if v > mx {
+				mx, arg = v, i
+			}
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v - mx))
+		}
+		loss += math.Log(sum) - float64(row[lab]-mx)
+		if arg == lab {
+			correct++
+		}
+		if j.dl != nil {
+			d := j.dl[r*j.k : (r+1)*j.k]
+			for i, v := range row {
+				p := math.Exp(float64(v-mx)) / sum
+				if i == lab {
+					p--
+				}
+				d[i] = float32(p) * j.scale
+			}
+		}
+	}
+	j.stats[0] += float32(loss)
+	j.stats[1] += float32(correct)
+}
+
+// ---- optimiser ----
+
+type adamJob struct {
+	p, g, m, v       []float32
+	lrT, b1, b2, eps float32
+}
+
+// Adam: see device.Backend. Elementwise, split over the flat buffer.
+func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps float32) {
+	j := &b.jAdam
+	j.p, j.g, j.m, j.v = f32(params)[:n], f32(grads)[:n], f32(m)[:n], f32(v)[:n]
+	j.lrT, j.b1, j.b2, j.eps = lrT, beta1, beta2, eps
+	b.par(j, n*8)
+}
+
+func (j *adamJob) run(w, nw int) {
+	lo, hi := span(len(j.p), w, nw)
+	b1, b2 := j.b1, j.b2
+	for i := lo; i < hi; i++ {
+		g := j.g[i]
+		m := b1*j.m[i] + (1-b1)*g
+		v := b2*j.v[i] + (1-b2)*g*g
+		j.m[i], j.v[i] = m, v
+		j.p[i] -= j.lrT * m / (float32(math.Sqrt(float64(v))) + j.eps)
+	}
+}
+
+// ---- data ----
+
+type gatherJob struct {
+	src               []uint8
+	idx, labels, dstL []int32
+	n, c, hw          int
+	scale             float32
+	dst               []float32
+}
+
+// GatherImages: see device.Backend. Split over images.
+func (b *Backend) GatherImages(src, idx device.Buffer, n, c, hw int, scale float32, dst device.Buffer, labels, dstLabels device.Buffer) {
+	j := &b.jGather
+	j.src, j.idx, j.n, j.c, j.hw, j.scale, j.dst = src.(*buf).u, i32(idx), n, c, hw, scale, f32(dst)
+	j.labels, j.dstL = i32(labels), i32(dstLabels)
+	b.par(j, n*c*hw)
+}
+
+func (j *gatherJob) run(w, nw int) {
+	i0, i1 := span(j.n, w, nw)
+	size := j.c * j.hw
+	for i := i0; i < i1; i++ {
+		img := j.src[int(j.idx[i])*size:][:size]
+		for ch := 0; ch < j.c; ch++ {
+			d := j.dst[(ch*j.n+i)*j.hw:][:j.hw]
+			for p, v := range img[ch*j.hw : (ch+1)*j.hw] {
+				d[p] = float32(v) * j.scale
+			}
+		}
+		if j.dstL != nil {
+			j.dstL[i] = j.labels[j.idx[i]]
+		}
+	}
+}
+
+// ---- vector ----
+
+// Fill sets x[:n] = v.
+func (b *Backend) Fill(x device.Buffer, n int, v float32) {
+	xs := f32(x)[:n]
+	for i := range xs {
+		xs[i] = v
+	}
+}
+
+// Copy copies n floats.
+func (b *Backend) Copy(src, dst device.Buffer, n int) { copy(f32(dst)[:n], f32(src)[:n]) }
+
+// Axpy computes y += alpha*x.
+func (b *Backend) Axpy(n int, alpha float32, x, y device.Buffer) {
+	xs, ys := f32(x)[:n], f32(y)[:n]
+	for i, v := range xs {
+		ys[i] += alpha * v
+	}
+}
+
+// Scale computes x *= alpha.
+func (b *Backend) Scale(n int, alpha float32, x device.Buffer) {
+	for i := range f32(x)[:n] {
+		f32(x)[i] *= alpha
+	}
+}
