@@ -1,0 +1,139 @@
+// Package cli is the command line: it parses flags, sets up logging, picks
+// the device and prints results. Nothing imports it but main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trainer-go/trainer/device"
+	_ "github.com/trainer-go/trainer/device/cpu" // registers "cpu"
+)
+
+// Exit codes, documented in the README.
+const (
+	ExitOK          = 0
+	ExitError       = 1   // bad input, failed run
+	ExitInterrupted = 130 // Ctrl-C / SIGTERM
+)
+
+// exitError carries an exit code through urfave/cli.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+var log zerolog.Logger
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func setupLogging(format, level string, w io.Writer, tty bool) error {
+	lv, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	switch format {
+	case "json":
+		log = zerolog.New(w).Level(lv).With().Timestamp().Logger()
+	case "text":
+		log = zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: !tty, TimeFormat: "15:04:05"}).Level(lv).With().Timestamp().Logger()
+	default:
+		return fmt.Errorf("--log-format %q: use text or json", format)
+	}
+	return nil
+}
+
+// App builds the command tree.
+func App() *ucli.App {
+	return &ucli.App{
+		Name:  "trainer",
+		Usage: "train convolutional image classifiers on NVIDIA GPUs or the CPU",
+		Description: "Examples:\n" +
+			"   trainer train --epochs 10                 # CIFAR-10, downloaded on first use\n" +
+			"   trainer eval --checkpoint model.safetensors\n" +
+			"   trainer summary --model conv16k3,maxpool2,flatten,dense10\n" +
+			"   trainer bench --device=cpu --json\n" +
+			"   trainer devices",
+		HideHelpCommand: true,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (human-readable) or json (one object per line)"},
+			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Before: func(c *ucli.Context) error {
+			return setupLogging(c.String("log-format"), c.String("log-level"), os.Stderr, isTerminal(os.Stderr))
+		},
+		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand()},
+	}
+}
+
+// Run runs the command line and returns the process exit code. Errors are
+// printed as one line on stderr.
+func Run(args []string) int {
+	app := App()
+	app.ExitErrHandler = func(*ucli.Context, error) {} // we print errors ourselves
+	err := app.Run(args)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintf(os.Stderr, "trainer: error: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return ExitError
+}
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one exits
+// at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				fmt.Fprintln(os.Stderr, "trainer: interrupt: stopping after the current step (press Ctrl-C again to quit at once)")
+				cancel()
+				continue
+			}
+			os.Exit(ExitInterrupted)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// openDevice opens the named backend and logs the choice, including why an
+// "auto" run is not on the GPU.
+func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
+	b, fallback, err := device.Open(name, device.Options{Threads: threads, TF32: tf32})
+	if err != nil {
+		if name == "gpu" {
+			return nil, fmt.Errorf("--device gpu: %v (use --device auto or cpu to run on the CPU)", err)
+		}
+		return nil, fmt.Errorf("--device %s: %v", name, err)
+	}
+	if fallback != nil {
+		log.Warn().Str("reason", fallback.Error()).Msgf("no usable GPU: %v: running on the CPU", fallback)
+	}
+	log.Info().Str("device", b.Name()).Msg(b.Describe())
+	return b, nil
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/trainer-go/trainer/model"
+)
+
+func summaryCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:        "summary",
+		Usage:       "print the layers, output shapes and parameter counts of a model",
+		Description: "Example:\n   trainer summary --model conv32k3,maxpool2,flatten,dense10 --input 3x32x32\n\n" + model.SpecGrammar,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "layer spec"},
+			&ucli.StringFlag{Name: "input", Value: "3x32x32", Usage: "input shape CxHxW"},
+		},
+		Action: func(c *ucli.Context) error {
+			var in model.Shape
+			if _, err := fmt.Sscanf(c.String("input"), "%dx%dx%d", &in.C, &in.H, &in.W); err != nil || in.C < 1 || in.H < 1 || in.W < 1 {
+				return fmt.Errorf("--input %q: give CxHxW, e.g. 3x32x32", c.String("input"))
+			}
+			net, err := model.Plan(c.String("model"), in)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(w, "#\tlayer\toutput\tparams\t")
+			fmt.Fprintf(w, "\tinput\t%s\t\t\n", in)
+			for i, r := range net.Summary() {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t\n", i+1, r.Name, r.Output, comma(r.Params))
+			}
+			w.Flush()
+			fmt.Printf("total parameters: %s\n", comma(net.NumParams()))
+			fmt.Printf("training cost: %.1f MFLOP per image\n", net.FlopsPerImage()/1e6)
+			return nil
+		},
+	}
+}
+
+func comma(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

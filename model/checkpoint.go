@@ -1,0 +1,253 @@
+package model
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Checkpoints are safetensors files: an 8-byte little-endian header length,
+// a JSON header naming each tensor's dtype, shape and byte range, then the
+// raw little-endian data. Tensors are named and shaped like the PyTorch
+// state_dict of the same network (conv1.weight [32,3,3,3], fc1.weight
+// [64,1024] in PyTorch's flatten order, ...), so PyTorch's safetensors loader
+// reads them directly. __metadata__ holds the model spec, input shape and
+// training facts.
+
+// Meta keys written to every checkpoint.
+const (
+	MetaFormat = "format" // "trainer/1"
+	MetaSpec   = "model"  // the --model spec
+	MetaInput  = "input"  // CxHxW
+)
+
+type stEntry struct {
+	DType       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+}
+
+// SaveCheckpoint writes the network's parameters with meta to path
+// atomically: a temporary file in the same folder, fsynced, then renamed over
+// path, so a crash leaves either the old file or the new one.
+func SaveCheckpoint(path string, net *Network, meta map[string]string) error {
+	flat, err := net.GetParams()
+	if err != nil {
+		return fmt.Errorf("saving %s: reading parameters from the device: %w", path, err)
+	}
+	md := map[string]string{MetaFormat: "trainer/1", MetaSpec: net.Spec,
+		MetaInput: fmt.Sprintf("%dx%dx%d", net.Input.C, net.Input.H, net.Input.W)}
+	for k, v := range meta {
+		md[k] = v
+	}
+	header := map[string]any{"__metadata__": md}
+	var off int64
+	ts := net.Tensors(flat)
+	for _, t := range ts {
+		n := int64(len(t.Data)) * 4
+		header[t.Name] = stEntry{DType: "F32", Shape: t.Shape, DataOffsets: [2]int64{off, off + n}}
+		off += n
+	}
+	hj, err := json.Marshal(header)
+	if err != nil {
+		return err
+	}
+	for len(hj)%8 != 0 { // align the data to 8 bytes, as the reference writer does
+		hj = append(hj, ' ')
+	}
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, uint64(len(hj)))
+	buf.Write(hj)
+	for _, t := range ts {
+		for _, v := range t.Data {
+			binary.Write(&buf, binary.LittleEndian, math.Float32bits(v))
+		}
+	}
+	return WriteFileAtomic(path, buf.Bytes())
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, fsyncs it,
+// renames it over path and fsyncs the folder.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("saving %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Checkpoint is a loaded safetensors file.
+type Checkpoint struct {
+	Path    string
+	Meta    map[string]string
+	Tensors map[string]Tensor
+}
+
+// maxHeader bounds the JSON header so a corrupt length cannot make us
+// allocate gigabytes.
+const maxHeader = 16 << 20
+
+// LoadCheckpoint reads and validates a safetensors checkpoint.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoint %s: %s (not a trainer safetensors file, or truncated/corrupted)", path, fmt.Sprintf(format, a...))
+	}
+	var hl uint64
+	if err := binary.Read(f, binary.LittleEndian, &hl); err != nil {
+		return nil, bad("file of %d bytes is too short for a header", st.Size())
+	}
+	if hl > maxHeader || int64(hl) > st.Size()-8 {
+		return nil, bad("header length %d does not fit a file of %d bytes", hl, st.Size())
+	}
+	hj := make([]byte, hl)
+	if _, err := io.ReadFull(f, hj); err != nil {
+		return nil, bad("reading header: %v", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hj, &raw); err != nil {
+		return nil, bad("header is not valid JSON: %v", err)
+	}
+	ck := &Checkpoint{Path: path, Meta: map[string]string{}, Tensors: map[string]Tensor{}}
+	dataLen := st.Size() - 8 - int64(hl)
+	data := make([]byte, dataLen)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, bad("reading data: %v", err)
+	}
+	var names []string
+	for k := range raw {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name == "__metadata__" {
+			if err := json.Unmarshal(raw[name], &ck.Meta); err != nil {
+				return nil, bad("__metadata__ is not a string map: %v", err)
+			}
+			continue
+		}
+		var e stEntry
+		if err := json.Unmarshal(raw[name], &e); err != nil {
+			return nil, bad("tensor %s: %v", name, err)
+		}
+		if e.DType != "F32" {
+			return nil, bad("tensor %s has dtype %s; trainer checkpoints are F32", name, e.DType)
+		}
+		count := int64(1)
+		for _, d := range e.Shape {
+			if d < 0 || d > 1<<30 {
+				return nil, bad("tensor %s has dimension %d", name, d)
+			}
+			count *= int64(d)
+			if count > 1<<31 {
+				return nil, bad("tensor %s is too large", name)
+			}
+		}
+		b, en := e.DataOffsets[0], e.DataOffsets[1]
+		if b < 0 || en < b || en > dataLen || en-b != count*4 {
+			return nil, bad("tensor %s: byte range [%d,%d) does not match shape %v in %d data bytes", name, b, en, e.Shape, dataLen)
+		}
+		v := make([]float32, count)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[b+int64(i)*4:]))
+		}
+		ck.Tensors[name] = Tensor{Name: name, Shape: e.Shape, Data: v}
+	}
+	if ck.Meta[MetaSpec] == "" || ck.Meta[MetaInput] == "" {
+		return nil, bad("metadata lacks %q or %q", MetaSpec, MetaInput)
+	}
+	return ck, nil
+}
+
+// InputShape parses the checkpoint's CxHxW input metadata.
+func (c *Checkpoint) InputShape() (Shape, error) {
+	parts := strings.Split(c.Meta[MetaInput], "x")
+	if len(parts) != 3 {
+		return Shape{}, fmt.Errorf("checkpoint %s: input %q is not CxHxW", c.Path, c.Meta[MetaInput])
+	}
+	var d [3]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v < 1 || v > 1<<14 {
+			return Shape{}, fmt.Errorf("checkpoint %s: input %q is not CxHxW", c.Path, c.Meta[MetaInput])
+		}
+		d[i] = v
+	}
+	return Shape{C: d[0], H: d[1], W: d[2]}, nil
+}
+
+// Plan builds the network the checkpoint describes (no backend yet).
+func (c *Checkpoint) Plan() (*Network, error) {
+	in, err := c.InputShape()
+	if err != nil {
+		return nil, err
+	}
+	net, err := Plan(c.Meta[MetaSpec], in)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", c.Path, err)
+	}
+	return net, nil
+}
+
+// Flat assembles the flat parameter vector of net from the checkpoint,
+// checking that every tensor is present with the right shape.
+func (c *Checkpoint) Flat(net *Network) ([]float32, error) {
+	flat := make([]float32, net.NumParams())
+	for _, p := range net.params {
+		t, ok := c.Tensors[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("checkpoint %s does not match the model: tensor %s is missing", c.Path, p.Name)
+		}
+		if fmt.Sprint(t.Shape) != fmt.Sprint(p.Shape) {
+			return nil, fmt.Errorf("checkpoint %s does not match the model: %s has shape %v, the model needs %v", c.Path, p.Name, t.Shape, p.Shape)
+		}
+		copy(flat[p.Off:], t.Data)
+	}
+	if len(c.Tensors) != len(net.params) {
+		return nil, fmt.Errorf("checkpoint %s does not match the model: it has %d tensors, the model %d", c.Path, len(c.Tensors), len(net.params))
+	}
+	return flat, nil
+}
