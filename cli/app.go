@@ -37,6 +37,12 @@ func (e *exitError) Unwrap() error { return e.err }
 
 var log zerolog.Logger
 
+// Where output goes; tests swap them.
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+)
+
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
@@ -75,7 +81,7 @@ func App() *ucli.App {
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Before: func(c *ucli.Context) error {
-			return setupLogging(c.String("log-format"), c.String("log-level"), os.Stderr, isTerminal(os.Stderr))
+			return setupLogging(c.String("log-format"), c.String("log-level"), stderr, stderr == os.Stderr && isTerminal(os.Stderr))
 		},
 		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand()},
 	}
@@ -90,7 +96,7 @@ func Run(args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(os.Stderr, "trainer: error: %v\n", err)
+	fmt.Fprintf(stderr, "trainer: error: %v\n", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -109,7 +115,7 @@ func signalContext() (context.Context, func()) {
 		for range ch {
 			n++
 			if n == 1 {
-				fmt.Fprintln(os.Stderr, "trainer: interrupt: stopping after the current step (press Ctrl-C again to quit at once)")
+				fmt.Fprintln(stderr, "trainer: interrupt: stopping after the current step (press Ctrl-C again to quit at once)")
 				cancel()
 				continue
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"time"
 
@@ -68,10 +67,10 @@ func runBench(c *ucli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		return json.NewEncoder(os.Stdout).Encode(r)
+		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Printf("device %s (%s), batch %d, %d steps\n", r.Device, r.Describe, r.BatchSize, r.Steps)
-	fmt.Printf("%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
+	fmt.Fprintf(stdout, "device %s (%s), batch %d, %d steps\n", r.Device, r.Describe, r.BatchSize, r.Steps)
+	fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
 		r.ImagesPerS, r.MsPerStepMedian, r.MsPerStepP90, r.GFLOPS)
 	return nil
 }

@@ -17,14 +17,14 @@ func devicesCommand() *ucli.Command {
 		Usage:       "list the compute devices and say why a GPU is or is not used",
 		Description: "Example:\n   trainer devices",
 		Action: func(c *ucli.Context) error {
-			fmt.Printf("cpu: %s, %d cores, %s/%s, SIMD: %s\n", cpu.CPUModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.Join(cpu.Features(), " "))
+			fmt.Fprintf(stdout, "cpu: %s, %d cores, %s/%s, SIMD: %s\n", cpu.CPUModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.Join(cpu.Features(), " "))
 			b, err := device.Open1("gpu", device.Options{})
 			if err != nil {
-				fmt.Printf("gpu: not used: %v\n", err)
+				fmt.Fprintf(stdout, "gpu: not used: %v\n", err)
 				return nil
 			}
 			defer b.Close()
-			fmt.Printf("gpu: %s\n", b.Describe())
+			fmt.Fprintf(stdout, "gpu: %s\n", b.Describe())
 			return nil
 		},
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 
 	ucli "github.com/urfave/cli/v2"
@@ -77,8 +76,8 @@ func runEval(c *ucli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		return json.NewEncoder(os.Stdout).Encode(map[string]any{"loss": loss, "accuracy": acc, "samples": test.N})
+		return json.NewEncoder(stdout).Encode(map[string]any{"loss": loss, "accuracy": acc, "samples": test.N})
 	}
-	fmt.Printf("loss %.4f  accuracy %.4f  on %d images\n", loss, acc, test.N)
+	fmt.Fprintf(stdout, "loss %.4f  accuracy %.4f  on %d images\n", loss, acc, test.N)
 	return nil
 }

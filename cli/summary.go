@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
@@ -28,15 +27,15 @@ func summaryCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(w, "#\tlayer\toutput\tparams\t")
 			fmt.Fprintf(w, "\tinput\t%s\t\t\n", in)
 			for i, r := range net.Summary() {
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t\n", i+1, r.Name, r.Output, comma(r.Params))
 			}
 			w.Flush()
-			fmt.Printf("total parameters: %s\n", comma(net.NumParams()))
-			fmt.Printf("training cost: %.1f MFLOP per image\n", net.FlopsPerImage()/1e6)
+			fmt.Fprintf(stdout, "total parameters: %s\n", comma(net.NumParams()))
+			fmt.Fprintf(stdout, "training cost: %.1f MFLOP per image\n", net.FlopsPerImage()/1e6)
 			return nil
 		},
 	}

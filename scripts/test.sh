@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, vet, both builds, every test.
+# Set TRAINER_CIFAR_SAMPLE to a CIFAR-10 sample archive to run the end-to-end
+# training test (it skips and says so otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '^device/cpu/sgemm/_asm/'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+go vet ./...
+go build -o /dev/null .
+CGO_ENABLED=0 go build -o /dev/null .
+go test -count=1 -timeout 30m ./...
