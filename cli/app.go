@@ -17,6 +17,7 @@ import (
 
 	"github.com/trainer-go/trainer/device"
 	_ "github.com/trainer-go/trainer/device/cpu" // registers "cpu"
+	_ "github.com/trainer-go/trainer/device/gpu" // registers "gpu"
 )
 
 // Exit codes, documented in the README.

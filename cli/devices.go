@@ -7,8 +7,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
+	"github.com/trainer-go/trainer/device/gpu"
 )
 
 func devicesCommand() *ucli.Command {
@@ -18,13 +18,7 @@ func devicesCommand() *ucli.Command {
 		Description: "Example:\n   trainer devices",
 		Action: func(c *ucli.Context) error {
 			fmt.Fprintf(stdout, "cpu: %s, %d cores, %s/%s, SIMD: %s\n", cpu.CPUModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.Join(cpu.Features(), " "))
-			b, err := device.Open1("gpu", device.Options{})
-			if err != nil {
-				fmt.Fprintf(stdout, "gpu: not used: %v\n", err)
-				return nil
-			}
-			defer b.Close()
-			fmt.Fprintf(stdout, "gpu: %s\n", b.Describe())
+			fmt.Fprintln(stdout, gpu.Report())
 			return nil
 		},
 	}

@@ -338,3 +338,26 @@ func TestSpecErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUStepAllocatesNothing: the steady-state CPU training step makes no
+// allocation.
+func TestCPUStepAllocatesNothing(t *testing.T) {
+	b := newCPU(t, 2)
+	net, err := Plan(DefaultSpec, Shape{C: 3, H: 32, W: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Build(b, 8, 1); err != nil {
+		t.Fatal(err)
+	}
+	d := &Data{Images: make([]uint8, 64*3072), Labels: make([]int32, 64), N: 64}
+	tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: 8, Adam: DefaultAdam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Step(0)
+	s := 1
+	if a := testing.AllocsPerRun(5, func() { tr.Step(s); s++ }); a != 0 {
+		t.Fatalf("a CPU training step allocates %v times", a)
+	}
+}
