@@ -1,0 +1,68 @@
+// cuda_host.h: just enough CUDA C++ for the kernels in ../*.cu to compile as
+// plain host C++ and run one (block, thread) at a time.
+//
+// A launch (see kernels.cc) sets gridDim/blockDim, then for every block and
+// every thread sets blockIdx/threadIdx and calls the kernel function. Threads
+// run one after another, to completion, so this is exact for kernels without
+// barriers, which all of ours are (the order can be reversed to show that no
+// result depends on it). __shared__ and __syncthreads are deliberately left
+// undefined: a kernel that needs them fails to compile here until the
+// emulator learns to run a block's threads as coroutines.
+//
+// The built-in indices are thread_local so that tests may launch from several
+// goroutines (OS threads) at once.
+#ifndef TRAINER_CUDA_HOST_H
+#define TRAINER_CUDA_HOST_H
+
+#include <math.h>
+#include <string.h>
+
+struct emu_dim3 {
+    unsigned int x, y, z;
+};
+
+static thread_local emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+
+// Threads run one at a time, so a plain read-modify-write is atomic.
+static inline float atomicAdd(float* p, float v)
+{
+    const float old = *p;
+    *p = old + v;
+    return old;
+}
+
+static inline int atomicAdd(int* p, int v)
+{
+    const int old = *p;
+    *p = old + v;
+    return old;
+}
+
+static inline float __int_as_float(int i)
+{
+    float f;
+    memcpy(&f, &i, sizeof f);
+    return f;
+}
+
+static inline int __float_as_int(float f)
+{
+    int i;
+    memcpy(&i, &f, sizeof i);
+    return i;
+}
+
+// The fast-math intrinsics map to the precise functions; the kernels use
+// the precise ones anyway. fmaxf, fminf, expf, logf, sqrtf come from math.h.
+// (Macros, as glibc declares __expf/__logf itself.)
+#define __expf(x) expf(x)
+#define __logf(x) logf(x)
+static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+
+#endif

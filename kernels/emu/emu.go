@@ -1,0 +1,260 @@
+//go:build cgo
+
+package emu
+
+/*
+#cgo CXXFLAGS: -std=c++17 -O2 -Wall
+#include <stdlib.h>
+#include "launch.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/trainer-go/trainer/kernels"
+)
+
+// Launch is one grid: Grid blocks of Block threads, run in increasing block
+// and thread order, or decreasing when Reverse.
+type Launch struct {
+	Grid, Block int
+	Reverse     bool
+}
+
+// Config picks the launch for a kernel with a number of work items.
+type Config func(work int) Launch
+
+// GPU is the launch configuration of the GPU backend: kernels.Grid(work)
+// blocks of kernels.Block threads.
+func GPU(work int) Launch { return Launch{Grid: kernels.Grid(work), Block: kernels.Block} }
+
+// Fixed launches grid blocks of block threads whatever the work, so small
+// grids exercise the grid-stride loops.
+func Fixed(grid, block int, reverse bool) Config {
+	return func(int) Launch { return Launch{Grid: grid, Block: block, Reverse: reverse} }
+}
+
+// Signatures maps each kernel compiled into the emulator to its C parameter
+// types in order, as the C++ compiler sees them.
+func Signatures() map[string][]string {
+	out := map[string][]string{}
+	for i := range int(C.emu_kernels()) {
+		out[C.GoString(C.emu_kernel_name(C.int(i)))] = strings.Split(C.GoString(C.emu_kernel_sig(C.int(i))), ",")
+	}
+	return out
+}
+
+var (
+	sigOnce sync.Once
+	sigs    map[string][]string
+
+	launchedMu sync.Mutex
+	launched   = map[string]int{}
+)
+
+// Launched reports how many times each kernel has been run by Run.
+func Launched() map[string]int {
+	launchedMu.Lock()
+	defer launchedMu.Unlock()
+	return maps.Clone(launched)
+}
+
+// guard is the number of elements fenced off before and after each buffer.
+const guard = 64
+
+// Fill patterns of the guard zones: a quiet NaN for floats (and the same bits
+// for int32), 0xA5 for bytes.
+const (
+	guard32 = 0x7fc0dead
+	guard8  = 0xa5
+)
+
+type buffer struct {
+	mem   unsafe.Pointer // the C allocation: guard, data, guard
+	elem  int            // element size in bytes
+	n     int            // elements
+	src   []byte         // the Go slice's bytes
+	write bool           // copy back after the launch
+	arg   int            // first argument index, for messages
+}
+
+func (b *buffer) data() []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(b.mem, guard*b.elem)), b.n*b.elem)
+}
+
+func (b *buffer) guards() ([]byte, []byte) {
+	all := unsafe.Slice((*byte)(b.mem), (b.n+2*guard)*b.elem)
+	return all[:guard*b.elem], all[(guard+b.n)*b.elem:]
+}
+
+func guardPattern(elem int) []byte {
+	p := make([]byte, guard*elem)
+	for i := 0; i < len(p); i += elem {
+		if elem == 4 {
+			*(*uint32)(unsafe.Pointer(&p[i])) = guard32
+		} else {
+			p[i] = guard8
+		}
+	}
+	return p
+}
+
+// sliceBytes views a []float32, []int32 or []uint8 as bytes; ok is false for
+// anything else.
+func sliceBytes(a any) (b []byte, elem int, isNil bool, ok bool) {
+	switch s := a.(type) {
+	case []float32:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s)), 4, s == nil, true
+	case []int32:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s)), 4, s == nil, true
+	case []uint8:
+		return unsafe.Slice(unsafe.SliceData(s), len(s)), 1, s == nil, true
+	}
+	return nil, 0, false, false
+}
+
+// goType is the Go argument type Run takes for a C parameter type.
+var goType = map[string]string{
+	"float*":               "[]float32",
+	"const float*":         "[]float32",
+	"int*":                 "[]int32",
+	"const int*":           "[]int32",
+	"const unsigned char*": "[]uint8",
+	"int":                  "int",
+	"float":                "float32",
+}
+
+// Run launches the named kernel with args in the kernel's parameter order:
+// a []float32, []int32 or []uint8 for each pointer (nil for NULL), an int for
+// each int and a float32 for each float. Slices are copied to C memory and,
+// for non-const pointers, back again; the same slice passed twice is one
+// buffer (in-place ops), partly overlapping slices are an error. The error
+// also reports writes outside a buffer or into a const one.
+func Run(name string, l Launch, args ...any) error {
+	sigOnce.Do(func() { sigs = Signatures() })
+	sig, ok := sigs[name]
+	if !ok {
+		return fmt.Errorf("emu: no kernel %s", name)
+	}
+	if len(args) != len(sig) {
+		return fmt.Errorf("emu: %s takes %d arguments, got %d", name, len(sig), len(args))
+	}
+	ptrSize := int(unsafe.Sizeof(uintptr(0)))
+	argv := C.calloc(C.size_t(len(args)), C.size_t(ptrSize))
+	defer C.free(argv)
+	argp := unsafe.Slice((*unsafe.Pointer)(argv), len(args))
+	var bufs []*buffer
+	defer func() {
+		for _, b := range bufs {
+			C.free(b.mem)
+		}
+	}()
+	for i, a := range args {
+		t := sig[i]
+		want := goType[t]
+		cell := C.calloc(1, 8) // the argument's value
+		defer C.free(cell)
+		argp[i] = cell
+		switch want {
+		case "int":
+			v, ok := a.(int)
+			if !ok {
+				return fmt.Errorf("emu: %s argument %d (%s) must be int, got %T", name, i, t, a)
+			}
+			if int(int32(v)) != v {
+				return fmt.Errorf("emu: %s argument %d = %d does not fit a C int", name, i, v)
+			}
+			*(*int32)(cell) = int32(v)
+		case "float32":
+			v, ok := a.(float32)
+			if !ok {
+				return fmt.Errorf("emu: %s argument %d (%s) must be float32, got %T", name, i, t, a)
+			}
+			*(*float32)(cell) = v
+		case "":
+			return fmt.Errorf("emu: %s argument %d has unsupported C type %s", name, i, t)
+		default:
+			if fmt.Sprintf("%T", a) != want {
+				return fmt.Errorf("emu: %s argument %d (%s) must be %s, got %T", name, i, t, want, a)
+			}
+			src, elem, isNil, _ := sliceBytes(a)
+			if isNil {
+				*(*unsafe.Pointer)(cell) = nil
+				continue
+			}
+			write := !strings.HasPrefix(t, "const ")
+			var b *buffer
+			for _, o := range bufs {
+				if len(src) > 0 && len(o.src) > 0 && overlaps(src, o.src) {
+					if unsafe.SliceData(src) != unsafe.SliceData(o.src) || len(src) != len(o.src) {
+						return fmt.Errorf("emu: %s arguments %d and %d overlap partly", name, o.arg, i)
+					}
+					b = o
+				}
+			}
+			if b == nil {
+				n := len(src) / elem
+				b = &buffer{mem: C.malloc(C.size_t((n + 2*guard) * elem)), elem: elem, n: n, src: src, arg: i}
+				bufs = append(bufs, b)
+				lo, hi := b.guards()
+				copy(lo, guardPattern(elem))
+				copy(hi, guardPattern(elem))
+				copy(b.data(), src)
+			}
+			b.write = b.write || write
+			*(*unsafe.Pointer)(cell) = unsafe.Add(b.mem, guard*elem)
+		}
+	}
+	rev := C.int(0)
+	if l.Reverse {
+		rev = 1
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), rev, (*unsafe.Pointer)(argv), C.int(len(args))); rc != 0 {
+		return fmt.Errorf("emu: launching %s <<<%d, %d>>>: error %d", name, l.Grid, l.Block, rc)
+	}
+	launchedMu.Lock()
+	launched[name]++
+	launchedMu.Unlock()
+	var errs []string
+	for _, b := range bufs {
+		lo, hi := b.guards()
+		pat := guardPattern(b.elem)
+		if !bytes.Equal(lo, pat) || !bytes.Equal(hi, pat) {
+			errs = append(errs, fmt.Sprintf("wrote outside argument %d (%s, %d elements)", b.arg, sig[b.arg], b.n))
+		}
+		if b.write {
+			copy(b.src, b.data())
+		} else if !bytes.Equal(b.src, b.data()) {
+			errs = append(errs, fmt.Sprintf("wrote to const argument %d (%s)", b.arg, sig[b.arg]))
+		}
+	}
+	if errs != nil {
+		return fmt.Errorf("emu: %s <<<%d, %d>>>: %s", name, l.Grid, l.Block, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func overlaps(a, b []byte) bool {
+	a0 := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	b0 := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
+}
+
+// Kernels lists the kernels compiled into the emulator, sorted.
+func Kernels() []string {
+	var names []string
+	for n := range Signatures() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

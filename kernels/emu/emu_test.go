@@ -1,0 +1,639 @@
+//go:build cgo
+
+package emu
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/trainer-go/trainer/device"
+	"github.com/trainer-go/trainer/kernels"
+)
+
+// TestMain also checks, after a full run (no -run filter), that the tests
+// launched every kernel in the table at least once.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if f := flag.Lookup("test.run"); code == 0 && (f == nil || f.Value.String() == "") {
+		got := Launched()
+		for _, k := range kernels.Kernels {
+			if got[k.Name] == 0 {
+				fmt.Fprintf(os.Stderr, "FAIL: kernel %s was never launched by the tests\n", k.Name)
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
+// configs are the launches every kernel runs under: the GPU backend's, and
+// small grids (odd block sizes, reversed order) whose threads each take many
+// grid-stride steps. Results must agree bit for bit.
+var configs = []struct {
+	name string
+	cfg  Config
+}{
+	{"gpu", GPU},
+	{"1x32", Fixed(1, 32, false)},
+	{"3x7rev", Fixed(3, 7, true)},
+	{"2x64rev", Fixed(2, 64, true)},
+}
+
+// bits renders []float32 and []int32 outputs comparable bit for bit.
+func bits(v any) []uint32 {
+	switch s := v.(type) {
+	case []float32:
+		out := make([]uint32, len(s))
+		for i, f := range s {
+			out[i] = math.Float32bits(f)
+		}
+		return out
+	case []int32:
+		out := make([]uint32, len(s))
+		for i, x := range s {
+			out[i] = uint32(x)
+		}
+		return out
+	}
+	panic(fmt.Sprintf("bits: %T", v))
+}
+
+// each runs f under every launch config, checks that all of them produce
+// bit-identical outputs, and returns the outputs of the GPU config.
+func each(t *testing.T, f func(cfg Config) ([]any, error)) []any {
+	t.Helper()
+	var first []any
+	for _, c := range configs {
+		out, err := f(c.cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if first == nil {
+			first = out
+			continue
+		}
+		for i := range out {
+			a, b := bits(first[i]), bits(out[i])
+			for j := range a {
+				if a[j] != b[j] {
+					t.Fatalf("launch %s: output %d differs from the GPU launch at %d: %#x vs %#x", c.name, i, j, b[j], a[j])
+				}
+			}
+		}
+	}
+	return first
+}
+
+func rng(t *testing.T) *rand.Rand {
+	var seed uint64
+	for _, c := range t.Name() {
+		seed = seed*131 + uint64(c)
+	}
+	return rand.New(rand.NewPCG(seed, 42))
+}
+
+func randF32(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.Float64()*2 - 1)
+	}
+	return s
+}
+
+// nans is n float32 NaNs: an output buffer the op must overwrite.
+func nans(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(math.NaN())
+	}
+	return s
+}
+
+func equalF32(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d elements, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] && !(got[i] != got[i] && want[i] != want[i]) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func equalI32(t *testing.T, what string, got, want []int32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d elements, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%s[%d] = %d, want %d", what, i, got[i], want[i])
+		}
+	}
+}
+
+// Tolerance of sums against the float64 reference: |got-want| <= relTol*|want|
+// + magTol*mag, where mag is the sum of the absolute values of the terms
+// (float32 rounding grows with it). A wrong index is off by O(mag) or
+// O(|want|), far above either term.
+const (
+	relTol = 1e-5
+	magTol = 2e-6
+)
+
+func closeF64(t *testing.T, what string, got []float32, want, mag []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d elements, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		d := math.Abs(float64(got[i]) - want[i])
+		if !(d <= relTol*math.Abs(want[i])+magTol*mag[i]) {
+			t.Fatalf("%s[%d] = %v, want %v (|diff| %.3g, scale %.3g)", what, i, got[i], want[i], d, mag[i])
+		}
+	}
+}
+
+// Conv geometries: same/valid padding, stride 2, odd sizes, asymmetric
+// implied padding, windows partly or wholly in the padding, 1x1, KH != KW.
+var convGeoms = []device.ConvGeom{
+	{C: 3, N: 2, H: 5, W: 7, KH: 3, KW: 3, SH: 1, SW: 1, PadH: 1, PadW: 1, OH: 5, OW: 7},
+	{C: 2, N: 3, H: 7, W: 6, KH: 3, KW: 3, SH: 2, SW: 2, PadH: 1, PadW: 1, OH: 4, OW: 3},
+	{C: 2, N: 2, H: 8, W: 8, KH: 3, KW: 3, SH: 2, SW: 2, PadH: 0, PadW: 0, OH: 4, OW: 4}, // TF "same", stride 2: pad after only
+	{C: 2, N: 1, H: 7, W: 7, KH: 3, KW: 3, SH: 2, SW: 2, PadH: 0, PadW: 0, OH: 3, OW: 3}, // valid: last row/column unread
+	{C: 3, N: 2, H: 8, W: 9, KH: 5, KW: 5, SH: 1, SW: 1, PadH: 2, PadW: 2, OH: 8, OW: 9},
+	{C: 2, N: 2, H: 6, W: 5, KH: 3, KW: 2, SH: 2, SW: 1, PadH: 1, PadW: 0, OH: 3, OW: 5}, // KH != KW, SH != SW
+	{C: 1, N: 2, H: 4, W: 5, KH: 3, KW: 3, SH: 1, SW: 3, PadH: 2, PadW: 0, OH: 4, OW: 2}, // all padding before
+	{C: 2, N: 2, H: 5, W: 5, KH: 4, KW: 4, SH: 3, SW: 3, PadH: 3, PadW: 3, OH: 3, OW: 3}, // windows mostly padding
+	{C: 2, N: 3, H: 9, W: 7, KH: 1, KW: 1, SH: 1, SW: 1, PadH: 0, PadW: 0, OH: 9, OW: 7}, // 1x1
+	{C: 2, N: 2, H: 9, W: 7, KH: 1, KW: 1, SH: 2, SW: 2, PadH: 0, PadW: 0, OH: 5, OW: 4}, // 1x1 stride 2
+	{C: 16, N: 4, H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, PadH: 1, PadW: 1, OH: 16, OW: 16},
+}
+
+func TestIm2Col(t *testing.T) {
+	for _, g := range convGeoms {
+		t.Run(fmt.Sprintf("%+v", g), func(t *testing.T) {
+			x := randF32(rng(t), g.C*g.N*g.H*g.W)
+			out := each(t, func(cfg Config) ([]any, error) {
+				col := nans(g.ColRows() * g.ColCols())
+				return []any{col}, Im2Col(cfg, g, x, col)
+			})
+			equalF32(t, "col", out[0].([]float32), refIm2Col(g, x))
+		})
+	}
+}
+
+func TestCol2Im(t *testing.T) {
+	for _, g := range convGeoms {
+		t.Run(fmt.Sprintf("%+v", g), func(t *testing.T) {
+			r := rng(t)
+			col := randF32(r, g.ColRows()*g.ColCols())
+			out := each(t, func(cfg Config) ([]any, error) {
+				dx := nans(g.C * g.N * g.H * g.W)
+				return []any{dx}, Col2Im(cfg, g, col, dx)
+			})
+			dx := out[0].([]float32)
+			sum, mag, seq := refCol2Im(g, col)
+			closeF64(t, "dx", dx, sum, mag)
+			// As documented: bit for bit the float32 scatter in col's row order.
+			equalF32(t, "dx (row-order scatter)", dx, seq)
+			// Adjoint identity <im2col(x), col> = <x, col2im(col)>.
+			x := randF32(r, len(dx))
+			xc := refIm2Col(g, x)
+			var lhs, rhs, scale float64
+			for i := range xc {
+				lhs += float64(xc[i]) * float64(col[i])
+				scale += math.Abs(float64(xc[i]) * float64(col[i]))
+			}
+			for i := range x {
+				rhs += float64(x[i]) * float64(dx[i])
+			}
+			if math.Abs(lhs-rhs) > 1e-5*scale {
+				t.Fatalf("adjoint: <im2col x, col> = %v, <x, col2im col> = %v", lhs, rhs)
+			}
+		})
+	}
+}
+
+// Pool geometries: non-overlapping, overlapping k3 s2, trailing rows and
+// columns dropped, KH != KW, global pooling, a CIFAR-sized layer.
+var poolGeoms = []device.PoolGeom{
+	pool(3, 4, 4, 2, 2, 2, 2),
+	pool(2, 7, 7, 3, 3, 2, 2),
+	pool(2, 6, 5, 3, 3, 2, 2),
+	pool(2, 5, 7, 2, 3, 1, 2),
+	pool(4, 9, 8, 3, 2, 3, 2),
+	pool(3, 5, 5, 5, 5, 1, 1),
+	pool(2, 8, 8, 3, 3, 1, 1),
+	pool(32, 32, 32, 2, 2, 2, 2),
+}
+
+func pool(p, h, w, kh, kw, sh, sw int) device.PoolGeom {
+	return device.PoolGeom{Planes: p, H: h, W: w, KH: kh, KW: kw, SH: sh, SW: sw, OH: (h-kh)/sh + 1, OW: (w-kw)/sw + 1}
+}
+
+// poolInputs are random floats, and small integers so that windows hold ties.
+func poolInputs(r *rand.Rand, n int) map[string][]float32 {
+	ties := make([]float32, n)
+	for i := range ties {
+		ties[i] = float32(r.IntN(3))
+	}
+	return map[string][]float32{"random": randF32(r, n), "ties": ties, "constant": make([]float32, n)}
+}
+
+func TestMaxPool(t *testing.T) {
+	for _, g := range poolGeoms {
+		for kind, x := range poolInputs(rand1(g), g.Planes*g.H*g.W) {
+			t.Run(fmt.Sprintf("%+v/%s", g, kind), func(t *testing.T) {
+				nout := g.Planes * g.OH * g.OW
+				out := each(t, func(cfg Config) ([]any, error) {
+					y, am := nans(nout), make([]int32, nout)
+					for i := range am {
+						am[i] = -7
+					}
+					return []any{y, am}, MaxPoolForward(cfg, g, x, y, am)
+				})
+				y, am := out[0].([]float32), out[1].([]int32)
+				wy, wam := refMaxPool(g, x)
+				equalF32(t, "y", y, wy)
+				equalI32(t, "argmax", am, wam)
+
+				dy := randF32(rng(t), nout)
+				out = each(t, func(cfg Config) ([]any, error) {
+					dx := nans(g.Planes * g.H * g.W)
+					return []any{dx}, MaxPoolBackward(cfg, g, dy, am, dx)
+				})
+				// Bit for bit the scatter in output order, as documented.
+				equalF32(t, "dx", out[0].([]float32), refMaxPoolBwd(g, dy, wam))
+			})
+		}
+	}
+}
+
+func TestAvgPool(t *testing.T) {
+	for _, g := range poolGeoms {
+		t.Run(fmt.Sprintf("%+v", g), func(t *testing.T) {
+			r := rng(t)
+			x := randF32(r, g.Planes*g.H*g.W)
+			out := each(t, func(cfg Config) ([]any, error) {
+				y := nans(g.Planes * g.OH * g.OW)
+				return []any{y}, AvgPoolForward(cfg, g, x, y)
+			})
+			wy, mag := refAvgPool(g, x)
+			closeF64(t, "y", out[0].([]float32), wy, mag)
+
+			dy := randF32(r, g.Planes*g.OH*g.OW)
+			out = each(t, func(cfg Config) ([]any, error) {
+				dx := nans(g.Planes * g.H * g.W)
+				return []any{dx}, AvgPoolBackward(cfg, g, dy, dx)
+			})
+			wdx, mag := refAvgPoolBwd(g, dy)
+			closeF64(t, "dx", out[0].([]float32), wdx, mag)
+		})
+	}
+}
+
+// biasShapes are [outer, C, inner]: conv (outer 1), dense (inner 1), general,
+// and channels long enough for one, two and three bias_grad passes.
+var biasShapes = [][3]int{
+	{1, 4, 7}, {5, 3, 1}, {3, 5, 6}, {128, 10, 1}, {1, 3, 257}, {2, 5, 300}, {1, 7, 4096},
+	{1, 8, 128 * 16 * 16}, {1, 2, 20000 * 7}, {64, 33, 1},
+}
+
+func TestAddBias(t *testing.T) {
+	for _, s := range biasShapes {
+		for _, relu := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/relu=%v", s, relu), func(t *testing.T) {
+				outer, c, inner := s[0], s[1], s[2]
+				r := rng(t)
+				y0, bias := randF32(r, outer*c*inner), randF32(r, c)
+				out := each(t, func(cfg Config) ([]any, error) {
+					y := append([]float32(nil), y0...)
+					return []any{y}, AddBias(cfg, y, bias, outer, c, inner, relu)
+				})
+				equalF32(t, "y", out[0].([]float32), refAddBias(y0, bias, outer, c, inner, relu))
+			})
+		}
+	}
+}
+
+func TestBiasGrad(t *testing.T) {
+	for _, s := range biasShapes {
+		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			outer, c, inner := s[0], s[1], s[2]
+			dy := randF32(rng(t), outer*c*inner)
+			out := each(t, func(cfg Config) ([]any, error) {
+				db := nans(c)
+				return []any{db}, BiasGrad(cfg, dy, db, outer, c, inner)
+			})
+			want, mag := refBiasGrad(dy, outer, c, inner)
+			closeF64(t, "db", out[0].([]float32), want, mag)
+		})
+	}
+}
+
+func TestReLU(t *testing.T) {
+	for _, n := range []int{1, 7, 1000, 70001} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := rng(t)
+			x := randF32(r, n)
+			x[0] = 0
+			want := make([]float32, n)
+			for i, v := range x {
+				want[i] = float32(math.Max(float64(v), 0))
+			}
+			out := each(t, func(cfg Config) ([]any, error) {
+				y := nans(n)
+				return []any{y}, ReLUForward(cfg, x, y, n)
+			})
+			equalF32(t, "y", out[0].([]float32), want)
+			out = each(t, func(cfg Config) ([]any, error) { // in place
+				y := append([]float32(nil), x...)
+				return []any{y}, ReLUForward(cfg, y, y, n)
+			})
+			equalF32(t, "y in place", out[0].([]float32), want)
+
+			y := want
+			dy := randF32(r, n)
+			wdx := make([]float32, n)
+			for i := range y {
+				if y[i] > 0 {
+					wdx[i] = dy[i]
+				}
+			}
+			out = each(t, func(cfg Config) ([]any, error) {
+				dx := nans(n)
+				return []any{dx}, ReLUBackward(cfg, y, dy, dx, n)
+			})
+			equalF32(t, "dx", out[0].([]float32), wdx)
+			out = each(t, func(cfg Config) ([]any, error) { // in place
+				d := append([]float32(nil), dy...)
+				return []any{d}, ReLUBackward(cfg, y, d, d, n)
+			})
+			equalF32(t, "dx in place", out[0].([]float32), wdx)
+		})
+	}
+}
+
+func TestSwapAxes01(t *testing.T) {
+	for _, s := range [][3]int{{1, 1, 1}, {3, 5, 7}, {16, 9, 64}, {7, 1, 3}, {1, 6, 5}, {10, 128, 1}} {
+		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			src := randF32(rng(t), s[0]*s[1]*s[2])
+			out := each(t, func(cfg Config) ([]any, error) {
+				dst := nans(len(src))
+				return []any{dst}, SwapAxes01(cfg, src, dst, s[0], s[1], s[2])
+			})
+			equalF32(t, "dst", out[0].([]float32), refSwap(src, s[0], s[1], s[2]))
+		})
+	}
+}
+
+func TestSoftmaxXent(t *testing.T) {
+	for _, s := range [][2]int{{1, 1}, {1, 10}, {7, 3}, {128, 10}, {300, 17}, {5, 1000}} {
+		for _, withGrad := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%v/grad=%v", s, withGrad), func(t *testing.T) {
+				n, k := s[0], s[1]
+				r := rng(t)
+				logits := make([]float32, n*k)
+				labels := make([]int32, n)
+				for i := range logits {
+					logits[i] = float32(r.NormFloat64() * 4)
+				}
+				for i := range labels {
+					labels[i] = int32(r.IntN(k))
+					if i%3 == 0 { // ties for the first largest logit
+						row := logits[i*k : (i+1)*k]
+						for j := range row {
+							row[j] = float32(r.IntN(2))
+						}
+					}
+				}
+				gradScale := float32(1) / float32(n)
+				stats0 := []float32{1.5, 2} // the op adds to stats
+				out := each(t, func(cfg Config) ([]any, error) {
+					stats := append([]float32(nil), stats0...)
+					var dl []float32
+					if withGrad {
+						dl = nans(n * k)
+					}
+					// stats[0] is an atomic float sum: on a GPU its order
+					// varies, here it is fixed per launch, so it is compared
+					// with a tolerance below, not bit for bit.
+					return []any{dl, []float32{stats[1]}}, SoftmaxXent(cfg, logits, labels, n, k, gradScale, dl, stats)
+				})
+				loss, correct, grad := refSoftmax(logits, labels, n, k, gradScale)
+				stats := []float32{stats0[0], stats0[1]}
+				if err := SoftmaxXent(GPU, logits, labels, n, k, gradScale, nil, stats); err != nil {
+					t.Fatal(err)
+				}
+				if d := math.Abs(float64(stats[0]) - (float64(stats0[0]) + loss)); d > 1e-5*(1.5+loss) {
+					t.Errorf("stats[0] = %v, want %v", stats[0], float64(stats0[0])+loss)
+				}
+				if got := out[1].([]float32)[0]; float64(got) != float64(stats0[1])+correct || stats[1] != got {
+					t.Errorf("stats[1] = %v, want %v", got, float64(stats0[1])+correct)
+				}
+				if withGrad {
+					mag := make([]float64, len(grad))
+					for i := range mag {
+						// p-1 near 0 keeps the absolute error of p: a few
+						// float32 ulps of 1, times gradScale.
+						mag[i] = float64(gradScale)
+					}
+					closeF64(t, "dlogits", out[0].([]float32), grad, mag)
+				}
+			})
+		}
+	}
+}
+
+func TestAdam(t *testing.T) {
+	for _, n := range []int{1, 33, 5000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := rng(t)
+			p0, m0 := randF32(r, n), randF32(r, n)
+			v0 := make([]float32, n)
+			for i := range v0 {
+				v0[i] = float32(r.Float64())
+			}
+			var grads [][]float32
+			for range 3 {
+				grads = append(grads, randF32(r, n))
+			}
+			const lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-7
+			out := each(t, func(cfg Config) ([]any, error) {
+				p, m, v := append([]float32(nil), p0...), append([]float32(nil), m0...), append([]float32(nil), v0...)
+				for step, g := range grads {
+					tt := float64(step + 1)
+					lrT := float32(lr * math.Sqrt(1-math.Pow(b2, tt)) / (1 - math.Pow(b1, tt)))
+					if err := Adam(cfg, p, g, m, v, n, lrT, b1, b2, eps); err != nil {
+						return nil, err
+					}
+				}
+				return []any{p, m, v}, nil
+			})
+			p, m, v := append([]float32(nil), p0...), append([]float32(nil), m0...), append([]float32(nil), v0...)
+			for step, g := range grads {
+				tt := float64(step + 1)
+				refAdam(p, g, m, v, float32(lr*math.Sqrt(1-math.Pow(b2, tt))/(1-math.Pow(b1, tt))), b1, b2, eps)
+			}
+			// No fused multiply-adds: bit for bit the float32 expression.
+			equalF32(t, "p", out[0].([]float32), p)
+			equalF32(t, "m", out[1].([]float32), m)
+			equalF32(t, "v", out[2].([]float32), v)
+		})
+	}
+}
+
+func TestGatherImages(t *testing.T) {
+	for _, s := range [][4]int{{5, 3, 3, 4}, {40, 7, 3, 1024}, {10, 10, 1, 1}, {9, 4, 2, 3}} {
+		images, n, c, hw := s[0], s[1], s[2], s[3]
+		for _, withLabels := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%v/labels=%v", s, withLabels), func(t *testing.T) {
+				r := rng(t)
+				src := make([]uint8, images*c*hw)
+				for i := range src {
+					src[i] = uint8(r.IntN(256))
+				}
+				idx := make([]int32, n)
+				for i := range idx {
+					idx[i] = int32(r.IntN(images))
+				}
+				idx[0] = int32(images - 1)
+				var labels []int32
+				if withLabels {
+					labels = make([]int32, images)
+					for i := range labels {
+						labels[i] = int32(r.IntN(10))
+					}
+				}
+				const scale = 1.0 / 255
+				out := each(t, func(cfg Config) ([]any, error) {
+					dst := nans(c * n * hw)
+					var dl []int32
+					if withLabels {
+						dl = make([]int32, n)
+						for i := range dl {
+							dl[i] = -1
+						}
+					}
+					return []any{dst, dl}, GatherImages(cfg, src, idx, n, c, hw, scale, dst, labels, dl)
+				})
+				wdst, wdl := refGather(src, idx, n, c, hw, scale, labels)
+				equalF32(t, "dst", out[0].([]float32), wdst)
+				if withLabels {
+					equalI32(t, "dstLabels", out[1].([]int32), wdl)
+				}
+			})
+		}
+	}
+}
+
+func TestVectorOps(t *testing.T) {
+	for _, n := range []int{1, 255, 257, 100003} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := rng(t)
+			x, y0 := randF32(r, n+3), randF32(r, n+3)
+			tail := func(want []float32, from []float32) []float32 { // elements past n are untouched
+				return append(want, from[n:]...)
+			}
+			out := each(t, func(cfg Config) ([]any, error) {
+				y := append([]float32(nil), y0...)
+				return []any{y}, Fill(cfg, y, n, -2.5)
+			})
+			want := make([]float32, n)
+			for i := range want {
+				want[i] = -2.5
+			}
+			equalF32(t, "fill", out[0].([]float32), tail(want, y0))
+
+			out = each(t, func(cfg Config) ([]any, error) {
+				y := append([]float32(nil), y0...)
+				return []any{y}, Copy(cfg, x, y, n)
+			})
+			equalF32(t, "copy", out[0].([]float32), tail(append([]float32(nil), x[:n]...), y0))
+
+			const alpha = float32(-0.37)
+			out = each(t, func(cfg Config) ([]any, error) {
+				y := append([]float32(nil), y0...)
+				return []any{y}, Axpy(cfg, n, alpha, x, y)
+			})
+			want = make([]float32, n)
+			for i := range want {
+				want[i] = y0[i] + float32(alpha*x[i])
+			}
+			equalF32(t, "axpy", out[0].([]float32), tail(want, y0))
+
+			out = each(t, func(cfg Config) ([]any, error) {
+				y := append([]float32(nil), y0...)
+				return []any{y}, Scale(cfg, n, alpha, y)
+			})
+			for i := range want {
+				want[i] = y0[i] * alpha
+			}
+			equalF32(t, "scale", out[0].([]float32), tail(want, y0))
+		})
+	}
+}
+
+// TestSignatures checks the emulator's view of each kernel (the C++
+// compiler's, from the .cu sources) against the table in package kernels.
+func TestSignatures(t *testing.T) {
+	sigs := Signatures()
+	if len(sigs) != len(kernels.Kernels) {
+		t.Errorf("emulator has %d kernels, table %d", len(sigs), len(kernels.Kernels))
+	}
+	for _, k := range kernels.Kernels {
+		var types []string
+		for _, p := range k.Params {
+			types = append(types, p.Type)
+		}
+		if got := strings.Join(sigs[k.Name], ","); got != strings.Join(types, ",") {
+			t.Errorf("%s: emulator (%s), table (%s)", k.Name, got, strings.Join(types, ","))
+		}
+	}
+}
+
+// TestHarness checks that the emulator reports what it promises to.
+func TestHarness(t *testing.T) {
+	l := GPU(16)
+	x := make([]float32, 16)
+	if err := Run("fill_f32", l, x[:10], 12, float32(1)); err == nil || !strings.Contains(err.Error(), "wrote outside") {
+		t.Errorf("out-of-bounds write: err = %v", err)
+	}
+	dst := make([]float32, 12)
+	if err := Run("copy_f32", l, x[:10], dst, 12); err != nil {
+		t.Fatal(err)
+	}
+	if dst[9] != 1 || dst[10] == dst[10] || dst[11] == dst[11] {
+		t.Errorf("out-of-bounds read did not see NaN: %v", dst)
+	}
+	for _, c := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{x, 16}, "takes 3 arguments"},
+		{[]any{x, 16, 1.0}, "must be float32"},
+		{[]any{x, int64(16), float32(1)}, "must be int"},
+		{[]any{[]int32{1}, 16, float32(1)}, "must be []float32"},
+		{[]any{x, 1 << 40, float32(1)}, "does not fit"},
+	} {
+		if err := Run("fill_f32", l, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("fill_f32%v: err = %v, want %q", c.args, err, c.want)
+		}
+	}
+	if err := Run("copy_f32", l, x[:10], x[5:15], 10); err == nil || !strings.Contains(err.Error(), "overlap") {
+		t.Errorf("partial overlap: err = %v", err)
+	}
+	if err := Run("nope_f32", l); err == nil {
+		t.Error("unknown kernel: no error")
+	}
+	if err := Im2Col(GPU, convGeoms[0], x, x); err == nil {
+		t.Error("Im2Col with short buffers: no error")
+	}
+}

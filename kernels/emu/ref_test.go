@@ -1,0 +1,252 @@
+//go:build cgo
+
+package emu
+
+// Straightforward Go references, written from the op semantics in
+// device/backend.go, independent of the kernels' formulation (scatter where
+// the kernels gather, float64 where they sum in float32). Sums return the
+// float64 value and the sum of the absolute values of the terms, the scale
+// for the rounding tolerance.
+
+import (
+	"math"
+
+	"github.com/trainer-go/trainer/device"
+)
+
+func refIm2Col(g device.ConvGeom, x []float32) []float32 {
+	col := make([]float32, g.ColRows()*g.ColCols())
+	for c := 0; c < g.C; c++ {
+		for ky := 0; ky < g.KH; ky++ {
+			for kx := 0; kx < g.KW; kx++ {
+				row := (c*g.KH+ky)*g.KW + kx
+				for n := 0; n < g.N; n++ {
+					for oy := 0; oy < g.OH; oy++ {
+						for ox := 0; ox < g.OW; ox++ {
+							iy, ix := oy*g.SH-g.PadH+ky, ox*g.SW-g.PadW+kx
+							var v float32
+							if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+								v = x[((c*g.N+n)*g.H+iy)*g.W+ix]
+							}
+							col[row*g.ColCols()+(n*g.OH+oy)*g.OW+ox] = v
+						}
+					}
+				}
+			}
+		}
+	}
+	return col
+}
+
+// refCol2Im scatters every col entry back to the input element it was read
+// from: in float64 (sum, mag), and in float32 in col's row order (seq).
+func refCol2Im(g device.ConvGeom, col []float32) (sum, mag []float64, seq []float32) {
+	n := g.C * g.N * g.H * g.W
+	sum, mag, seq = make([]float64, n), make([]float64, n), make([]float32, n)
+	for r := 0; r < g.ColRows(); r++ {
+		c, ky, kx := r/(g.KH*g.KW), r/g.KW%g.KH, r%g.KW
+		for q := 0; q < g.ColCols(); q++ {
+			nn, oy, ox := q/(g.OH*g.OW), q/g.OW%g.OH, q%g.OW
+			iy, ix := oy*g.SH-g.PadH+ky, ox*g.SW-g.PadW+kx
+			if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+				continue
+			}
+			v := col[r*g.ColCols()+q]
+			i := ((c*g.N+nn)*g.H+iy)*g.W + ix
+			sum[i] += float64(v)
+			mag[i] += math.Abs(float64(v))
+			seq[i] += v
+		}
+	}
+	return sum, mag, seq
+}
+
+// window lists the plane indices of output (oy, ox)'s window.
+func window(g device.PoolGeom, oy, ox int) []int {
+	var w []int
+	for ky := 0; ky < g.KH; ky++ {
+		for kx := 0; kx < g.KW; kx++ {
+			w = append(w, (oy*g.SH+ky)*g.W+ox*g.SW+kx)
+		}
+	}
+	return w
+}
+
+// refMaxPool finds the window maximum, then the smallest plane index holding
+// it (the first maximum).
+func refMaxPool(g device.PoolGeom, x []float32) ([]float32, []int32) {
+	y := make([]float32, g.Planes*g.OH*g.OW)
+	am := make([]int32, len(y))
+	for p := 0; p < g.Planes; p++ {
+		plane := x[p*g.H*g.W:][:g.H*g.W]
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				w := window(g, oy, ox)
+				m := float32(math.Inf(-1))
+				for _, i := range w {
+					m = max(m, plane[i])
+				}
+				first := math.MaxInt
+				for _, i := range w {
+					if plane[i] == m {
+						first = min(first, i)
+					}
+				}
+				o := (p*g.OH+oy)*g.OW + ox
+				y[o], am[o] = m, int32(first)
+			}
+		}
+	}
+	return y, am
+}
+
+// refMaxPoolBwd zeroes dx, then adds each dy to dx[argmax] in output order.
+func refMaxPoolBwd(g device.PoolGeom, dy []float32, am []int32) []float32 {
+	dx := make([]float32, g.Planes*g.H*g.W)
+	for o, v := range dy[:g.Planes*g.OH*g.OW] {
+		p := o / (g.OH * g.OW)
+		dx[p*g.H*g.W+int(am[o])] += v
+	}
+	return dx
+}
+
+func refAvgPool(g device.PoolGeom, x []float32) (y, mag []float64) {
+	y, mag = make([]float64, g.Planes*g.OH*g.OW), make([]float64, g.Planes*g.OH*g.OW)
+	area := float64(g.KH * g.KW)
+	for p := 0; p < g.Planes; p++ {
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				o := (p*g.OH+oy)*g.OW + ox
+				for _, i := range window(g, oy, ox) {
+					v := float64(x[p*g.H*g.W+i])
+					y[o] += v / area
+					mag[o] += math.Abs(v) / area
+				}
+			}
+		}
+	}
+	return y, mag
+}
+
+func refAvgPoolBwd(g device.PoolGeom, dy []float32) (dx, mag []float64) {
+	dx, mag = make([]float64, g.Planes*g.H*g.W), make([]float64, g.Planes*g.H*g.W)
+	area := float64(g.KH * g.KW)
+	for p := 0; p < g.Planes; p++ {
+		for oy := 0; oy < g.OH; oy++ {
+			for ox := 0; ox < g.OW; ox++ {
+				v := float64(dy[(p*g.OH+oy)*g.OW+ox]) / area
+				for _, i := range window(g, oy, ox) {
+					dx[p*g.H*g.W+i] += v
+					mag[p*g.H*g.W+i] += math.Abs(v)
+				}
+			}
+		}
+	}
+	return dx, mag
+}
+
+func refAddBias(y, bias []float32, outer, c, inner int, relu bool) []float32 {
+	out := make([]float32, outer*c*inner)
+	for o := 0; o < outer; o++ {
+		for ch := 0; ch < c; ch++ {
+			for i := 0; i < inner; i++ {
+				k := (o*c+ch)*inner + i
+				v := y[k] + bias[ch]
+				if relu && v < 0 {
+					v = 0
+				}
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func refBiasGrad(dy []float32, outer, c, inner int) (db, mag []float64) {
+	db, mag = make([]float64, c), make([]float64, c)
+	for o := 0; o < outer; o++ {
+		for ch := 0; ch < c; ch++ {
+			for i := 0; i < inner; i++ {
+				v := float64(dy[(o*c+ch)*inner+i])
+				db[ch] += v
+				mag[ch] += math.Abs(v)
+			}
+		}
+	}
+	return db, mag
+}
+
+func refSwap(src []float32, a, b, inner int) []float32 {
+	dst := make([]float32, a*b*inner)
+	for i := 0; i < a; i++ {
+		for j := 0; j < b; j++ {
+			copy(dst[(j*a+i)*inner:][:inner], src[(i*b+j)*inner:][:inner])
+		}
+	}
+	return dst
+}
+
+// refSoftmax returns the loss sum, the correct count and the gradient, in
+// float64.
+func refSoftmax(logits []float32, labels []int32, n, k int, gradScale float32) (loss, correct float64, grad []float64) {
+	grad = make([]float64, n*k)
+	for r := 0; r < n; r++ {
+		row := logits[r*k : (r+1)*k]
+		lab := int(labels[r])
+		first := 0
+		for j := range row {
+			if row[j] > row[first] {
+				first = j
+			}
+		}
+		m := float64(row[first])
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v) - m)
+		}
+		loss += -(float64(row[lab]) - m - math.Log(s))
+		if first == lab {
+			correct++
+		}
+		for j, v := range row {
+			p := math.Exp(float64(v)-m) / s
+			if j == lab {
+				p--
+			}
+			grad[r*k+j] = p * float64(gradScale)
+		}
+	}
+	return loss, correct, grad
+}
+
+// refAdam is the float32 step, each operation rounded as written (explicit
+// conversions stop Go from fusing multiply-adds).
+func refAdam(p, g, m, v []float32, lrT, b1, b2, eps float32) {
+	for i := range p {
+		mi := float32(float32(b1*m[i]) + float32(float32(1-b1)*g[i]))
+		vi := float32(float32(b2*v[i]) + float32(float32(float32(1-b2)*g[i])*g[i]))
+		m[i], v[i] = mi, vi
+		step := float32(float32(lrT*mi) / float32(float32(math.Sqrt(float64(vi)))+eps))
+		p[i] = p[i] - step
+	}
+}
+
+func refGather(src []uint8, idx []int32, n, c, hw int, scale float32, labels []int32) ([]float32, []int32) {
+	dst := make([]float32, c*n*hw)
+	var dl []int32
+	if labels != nil {
+		dl = make([]int32, n)
+	}
+	for j := 0; j < n; j++ {
+		img := int(idx[j])
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hw; p++ {
+				dst[(ch*n+j)*hw+p] = float32(src[img*c*hw+ch*hw+p]) * scale
+			}
+		}
+		if labels != nil {
+			dl[j] = labels[img]
+		}
+	}
+	return dst, dl
+}
