@@ -137,7 +137,7 @@ func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
 		return nil, fmt.Errorf("--device %s: %v", name, err)
 	}
 	if fallback != nil {
-		log.Warn().Str("reason", fallback.Error()).Msgf("no usable GPU: %v: running on the CPU", fallback)
+		log.Warn().Msgf("no usable GPU: %v: running on the CPU", fallback)
 	}
 	log.Info().Str("device", b.Name()).Msg(b.Describe())
 	return b, nil
