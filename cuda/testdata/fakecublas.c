@@ -1,0 +1,95 @@
+/*
+ * A fake cuBLAS for the tests of package cuda (fake_test.go), to go with
+ * fakecuda.c: "device" pointers are host pointers and Sgemm is a plain
+ * column-major triple loop with cuBLAS's argument checks. Written from the
+ * cuBLAS documentation with plain C types, on purpose not sharing api.h.
+ *
+ * Build: gcc -shared -fPIC -o libfakecublas.so fakecublas.c
+ */
+#include <stdlib.h>
+
+typedef int cublasStatus_t;
+enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7 };
+#define MAGIC 0x424c4153u
+
+struct handle { unsigned magic; void *stream; int mode; };
+
+static int valid(struct handle *h) { return h && h->magic == MAGIC; }
+static int maxi(int a, int b) { return a > b ? a : b; }
+
+cublasStatus_t cublasCreate_v2(struct handle **h) {
+	if (!h) return INVALID_VALUE;
+	*h = calloc(1, sizeof **h);
+	(*h)->magic = MAGIC;
+	return SUCCESS;
+}
+cublasStatus_t cublasDestroy_v2(struct handle *h) {
+	if (!valid(h)) return NOT_INITIALIZED;
+	h->magic = 0;
+	free(h);
+	return SUCCESS;
+}
+cublasStatus_t cublasSetStream_v2(struct handle *h, void *s) {
+	if (!valid(h)) return NOT_INITIALIZED;
+	h->stream = s;
+	return SUCCESS;
+}
+/* CUBLAS_DEFAULT_MATH=0, TENSOR_OP=1, PEDANTIC=2, TF32_TENSOR_OP=3, optionally | 16. */
+cublasStatus_t cublasSetMathMode(struct handle *h, int mode) {
+	if (!valid(h)) return NOT_INITIALIZED;
+	if ((mode & ~16) > 3) return INVALID_VALUE;
+	h->mode = mode;
+	return SUCCESS;
+}
+cublasStatus_t cublasGetVersion_v2(struct handle *h, int *v) {
+	(void)h;
+	if (!v) return INVALID_VALUE;
+	*v = 120405;
+	return SUCCESS;
+}
+/* MAJOR_VERSION=0, MINOR_VERSION=1, PATCH_LEVEL=2 */
+cublasStatus_t cublasGetProperty(int type, int *v) {
+	static const int ver[3] = {12, 4, 5};
+	if (type < 0 || type > 2 || !v) return INVALID_VALUE;
+	*v = ver[type];
+	return SUCCESS;
+}
+
+/* C = alpha*op(A)*op(B) + beta*C, column-major; op 0=N, 1=T, 2=C (= T for reals). */
+static cublasStatus_t gemm(struct handle *h, int ta, int tb, int m, int n, int k, const float *alpha,
+    const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
+	if (!valid(h)) return NOT_INITIALIZED;
+	if (ta < 0 || ta > 2 || tb < 0 || tb > 2 || m < 0 || n < 0 || k < 0) return INVALID_VALUE;
+	if (lda < maxi(1, ta ? k : m) || ldb < maxi(1, tb ? n : k) || ldc < maxi(1, m)) return INVALID_VALUE;
+	if (!alpha || !beta) return INVALID_VALUE;
+	float al = *alpha, be = *beta;
+	for (int j = 0; j < n; j++) {
+		for (int i = 0; i < m; i++) {
+			float sum = 0;
+			for (int l = 0; l < k; l++) {
+				float a = ta ? A[l + (long)i * lda] : A[i + (long)l * lda];
+				float b = tb ? B[j + (long)l * ldb] : B[l + (long)j * ldb];
+				sum += a * b;
+			}
+			float *c = &C[i + (long)j * ldc];
+			*c = al * sum + (be == 0 ? 0 : be * *c); /* beta == 0: C is not read */
+		}
+	}
+	return SUCCESS;
+}
+
+cublasStatus_t cublasSgemm_v2(struct handle *h, int ta, int tb, int m, int n, int k, const float *alpha,
+    const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
+	return gemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+cublasStatus_t cublasSgemmStridedBatched(struct handle *h, int ta, int tb, int m, int n, int k, const float *alpha,
+    const float *A, int lda, long long sA, const float *B, int ldb, long long sB, const float *beta,
+    float *C, int ldc, long long sC, int batch) {
+	if (batch < 0) return INVALID_VALUE;
+	for (int i = 0; i < batch; i++) {
+		cublasStatus_t r = gemm(h, ta, tb, m, n, k, alpha, A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC, ldc);
+		if (r) return r;
+	}
+	return SUCCESS;
+}
