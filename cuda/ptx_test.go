@@ -82,7 +82,7 @@ func TestPTXAssembles(t *testing.T) {
 		if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(ptxas, "-arch=sm_52", in, "-o", filepath.Join(dir, name+".cubin")).CombinedOutput()
+		out, err := exec.Command(ptxas, "-arch=sm_70", in, "-o", filepath.Join(dir, name+".cubin")).CombinedOutput()
 		if name == "vadd" && err != nil {
 			t.Errorf("vadd PTX does not assemble: %v\n%s", err, out)
 		}

@@ -94,7 +94,7 @@ type Trainer struct {
 	batchIdx   []device.Buffer // views of permBuf, one per step, made once
 	iotaBuf    device.Buffer   // 0..n-1 for evaluation
 	stats      device.Buffer   // F32 [2]: loss sum, correct count
-	host       [2]float32
+	host       []float32       // 2 floats, its own allocation: backends may hand it to C
 	epoch      int
 }
 
@@ -104,7 +104,7 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if opt.Batch < 1 || opt.Batch > net.MaxBatch() {
 		return nil, fmt.Errorf("batch size %d: must be between 1 and %d", opt.Batch, net.MaxBatch())
 	}
-	t := &Trainer{net: net, b: b, opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0xda7a))}
+	t := &Trainer{net: net, b: b, opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0xda7a)), host: make([]float32, 2)}
 	var err error
 	if t.train, err = upload(b, train, "training set"); err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 func (t *Trainer) Epoch() int { return t.epoch }
 
 func (t *Trainer) readStats(n int) (loss, acc float64, err error) {
-	if err := t.b.DownloadF32(t.stats, 0, t.host[:]); err != nil {
+	if err := t.b.DownloadF32(t.stats, 0, t.host); err != nil {
 		return 0, 0, err
 	}
 	return float64(t.host[0]) / float64(n), float64(t.host[1]) / float64(n), nil

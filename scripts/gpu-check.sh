@@ -21,7 +21,7 @@ for t in cuda:cuda gpu:device/gpu; do
   dir=${t#*:}; t=${t%%:*}
   echo "== $t tests"
   # Test binaries run in their package folder, as go test runs them.
-  (cd "$dir" && timeout 300 "$BIN/$t.test" -test.v -test.count=1) >"$LOG/$t-test.log" 2>&1
+  (cd "$dir" && TRAINER_REQUIRE_GPU=1 timeout 300 "$BIN/$t.test" -test.v -test.count=1) >"$LOG/$t-test.log" 2>&1
   rc=$?
   grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|loss cpu|OOM message' "$LOG/$t-test.log" | grep -v '=== RUN' | tail -60
   pass=$(grep -c -- '--- PASS' "$LOG/$t-test.log"); fail=$(grep -c -- '--- FAIL' "$LOG/$t-test.log"); skip=$(grep -c -- '--- SKIP' "$LOG/$t-test.log")
@@ -42,8 +42,8 @@ echo "== bench"
 bench gpu 32 2000
 bench gpu 128 1000
 bench gpu 32 2000
-bench cpu 32 100
-bench cpu 128 30
+bench cpu 32 30
+bench cpu 128 10
 
 if [ -f "$BIN/cifar10-train-jpeg.tar.xz" ] && [ -x "$BIN/jpeg2cifar" ]; then
   echo "== CIFAR-10 on the GPU"

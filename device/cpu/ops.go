@@ -278,8 +278,8 @@ type biasGradJob struct {
 	outer, c, inner int
 }
 
-// BiasGrad: see device.Backend. Split over channels; each sums in a fixed
-// order (outer, then inner) in float64.
+// BiasGrad: see device.Backend. Split over channels; each channel is summed
+// in a fixed order (outer, then inner) in float64, then rounded once.
 func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
 	j := &b.jBiasG
 	j.dy, j.db, j.outer, j.c, j.inner = f32(dy), f32(db), outer, c, inner
@@ -296,11 +296,9 @@ func (j *biasGradJob) run(w, nw int) {
 		var s float64
 		for o := 0; o < j.outer; o++ {
 			row := j.dy[(o*j.c+ch)*j.inner:][:j.inner]
-			var rs float32
 			for _, v := range row {
-				rs += v
+				s += float64(v)
 			}
-			s += float64(rs)
 		}
 		j.db[ch] = float32(s)
 	}

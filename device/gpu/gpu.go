@@ -12,7 +12,6 @@ package gpu
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	"github.com/trainer-go/trainer/cuda"
@@ -42,7 +41,8 @@ type Backend struct {
 	fn     map[string]*cuda.Function
 	args   *cuda.Args
 	info   string
-	err    error // first asynchronous error, reported by Sync/Download
+	err    error         // first asynchronous error, reported by Sync/Download
+	stage  *cuda.HostMem // pinned staging for every host transfer
 
 	scratch     cuda.DevicePtr // bias-gradient partial sums
 	scratchLen  int
@@ -181,58 +181,107 @@ func (b *Backend) span(x device.Buffer, dt device.DType, off, n int) (cuda.Devic
 	return p.ptr.Add(off * dt.Size()), nil
 }
 
-func (b *Backend) upload(dst device.Buffer, dt device.DType, off, n int, src unsafe.Pointer) error {
-	if n == 0 {
-		return nil
+// stageBytes is the size of the pinned staging buffer. Every host transfer
+// goes through it: the GPU's DMA engine reads pinned memory directly, and no
+// Go pointer ever reaches C (a Go slice inside a struct that holds pointers
+// would break cgo's pointer rules).
+const stageBytes = 4 << 20
+
+func (b *Backend) staging() ([]byte, error) {
+	if b.stage == nil {
+		h, err := b.ctx.MemHostAlloc(stageBytes)
+		if err != nil {
+			return nil, fmt.Errorf("allocating %d MiB of pinned host memory for transfers: %w", stageBytes>>20, err)
+		}
+		b.stage = h
 	}
-	d, err := b.span(dst, dt, off, n)
-	if err != nil {
-		return err
-	}
-	return b.stream.MemcpyHtoD(d, src, n*dt.Size())
+	return b.stage.Bytes(), nil
 }
 
-func (b *Backend) download(src device.Buffer, dt device.DType, off, n int, dst unsafe.Pointer) error {
-	if n == 0 {
-		return b.Sync()
+// upload copies src (bytes) to dst[off:] through the staging buffer, one
+// chunk at a time; it waits for each chunk, so transfers are synchronous.
+func (b *Backend) upload(dst device.Buffer, dt device.DType, off int, src []byte) error {
+	if len(src) == 0 {
+		return nil
 	}
-	s, err := b.span(src, dt, off, n)
+	d, err := b.span(dst, dt, off, len(src)/dt.Size())
 	if err != nil {
 		return err
 	}
-	if err := b.stream.MemcpyDtoH(dst, s, n*dt.Size()); err != nil {
+	st, err := b.staging()
+	if err != nil {
 		return err
 	}
-	return b.Sync()
+	for done := 0; done < len(src); {
+		n := copy(st, src[done:])
+		if err := b.stream.MemcpyHtoD(d.Add(done), b.stage.Ptr(), n); err != nil {
+			return err
+		}
+		if err := b.Sync(); err != nil {
+			return err
+		}
+		done += n
+	}
+	return nil
+}
+
+// download waits for the queued work and copies src[off:] into dst (bytes).
+func (b *Backend) download(src device.Buffer, dt device.DType, off int, dst []byte) error {
+	if len(dst) == 0 {
+		return b.Sync()
+	}
+	s, err := b.span(src, dt, off, len(dst)/dt.Size())
+	if err != nil {
+		return err
+	}
+	st, err := b.staging()
+	if err != nil {
+		return err
+	}
+	for done := 0; done < len(dst); {
+		n := min(len(st), len(dst)-done)
+		if err := b.stream.MemcpyDtoH(b.stage.Ptr(), s.Add(done), n); err != nil {
+			return err
+		}
+		if err := b.Sync(); err != nil {
+			return err
+		}
+		copy(dst[done:done+n], st)
+		done += n
+	}
+	return nil
+}
+
+func bytesOf[T float32 | int32 | uint8](v []T) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*int(unsafe.Sizeof(v[0])))
 }
 
 // UploadF32 copies src to dst[off:].
 func (b *Backend) UploadF32(dst device.Buffer, off int, src []float32) error {
-	return b.upload(dst, device.F32, off, len(src), unsafe.Pointer(unsafe.SliceData(src)))
+	return b.upload(dst, device.F32, off, bytesOf(src))
 }
 
 // UploadI32 copies src to dst[off:].
 func (b *Backend) UploadI32(dst device.Buffer, off int, src []int32) error {
-	return b.upload(dst, device.I32, off, len(src), unsafe.Pointer(unsafe.SliceData(src)))
+	return b.upload(dst, device.I32, off, bytesOf(src))
 }
 
 // UploadU8 copies src to dst[off:].
 func (b *Backend) UploadU8(dst device.Buffer, off int, src []uint8) error {
-	return b.upload(dst, device.U8, off, len(src), unsafe.Pointer(unsafe.SliceData(src)))
+	return b.upload(dst, device.U8, off, src)
 }
 
 // DownloadF32 waits for the queued work and copies src[off:] to dst.
 func (b *Backend) DownloadF32(src device.Buffer, off int, dst []float32) error {
-	err := b.download(src, device.F32, off, len(dst), unsafe.Pointer(unsafe.SliceData(dst)))
-	runtime.KeepAlive(dst)
-	return err
+	return b.download(src, device.F32, off, bytesOf(dst))
 }
 
 // DownloadI32 waits for the queued work and copies src[off:] to dst.
 func (b *Backend) DownloadI32(src device.Buffer, off int, dst []int32) error {
-	err := b.download(src, device.I32, off, len(dst), unsafe.Pointer(unsafe.SliceData(dst)))
-	runtime.KeepAlive(dst)
-	return err
+	return b.download(src, device.I32, off, bytesOf(dst))
 }
 
 // Sync waits for the stream and returns the first error since the last Sync.
@@ -250,6 +299,9 @@ func (b *Backend) Close() error {
 	}
 	if b.scratch != 0 {
 		b.ctx.MemFree(b.scratch)
+	}
+	if b.stage != nil {
+		b.stage.Free()
 	}
 	if b.mod != nil {
 		b.mod.Unload()

@@ -1,0 +1,537 @@
+package sgemm
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// kernelFunc multiplies the ceil(mr/MR) packed A panels that start at a
+// (MR x kc each) by the packed B panel b (kc x NR): for rows i < mr and
+// j < NR, with T[i,j] = sum over p < kc of a[(i/MR)*MR*kc + p*MR + i%MR] *
+// b[p*NR+j], it stores c[i*ldc+j] = alpha*T + beta*c; when beta is 0, c is
+// not read.
+type kernelFunc func(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// kernel describes a micro-kernel and the blocking tuned for it.
+type kernel struct {
+	name   string
+	mr, nr int // register tile
+	mc, kc int // cache blocks: A block mc x kc in L2, B micro-panel kc x nr in L1
+	nc     int // widest column block a task packs at once
+	fn     kernelFunc
+	packA  func(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int)
+	packB  func(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int)
+}
+
+// parallelMinFMA is the size (m*n*k multiply-adds) below which a call runs
+// on the calling goroutine only; a variable so tests can force hand-overs.
+var parallelMinFMA = 1 << 19
+
+// kSplitChunks is about how many k chunks a k split makes.
+const kSplitChunks = 8
+
+// worker holds the per-worker packing buffers and wake-up state.
+type worker struct {
+	sleeping atomic.Bool
+	wake     chan struct{}
+
+	ap, bp []float32 // packed A block and B panel, 64-byte aligned
+	tile   []float32 // scratch tile for edges
+	row    []float32 // scratch row for the k-split reduction
+}
+
+// operands are the A and B that the blocks multiply: the caller's, or for a
+// transposed k split, op(B)^T and op(A)^T.
+type operands struct {
+	transA, transB bool
+	a, b           []float32
+	lda, ldb       int
+	m, n           int // op(A) is m x k, op(B) is k x n
+}
+
+// job is the call being run; workers read it after being woken.
+type job struct {
+	m, n, k     int
+	alpha, beta float32
+	c           []float32
+	ldc         int
+	op          operands
+
+	// k blocking, identical for every task: blocks of kcb from 0 (or from the
+	// start of a k chunk), the last one shorter.
+	kcb int
+
+	// Output blocks (phaseBlocks): mTasks x nTasks blocks of mb x nb.
+	mb, nb         int
+	mTasks, nTasks int
+
+	// k split: kTasks chunks of kChunk; chunk t's op.m x op.n product goes
+	// to Engine.partial[t*m*n:]. swapped: the product is C^T.
+	kChunk, kTasks int
+	swapped        bool
+	rowsPerReduce  int
+
+	phase  int
+	ntasks int
+}
+
+const (
+	phaseBlocks = iota
+	phaseKChunks
+	phaseReduce
+)
+
+// Engine runs SGEMMs on a fixed number of persistent worker goroutines. The
+// goroutine that calls Sgemm acts as one of them, so an Engine with t threads
+// starts t-1 goroutines. An Engine serialises concurrent calls.
+type Engine struct {
+	mu      sync.Mutex
+	threads int
+	kern    *kernel
+	workers []*worker
+	exited  sync.WaitGroup
+	closed  bool
+
+	// Hand-over. signal is generation<<16 | number of workers in the job
+	// (sigExit: stop). Workers poll it for a while after a job, then sleep
+	// on their wake channel; pending counts helpers still working, and the
+	// caller sleeps on done once it has polled long enough.
+	signal        atomic.Uint64
+	pending       atomic.Int32
+	callerWaiting atomic.Bool
+	done          chan struct{}
+
+	job     job
+	next    atomic.Int64
+	partial []float32
+}
+
+// NewEngine starts an engine with the given number of threads (threads <= 0:
+// runtime.NumCPU()) and the fastest micro-kernel the CPU supports.
+func NewEngine(threads int) *Engine { return newEngine(threads, bestKernel()) }
+
+// NewEngineGeneric is NewEngine with the portable Go micro-kernel, whatever
+// the CPU; for tests and comparisons.
+func NewEngineGeneric(threads int) *Engine { return newEngine(threads, &genericKernel) }
+
+// Polling budgets, in runtime.Gosched calls (each some 0.1 to 1 µs), before
+// a helper or the caller goes to sleep.
+const (
+	workerSpins = 2000
+	callerSpins = 200
+	sigExit     = 0xffff
+)
+
+func newEngine(threads int, k *kernel) *Engine {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	threads = min(threads, sigExit-1)
+	e := &Engine{threads: threads, kern: k, done: make(chan struct{}, 1)}
+	e.workers = make([]*worker, threads)
+	for i := range e.workers {
+		e.workers[i] = &worker{tile: make([]float32, k.mr*k.nr), wake: make(chan struct{}, 1)}
+	}
+	for i := 1; i < threads; i++ {
+		e.exited.Add(1)
+		go e.loop(i)
+	}
+	return e
+}
+
+// loop is helper i: it waits for each new job and takes part if i < the
+// job's number of workers.
+func (e *Engine) loop(i int) {
+	defer e.exited.Done()
+	w := e.workers[i]
+	seen := e.signal.Load() >> 16
+	for {
+		s := e.waitSignal(w, seen)
+		seen = s >> 16
+		nw := int(s & 0xffff)
+		if nw == sigExit {
+			return
+		}
+		if i < nw {
+			e.work(w)
+			if e.pending.Add(-1) == 0 && e.callerWaiting.Load() {
+				select {
+				case e.done <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// waitSignal returns the signal once its generation differs from seen.
+func (e *Engine) waitSignal(w *worker, seen uint64) uint64 {
+	for spin := 0; ; spin++ {
+		s := e.signal.Load()
+		if s>>16 != seen {
+			return s
+		}
+		if spin < workerSpins {
+			runtime.Gosched()
+			continue
+		}
+		// Announce the sleep, then look again: a job posted after this
+		// load sees sleeping set and sends a wake-up.
+		w.sleeping.Store(true)
+		if s := e.signal.Load(); s>>16 != seen {
+			w.sleeping.Store(false)
+			return s
+		}
+		<-w.wake // may be stale: the loop looks again
+		w.sleeping.Store(false)
+	}
+}
+
+// post starts a job for workers 1..nw-1 (sigExit: stop them all).
+func (e *Engine) post(nw int) {
+	gen := e.signal.Load()>>16 + 1
+	e.signal.Store(gen<<16 | uint64(nw))
+	last := nw
+	if nw == sigExit {
+		last = e.threads
+	}
+	for i := 1; i < last; i++ {
+		if w := e.workers[i]; w.sleeping.Load() || nw == sigExit {
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// wait returns once every helper of the current job is done.
+func (e *Engine) wait() {
+	for spin := 0; e.pending.Load() != 0; spin++ {
+		if spin < callerSpins {
+			runtime.Gosched()
+			continue
+		}
+		e.callerWaiting.Store(true)
+		if e.pending.Load() != 0 {
+			<-e.done // may be stale: the loop looks again
+		}
+		e.callerWaiting.Store(false)
+	}
+}
+
+// Close stops the worker goroutines. Calls after Close run on the caller.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.closed = true
+	e.post(sigExit)
+	e.exited.Wait()
+}
+
+// Threads is the number of threads, the caller included.
+func (e *Engine) Threads() int { return e.threads }
+
+// Kernel names the micro-kernel in use, e.g. "avx2-fma 6x16" or "generic 4x4".
+func (e *Engine) Kernel() string { return e.kern.name }
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices: op(A)
+// is m x k, op(B) is k x n, C is m x n; lda, ldb, ldc are the row strides as
+// stored (A is k x m when transA, B is n x k when transB). When beta is 0, C
+// is not read (NaNs in C do not propagate). It panics if a slice is too
+// short or a stride too small.
+func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("sgemm: negative size %dx%dx%d", m, n, k))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	checkMatrix("C", c, m, n, ldc)
+	if k == 0 || alpha == 0 {
+		scaleC(c, m, n, ldc, beta)
+		return
+	}
+	if transA {
+		checkMatrix("A", a, k, m, lda)
+	} else {
+		checkMatrix("A", a, m, k, lda)
+	}
+	if transB {
+		checkMatrix("B", b, n, k, ldb)
+	} else {
+		checkMatrix("B", b, k, n, ldb)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	j := &e.job
+	*j = job{m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc,
+		op: operands{transA: transA, transB: transB, a: a, b: b, lda: lda, ldb: ldb, m: m, n: n}}
+	e.plan()
+	if j.kTasks > 1 {
+		need := j.kTasks * m * n
+		if cap(e.partial) < need {
+			e.partial = make([]float32, need)
+		}
+		e.partial = e.partial[:need]
+		e.run(j.kTasks, phaseKChunks)
+		e.run((m+j.rowsPerReduce-1)/j.rowsPerReduce, phaseReduce)
+	} else {
+		e.run(j.mTasks*j.nTasks, phaseBlocks)
+	}
+	// Drop references to caller memory.
+	j.op.a, j.op.b, j.c = nil, nil, nil
+}
+
+func checkMatrix(name string, x []float32, rows, cols, ld int) {
+	if ld < cols || ld < 1 {
+		panic(fmt.Sprintf("sgemm: ld%s=%d < %d columns", name, ld, cols))
+	}
+	if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("sgemm: %s has %d elements, %dx%d with stride %d needs %d", name, len(x), rows, cols, ld, (rows-1)*ld+cols))
+	}
+}
+
+// scaleC sets C = beta*C (C = 0 when beta is 0).
+func scaleC(c []float32, m, n, ldc int, beta float32) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+		} else if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// plan decides the k blocking and the task decomposition. Everything that
+// affects rounding (k blocks, k split, orientation, tile grid) depends on the
+// shape only, never on the number of threads.
+func (e *Engine) plan() {
+	j := &e.job
+	kn := e.kern
+	m, n, k := j.m, j.n, j.k
+
+	// k blocks of about equal size, at most kn.kc, multiples of 8 where
+	// possible (the packing routines transpose 8 at a time).
+	nkb := (k + kn.kc - 1) / kn.kc
+	j.kcb = min(k, roundUp((k+nkb-1)/nkb, 8), kn.kc)
+
+	// k split: long k and a small C. A chunk is a whole number of k blocks;
+	// about kSplitChunks of them or more, their number set by k alone.
+	if k >= kSplitChunks*kn.kc/2 && k >= 2*max(m, n) && m*n <= 1<<18 {
+		per := max(1, nkb/kSplitChunks)
+		j.kChunk = per * j.kcb
+		j.kTasks = (k + j.kChunk - 1) / j.kChunk
+		if j.kTasks > 1 {
+			// Compute C^T = op(B)^T op(A)^T if that wastes less of the tiles.
+			if roundUp(n, kn.mr)*roundUp(m, kn.nr) < roundUp(m, kn.mr)*roundUp(n, kn.nr) {
+				o := j.op
+				j.swapped = true
+				j.op = operands{transA: !o.transB, transB: !o.transA, a: o.b, b: o.a,
+					lda: o.ldb, ldb: o.lda, m: n, n: m}
+			}
+			j.rowsPerReduce = max(1, (1<<14)/n)
+			return
+		}
+	}
+	j.kTasks = 1
+
+	// Output blocks of whole tiles, at most kn.nc wide; halve the larger
+	// side until there are enough blocks to share.
+	mtiles := (m + kn.mr - 1) / kn.mr
+	ntiles := (n + kn.nr - 1) / kn.nr
+	mbt, nbt := mtiles, min(ntiles, kn.nc/kn.nr)
+	if m*n*k >= parallelMinFMA {
+		target := 4 * e.threads
+		for ceilDiv(mtiles, mbt)*ceilDiv(ntiles, nbt) < target {
+			if nbt > 1 && nbt*kn.nr >= mbt*kn.mr {
+				nbt = ceilDiv(nbt, 2)
+			} else if mbt > 1 {
+				mbt = ceilDiv(mbt, 2)
+			} else {
+				break
+			}
+		}
+	}
+	j.mb, j.nb = mbt*kn.mr, nbt*kn.nr
+	j.mTasks, j.nTasks = ceilDiv(mtiles, mbt), ceilDiv(ntiles, nbt)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// run executes ntasks tasks of the given phase on up to e.threads workers.
+func (e *Engine) run(ntasks, phase int) {
+	j := &e.job
+	j.phase, j.ntasks = phase, ntasks
+	e.next.Store(0)
+	nw := min(e.threads, ntasks)
+	if e.closed || j.m*j.n*j.k < parallelMinFMA {
+		nw = 1
+	}
+	if nw > 1 {
+		e.pending.Store(int32(nw - 1))
+		e.post(nw)
+	}
+	e.work(e.workers[0])
+	if nw > 1 {
+		e.wait()
+	}
+}
+
+// work takes tasks until none is left.
+func (e *Engine) work(w *worker) {
+	j := &e.job
+	for {
+		t := int(e.next.Add(1) - 1)
+		if t >= j.ntasks {
+			return
+		}
+		switch j.phase {
+		case phaseBlocks:
+			ti, tj := t/j.nTasks, t%j.nTasks
+			i0, j0 := ti*j.mb, tj*j.nb
+			i1, j1 := min(j.m, i0+j.mb), min(j.n, j0+j.nb)
+			e.block(w, i0, i1, j0, j1, 0, j.k, j.c, j.ldc, j.alpha, j.beta)
+		case phaseKChunks:
+			p0 := t * j.kChunk
+			p1 := min(j.k, p0+j.kChunk)
+			mn := j.m * j.n
+			e.block(w, 0, j.op.m, 0, j.op.n, p0, p1, e.partial[t*mn:(t+1)*mn], j.op.n, 1, 0)
+		case phaseReduce:
+			r0 := t * j.rowsPerReduce
+			r1 := min(j.m, r0+j.rowsPerReduce)
+			e.reduce(w, r0, r1)
+		}
+	}
+}
+
+// block computes C[i0:i1, j0:j1] = alpha * sum over p in [p0,p1) of
+// op(A)[i,p]*op(B)[p,j] + beta*C for the job's operands j.op, in k blocks of
+// j.kcb starting at p0; C[i,j] is c[i*ldc+j].
+func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc int, alpha, beta float32) {
+	j := &e.job
+	kn := e.kern
+	mr, nr := kn.mr, kn.nr
+	ncMax := kn.nc
+	w.grow(kn)
+	tile := w.tile
+	for jc := j0; jc < j1; jc += ncMax {
+		nc := min(ncMax, j1-jc)
+		for pc := p0; pc < p1; pc += j.kcb {
+			kc := min(j.kcb, p1-pc)
+			bt := beta
+			if pc != p0 {
+				bt = 1
+			}
+			kn.packB(w.bp, j.op.b, j.op.ldb, j.op.transB, pc, kc, jc, nc, nr)
+			for ic := i0; ic < i1; ic += kn.mc {
+				mc := min(kn.mc, i1-ic)
+				kn.packA(w.ap, j.op.a, j.op.lda, j.op.transA, ic, mc, pc, kc, mr)
+				for jr := 0; jr < nc; jr += nr {
+					nrr := min(nr, nc-jr)
+					bpan := &w.bp[jr*kc]
+					if nrr == nr {
+						// All the rows of the block in one call.
+						kn.fn(kc, mc, &w.ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
+						continue
+					}
+					// Right edge: whole tiles into the scratch tile, then merge.
+					for ir := 0; ir < mc; ir += mr {
+						kn.fn(kc, mr, &w.ap[ir*kc], bpan, &tile[0], nr, 1, 0)
+						mergeTile(c[(ic+ir)*ldc+jc+jr:], ldc, tile, nr, min(mr, mc-ir), nrr, alpha, bt)
+					}
+				}
+			}
+		}
+	}
+}
+
+// mergeTile stores c = alpha*t + beta*c for an mr x nr corner of a tile.
+func mergeTile(c []float32, ldc int, t []float32, ldt, mr, nr int, alpha, beta float32) {
+	for i := 0; i < mr; i++ {
+		cr := c[i*ldc : i*ldc+nr]
+		tr := t[i*ldt : i*ldt+nr]
+		if beta == 0 {
+			for j, v := range tr {
+				cr[j] = alpha * v
+			}
+		} else {
+			for j, v := range tr {
+				cr[j] = alpha*v + beta*cr[j]
+			}
+		}
+	}
+}
+
+// reduce sums the k-chunk partial products in chunk order into C rows
+// [r0, r1): C = alpha*sum + beta*C.
+func (e *Engine) reduce(w *worker, r0, r1 int) {
+	j := &e.job
+	m, n, mn := j.m, j.n, j.m*j.n
+	if cap(w.row) < n {
+		w.row = make([]float32, n)
+	}
+	acc := w.row[:n]
+	for i := r0; i < r1; i++ {
+		if j.swapped { // partial t holds C^T: element (i, x) at x*m+i
+			for x := range acc {
+				acc[x] = e.partial[x*m+i]
+			}
+			for t := 1; t < j.kTasks; t++ {
+				p := e.partial[t*mn : (t+1)*mn]
+				for x := range acc {
+					acc[x] += p[x*m+i]
+				}
+			}
+		} else {
+			copy(acc, e.partial[i*n:i*n+n])
+			for t := 1; t < j.kTasks; t++ {
+				p := e.partial[t*mn+i*n : t*mn+i*n+n]
+				for x, v := range p {
+					acc[x] += v
+				}
+			}
+		}
+		cr := j.c[i*j.ldc : i*j.ldc+n]
+		alpha, beta := j.alpha, j.beta
+		if beta == 0 {
+			for x, v := range acc {
+				cr[x] = alpha * v
+			}
+		} else {
+			for x, v := range acc {
+				cr[x] = alpha*v + beta*cr[x]
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// grow allocates the packing buffers, once, for the kernel's largest blocks.
+func (w *worker) grow(kn *kernel) {
+	if w.ap == nil {
+		w.ap = alignedFloats(kn.mc * kn.kc)
+		w.bp = alignedFloats(kn.kc * kn.nc)
+	}
+}
+
+// alignedFloats returns n float32s starting on a 64-byte boundary.
+func alignedFloats(n int) []float32 {
+	buf := make([]float32, n+16)
+	off := int(uintptr(unsafe.Pointer(&buf[0]))&63) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return buf[off : off+n : off+n]
+}

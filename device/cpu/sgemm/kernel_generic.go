@@ -1,0 +1,76 @@
+package sgemm
+
+import "unsafe"
+
+// genericKernel is the portable micro-kernel: a 4x4 tile in scalar Go.
+var genericKernel = kernel{
+	name: "generic 4x4",
+	mr:   4, nr: 4,
+	mc: 128, kc: 256, nc: 256,
+	fn:    kernel4x4,
+	packA: packA, packB: packB,
+}
+
+func kernel4x4(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32) {
+	bs := unsafe.Slice(b, 4*kc)
+	for ; mr > 0; mr -= 4 {
+		as := unsafe.Slice(a, 4*kc)
+		var c00, c01, c02, c03 float32
+		var c10, c11, c12, c13 float32
+		var c20, c21, c22, c23 float32
+		var c30, c31, c32, c33 float32
+		for p := 0; p < kc; p++ {
+			ap := (*[4]float32)(as[p*4:])
+			bp := (*[4]float32)(bs[p*4:])
+			b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+			a0 := ap[0]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c02 += a0 * b2
+			c03 += a0 * b3
+			a1 := ap[1]
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c12 += a1 * b2
+			c13 += a1 * b3
+			a2 := ap[2]
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c22 += a2 * b2
+			c23 += a2 * b3
+			a3 := ap[3]
+			c30 += a3 * b0
+			c31 += a3 * b1
+			c32 += a3 * b2
+			c33 += a3 * b3
+		}
+		rows := min(mr, 4)
+		cs := unsafe.Slice(c, (rows-1)*ldc+4)
+		store4(cs[0:4], c00, c01, c02, c03, alpha, beta)
+		if rows > 1 {
+			store4(cs[ldc:ldc+4], c10, c11, c12, c13, alpha, beta)
+		}
+		if rows > 2 {
+			store4(cs[2*ldc:2*ldc+4], c20, c21, c22, c23, alpha, beta)
+		}
+		if rows > 3 {
+			store4(cs[3*ldc:3*ldc+4], c30, c31, c32, c33, alpha, beta)
+		}
+		if mr > 4 {
+			a = (*float32)(unsafe.Add(unsafe.Pointer(a), 16*kc))
+			c = (*float32)(unsafe.Add(unsafe.Pointer(c), 16*ldc))
+		}
+	}
+}
+
+func store4(c []float32, v0, v1, v2, v3, alpha, beta float32) {
+	c = c[:4]
+	if beta == 0 {
+		c[0], c[1], c[2], c[3] = alpha*v0, alpha*v1, alpha*v2, alpha*v3
+		return
+	}
+	c[0] = alpha*v0 + beta*c[0]
+	c[1] = alpha*v1 + beta*c[1]
+	c[2] = alpha*v2 + beta*c[2]
+	c[3] = alpha*v3 + beta*c[3]
+}

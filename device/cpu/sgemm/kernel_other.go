@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package sgemm
+
+func bestKernel() *kernel { return &genericKernel }
