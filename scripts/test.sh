@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, vet, both builds, every test.
+# The project's test command: formatting, vet, both builds, the PTX check
+# (when nvcc and ptxas are installed), every test.
 # Set TRAINER_CIFAR_SAMPLE to a CIFAR-10 sample archive to run the end-to-end
 # training test (it skips and says so otherwise).
 set -euo pipefail
@@ -9,4 +10,9 @@ if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 go build -o /dev/null .
 CGO_ENABLED=0 go build -o /dev/null .
+if command -v nvcc >/dev/null && command -v ptxas >/dev/null; then
+  bash scripts/check-ptx.sh
+else
+  echo "note: nvcc/ptxas not installed: the PTX freshness and ptxas checks are skipped (CI installs them)"
+fi
 go test -count=1 -timeout 30m ./...
