@@ -255,3 +255,44 @@ func (n *Network) TrainStep(cnt int, c Config, stats device.Buffer) {
 	n.Backward(cnt)
 	n.AdamStep(c)
 }
+
+// Predict runs cnt images (NCHW floats, already scaled, cnt <= MaxBatch)
+// through the network and returns the softmax probabilities [cnt, Classes].
+func (n *Network) Predict(x []float32, cnt int) ([]float32, error) {
+	if cnt < 1 || cnt > n.maxN {
+		return nil, fmt.Errorf("predict: %d images, the network takes 1 to %d at a time", cnt, n.maxN)
+	}
+	size := n.Input.Size()
+	if len(x) != cnt*size {
+		return nil, fmt.Errorf("predict: %d floats for %d images of %s", len(x), cnt, n.Input)
+	}
+	hw := n.Input.H * n.Input.W
+	cnhw := make([]float32, len(x))
+	for i := 0; i < cnt; i++ {
+		for c := 0; c < n.Input.C; c++ {
+			copy(cnhw[(c*cnt+i)*hw:(c*cnt+i+1)*hw], x[(i*n.Input.C+c)*hw:])
+		}
+	}
+	if err := n.b.UploadF32(n.input, 0, cnhw); err != nil {
+		return nil, err
+	}
+	logits := make([]float32, cnt*n.Classes)
+	if err := n.b.DownloadF32(n.Forward(cnt), 0, logits); err != nil {
+		return nil, err
+	}
+	for i := 0; i < cnt; i++ {
+		row := logits[i*n.Classes : (i+1)*n.Classes]
+		mx := row[0]
+		for _, v := range row {
+			mx = max(mx, v)
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v - mx))
+		}
+		for j, v := range row {
+			row[j] = float32(math.Exp(float64(v-mx)) / s)
+		}
+	}
+	return logits, nil
+}
