@@ -40,7 +40,6 @@ type worker struct {
 
 	ap, bp []float32 // packed A block and B panel, 64-byte aligned
 	tile   []float32 // scratch tile for edges
-	row    []float32 // scratch row for the k-split reduction
 }
 
 // operands are the A and B that the blocks multiply: the caller's, or for a
@@ -147,7 +146,7 @@ func newEngine(threads int, k *kernel) *Engine {
 func (e *Engine) loop(i int) {
 	defer e.exited.Done()
 	w := e.workers[i]
-	seen := e.signal.Load() >> 16
+	var seen uint64 // generation 0: before the first job
 	for {
 		s := e.waitSignal(w, seen)
 		seen = s >> 16
@@ -282,7 +281,7 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 		}
 		e.partial = e.partial[:need]
 		e.run(j.kTasks, phaseKChunks)
-		e.run((m+j.rowsPerReduce-1)/j.rowsPerReduce, phaseReduce)
+		e.run(ceilDiv(j.op.m, j.rowsPerReduce), phaseReduce)
 	} else {
 		e.run(j.mTasks*j.nTasks, phaseBlocks)
 	}
@@ -340,7 +339,7 @@ func (e *Engine) plan() {
 				j.op = operands{transA: !o.transB, transB: !o.transA, a: o.b, b: o.a,
 					lda: o.ldb, ldb: o.lda, m: n, n: m}
 			}
-			j.rowsPerReduce = max(1, (1<<14)/n)
+			j.rowsPerReduce = max(1, (1<<14)/j.op.n)
 			return
 		}
 	}
@@ -409,8 +408,8 @@ func (e *Engine) work(w *worker) {
 			e.block(w, 0, j.op.m, 0, j.op.n, p0, p1, e.partial[t*mn:(t+1)*mn], j.op.n, 1, 0)
 		case phaseReduce:
 			r0 := t * j.rowsPerReduce
-			r1 := min(j.m, r0+j.rowsPerReduce)
-			e.reduce(w, r0, r1)
+			r1 := min(j.op.m, r0+j.rowsPerReduce)
+			e.reduce(r0, r1)
 		}
 	}
 }
@@ -473,46 +472,51 @@ func mergeTile(c []float32, ldc int, t []float32, ldt, mr, nr int, alpha, beta f
 	}
 }
 
-// reduce sums the k-chunk partial products in chunk order into C rows
-// [r0, r1): C = alpha*sum + beta*C.
-func (e *Engine) reduce(w *worker, r0, r1 int) {
+// reduce adds up the k-chunk partial products in chunk order, in place in
+// chunk 0, for rows [r0, r1) of the op.m x op.n layout of the chunks, and
+// writes them to C: C = alpha*sum + beta*C. When swapped, partial row x is
+// column x of C.
+func (e *Engine) reduce(r0, r1 int) {
 	j := &e.job
-	m, n, mn := j.m, j.n, j.m*j.n
-	if cap(w.row) < n {
-		w.row = make([]float32, n)
+	pn, mn := j.op.n, j.op.m*j.op.n
+	acc := e.partial[r0*pn : r1*pn]
+	for t := 1; t < j.kTasks; t++ {
+		addTo(acc, e.partial[t*mn+r0*pn:t*mn+r1*pn])
 	}
-	acc := w.row[:n]
-	for i := r0; i < r1; i++ {
-		if j.swapped { // partial t holds C^T: element (i, x) at x*m+i
-			for x := range acc {
-				acc[x] = e.partial[x*m+i]
-			}
-			for t := 1; t < j.kTasks; t++ {
-				p := e.partial[t*mn : (t+1)*mn]
-				for x := range acc {
-					acc[x] += p[x*m+i]
+	alpha, beta, c, ldc := j.alpha, j.beta, j.c, j.ldc
+	for x := r0; x < r1; x++ {
+		ar := acc[(x-r0)*pn : (x-r0+1)*pn]
+		if !j.swapped {
+			cr := c[x*ldc : x*ldc+pn]
+			if beta == 0 {
+				for i, v := range ar {
+					cr[i] = alpha * v
+				}
+			} else {
+				for i, v := range ar {
+					cr[i] = alpha*v + beta*cr[i]
 				}
 			}
-		} else {
-			copy(acc, e.partial[i*n:i*n+n])
-			for t := 1; t < j.kTasks; t++ {
-				p := e.partial[t*mn+i*n : t*mn+i*n+n]
-				for x, v := range p {
-					acc[x] += v
-				}
-			}
+			continue
 		}
-		cr := j.c[i*j.ldc : i*j.ldc+n]
-		alpha, beta := j.alpha, j.beta
+		cc := c[x : x+(pn-1)*ldc+1]
 		if beta == 0 {
-			for x, v := range acc {
-				cr[x] = alpha * v
+			for i, v := range ar {
+				cc[i*ldc] = alpha * v
 			}
 		} else {
-			for x, v := range acc {
-				cr[x] = alpha*v + beta*cr[x]
+			for i, v := range ar {
+				cc[i*ldc] = alpha*v + beta*cc[i*ldc]
 			}
 		}
+	}
+}
+
+// addTo adds src to dst element by element.
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
 	}
 }
 
