@@ -1,8 +1,9 @@
 package model
 
 import (
-	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,27 +36,66 @@ type stEntry struct {
 	DataOffsets [2]int64 `json:"data_offsets"`
 }
 
+// Optimizer tensors and training-state metadata keys of a resumable
+// checkpoint. PyTorch loaders skip them (scripts/torch_eval.py does).
+const (
+	TensorAdamM  = "optimizer.exp_avg"    // Adam first moments, flat
+	TensorAdamV  = "optimizer.exp_avg_sq" // Adam second moments, flat
+	MetaChecksum = "sha256"               // of the header (without this key) and the data
+	metaState    = "train."               // prefix of the training-state keys
+)
+
 // SaveCheckpoint writes the network's parameters with meta to path
-// atomically: a temporary file in the same folder, fsynced, then renamed over
-// path, so a crash leaves either the old file or the new one.
-func SaveCheckpoint(path string, net *Network, meta map[string]string) error {
-	flat, err := net.GetParams()
-	if err != nil {
-		return fmt.Errorf("saving %s: reading parameters from the device: %w", path, err)
+// atomically (see WriteFileAtomic). With st, the checkpoint also holds the
+// optimiser moments and the training position, and training can resume from
+// it; the parameters then come from st. A SHA-256 of the header and data is
+// stored in the metadata and checked on load.
+func SaveCheckpoint(path string, net *Network, st *State, meta map[string]string) error {
+	flat := (*State)(nil)
+	if st != nil {
+		flat = st
+	} else {
+		p, err := net.GetParams()
+		if err != nil {
+			return fmt.Errorf("saving %s: reading parameters from the device: %w", path, err)
+		}
+		flat = &State{Params: p}
 	}
 	md := map[string]string{MetaFormat: "trainer/1", MetaSpec: net.Spec,
 		MetaInput: fmt.Sprintf("%dx%dx%d", net.Input.C, net.Input.H, net.Input.W)}
 	for k, v := range meta {
 		md[k] = v
 	}
-	header := map[string]any{"__metadata__": md}
+	ts := net.Tensors(flat.Params)
+	if st != nil {
+		md[metaState+"epoch"] = strconv.Itoa(st.Epoch)
+		md[metaState+"pos"] = strconv.Itoa(st.Pos)
+		md[metaState+"adam_step"] = strconv.Itoa(st.AdamStep)
+		md[metaState+"rng"] = hex.EncodeToString(st.RNG)
+		md[metaState+"stats"] = fmt.Sprintf("%08x%08x", math.Float32bits(st.Stats[0]), math.Float32bits(st.Stats[1]))
+		md[metaState+"seconds"] = strconv.FormatFloat(st.Seconds, 'g', -1, 64)
+		ts = append(ts, Tensor{Name: TensorAdamM, Shape: []int{len(st.M)}, Data: st.M},
+			Tensor{Name: TensorAdamV, Shape: []int{len(st.V)}, Data: st.V})
+	}
+	header := map[string]any{}
 	var off int64
-	ts := net.Tensors(flat)
 	for _, t := range ts {
 		n := int64(len(t.Data)) * 4
 		header[t.Name] = stEntry{DType: "F32", Shape: t.Shape, DataOffsets: [2]int64{off, off + n}}
 		off += n
 	}
+	data := make([]byte, 0, off)
+	for _, t := range ts {
+		for _, v := range t.Data {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+		}
+	}
+	sum, err := checksum(header, md, data)
+	if err != nil {
+		return err
+	}
+	md[MetaChecksum] = sum
+	header["__metadata__"] = md
 	hj, err := json.Marshal(header)
 	if err != nil {
 		return err
@@ -63,15 +103,31 @@ func SaveCheckpoint(path string, net *Network, meta map[string]string) error {
 	for len(hj)%8 != 0 { // align the data to 8 bytes, as the reference writer does
 		hj = append(hj, ' ')
 	}
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, uint64(len(hj)))
-	buf.Write(hj)
-	for _, t := range ts {
-		for _, v := range t.Data {
-			binary.Write(&buf, binary.LittleEndian, math.Float32bits(v))
+	out := make([]byte, 0, 8+len(hj)+len(data))
+	out = binary.LittleEndian.AppendUint64(out, uint64(len(hj)))
+	out = append(out, hj...)
+	out = append(out, data...)
+	return WriteFileAtomic(path, out)
+}
+
+// checksum is the SHA-256 of the canonical JSON of the tensor entries and
+// metadata (Go sorts map keys, so writer and reader make the same bytes)
+// followed by the data.
+func checksum(entries map[string]any, md map[string]string, data []byte) (string, error) {
+	m := map[string]string{}
+	for k, v := range md {
+		if k != MetaChecksum {
+			m[k] = v
 		}
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	j, err := json.Marshal(map[string]any{"entries": entries, "meta": m})
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(j)
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // WriteFileAtomic writes data to a temporary file beside path, fsyncs it,
@@ -157,6 +213,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, bad("reading data: %v", err)
 	}
+	entries := map[string]any{}
 	var names []string
 	for k := range raw {
 		names = append(names, k)
@@ -195,6 +252,16 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[b+int64(i)*4:]))
 		}
 		ck.Tensors[name] = Tensor{Name: name, Shape: e.Shape, Data: v}
+		entries[name] = e
+	}
+	if want := ck.Meta[MetaChecksum]; want != "" {
+		got, err := checksum(entries, ck.Meta, data)
+		if err != nil {
+			return nil, err
+		}
+		if got != want {
+			return nil, bad("checksum mismatch: the file is corrupted")
+		}
 	}
 	if ck.Meta[MetaSpec] == "" || ck.Meta[MetaInput] == "" {
 		return nil, bad("metadata lacks %q or %q", MetaSpec, MetaInput)
@@ -246,8 +313,76 @@ func (c *Checkpoint) Flat(net *Network) ([]float32, error) {
 		}
 		copy(flat[p.Off:], t.Data)
 	}
-	if len(c.Tensors) != len(net.params) {
-		return nil, fmt.Errorf("checkpoint %s does not match the model: it has %d tensors, the model %d", c.Path, len(c.Tensors), len(net.params))
+	for name := range c.Tensors {
+		if name != TensorAdamM && name != TensorAdamV && !net.hasParam(name) {
+			return nil, fmt.Errorf("checkpoint %s does not match the model: it has a tensor %s the model does not", c.Path, name)
+		}
 	}
 	return flat, nil
+}
+
+func (n *Network) hasParam(name string) bool {
+	for _, p := range n.params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Resumable says whether the checkpoint holds a training state.
+func (c *Checkpoint) Resumable() bool {
+	_, ok := c.Meta[metaState+"adam_step"]
+	return ok
+}
+
+// State rebuilds the training state saved with the checkpoint.
+func (c *Checkpoint) State(net *Network) (*State, error) {
+	if !c.Resumable() {
+		return nil, fmt.Errorf("checkpoint %s holds weights only, no training state (was it written by an older trainer or an export?); train from scratch, or evaluate it", c.Path)
+	}
+	flat, err := c.Flat(net)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("checkpoint %s: training state %s is malformed (corrupted file?)", c.Path, what)
+	}
+	st := &State{Params: flat}
+	atoi := func(k string) (int, error) {
+		v, err := strconv.Atoi(c.Meta[metaState+k])
+		if err != nil || v < 0 {
+			return 0, bad(k)
+		}
+		return v, nil
+	}
+	if st.Epoch, err = atoi("epoch"); err != nil {
+		return nil, err
+	}
+	if st.Pos, err = atoi("pos"); err != nil {
+		return nil, err
+	}
+	if st.AdamStep, err = atoi("adam_step"); err != nil {
+		return nil, err
+	}
+	if st.RNG, err = hex.DecodeString(c.Meta[metaState+"rng"]); err != nil || len(st.RNG) == 0 {
+		return nil, bad("rng")
+	}
+	var a, b uint32
+	if _, err := fmt.Sscanf(c.Meta[metaState+"stats"], "%08x%08x", &a, &b); err != nil {
+		return nil, bad("stats")
+	}
+	st.Stats = []float32{math.Float32frombits(a), math.Float32frombits(b)}
+	st.Seconds, _ = strconv.ParseFloat(c.Meta[metaState+"seconds"], 64)
+	for _, x := range []struct {
+		name string
+		dst  *[]float32
+	}{{TensorAdamM, &st.M}, {TensorAdamV, &st.V}} {
+		t, ok := c.Tensors[x.name]
+		if !ok || len(t.Data) != net.NumParams() {
+			return nil, bad(x.name)
+		}
+		*x.dst = t.Data
+	}
+	return st, nil
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -80,6 +81,13 @@ type TrainOptions struct {
 	// running loss waits for the device, so keep it to seconds, not steps.
 	ProgressEvery time.Duration
 	OnProgress    func(Progress)
+	// OnStep runs after every step; an error stops the epoch with it.
+	OnStep func(*Trainer) error
+	// LR gives the learning rate of step s (of steps) in epoch (0-based,
+	// epochs completed); nil: Adam.LR throughout.
+	LR func(epoch, s, steps int) float64
+	// CheckEvery overrides how often the loss is checked for NaN/Inf.
+	CheckEvery int
 }
 
 // Trainer runs epochs of a network over a training set.
@@ -95,7 +103,12 @@ type Trainer struct {
 	iotaBuf    device.Buffer   // 0..n-1 for evaluation
 	stats      device.Buffer   // F32 [2]: loss sum, correct count
 	host       []float32       // 2 floats, its own allocation: backends may hand it to C
-	epoch      int
+	pcg        *rand.PCG
+	epoch      int           // epochs completed
+	pos        int           // steps done in the current epoch
+	epochRNG   []byte        // pcg state at the start of the current epoch
+	shuffled   bool          // perm holds the current epoch's order
+	elapsed    time.Duration // time spent in the current epoch before a stop
 }
 
 // NewTrainer puts the datasets on the network's backend.
@@ -104,7 +117,8 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if opt.Batch < 1 || opt.Batch > net.MaxBatch() {
 		return nil, fmt.Errorf("batch size %d: must be between 1 and %d", opt.Batch, net.MaxBatch())
 	}
-	t := &Trainer{net: net, b: b, opt: opt, rng: rand.New(rand.NewPCG(opt.Seed, 0xda7a)), host: make([]float32, 2)}
+	pcg := rand.NewPCG(opt.Seed, 0xda7a)
+	t := &Trainer{net: net, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
 	var err error
 	if t.train, err = upload(b, train, "training set"); err != nil {
 		return nil, err
@@ -157,43 +171,101 @@ func (t *Trainer) readStats(n int) (loss, acc float64, err error) {
 	return float64(t.host[0]) / float64(n), float64(t.host[1]) / float64(n), nil
 }
 
-// RunEpoch shuffles the training set, trains on every batch (the last one
-// may be smaller), then evaluates on the validation set. Losses accumulate
-// on the device and are read once at the end (and at progress reports).
-// A cancelled ctx stops between steps with ctx's error.
+// ErrNonFinite marks a training loss that became NaN or infinite.
+var ErrNonFinite = errors.New("non-finite loss")
+
+// StepsPerEpoch is the number of batches in one epoch.
+func (t *Trainer) StepsPerEpoch() int { return len(t.batchIdx) }
+
+// TotalSteps is the number of optimiser steps taken over all epochs.
+func (t *Trainer) TotalSteps() int { return t.net.step }
+
+// CheckEvery is how often (in steps) RunEpoch reads the running loss to
+// catch a NaN or Inf. Reading waits for the device: on the CPU that is free
+// and every step is checked; on the GPU a check every 50 steps keeps the
+// step free of synchronisation.
+func (t *Trainer) checkEvery() int {
+	if t.opt.CheckEvery > 0 {
+		return t.opt.CheckEvery
+	}
+	if t.b.Name() == "cpu" {
+		return 1
+	}
+	return 50
+}
+
+// RunEpoch trains one epoch, or the rest of one after Restore: it shuffles
+// the training set (from the RNG state saved at the epoch's start, so a
+// resumed epoch sees the same order), trains on every remaining batch (the
+// last one may be smaller), then evaluates on the validation set. Losses
+// accumulate on the device and are read only at checks, progress reports,
+// and the end. A cancelled ctx stops between steps with ctx's error; the
+// trainer's State is then exactly "after the last finished step". OnStep,
+// when set, runs after every step (with the trainer consistent), e.g. to
+// save a checkpoint.
 func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
-	t.epoch++
-	r := EpochResult{Epoch: t.epoch}
+	r := EpochResult{Epoch: t.epoch + 1}
 	n, bs := t.train.n, t.opt.Batch
-	for i := range t.perm {
-		t.perm[i] = int32(i)
-	}
-	t.rng.Shuffle(n, func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
-	if err := t.b.UploadI32(t.permBuf, 0, t.perm); err != nil {
-		return r, err
-	}
-	t.b.Fill(t.stats, 2, 0)
-	start := time.Now()
-	next := start.Add(t.opt.ProgressEvery)
-	steps := (n + bs - 1) / bs
-	for s := 0; s < steps; s++ {
-		if err := ctx.Err(); err != nil {
+	steps := len(t.batchIdx)
+	if t.pos == 0 {
+		st, err := t.pcg.MarshalBinary()
+		if err != nil {
 			return r, err
 		}
-		off := s * bs
-		cnt := min(bs, n-off)
+		t.epochRNG = st
+		t.elapsed = 0
+		t.b.Fill(t.stats, 2, 0)
+	}
+	if !t.shuffled {
+		if err := t.shuffle(); err != nil {
+			return r, err
+		}
+	}
+	start := time.Now().Add(-t.elapsed)
+	next := time.Now().Add(t.opt.ProgressEvery)
+	check := t.checkEvery()
+	for t.pos < steps {
+		if err := ctx.Err(); err != nil {
+			t.elapsed = time.Since(start)
+			return r, err
+		}
+		s := t.pos
+		cnt := t.batchIdx[s].Len()
+		adam := t.opt.Adam
+		if t.opt.LR != nil {
+			adam.LR = t.opt.LR(t.epoch, s, steps)
+		}
 		t.net.LoadBatch(t.train.images, t.train.labels, t.batchIdx[s], cnt)
-		t.net.TrainStep(cnt, t.opt.Adam, t.stats)
-		if t.opt.OnProgress != nil && t.opt.ProgressEvery > 0 && time.Now().After(next) {
-			done := off + cnt
+		t.net.TrainStep(cnt, adam, t.stats)
+		t.pos++
+		done := min(t.pos*bs, n)
+		progress := t.opt.OnProgress != nil && t.opt.ProgressEvery > 0 && time.Now().After(next)
+		if progress || t.pos%check == 0 || t.pos == steps {
 			l, a, err := t.readStats(done)
 			if err != nil {
 				return r, err
 			}
-			el := time.Since(start)
-			t.opt.OnProgress(Progress{Epoch: t.epoch, Step: s + 1, Steps: steps, Loss: l, Accuracy: a,
-				ImagesPerS: float64(done) / el.Seconds(), Elapsed: el})
-			next = time.Now().Add(t.opt.ProgressEvery)
+			if math.IsNaN(l) || math.IsInf(l, 0) {
+				t.elapsed = time.Since(start)
+				where := fmt.Sprintf("at step %d of epoch %d", t.pos, t.epoch+1)
+				if check > 1 {
+					where = fmt.Sprintf("between steps %d and %d of epoch %d", max(t.pos-check+1, 1), t.pos, t.epoch+1)
+				}
+				return r, fmt.Errorf("%w: the training loss became %v %s (global step %d); the model diverged: try a lower --lr (now %g)",
+					ErrNonFinite, l, where, t.net.step, adam.LR)
+			}
+			if progress {
+				el := time.Since(start)
+				t.opt.OnProgress(Progress{Epoch: t.epoch + 1, Step: t.pos, Steps: steps, Loss: l, Accuracy: a,
+					ImagesPerS: float64(done) / el.Seconds(), Elapsed: el})
+				next = time.Now().Add(t.opt.ProgressEvery)
+			}
+		}
+		if t.opt.OnStep != nil {
+			t.elapsed = time.Since(start)
+			if err := t.opt.OnStep(t); err != nil {
+				return r, err
+			}
 		}
 	}
 	var err error
@@ -202,15 +274,101 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 	}
 	r.Seconds = time.Since(start).Seconds()
 	r.ImagesPerS = float64(n) / r.Seconds
-	if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
-		return r, fmt.Errorf("epoch %d: the training loss became %v (diverged); try a lower --lr (now %g)", t.epoch, r.Loss, t.opt.Adam.LR)
-	}
+	t.epoch++
+	t.pos = 0
+	t.shuffled = false
+	t.elapsed = 0
 	if t.val != nil {
 		if r.ValLoss, r.ValAccuracy, err = t.Validate(); err != nil {
 			return r, err
 		}
 	}
 	return r, nil
+}
+
+// shuffle draws the epoch's order from the RNG state saved at its start.
+func (t *Trainer) shuffle() error {
+	if err := t.pcg.UnmarshalBinary(t.epochRNG); err != nil {
+		return err
+	}
+	for i := range t.perm {
+		t.perm[i] = int32(i)
+	}
+	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
+	t.shuffled = true
+	return t.b.UploadI32(t.permBuf, 0, t.perm)
+}
+
+// State is everything needed to continue training exactly where it stopped.
+type State struct {
+	Epoch    int       // epochs completed
+	Pos      int       // steps done in the current epoch (0: at an epoch boundary)
+	AdamStep int       // optimiser steps taken in all
+	RNG      []byte    // the shuffling RNG's state at the start of the current epoch
+	Stats    []float32 // the current epoch's loss sum and correct count so far
+	Seconds  float64   // time spent in the current epoch so far
+	Params   []float32 // flat parameters, Adam first and second moments
+	M, V     []float32
+}
+
+// State reads the complete training state from the device.
+func (t *Trainer) State() (*State, error) {
+	s := &State{Epoch: t.epoch, Pos: t.pos, AdamStep: t.net.step, Seconds: t.elapsed.Seconds(), Stats: make([]float32, 2)}
+	if t.pos == 0 && !t.shuffled {
+		st, err := t.pcg.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		s.RNG = st
+		s.Seconds = 0
+	} else if t.pos == 0 {
+		s.RNG = append([]byte(nil), t.epochRNG...) // stopped after shuffling, before the first step
+		s.Seconds = 0
+	} else {
+		s.RNG = append([]byte(nil), t.epochRNG...)
+		if err := t.b.DownloadF32(t.stats, 0, s.Stats); err != nil {
+			return nil, err
+		}
+	}
+	np := t.net.NumParams()
+	s.Params, s.M, s.V = make([]float32, np), make([]float32, np), make([]float32, np)
+	for _, x := range []struct {
+		b device.Buffer
+		h []float32
+	}{{t.net.Params, s.Params}, {t.net.M, s.M}, {t.net.V, s.V}} {
+		if err := t.b.DownloadF32(x.b, 0, x.h); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Restore puts a saved State back, so the next RunEpoch continues it.
+func (t *Trainer) Restore(s *State) error {
+	np := t.net.NumParams()
+	if len(s.Params) != np || len(s.M) != np || len(s.V) != np || len(s.Stats) != 2 {
+		return fmt.Errorf("training state has %d/%d/%d values, the model needs %d", len(s.Params), len(s.M), len(s.V), np)
+	}
+	if s.Pos < 0 || s.Pos >= len(t.batchIdx) {
+		return fmt.Errorf("training state is at step %d of an epoch of %d steps: was it saved with another batch size or dataset?", s.Pos, len(t.batchIdx))
+	}
+	if err := t.pcg.UnmarshalBinary(s.RNG); err != nil {
+		return fmt.Errorf("training state: bad RNG state: %w", err)
+	}
+	for _, x := range []struct {
+		b device.Buffer
+		h []float32
+	}{{t.net.Params, s.Params}, {t.net.M, s.M}, {t.net.V, s.V}, {t.stats, s.Stats}} {
+		if err := t.b.UploadF32(x.b, 0, x.h); err != nil {
+			return err
+		}
+	}
+	t.net.step = s.AdamStep
+	t.epoch, t.pos = s.Epoch, s.Pos
+	t.epochRNG = append([]byte(nil), s.RNG...)
+	t.elapsed = time.Duration(s.Seconds * float64(time.Second))
+	t.shuffled = false
+	return nil
 }
 
 // Step trains on batch s (modulo the number of batches) of the current
@@ -276,3 +434,6 @@ func Evaluate(net *Network, d *Data, bs int) (loss, acc float64, err error) {
 		return float64(host[0]) / float64(n), float64(host[1]) / float64(n), nil
 	})
 }
+
+// Position is the number of steps done in the current epoch.
+func (t *Trainer) Position() int { return t.pos }
