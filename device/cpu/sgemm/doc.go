@@ -2,31 +2,42 @@
 // backend: C = alpha*op(A)*op(B) + beta*C on row-major float32 matrices, in
 // pure Go plus Go assembly (no cgo).
 //
-// Design (BLIS/GotoBLAS style). op(A) is copied ("packed") into panels of MR
-// rows and op(B) into panels of NR columns, each laid out in the order the
-// micro-kernel reads them, so the kernel streams both with unit stride
-// whatever the transposes and strides of the caller; packing also zero-pads
-// the edges. The k dimension is cut into blocks of at most KC so that one B
-// micro-panel (KC x NR) stays in L1 and a packed A block (MC x KC) in L2.
-// The micro-kernel keeps an MR x NR tile of C in registers for a whole k
-// block: on amd64 with AVX2+FMA it is a 6x16 tile (12 YMM accumulators,
-// VBROADCASTSS + VFMADD231PS), chosen at run time; elsewhere a portable Go
-// 4x4 kernel is used. Edge tiles are computed into a scratch tile and merged.
+// Packing and blocking (BLIS/GotoBLAS style). op(A) is copied ("packed")
+// into panels of MR rows and op(B) into panels of NR columns, each laid out
+// in the order the micro-kernel reads them, so the kernel streams both with
+// unit stride whatever the transposes and strides of the caller, and the
+// edges are zero-padded. k is cut into blocks of at most KC=256 so that a B
+// micro-panel (KC x NR, 16 KiB) stays in L1 while the kernel sweeps the A
+// block (MC x KC, 144 KiB) in L2; a task's B panel is at most 256 columns
+// (256 KiB, L2). On amd64 the packing is AVX assembly too (8x8 transposes
+// for the transposed cases, row-wise copies otherwise), since for the
+// tall-k shapes it is as much work as the multiply.
+//
+// Micro-kernel. With AVX2+FMA (checked at run time) it is a 6x16 tile held
+// in 12 YMM accumulators: per k step two B loads, six VBROADCASTSS of A and
+// twelve VFMADD231PS. One call sweeps every MR-row panel of the A block for
+// one B panel and stores partial row tiles directly; only the right edge
+// (n not a multiple of 16) goes through a scratch tile. Elsewhere a portable
+// Go 4x4 kernel is used (also on other architectures).
 //
 // Parallelism. An Engine owns a fixed set of worker goroutines (the calling
 // goroutine is one of them) with per-worker packing buffers that are grown
-// once and reused, and jobs are handed over through preallocated state, so a
-// call allocates nothing in steady state. The output is cut into blocks along
-// n (or along m when m > n), aligned to whole tiles, and workers take blocks
-// from an atomic counter. Products too small to amortise the hand-over run on
-// the caller alone.
+// once and reused; jobs are handed over through preallocated state and
+// atomics (workers poll briefly after a job, then sleep on a channel), so a
+// call allocates nothing in steady state. The output is cut into blocks of
+// whole tiles, halving the larger side until there are 4 per thread, and
+// workers take blocks from an atomic counter. Products under about 0.5M
+// multiply-adds run on the caller alone.
 //
-// Long k with a small C (the weight gradients, e.g. 32x27 with k=28800) is
-// split instead into fixed k chunks whose partial products go to separate
-// buffers, then summed in chunk order.
+// Long k with a small C (the weight gradients, e.g. 32x27 with k=28800)
+// leaves too few tiles to share and packs far more than it reuses, so k is
+// cut into about 8 fixed chunks whose partial products go to separate
+// buffers and are then summed in chunk order. If it wastes less of the 6x16
+// tile, a chunk computes C^T = op(B)^T op(A)^T instead.
 //
-// Determinism. The k blocking, the tile grid and the choice of k chunks
-// depend only on the shape, never on the number of threads or on which
-// worker runs what: every element of C is summed over k in the same order,
-// so results are bit-identical for any thread count (for a given kernel).
+// Determinism. The k blocking, the k chunks, the orientation and the tile
+// grid depend only on the shape, never on the number of threads or on which
+// worker runs what: every element of C is summed over k in the same order
+// and rounded the same way, so results are bit-identical for any thread
+// count (for a given kernel).
 package sgemm

@@ -68,8 +68,10 @@ type job struct {
 	mTasks, nTasks int
 
 	// k split: kTasks chunks of kChunk; chunk t's op.m x op.n product goes
-	// to Engine.partial[t*m*n:]. swapped: the product is C^T.
+	// to Engine.partial[t*m*n:]. swapped: the product is C^T. Each chunk is
+	// computed as kParts tasks of at most mc rows.
 	kChunk, kTasks int
+	kParts         int
 	swapped        bool
 	rowsPerReduce  int
 
@@ -280,7 +282,7 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 			e.partial = make([]float32, need)
 		}
 		e.partial = e.partial[:need]
-		e.run(j.kTasks, phaseKChunks)
+		e.run(j.kTasks*j.kParts, phaseKChunks)
 		e.run(ceilDiv(j.op.m, j.rowsPerReduce), phaseReduce)
 	} else {
 		e.run(j.mTasks*j.nTasks, phaseBlocks)
@@ -339,6 +341,7 @@ func (e *Engine) plan() {
 				j.op = operands{transA: !o.transB, transB: !o.transA, a: o.b, b: o.a,
 					lda: o.ldb, ldb: o.lda, m: n, n: m}
 			}
+			j.kParts = ceilDiv(j.op.m, kn.mc)
 			j.rowsPerReduce = max(1, (1<<14)/j.op.n)
 			return
 		}
@@ -402,10 +405,13 @@ func (e *Engine) work(w *worker) {
 			i1, j1 := min(j.m, i0+j.mb), min(j.n, j0+j.nb)
 			e.block(w, i0, i1, j0, j1, 0, j.k, j.c, j.ldc, j.alpha, j.beta)
 		case phaseKChunks:
-			p0 := t * j.kChunk
+			chunk, part := t/j.kParts, t%j.kParts
+			p0 := chunk * j.kChunk
 			p1 := min(j.k, p0+j.kChunk)
+			i0 := part * e.kern.mc
+			i1 := min(j.op.m, i0+e.kern.mc)
 			mn := j.m * j.n
-			e.block(w, 0, j.op.m, 0, j.op.n, p0, p1, e.partial[t*mn:(t+1)*mn], j.op.n, 1, 0)
+			e.block(w, i0, i1, 0, j.op.n, p0, p1, e.partial[chunk*mn:(chunk+1)*mn], j.op.n, 1, 0)
 		case phaseReduce:
 			r0 := t * j.rowsPerReduce
 			r1 := min(j.op.m, r0+j.rowsPerReduce)

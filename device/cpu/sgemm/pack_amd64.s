@@ -2,6 +2,14 @@
 
 // Load 8 floats from each of the 8 row pointers into Y0..Y7 and advance them.
 #define LOADROWS \
+	PREFETCHT0 512(AX); \
+	PREFETCHT0 512(BX); \
+	PREFETCHT0 512(DX); \
+	PREFETCHT0 512(R8); \
+	PREFETCHT0 512(R9); \
+	PREFETCHT0 512(R10); \
+	PREFETCHT0 512(R11); \
+	PREFETCHT0 512(R12); \
 	VMOVUPS (AX), Y0; \
 	VMOVUPS (BX), Y1; \
 	VMOVUPS (DX), Y2; \

@@ -170,7 +170,7 @@ func testShapes(rng *rand.Rand) []shape {
 		{18, 48, 1}, {145, 20, 33}, {32, 10, 64}, {32, 64, 10}, {64, 29, 515},
 		{150, 1030, 3}, {3, 2000, 11},
 		// k split (long k, small C)
-		{7, 5, 2000}, {13, 33, 3000}, {32, 27, 1100}, {5, 40, 2000}, {6, 33, 1200},
+		{7, 5, 2000}, {13, 33, 3000}, {32, 27, 1100}, {5, 40, 2000}, {6, 33, 1200}, {300, 16, 1100},
 	}
 	for _, d := range dims {
 		for tr := 0; tr < 4; tr++ {
@@ -241,7 +241,7 @@ func TestDeterminism(t *testing.T) {
 	shapes := []shape{
 		{false, false, 64, 600, 288}, {true, false, 100, 70, 64}, {false, true, 32, 27, 5000},
 		{false, true, 64, 100, 1200}, {true, true, 37, 300, 700}, {false, false, 300, 40, 100},
-		{true, false, 4, 50, 3000}, {false, false, 1000, 20, 30},
+		{true, false, 4, 50, 3000}, {false, false, 1000, 20, 30}, {true, false, 300, 16, 1100},
 	}
 	for _, gen := range []bool{false, true} {
 		var es []*Engine
@@ -320,6 +320,8 @@ func TestPlanCoverage(t *testing.T) {
 			e.job.op.m, e.job.op.n = s.m, s.n
 			e.plan()
 			switch {
+			case e.job.kTasks > 1 && e.job.kParts > 1:
+				kinds["k split, row parts"] = true
 			case e.job.kTasks > 1 && e.job.swapped:
 				kinds["k split, C^T"] = true
 			case e.job.kTasks > 1:
@@ -332,9 +334,9 @@ func TestPlanCoverage(t *testing.T) {
 				kinds["column blocks"] = true
 			}
 		}
-		want := 5
+		want := 6
 		if ec.e.kern.mr == ec.e.kern.nr {
-			want = 4 // square tiles: never worth transposing
+			want = 5 // square tiles: never worth transposing
 		}
 		if len(kinds) != want {
 			t.Errorf("%s: test shapes reach only %v", ec.name, kinds)
