@@ -1,0 +1,570 @@
+package data
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// encode returns img as PNG or (quality 100) JPEG bytes.
+func encode(t *testing.T, img image.Image, format string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var err error
+	switch format {
+	case "png":
+		err = png.Encode(&buf, img)
+	case "jpeg":
+		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 100})
+	case "gif":
+		err = gif.Encode(&buf, img, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// solid returns a w x h NRGBA image of one colour.
+func solid(w, h int, c color.NRGBA) *image.NRGBA {
+	m := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(m.Pix); i += 4 {
+		m.Pix[i], m.Pix[i+1], m.Pix[i+2], m.Pix[i+3] = c.R, c.G, c.B, c.A
+	}
+	return m
+}
+
+// solidGray returns a w x h grey image of one level.
+func solidGray(w, h int, v uint8) *image.Gray {
+	m := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range m.Pix {
+		m.Pix[i] = v
+	}
+	return m
+}
+
+// noise returns a w x h image of random colours.
+func noise(rng *rand.Rand, w, h int) *image.NRGBA {
+	m := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range m.Pix {
+		m.Pix[i] = uint8(rng.Uint32())
+		if i%4 == 3 {
+			m.Pix[i] = 255
+		}
+	}
+	return m
+}
+
+// checkPlane fails unless every pixel of channel c of image i is want
+// (within tol).
+func checkPlane(t *testing.T, d *Dataset, i, c int, want uint8, tol int) {
+	t.Helper()
+	plane := d.Image(i)[c*d.H*d.W : (c+1)*d.H*d.W]
+	for j, v := range plane {
+		if diff := int(v) - int(want); diff < -tol || diff > tol {
+			t.Fatalf("image %d channel %d pixel %d = %d, want %d±%d", i, c, j, v, want, tol)
+		}
+	}
+}
+
+func TestLoadFolder(t *testing.T) {
+	root := t.TempDir()
+	red := color.NRGBA{200, 10, 30, 255}
+	green := color.NRGBA{20, 180, 60, 255}
+	writeFile(t, filepath.Join(root, "cat", "a.png"), encode(t, solid(8, 8, red), "png"))
+	writeFile(t, filepath.Join(root, "cat", "b.JPG"), encode(t, solid(16, 12, green), "jpeg"))
+	writeFile(t, filepath.Join(root, "cat", "c.jpeg"), encode(t, solidGray(5, 9, 90), "jpeg"))
+	writeFile(t, filepath.Join(root, "dog", "x.PNG"), encode(t, solidGray(3, 3, 140), "png"))
+	// Ignored: hidden files and folders, other extensions, subfolders,
+	// files in the root.
+	writeFile(t, filepath.Join(root, "dog", ".hidden.png"), []byte("not an image"))
+	writeFile(t, filepath.Join(root, "dog", "notes.txt"), []byte("x"))
+	writeFile(t, filepath.Join(root, "dog", "sub", "deep.png"), []byte("not an image"))
+	writeFile(t, filepath.Join(root, "dog", "dir.png", "f"), []byte("x"))
+	writeFile(t, filepath.Join(root, ".git", "x.png"), []byte("not an image"))
+	writeFile(t, filepath.Join(root, "readme.png"), []byte("not an image"))
+
+	d, err := LoadFolder(root, FolderOptions{Size: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N != 4 || d.C != 3 || d.H != 8 || d.W != 8 || len(d.Images) != 4*3*64 {
+		t.Fatalf("N,C,H,W = %d,%d,%d,%d", d.N, d.C, d.H, d.W)
+	}
+	if !slices.Equal(d.Classes, []string{"cat", "dog"}) || !slices.Equal(d.Labels, []int32{0, 0, 0, 1}) {
+		t.Errorf("classes %v labels %v", d.Classes, d.Labels)
+	}
+	// Solid colours stay solid through decoding, conversion and resizing
+	// (JPEG within a few levels).
+	for c, v := range []uint8{red.R, red.G, red.B} {
+		checkPlane(t, d, 0, c, v, 0)
+	}
+	for c, v := range []uint8{green.R, green.G, green.B} {
+		checkPlane(t, d, 1, c, v, 3)
+	}
+	for c := range 3 { // grey: three equal channels
+		checkPlane(t, d, 2, c, 90, 1)
+		checkPlane(t, d, 3, c, 140, 0)
+	}
+
+	// A fixed class list sets the labels and the order, and may list
+	// absent classes.
+	d2, err := LoadFolder(root, FolderOptions{Size: 8, Classes: []string{"dog", "zebra", "cat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d2.Classes, []string{"dog", "zebra", "cat"}) || !slices.Equal(d2.Labels, []int32{0, 2, 2, 2}) {
+		t.Errorf("fixed classes: classes %v labels %v", d2.Classes, d2.Labels)
+	}
+	if !bytes.Equal(d2.Image(0), d.Image(3)) || !bytes.Equal(d2.Image(1), d.Image(0)) {
+		t.Errorf("fixed classes: images differ")
+	}
+}
+
+func TestLoadFolderKeepSize(t *testing.T) {
+	root := t.TempDir()
+	rng := rand.New(rand.NewPCG(4, 4))
+	a, b := noise(rng, 6, 5), noise(rng, 6, 5)
+	writeFile(t, filepath.Join(root, "x", "a.png"), encode(t, a, "png"))
+	writeFile(t, filepath.Join(root, "y", "b.png"), encode(t, b, "png"))
+	d, err := LoadFolder(root, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N != 2 || d.H != 5 || d.W != 6 {
+		t.Fatalf("N %d H %d W %d, want 2, 5, 6", d.N, d.H, d.W)
+	}
+	// Exact pixels, channel-major.
+	px := d.Image(1)
+	for y := range 5 {
+		for x := range 6 {
+			c := b.NRGBAAt(x, y)
+			i := y*6 + x
+			if px[i] != c.R || px[30+i] != c.G || px[60+i] != c.B {
+				t.Fatalf("pixel (%d,%d) = %d,%d,%d, want %v", x, y, px[i], px[30+i], px[60+i], c)
+			}
+		}
+	}
+	// A different size is an error naming the file.
+	odd := filepath.Join(root, "y", "c.png")
+	writeFile(t, odd, encode(t, noise(rng, 5, 6), "png"))
+	_, err = LoadFolder(root, FolderOptions{})
+	checkErr(t, err, odd, "image is 5x6 but the first image is 6x5", "FolderOptions.Size")
+}
+
+func TestResizeBilinearCheckerboard(t *testing.T) {
+	root := t.TempDir()
+	m := image.NewGray(image.Rect(0, 0, 2, 2))
+	m.Pix = []uint8{0, 255, 255, 0}
+	writeFile(t, filepath.Join(root, "c", "board.png"), encode(t, m, "png"))
+	d, err := LoadFolder(root, FolderOptions{Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pixel centres aligned: output x samples input (x+0.5)/2-0.5, clamped:
+	// weights of the second pixel 0, .25, .75, 1 along each axis.
+	want := []uint8{
+		0, 64, 191, 255,
+		64, 96, 159, 191,
+		191, 159, 96, 64,
+		255, 191, 64, 0,
+	}
+	for c := range 3 {
+		if got := d.Image(0)[c*16 : (c+1)*16]; !bytes.Equal(got, want) {
+			t.Errorf("channel %d = %v, want %v", c, got, want)
+		}
+	}
+}
+
+func TestResampleWeights(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 5, 7, 32, 100} {
+		for _, m := range []int{1, 2, 3, 4, 8, 13, 32, 64} {
+			a := resampleWeights(n, m)
+			for i := range m {
+				if a.first[i] < 0 || a.first[i]+a.count > n {
+					t.Fatalf("%d->%d: output %d reads %d..%d", n, m, i, a.first[i], a.first[i]+a.count-1)
+				}
+				var sum float64
+				for _, w := range a.w[i*a.count : (i+1)*a.count] {
+					if w < 0 {
+						t.Fatalf("%d->%d: negative weight", n, m)
+					}
+					sum += float64(w)
+				}
+				if math.Abs(sum-1) > 1e-5 {
+					t.Fatalf("%d->%d: output %d weights sum to %v", n, m, i, sum)
+				}
+			}
+		}
+	}
+}
+
+func TestResizeAreaAverage(t *testing.T) {
+	// Shrinking one-pixel stripes 8x must average them, not pick some.
+	dec := newDecoder()
+	const n = 32
+	src := make([]uint8, 3*n*n)
+	for i := range src {
+		if (i%n)%2 == 0 {
+			src[i] = 200
+		}
+	}
+	dst := make([]uint8, 3*4*4)
+	dec.resize(src, n, n, dst, 4, 4)
+	for i, v := range dst {
+		if v != 100 {
+			t.Fatalf("pixel %d = %d, want 100 (the average)", i, v)
+		}
+	}
+	// Non-integer ratio: a ramp stays a monotone ramp between its ends.
+	for i := range src {
+		src[i] = uint8(8 * (i % n))
+	}
+	dst = make([]uint8, 3*5*5)
+	dec.resize(src, n, n, dst, 5, 5)
+	row := dst[:5]
+	if !slices.IsSorted(row) || row[0] > 30 || row[4] < 220 {
+		t.Errorf("ramp resized to %v", row)
+	}
+}
+
+// TestToPlanes checks the fast conversions against the generic one.
+func TestToPlanes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	var imgs []image.Image
+	for _, ratio := range []image.YCbCrSubsampleRatio{
+		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
+		image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410,
+	} {
+		m := image.NewYCbCr(image.Rect(0, 0, 13, 11), ratio)
+		for _, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
+			for i := range p {
+				p[i] = uint8(rng.Uint32())
+			}
+		}
+		imgs = append(imgs, m, m.SubImage(image.Rect(1, 3, 12, 10)), m.SubImage(image.Rect(2, 2, 7, 9)))
+	}
+	rgba := image.NewRGBA(image.Rect(0, 0, 7, 5))
+	for i := 0; i < len(rgba.Pix); i += 4 {
+		a := uint8(rng.Uint32())
+		rgba.Pix[i+3] = a
+		for k := range 3 {
+			rgba.Pix[i+k] = uint8(rng.UintN(uint(a) + 1)) // premultiplied
+		}
+	}
+	gray := image.NewGray(image.Rect(0, 0, 7, 5))
+	gray16 := image.NewGray16(image.Rect(0, 0, 7, 5))
+	cmyk := image.NewCMYK(image.Rect(0, 0, 7, 5))
+	for _, p := range [][]uint8{gray.Pix, gray16.Pix, cmyk.Pix} {
+		for i := range p {
+			p[i] = uint8(rng.Uint32())
+		}
+	}
+	pal := image.NewPaletted(image.Rect(0, 0, 7, 5), color.Palette{color.NRGBA{1, 2, 3, 255}, color.NRGBA{200, 100, 50, 128}, color.Gray{77}})
+	for i := range pal.Pix {
+		pal.Pix[i] = uint8(rng.IntN(3))
+	}
+	imgs = append(imgs, rgba, gray, gray16, cmyk, pal, noise(rng, 7, 5), noise(rng, 9, 9).SubImage(image.Rect(2, 3, 8, 7)))
+
+	for k, img := range imgs {
+		b := img.Bounds()
+		w, h := b.Dx(), b.Dy()
+		got := make([]uint8, 3*w*h)
+		toPlanes(img, got)
+		for y := range h {
+			for x := range w {
+				var want [3]uint8
+				if m, ok := img.(*image.YCbCr); ok {
+					c := m.YCbCrAt(b.Min.X+x, b.Min.Y+y)
+					want[0], want[1], want[2] = color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				} else {
+					c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+					want = [3]uint8{c.R, c.G, c.B}
+				}
+				for c := range 3 {
+					if d := int(got[c*w*h+y*w+x]) - int(want[c]); d < -1 || d > 1 {
+						t.Fatalf("image %d (%T %v): pixel (%d,%d) channel %d = %d, want %d", k, img, b, x, y, c, got[c*w*h+y*w+x], want[c])
+					}
+				}
+			}
+		}
+	}
+}
+
+// makeTree writes n random images of assorted sizes and formats in classes
+// folders under root.
+func makeTree(t *testing.T, root string, classes, n int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range n {
+		c := string(rune('a' + i%classes))
+		w, h := 3+rng.IntN(40), 3+rng.IntN(40)
+		format, ext := "png", ".png"
+		if i%3 == 0 {
+			format, ext = "jpeg", ".jpg"
+		}
+		var img image.Image = noise(rng, w, h)
+		if i%5 == 0 {
+			img = solidGray(w, h, uint8(i))
+		}
+		writeFile(t, filepath.Join(root, c, strings.Repeat("z", i%4)+string(rune('A'+i))+ext), encode(t, img, format))
+	}
+}
+
+func TestLoadFolderDeterministic(t *testing.T) {
+	root := t.TempDir()
+	makeTree(t, root, 3, 40)
+	d1, err := LoadFolder(root, FolderOptions{Size: 7, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d4, err := LoadFolder(root, FolderOptions{Size: 7, Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d1.N != 40 || !bytes.Equal(d1.Images, d4.Images) || !slices.Equal(d1.Labels, d4.Labels) {
+		t.Errorf("Workers 1 and 4 differ (N %d)", d1.N)
+	}
+	// Sorted file names within sorted classes.
+	for i := 1; i < d1.N; i++ {
+		if d1.Labels[i] < d1.Labels[i-1] {
+			t.Fatalf("labels not in class order: %v", d1.Labels)
+		}
+	}
+}
+
+// pngHeader returns a PNG signature and IHDR chunk for a w x h RGB image
+// (with a valid CRC) followed by nothing: enough for DecodeConfig, not for
+// Decode.
+func pngHeader(w, h uint32) []byte {
+	b := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
+	b = binary.BigEndian.AppendUint32(b, w)
+	b = binary.BigEndian.AppendUint32(b, h)
+	b = append(b, 8, 2, 0, 0, 0)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[12:]))
+}
+
+func TestLoadFolderErrors(t *testing.T) {
+	good := encode(t, solid(4, 4, color.NRGBA{1, 2, 3, 255}), "png")
+	// tree makes root with a good class folder "a" plus the given files.
+	tree := func(t *testing.T, files map[string][]byte) string {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, "a", "ok.png"), good)
+		for name, b := range files {
+			writeFile(t, filepath.Join(root, name), b)
+		}
+		return root
+	}
+	t.Run("root missing", func(t *testing.T) {
+		root := filepath.Join(t.TempDir(), "nope")
+		_, err := LoadFolder(root, FolderOptions{})
+		checkErr(t, err, root, "folder not found", "--data-dir", "one subfolder per class")
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("errors.Is(err, fs.ErrNotExist) is false")
+		}
+	})
+	t.Run("root is a file", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "f")
+		writeFile(t, p, good)
+		_, err := LoadFolder(p, FolderOptions{})
+		checkErr(t, err, p, "is a file, not a folder")
+	})
+	t.Run("no class folders", func(t *testing.T) {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, ".hidden", "x.png"), good)
+		_, err := LoadFolder(root, FolderOptions{})
+		checkErr(t, err, root, "has no class folders;")
+	})
+	t.Run("images without class folders", func(t *testing.T) {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, "x.png"), good)
+		writeFile(t, filepath.Join(root, "y.jpg"), good)
+		_, err := LoadFolder(root, FolderOptions{})
+		checkErr(t, err, root, "has no class folders but 2 images directly in it")
+	})
+	t.Run("empty class", func(t *testing.T) {
+		root := tree(t, map[string][]byte{"b/readme.txt": nil, "b/.x.png": good})
+		_, err := LoadFolder(root, FolderOptions{})
+		checkErr(t, err, filepath.Join(root, "b")+": class folder has no images")
+	})
+	t.Run("undecodable", func(t *testing.T) {
+		root := tree(t, map[string][]byte{"b/bad.png": []byte("hello, not a picture")})
+		_, err := LoadFolder(root, FolderOptions{Size: 4})
+		checkErr(t, err, filepath.Join(root, "b", "bad.png"), "not a PNG or JPEG file")
+	})
+	t.Run("gif", func(t *testing.T) {
+		root := tree(t, map[string][]byte{"b/x.png": encode(t, image.NewPaletted(image.Rect(0, 0, 2, 2), color.Palette{color.Black}), "gif")})
+		_, err := LoadFolder(root, FolderOptions{Size: 4})
+		checkErr(t, err, filepath.Join(root, "b", "x.png"), `not a PNG or JPEG file (starts with "GIF89a`)
+	})
+	t.Run("truncated jpeg", func(t *testing.T) {
+		j := encode(t, noise(rand.New(rand.NewPCG(1, 1)), 20, 20), "jpeg")
+		root := tree(t, map[string][]byte{"b/t.jpg": j[:len(j)/2]})
+		_, err := LoadFolder(root, FolderOptions{Size: 4})
+		checkErr(t, err, filepath.Join(root, "b", "t.jpg"), "cannot decode image")
+	})
+	t.Run("first bad image reported", func(t *testing.T) {
+		root := tree(t, map[string][]byte{"b/1.png": []byte("bad"), "b/2.png": []byte("bad"), "c/3.png": []byte("bad")})
+		for _, workers := range []int{1, 3} {
+			_, err := LoadFolder(root, FolderOptions{Size: 4, Workers: workers})
+			checkErr(t, err, filepath.Join(root, "b", "1.png")+":")
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		w, h uint32
+	}{{"too wide", 16385, 10}, {"too tall", 10, 20000}, {"too many pixels", 10000, 10000}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := tree(t, map[string][]byte{"b/big.png": pngHeader(tc.w, tc.h)})
+			_, err := LoadFolder(root, FolderOptions{Size: 4})
+			checkErr(t, err, filepath.Join(root, "b", "big.png"), "refusing images over 16384 px per side or 64 Mpx")
+		})
+	}
+	t.Run("first image too big, size kept", func(t *testing.T) {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, "a", "big.png"), pngHeader(20000, 20000))
+		_, err := LoadFolder(root, FolderOptions{})
+		checkErr(t, err, "big.png", "image is 20000x20000")
+	})
+	t.Run("class not in list", func(t *testing.T) {
+		root := tree(t, map[string][]byte{"b/ok.png": good})
+		_, err := LoadFolder(root, FolderOptions{Classes: []string{"a", "c"}})
+		checkErr(t, err, filepath.Join(root, "b"), `class folder "b" is not one of the 2 expected classes (a, c)`)
+	})
+	t.Run("too much memory", func(t *testing.T) {
+		defer func(v int64) { maxFolderBytes = v }(maxFolderBytes)
+		maxFolderBytes = 1000
+		root := tree(t, nil)
+		_, err := LoadFolder(root, FolderOptions{Size: 32})
+		checkErr(t, err, root, "1 images of 3x32x32 would need", "FolderOptions.Size")
+	})
+	t.Run("bad options", func(t *testing.T) {
+		root := tree(t, nil)
+		for _, o := range []FolderOptions{{Size: -1}, {Size: 20000}, {Workers: -1}, {Classes: []string{"a", "a"}}, {Classes: []string{"a", ""}}, {Classes: []string{"x/y"}}} {
+			if _, err := LoadFolder(root, o); err == nil {
+				t.Errorf("%+v: no error", o)
+			}
+		}
+	})
+}
+
+// labelled makes a dataset whose image i is filled with byte i%256 and
+// whose label counts are given.
+func labelled(counts ...int) *Dataset {
+	d := &Dataset{C: 1, H: 2, W: 2}
+	for c, n := range counts {
+		d.Classes = append(d.Classes, string(rune('a'+c)))
+		for range n {
+			d.Labels = append(d.Labels, int32(c))
+		}
+	}
+	d.N = len(d.Labels)
+	// Interleave classes so that order preservation is visible.
+	rng := rand.New(rand.NewPCG(1, 1))
+	rng.Shuffle(d.N, func(i, j int) { d.Labels[i], d.Labels[j] = d.Labels[j], d.Labels[i] })
+	for i := range d.N {
+		d.Images = append(d.Images, uint8(i), uint8(i>>8), 0, 0)
+	}
+	return d
+}
+
+// ids returns the image ids (from their pixels) of d, in order.
+func ids(d *Dataset) []int {
+	var r []int
+	for i := range d.N {
+		p := d.Image(i)
+		r = append(r, int(p[0])|int(p[1])<<8)
+	}
+	return r
+}
+
+func TestSplitValidation(t *testing.T) {
+	d := labelled(50, 40, 13)
+	train, val, err := SplitValidation(d, 0.2, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val.N != 21 || train.N != 82 || len(val.Images) != 21*4 || len(train.Labels) != 82 {
+		t.Fatalf("val %d train %d, want 21 and 82", val.N, train.N)
+	}
+	var counts [3]int
+	for _, l := range val.Labels {
+		counts[l]++
+	}
+	if counts != [3]int{10, 8, 3} { // 10, 8, 2.6 -> the extra one to the largest remainder
+		t.Errorf("validation class counts %v, want [10 8 3]", counts)
+	}
+	tr, va := ids(train), ids(val)
+	if !slices.IsSorted(tr) || !slices.IsSorted(va) {
+		t.Errorf("order not kept")
+	}
+	all := slices.Concat(tr, va)
+	slices.Sort(all)
+	for i, id := range all {
+		if id != i {
+			t.Fatalf("train and validation overlap or miss images")
+		}
+	}
+	for i, id := range tr {
+		if train.Labels[i] != d.Labels[id] {
+			t.Fatalf("label of image %d lost", id)
+		}
+	}
+	if !slices.Equal(train.Classes, d.Classes) || train.C != 1 || val.H != 2 {
+		t.Errorf("geometry or classes lost")
+	}
+	train.Images[0]++ // copies, not views
+	if d.Images[4*tr[0]] == train.Images[0] {
+		t.Errorf("train shares pixels with the input")
+	}
+
+	_, val2, _ := SplitValidation(d, 0.2, 42)
+	_, val3, _ := SplitValidation(d, 0.2, 43)
+	if !slices.Equal(ids(val2), va) {
+		t.Errorf("same seed, different split")
+	}
+	if slices.Equal(ids(val3), va) {
+		t.Errorf("different seeds, same split")
+	}
+
+	// A class with a single image keeps it for training when it can: of 3
+	// validation images, 2.4 are due to class 0 and 0.6 to class 1, and the
+	// extra one goes to class 0 although class 1's remainder is larger.
+	_, val, err = SplitValidation(labelled(4, 1), 0.6, 1)
+	if err != nil || val.N != 3 || slices.Contains(val.Labels, 1) {
+		t.Errorf("tiny class: %v, val labels %v", err, val.Labels)
+	}
+}
+
+func TestSplitValidationErrors(t *testing.T) {
+	d := labelled(5, 5)
+	for _, frac := range []float64{0, 1, -0.1, 1.5, math.NaN(), 0.01, 0.99} {
+		if _, _, err := SplitValidation(d, frac, 1); err == nil {
+			t.Errorf("frac %v: no error", frac)
+		}
+	}
+	bad := labelled(5, 5)
+	bad.Labels[3] = 7
+	_, _, err := SplitValidation(bad, 0.5, 1)
+	checkErr(t, err, "image 3 has label 7, outside 0..1")
+	bad = labelled(5, 5)
+	bad.N = 11
+	_, _, err = SplitValidation(bad, 0.5, 1)
+	checkErr(t, err, "N=11 but 10 labels")
+	if _, _, err := SplitValidation(nil, 0.5, 1); err == nil {
+		t.Errorf("nil dataset: no error")
+	}
+}

@@ -1,0 +1,516 @@
+package data
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MNIST files and their source. The four files of a folder are read either
+// raw ("train-images-idx3-ubyte") or gzip-compressed (with ".gz"), as
+// distributed.
+const (
+	MNISTURL    = "https://storage.googleapis.com/cvdf-datasets/mnist/" // base URL of the four .gz files
+	MNISTFolder = "mnist"                                               // folder EnsureMNIST fills in the cache folder
+
+	MNISTTrainImages = "train-images-idx3-ubyte"
+	MNISTTrainLabels = "train-labels-idx1-ubyte"
+	MNISTTestImages  = "t10k-images-idx3-ubyte"
+	MNISTTestLabels  = "t10k-labels-idx1-ubyte"
+)
+
+// mnistFiles are the four MNIST files (without .gz), in download order.
+var mnistFiles = [4]string{MNISTTrainImages, MNISTTrainLabels, MNISTTestImages, MNISTTestLabels}
+
+// mnistMD5 are the published MD5s of the official .gz files.
+var mnistMD5 = map[string]string{
+	MNISTTrainImages + ".gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+	MNISTTrainLabels + ".gz": "d53e105ee54ea40749a09fcbcd1e9432",
+	MNISTTestImages + ".gz":  "9fb629c4189551a2d022fa330f9573f3",
+	MNISTTestLabels + ".gz":  "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+// IDX magic numbers: two zero bytes, type 0x08 (unsigned byte), dimension
+// count.
+const (
+	idxImagesMagic = 0x00000803
+	idxLabelsMagic = 0x00000801
+)
+
+// Limits of the IDX reader, variables so tests can lower them.
+var (
+	maxIDXBytes int64 = 1 << 30 // refuse files declaring more pixel/label bytes
+	// maxDeflateRatio bounds how much a gzip file can expand (deflate's
+	// limit is about 1032:1), so a tiny .gz cannot make us allocate a
+	// header's worth of memory.
+	maxDeflateRatio int64 = 1032
+)
+
+// ReadIDXImages reads an IDX file of unsigned-byte images (magic 0x00000803,
+// dimensions n, h, w), raw or gzip-compressed (detected from its first two
+// bytes). It returns the n*h*w pixels, row-major, image after image.
+//
+// The header is checked before anything is allocated: zero dimensions, a
+// data size over 1 GiB, a raw file whose size is not exactly header + data,
+// or a .gz file too small to hold that much data are refused. A .gz file
+// must decompress to exactly header + data (a shorter stream is truncated,
+// a longer one has trailing garbage).
+func ReadIDXImages(path string) (images []uint8, n, h, w int, err error) {
+	dims, body, err := readIDX(path, idxImagesMagic, "images", MNISTTrainImages)
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	return body, dims[0], dims[1], dims[2], nil
+}
+
+// ReadIDXLabels reads an IDX file of unsigned-byte labels (magic
+// 0x00000801, one dimension), raw or gzip-compressed, with the checks of
+// [ReadIDXImages]. Labels must be 0-9 (MNIST's digits; Fashion-MNIST uses
+// the same range).
+func ReadIDXLabels(path string) ([]int32, error) {
+	_, body, err := readIDX(path, idxLabelsMagic, "labels", MNISTTrainLabels)
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]int32, len(body))
+	for i, b := range body {
+		if b > 9 {
+			return nil, &fileError{path, fmt.Sprintf("label %d is %d, MNIST labels are 0-9 (not an MNIST label file, or a corrupted one)", i, b), nil}
+		}
+		labels[i] = int32(b)
+	}
+	return labels, nil
+}
+
+// readIDX reads an IDX file with the given magic (whose low byte is the
+// number of dimensions) and returns its dimensions and data. what and
+// example name the kind of file in error messages.
+func readIDX(path string, magic uint32, what, example string) (dims []int, body []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, &fileError{path, "file not found", err}
+		}
+		return nil, nil, &fileError{path, "cannot open: " + errText(err), err}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, &fileError{path, "cannot read: " + errText(err), err}
+	}
+	if fi.IsDir() {
+		return nil, nil, &fileError{path, "is a folder, expected an IDX " + what + " file such as " + example, nil}
+	}
+	size := fi.Size()
+	bad := func(format string, args ...any) error {
+		return &fileError{path, fmt.Sprintf(format, args...), nil}
+	}
+
+	br := bufio.NewReaderSize(f, 64<<10)
+	var r io.Reader = br
+	gz := false
+	if sig, _ := br.Peek(2); len(sig) == 2 && sig[0] == 0x1f && sig[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, bad("corrupt gzip file: %v %s", err, redownloadHint)
+		}
+		defer zr.Close()
+		zr.Multistream(false)
+		r, gz = &gzipMembers{zr, br}, true
+	}
+	kind := "file"
+	if gz {
+		kind = "decompressed data"
+	}
+
+	ndims := int(magic & 0xff)
+	hdrLen := 4 + 4*ndims
+	hdr := make([]byte, hdrLen)
+	short := func(m int, err error) error {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return bad("%s is %d bytes, too short for the %d-byte header of an IDX %s file %s", kind, m, hdrLen, what, redownloadHint)
+		}
+		return bad("cannot read the IDX header: %v %s", errText(err), redownloadHint)
+	}
+	if m, err := io.ReadFull(r, hdr[:4]); err != nil {
+		return nil, nil, short(m, err)
+	}
+	if got := binary.BigEndian.Uint32(hdr); got != magic {
+		msg := fmt.Sprintf("bad magic number 0x%08x, an IDX %s file (such as %s) starts with 0x%08x", got, what, example, magic)
+		switch {
+		case got == idxImagesMagic || got == idxLabelsMagic:
+			msg += " (images and labels files mixed up?)"
+		case got>>16 == 0x1f8b:
+			msg += " (compressed twice? gunzip it)"
+		}
+		return nil, nil, bad("%s", msg)
+	}
+	if m, err := io.ReadFull(r, hdr[4:]); err != nil {
+		return nil, nil, short(4+m, err)
+	}
+	dims = make([]int, ndims)
+	total := uint64(1)
+	for i := range dims {
+		d := uint64(binary.BigEndian.Uint32(hdr[4+4*i:]))
+		if d == 0 {
+			return nil, nil, bad("header has dimension %d equal to 0 %s", i, redownloadHint)
+		}
+		if total > uint64(maxIDXBytes)/d {
+			return nil, nil, bad("header declares %s %s, more than the %d bytes allowed (not an MNIST file, or a corrupted one)", dimString(hdr[4:]), what, maxIDXBytes)
+		}
+		total *= d
+		dims[i] = int(d)
+	}
+	switch {
+	case !gz && size != int64(hdrLen)+int64(total):
+		return nil, nil, bad("header declares %s (%d bytes of data) but the file holds %d bytes after the %d-byte header %s", dimString(hdr[4:]), total, size-int64(hdrLen), hdrLen, redownloadHint)
+	case gz && int64(total)+int64(hdrLen) > size*maxDeflateRatio+1024:
+		return nil, nil, bad("header declares %s (%d bytes of data), more than a %d-byte gzip file can hold %s", dimString(hdr[4:]), total, size, redownloadHint)
+	}
+
+	body = make([]byte, total)
+	if m, err := io.ReadFull(r, body); err != nil {
+		switch {
+		case (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && gz:
+			return nil, nil, bad("truncated: header declares %d bytes of data, the file decompresses to only %d %s", total, m, redownloadHint)
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, nil, bad("file shrank while being read (is something still writing it?)")
+		case gz:
+			return nil, nil, bad("corrupt gzip data after %d bytes: %v %s", m, err, redownloadHint)
+		default:
+			return nil, nil, bad("read failed: %s", errText(err))
+		}
+	}
+	// One byte more: detects trailing data and, for gzip, makes the reader
+	// reach the end of the stream and check its CRC.
+	var one [1]byte
+	switch m, err := r.Read(one[:]); {
+	case m > 0 && gz:
+		return nil, nil, bad("decompresses to more than the %d bytes its header declares (trailing garbage; not an IDX file, or a corrupted one)", int64(hdrLen)+int64(total))
+	case m > 0:
+		return nil, nil, bad("file grew while being read (is something still writing it?)")
+	case errors.Is(err, io.ErrUnexpectedEOF) && gz:
+		return nil, nil, bad("truncated: the gzip stream stops before its end %s", redownloadHint)
+	case errors.Is(err, errGzipTrailer):
+		return nil, nil, bad("has data after its gzip stream (trailing garbage; not an IDX file, or a corrupted one)")
+	case err != nil && err != io.EOF && gz:
+		return nil, nil, bad("corrupt gzip data at its end: %v %s", err, redownloadHint)
+	case err != nil && err != io.EOF:
+		return nil, nil, bad("read failed: %s", errText(err))
+	}
+	return dims, body, nil
+}
+
+var errGzipTrailer = errors.New("data after the gzip stream")
+
+// gzipMembers reads the members of a gzip stream one after the other, as
+// gzip.Reader's multistream mode does, but fails with errGzipTrailer on
+// data after a member that is not another member.
+type gzipMembers struct {
+	zr *gzip.Reader // in single-stream mode
+	br *bufio.Reader
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		n, err := g.zr.Read(p)
+		if err != io.EOF || n > 0 {
+			if err == io.EOF {
+				err = nil // reported by the next call
+			}
+			return n, err
+		}
+		sig, _ := g.br.Peek(2)
+		switch {
+		case len(sig) == 0:
+			return 0, io.EOF
+		case len(sig) < 2 || sig[0] != 0x1f || sig[1] != 0x8b:
+			return 0, errGzipTrailer
+		}
+		if err := g.zr.Reset(g.br); err != nil {
+			return 0, err
+		}
+		g.zr.Multistream(false)
+	}
+}
+
+// dimString formats IDX dimensions ("60000x28x28").
+func dimString(b []byte) string {
+	var parts []string
+	for i := 0; i+4 <= len(b); i += 4 {
+		parts = append(parts, strconv.FormatUint(uint64(binary.BigEndian.Uint32(b[i:])), 10))
+	}
+	return strings.Join(parts, "x")
+}
+
+// mnistLayout says what an MNIST folder holds.
+const mnistLayout = "an MNIST folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each raw or with .gz"
+
+// findMNISTFile returns dir/name if it exists, else dir/name.gz if that
+// exists, else "".
+func findMNISTFile(dir, name string) string {
+	for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, name+".gz")} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// LoadMNIST reads an MNIST folder: train-images-idx3-ubyte,
+// train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte,
+// each either raw or gzip-compressed with a ".gz" suffix (raw is used when
+// both exist). It returns the 60,000 training and 10,000 test images of the
+// official files as datasets with C=1, H=W=28 (the size the files declare;
+// train and test must agree) and classes "0".."9". Every file is checked to
+// exist before any is read, and each images file must hold as many images as
+// its labels file holds labels.
+func LoadMNIST(dir string) (train, test *Dataset, err error) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		msg := "folder not found; pass --data-dir pointing at an MNIST folder, or omit it to download"
+		if err == nil {
+			msg = "is a file, not a folder; pass --data-dir pointing at an MNIST folder, or omit it to download"
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			msg = "cannot open folder: " + errText(err)
+		}
+		return nil, nil, &fileError{dir, msg, err}
+	}
+	var paths [4]string
+	var missing []string
+	for i, name := range mnistFiles {
+		if paths[i] = findMNISTFile(dir, name); paths[i] == "" {
+			missing = append(missing, name+"[.gz]")
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, &fileError{dir, fmt.Sprintf("missing %s; %s", strings.Join(missing, ", "), mnistLayout), fs.ErrNotExist}
+	}
+	train, err = readMNISTPair(paths[0], paths[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	test, err = readMNISTPair(paths[2], paths[3])
+	if err != nil {
+		return nil, nil, err
+	}
+	if train.H != test.H || train.W != test.W {
+		return nil, nil, &fileError{paths[2], fmt.Sprintf("images are %dx%d but %s holds %dx%d images; train and test must share one size", test.H, test.W, filepath.Base(paths[0]), train.H, train.W), nil}
+	}
+	return train, test, nil
+}
+
+// readMNISTPair reads an images file and its labels file into a Dataset.
+func readMNISTPair(imagesPath, labelsPath string) (*Dataset, error) {
+	// Labels first: small, and a mismatch is then found before the large
+	// images file is decompressed.
+	labels, err := ReadIDXLabels(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	images, n, h, w, err := ReadIDXImages(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(labels) {
+		return nil, &fileError{imagesPath, fmt.Sprintf("holds %d images but %s holds %d labels; the two must match (mixed-up or truncated files?)", n, filepath.Base(labelsPath), len(labels)), nil}
+	}
+	classes := make([]string, 10)
+	for i := range classes {
+		classes[i] = strconv.Itoa(i)
+	}
+	return &Dataset{Images: images, Labels: labels, N: n, C: 1, H: h, W: w, Classes: classes}, nil
+}
+
+// EnsureMNIST returns the path of a folder in the cache (by default
+// os.UserCacheDir()/trainer/mnist) holding the four official MNIST .gz files,
+// downloading those that are missing or damaged. It returns without network
+// access when all four are present with the published MD5s.
+//
+// o.URL, if set, is the base URL the four file names are appended to
+// (default [MNISTURL]; a missing trailing slash is added). o.SHA256 does not
+// apply: MNIST is four files, each checked against its published MD5, and
+// SHA256 is ignored. o.Progress is called for each file downloaded, from 0 to
+// that file's size. o.CacheDir and o.Client work as for [EnsureCIFAR10].
+//
+// Each file is downloaded to a temporary "*.partial" file in the cache folder
+// while being hashed and renamed into the mnist folder only once its MD5
+// matches, so the folder never holds a partial or unverified file, and
+// concurrent callers at worst download a file twice. On a mismatch, an HTTP
+// error or cancellation of ctx the temporary file is deleted; files already
+// verified stay. Errors name the URL and say how to get the files by hand.
+func EnsureMNIST(ctx context.Context, o FetchOptions) (dir string, err error) {
+	return ensureMNIST(ctx, o, mnistMD5)
+}
+
+// ensureMNIST is EnsureMNIST with the expected MD5 of each .gz file, so
+// tests can serve their own files.
+func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (string, error) {
+	base := o.URL
+	if base == "" {
+		base = MNISTURL
+	}
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	if u, err := url.Parse(base); err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("data: bad MNIST base URL %q (want something like %s)", base, MNISTURL)
+	}
+	cache := o.CacheDir
+	if cache == "" {
+		b, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache folder to download MNIST into (%v); %s", err, mnistByHand(base, ""))
+		}
+		cache = filepath.Join(b, "trainer")
+	}
+	target := filepath.Join(cache, MNISTFolder)
+
+	var todo []string
+	for _, name := range mnistFiles {
+		gzName := name + ".gz"
+		if md5File(filepath.Join(target, gzName)) != sums[gzName] {
+			todo = append(todo, gzName)
+		}
+	}
+	if len(todo) == 0 {
+		return target, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("download of MNIST from %s cancelled: %w", base, err)
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", &fileError{cache, "cannot create cache folder: " + errText(err) + "; " + mnistByHand(base, target), err}
+	}
+	removeStale(cache)
+	for _, gzName := range todo {
+		src := base + gzName
+		tmp, err := downloadMD5(ctx, o, src, sums[gzName], cache, mnistByHand(base, target))
+		if err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			os.Remove(tmp)
+			return "", &fileError{target, "cannot create folder: " + errText(err), err}
+		}
+		if err := os.Rename(tmp, filepath.Join(target, gzName)); err != nil {
+			os.Remove(tmp)
+			return "", &fileError{filepath.Join(target, gzName), "cannot move the download into place: " + errText(err), err}
+		}
+	}
+	return target, nil
+}
+
+// md5File returns the hex MD5 of path, or "" if it cannot be read.
+func md5File(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// mnistByHand says how to get the MNIST files without EnsureMNIST.
+func mnistByHand(base, target string) string {
+	where := "put them in one folder"
+	if target != "" {
+		where = "put them in " + target + " (or any folder)"
+	}
+	return fmt.Sprintf("to get the data by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from %s (or a mirror; MD5s %s, %s, %s, %s), %s and pass --data-dir path/to/that/folder",
+		base, mnistMD5[MNISTTrainImages+".gz"], mnistMD5[MNISTTrainLabels+".gz"], mnistMD5[MNISTTestImages+".gz"], mnistMD5[MNISTTestLabels+".gz"], where)
+}
+
+// downloadMD5 fetches src into a temporary "*.partial" file in dir, checks
+// its MD5 against want and returns the file's path. On error nothing is left
+// behind. It shares the client, stall timer, size cap and progress reporting
+// of the CIFAR-10 download.
+func downloadMD5(parent context.Context, o FetchOptions, src, want, dir, byHand string) (_ string, err error) {
+	client := o.Client
+	if client == nil {
+		client = defaultClient()
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return "", fmt.Errorf("bad download URL %q: %v", src, err)
+	}
+	f, err := os.CreateTemp(dir, "mnist-*.gz.partial")
+	if err != nil {
+		return "", &fileError{dir, "cannot create a temporary file: " + errText(err) + "; " + byHand, err}
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	fail := func(what error) error {
+		if parent.Err() != nil {
+			return fmt.Errorf("download of %s cancelled: %w", src, parent.Err())
+		}
+		if errors.Is(context.Cause(ctx), errDownloadStalls) {
+			return fmt.Errorf("download %s: no data received for %v; %s", src, stallTimeout, byHand)
+		}
+		var ue *url.Error
+		if errors.As(what, &ue) {
+			what = ue.Err
+		}
+		return fmt.Errorf("download %s: %w; %s", src, what, byHand)
+	}
+
+	stall := time.AfterFunc(stallTimeout, func() { cancel(errDownloadStalls) })
+	defer stall.Stop()
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fail(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fail(fmt.Errorf("server answered HTTP %s", resp.Status))
+	}
+	if resp.ContentLength > maxDownloadBytes {
+		return "", fail(fmt.Errorf("server announces %d bytes, more than the %d allowed", resp.ContentLength, maxDownloadBytes))
+	}
+	h := md5.New()
+	pw := &progressWriter{fn: o.Progress, total: resp.ContentLength, stall: stall, last: time.Now()}
+	if pw.fn != nil {
+		pw.fn(0, pw.total)
+	}
+	n, err := io.Copy(io.MultiWriter(f, h, pw), io.LimitReader(resp.Body, maxDownloadBytes+1))
+	if err == nil && n > maxDownloadBytes {
+		err = fmt.Errorf("more than the %d bytes allowed", maxDownloadBytes)
+	}
+	if err != nil {
+		return "", fail(err)
+	}
+	if pw.fn != nil {
+		pw.fn(n, pw.total)
+	}
+	if err := f.Close(); err != nil {
+		return "", &fileError{f.Name(), "cannot write download: " + errText(err), err}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return "", fmt.Errorf("downloaded %s (%d bytes) but its MD5 is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, got, want, byHand)
+	}
+	return f.Name(), nil
+}
