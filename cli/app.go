@@ -84,7 +84,7 @@ func App() *ucli.App {
 		Before: func(c *ucli.Context) error {
 			return setupLogging(c.String("log-format"), c.String("log-level"), stderr, stderr == os.Stderr && isTerminal(os.Stderr))
 		},
-		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand()},
+		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand(), predictCommand(), plotCommand()},
 	}
 }
 
