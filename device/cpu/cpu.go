@@ -13,6 +13,7 @@ import (
 	"runtime"
 
 	"github.com/trainer-go/trainer/device"
+	"github.com/trainer-go/trainer/device/cpu/sgemm"
 )
 
 func init() {
@@ -43,7 +44,7 @@ func (b *buf) DType() device.DType { return b.dt }
 type Backend struct {
 	threads int
 	pool    *pool
-	gemm    *gemmEngine
+	gemm    *sgemm.Engine
 
 	// preallocated jobs, one per parallel op
 	jIm2col  im2colJob
@@ -70,7 +71,7 @@ func New(o device.Options) (*Backend, error) {
 	if t > 256 {
 		return nil, fmt.Errorf("threads %d: at most 256", t)
 	}
-	return &Backend{threads: t, pool: newPool(t), gemm: newGemmEngine(t)}, nil
+	return &Backend{threads: t, pool: newPool(t), gemm: sgemm.NewEngine(t)}, nil
 }
 
 // Name is "cpu".
