@@ -33,7 +33,8 @@ var parallelMinFMA = 1 << 19
 // kSplitChunks is about how many k chunks a k split makes.
 const kSplitChunks = 8
 
-// worker holds the per-worker packing buffers and wake-up state.
+// worker holds the per-worker packing buffers, allocated with the Engine for
+// the kernel's largest blocks, and its wake-up state.
 type worker struct {
 	sleeping atomic.Bool
 	wake     chan struct{}
@@ -134,7 +135,12 @@ func newEngine(threads int, k *kernel) *Engine {
 	e := &Engine{threads: threads, kern: k, done: make(chan struct{}, 1)}
 	e.workers = make([]*worker, threads)
 	for i := range e.workers {
-		e.workers[i] = &worker{tile: make([]float32, k.mr*k.nr), wake: make(chan struct{}, 1)}
+		e.workers[i] = &worker{
+			ap:   alignedFloats(k.mc * k.kc),
+			bp:   alignedFloats(k.kc * k.nc),
+			tile: make([]float32, k.mr*k.nr),
+			wake: make(chan struct{}, 1),
+		}
 	}
 	for i := 1; i < threads; i++ {
 		e.exited.Add(1)
@@ -428,7 +434,6 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 	kn := e.kern
 	mr, nr := kn.mr, kn.nr
 	ncMax := kn.nc
-	w.grow(kn)
 	tile := w.tile
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
@@ -527,14 +532,6 @@ func addTo(dst, src []float32) {
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
-
-// grow allocates the packing buffers, once, for the kernel's largest blocks.
-func (w *worker) grow(kn *kernel) {
-	if w.ap == nil {
-		w.ap = alignedFloats(kn.mc * kn.kc)
-		w.bp = alignedFloats(kn.kc * kn.nc)
-	}
-}
 
 // alignedFloats returns n float32s starting on a 64-byte boundary.
 func alignedFloats(n int) []float32 {
