@@ -33,9 +33,15 @@ var parallelMinFMA = 1 << 19
 // kSplitChunks is about how many k chunks a k split makes.
 const kSplitChunks = 8
 
+// aKey identifies the rows [i0, i1) and k range [p0, p1) of op(A) packed in
+// a worker's buffer during call number call.
+type aKey struct{ call, i0, i1, p0, p1 int }
+
 // worker holds the per-worker packing buffers, allocated with the Engine for
 // the kernel's largest blocks, and its wake-up state.
 type worker struct {
+	aKey aKey // what w.ap holds, when it holds a whole row block of A
+
 	sleeping atomic.Bool
 	wake     chan struct{}
 
@@ -54,6 +60,7 @@ type operands struct {
 
 // job is the call being run; workers read it after being woken.
 type job struct {
+	call        int // number of the Sgemm call, from 1
 	m, n, k     int
 	alpha, beta float32
 	c           []float32
@@ -107,6 +114,7 @@ type Engine struct {
 	done          chan struct{}
 
 	job     job
+	calls   int
 	next    atomic.Int64
 	partial []float32
 }
@@ -136,7 +144,7 @@ func newEngine(threads int, k *kernel) *Engine {
 	e.workers = make([]*worker, threads)
 	for i := range e.workers {
 		e.workers[i] = &worker{
-			ap:   alignedFloats(k.mc * k.kc),
+			ap:   alignedFloats(2 * k.mc * k.kc),
 			bp:   alignedFloats(k.kc * k.nc),
 			tile: make([]float32, k.mr*k.nr),
 			wake: make(chan struct{}, 1),
@@ -279,7 +287,8 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	j := &e.job
-	*j = job{m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc,
+	e.calls++
+	*j = job{call: e.calls, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc,
 		op: operands{transA: transA, transB: transB, a: a, b: b, lda: lda, ldb: ldb, m: m, n: n}}
 	e.plan()
 	if j.kTasks > 1 {
@@ -435,6 +444,26 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 	mr, nr := kn.mr, kn.nr
 	ncMax := kn.nc
 	tile := w.tile
+
+	// If the rows fit one A block and all of their k blocks fit the buffer,
+	// pack them once for every column block and keep them for the worker's
+	// next task on the same rows (A is small in the convolution shapes and
+	// would otherwise be packed again for every column block).
+	mcAll := roundUp(i1-i0, mr)
+	nkb := ceilDiv(p1-p0, j.kcb)
+	wholeA := i1-i0 <= kn.mc && mcAll*j.kcb*nkb <= len(w.ap)
+	if wholeA {
+		key := aKey{j.call, i0, i1, p0, p1}
+		if w.aKey != key {
+			for pc := p0; pc < p1; pc += j.kcb {
+				kc := min(j.kcb, p1-pc)
+				off := (pc - p0) / j.kcb * mcAll * j.kcb
+				kn.packA(w.ap[off:off+mcAll*kc], j.op.a, j.op.lda, j.op.transA, i0, i1-i0, pc, kc, mr)
+			}
+			w.aKey = key
+		}
+	}
+
 	for jc := j0; jc < j1; jc += ncMax {
 		nc := min(ncMax, j1-jc)
 		for pc := p0; pc < p1; pc += j.kcb {
@@ -446,18 +475,23 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 			kn.packB(w.bp, j.op.b, j.op.ldb, j.op.transB, pc, kc, jc, nc, nr)
 			for ic := i0; ic < i1; ic += kn.mc {
 				mc := min(kn.mc, i1-ic)
-				kn.packA(w.ap, j.op.a, j.op.lda, j.op.transA, ic, mc, pc, kc, mr)
+				ap := w.ap
+				if wholeA {
+					ap = w.ap[(pc-p0)/j.kcb*mcAll*j.kcb:]
+				} else {
+					kn.packA(ap, j.op.a, j.op.lda, j.op.transA, ic, mc, pc, kc, mr)
+				}
 				for jr := 0; jr < nc; jr += nr {
 					nrr := min(nr, nc-jr)
 					bpan := &w.bp[jr*kc]
 					if nrr == nr {
 						// All the rows of the block in one call.
-						kn.fn(kc, mc, &w.ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
+						kn.fn(kc, mc, &ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
 						continue
 					}
 					// Right edge: whole tiles into the scratch tile, then merge.
 					for ir := 0; ir < mc; ir += mr {
-						kn.fn(kc, mr, &w.ap[ir*kc], bpan, &tile[0], nr, 1, 0)
+						kn.fn(kc, mr, &ap[ir*kc], bpan, &tile[0], nr, 1, 0)
 						mergeTile(c[(ic+ir)*ldc+jc+jr:], ldc, tile, nr, min(mr, mc-ir), nrr, alpha, bt)
 					}
 				}

@@ -343,3 +343,21 @@ func TestPlanCoverage(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseAfterChange calls twice with the same slices, A and B changed in
+// place in between: nothing packed in the first call may be reused.
+func TestReuseAfterChange(t *testing.T) {
+	defer func(v int) { parallelMinFMA = v }(parallelMinFMA)
+	parallelMinFMA = 0
+	rng := rand.New(rand.NewSource(6))
+	for _, ec := range testEngines(t) {
+		for _, s := range []shape{{false, false, 20, 700, 100}, {true, true, 7, 300, 40}} {
+			p := newProblem(rng, s, 1, 0, 0)
+			p.run(ec.e)
+			copy(p.a, randSlice(rng, len(p.a)))
+			copy(p.b, randSlice(rng, len(p.b)))
+			want, tol := p.reference()
+			p.check(t, fmt.Sprintf("%v %s second call", s, ec.name), p.run(ec.e), want, tol)
+		}
+	}
+}
