@@ -76,7 +76,8 @@ func App() *ucli.App {
 			"   trainer summary --model conv16k3,maxpool2,flatten,dense10\n" +
 			"   trainer bench --device=cpu --json\n" +
 			"   trainer devices",
-		HideHelpCommand: true,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (human-readable) or json (one object per line)"},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -84,7 +85,7 @@ func App() *ucli.App {
 		Before: func(c *ucli.Context) error {
 			return setupLogging(c.String("log-format"), c.String("log-level"), stderr, stderr == os.Stderr && isTerminal(os.Stderr))
 		},
-		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand(), predictCommand(), plotCommand()},
+		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand(), predictCommand(), plotCommand(), completionCommand()},
 	}
 }
 

@@ -3,33 +3,145 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
+
+	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trainer-go/trainer/data"
 	"github.com/trainer-go/trainer/model"
 )
 
-// loadCIFAR reads CIFAR-10 from dir, or downloads it to the cache first.
-func loadCIFAR(ctx context.Context, dir string) (train, test *data.Dataset, err error) {
-	if dir == "" {
-		last := time.Now()
-		dir, err = data.EnsureCIFAR10(ctx, data.FetchOptions{Progress: func(done, total int64) {
-			if time.Since(last) > 2*time.Second || done == total {
-				last = time.Now()
-				log.Info().Int64("bytes", done).Int64("total", total).Msgf("downloading CIFAR-10: %.0f%%", 100*float64(done)/float64(max(total, 1)))
-			}
-		}})
-		if err != nil {
-			return nil, nil, err
+// dataFlags select the dataset of train and eval.
+func dataFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "dataset", Value: "cifar10", Usage: "cifar10, mnist (both downloaded on first use) or folder (--data-dir ROOT/<class>/*.png|jpg)"},
+		&ucli.StringFlag{Name: "data-dir", Usage: "the dataset's folder: cifar-10-batches-bin, the MNIST IDX files, or an image-folder root (default: download to the user cache)"},
+		&ucli.StringFlag{Name: "val-dir", Usage: "folder dataset: a separate validation root with the same class folders"},
+		&ucli.Float64Flag{Name: "val-split", Value: 0.1, Usage: "folder dataset without --val-dir: fraction held out for validation (stratified, seeded)"},
+		&ucli.IntFlag{Name: "image-size", Usage: "folder dataset: resize every image to NxN (0: keep; all must then match)"},
+	}
+}
+
+// dataSpec is a dataset choice, from flags or a checkpoint.
+type dataSpec struct {
+	kind, dir, valDir string
+	valSplit          float64
+	size              int
+	classes           []string // fixed class list (evaluating a folder model)
+	seed              uint64
+}
+
+func dataSpecFrom(c *ucli.Context, seed uint64) (dataSpec, error) {
+	ds := dataSpec{kind: c.String("dataset"), dir: c.String("data-dir"), valDir: c.String("val-dir"),
+		valSplit: c.Float64("val-split"), size: c.Int("image-size"), seed: seed}
+	switch ds.kind {
+	case "cifar10", "mnist":
+		if ds.valDir != "" || c.IsSet("val-split") || ds.size != 0 {
+			return ds, fmt.Errorf("--val-dir, --val-split and --image-size apply to --dataset folder only (%s has its own test split)", ds.kind)
+		}
+	case "folder":
+		if ds.dir == "" {
+			return ds, fmt.Errorf("--dataset folder needs --data-dir ROOT, a folder with one subfolder of images per class")
+		}
+		if !(ds.valSplit > 0 && ds.valSplit < 1) && ds.valDir == "" {
+			return ds, fmt.Errorf("--val-split %g: must be between 0 and 1 (or give --val-dir)", ds.valSplit)
+		}
+		if ds.size < 0 || ds.size > 4096 {
+			return ds, fmt.Errorf("--image-size %d: must be between 1 and 4096, or 0 to keep the images' size", ds.size)
+		}
+	default:
+		return ds, fmt.Errorf("--dataset %q: use cifar10, mnist or folder", ds.kind)
+	}
+	return ds, nil
+}
+
+func (ds dataSpec) progress() func(done, total int64) {
+	last := time.Now()
+	return func(done, total int64) {
+		if time.Since(last) > 2*time.Second || done == total {
+			last = time.Now()
+			log.Info().Int64("bytes", done).Int64("total", total).Msgf("downloading %s: %.0f%%", ds.kind, 100*float64(done)/float64(max(total, 1)))
 		}
 	}
+}
+
+// load reads the training and validation sets.
+func (ds dataSpec) load(ctx context.Context) (train, val *data.Dataset, err error) {
 	t0 := time.Now()
-	train, test, err = data.LoadCIFAR10(dir)
+	dir := ds.dir
+	switch ds.kind {
+	case "cifar10":
+		if dir == "" {
+			if dir, err = data.EnsureCIFAR10(ctx, data.FetchOptions{Progress: ds.progress()}); err != nil {
+				return nil, nil, err
+			}
+		}
+		train, val, err = data.LoadCIFAR10(dir)
+	case "mnist":
+		if dir == "" {
+			if dir, err = data.EnsureMNIST(ctx, data.FetchOptions{Progress: ds.progress()}); err != nil {
+				return nil, nil, err
+			}
+		}
+		train, val, err = data.LoadMNIST(dir)
+	case "folder":
+		o := data.FolderOptions{Size: ds.size, Classes: ds.classes}
+		if train, err = data.LoadFolder(dir, o); err != nil {
+			return nil, nil, err
+		}
+		if ds.valDir != "" {
+			o.Classes = train.Classes
+			if o.Size == 0 {
+				o.Size = train.H
+			}
+			val, err = data.LoadFolder(ds.valDir, o)
+		} else {
+			train, val, err = data.SplitValidation(train, ds.valSplit, ds.seed)
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info().Str("dir", dir).Int("train", train.N).Int("validation", test.N).Float64("seconds", round(time.Since(t0).Seconds(), 3)).Msg("CIFAR-10 loaded")
-	return train, test, nil
+	log.Info().Str("dataset", ds.kind).Str("dir", dir).Int("train", train.N).Int("validation", val.N).
+		Str("shape", fmt.Sprintf("%dx%dx%d", train.C, train.H, train.W)).Float64("seconds", round(time.Since(t0).Seconds(), 3)).Msg("data loaded")
+	return train, val, nil
+}
+
+// meta records the dataset in a checkpoint.
+func (ds dataSpec) meta(m map[string]string) {
+	m["dataset"] = ds.kind
+	if ds.kind == "folder" {
+		m["val_split"] = fmt.Sprint(ds.valSplit)
+		if abs, err := filepath.Abs(ds.dir); err == nil {
+			m["data_dir"] = abs
+		}
+	}
+}
+
+// fromCheckpoint fills in what eval needs to read the data a checkpoint was
+// trained on.
+func (ds *dataSpec) fromCheckpoint(c *ucli.Context, ck *model.Checkpoint, in model.Shape) error {
+	if !c.IsSet("dataset") && ck.Meta["dataset"] != "" {
+		ds.kind = ck.Meta["dataset"]
+	}
+	if ds.kind == "folder" {
+		if ds.dir == "" {
+			return fmt.Errorf("checkpoint %s was trained on an image folder: pass --data-dir (and --val-dir or --val-split as in training)", ck.Path)
+		}
+		if cl := ck.Meta["classes"]; cl != "" {
+			ds.classes = strings.Split(cl, ",")
+		}
+		if !c.IsSet("image-size") {
+			ds.size = in.H
+		}
+		if !c.IsSet("val-split") {
+			fmt.Sscan(ck.Meta["val_split"], &ds.valSplit)
+		}
+		fmt.Sscan(ck.Meta["seed"], &ds.seed)
+	}
+	return nil
 }
 
 func toModel(d *data.Dataset) *model.Data {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -20,10 +21,9 @@ func evalCommand() *ucli.Command {
 			"Example:\n   trainer eval --checkpoint model.safetensors --data-dir cifar-10-batches-bin --json",
 		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "checkpoint", Value: "model.safetensors", Usage: "safetensors file written by train"},
-			&ucli.StringFlag{Name: "data-dir", Usage: "a cifar-10-batches-bin folder (default: download to the user cache)"},
 			&ucli.IntFlag{Name: "batch-size", Usage: "evaluation batch (default: the checkpoint's training batch)"},
 			&ucli.BoolFlag{Name: "json", Usage: `print one JSON object {"loss","accuracy","samples"} on stdout`},
-		}, deviceFlags()...),
+		}, append(dataFlags(), deviceFlags()...)...),
 		Action: runEval,
 	}
 }
@@ -53,11 +53,18 @@ func runEval(c *ucli.Context) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	_, test, err := loadCIFAR(ctx, c.String("data-dir"))
+	ds, err := dataSpecFrom(c, 0)
+	if err != nil {
+		return err
+	}
+	if err := ds.fromCheckpoint(c, ck, net.Input); err != nil {
+		return err
+	}
+	_, test, err := ds.load(ctx)
 	if err != nil {
 		return interrupted(ctx, err)
 	}
-	if err := checkShape(net, test, "test_batch.bin"); err != nil {
+	if err := checkShape(net, test, "validation"); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", ck.Path, err)
 	}
 	b, err := openDevice(c.String("device"), c.Int("threads"), c.Bool("tf32"))
@@ -71,13 +78,39 @@ func runEval(c *ucli.Context) error {
 	if err := net.SetParams(flat); err != nil {
 		return err
 	}
-	loss, acc, err := model.Evaluate(net, toModel(test), bs)
+	r, err := model.EvaluateReport(net, toModel(test), bs)
 	if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return json.NewEncoder(stdout).Encode(map[string]any{"loss": loss, "accuracy": acc, "samples": test.N})
+	classes := test.Classes
+	if len(classes) != net.Classes {
+		classes = nil
+		for i := 0; i < net.Classes; i++ {
+			classes = append(classes, fmt.Sprint(i))
+		}
 	}
-	fmt.Fprintf(stdout, "loss %.4f  accuracy %.4f  on %d images\n", loss, acc, test.N)
-	return nil
+	perClass := r.ClassAccuracy()
+	if c.Bool("json") {
+		pc := map[string]float64{}
+		for i, a := range perClass {
+			pc[classes[i]] = a
+		}
+		return json.NewEncoder(stdout).Encode(map[string]any{"loss": r.Loss, "accuracy": r.Accuracy, "samples": r.Samples,
+			"classes": classes, "per_class_accuracy": pc, "confusion": r.Confusion})
+	}
+	fmt.Fprintf(stdout, "loss %.4f  accuracy %.4f  on %d images\n\n", r.Loss, r.Accuracy, r.Samples)
+	w := tabwriter.NewWriter(stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "true \\ predicted\t")
+	for i := range classes {
+		fmt.Fprintf(w, "%d\t", i)
+	}
+	fmt.Fprint(w, "accuracy\t\n")
+	for t, row := range r.Confusion {
+		fmt.Fprintf(w, "%d %s\t", t, classes[t])
+		for _, v := range row {
+			fmt.Fprintf(w, "%d\t", v)
+		}
+		fmt.Fprintf(w, "%.4f\t\n", perClass[t])
+	}
+	return w.Flush()
 }

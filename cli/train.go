@@ -43,7 +43,6 @@ func trainCommand() *ucli.Command {
 			&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate"},
 			&ucli.StringFlag{Name: "lr-schedule", Value: "constant", Usage: "constant, cosine (to 0 over the run) or step (x0.1 at 50% and 75% of the epochs)"},
 			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for weights and shuffling"},
-			&ucli.StringFlag{Name: "data-dir", Usage: "a cifar-10-batches-bin folder (default: download to the user cache)"},
 			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "layer spec (see above)"},
 			&ucli.StringFlag{Name: "out", Value: "model.safetensors", Usage: "checkpoint path"},
 			&ucli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
@@ -52,7 +51,8 @@ func trainCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "early-stop", Usage: "stop when val_loss has not improved for N epochs (0: never)"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the final result"},
 			&ucli.IntFlag{Name: "stop-after-steps", Hidden: true, Usage: "act as if interrupted after N steps (tests)"},
-		}, deviceFlags()...),
+			&ucli.BoolFlag{Name: "augment", Usage: "random crops (4-pixel zero padding) and horizontal flips of the training images"},
+		}, append(dataFlags(), deviceFlags()...)...),
 		Action: runTrain,
 	}
 }
@@ -159,7 +159,17 @@ func runTrain(c *ucli.Context) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	train, test, err := loadCIFAR(ctx, c.String("data-dir"))
+	ds, err := dataSpecFrom(c, rc.seed)
+	if err != nil {
+		return err
+	}
+	if resume != nil && ck(resume, "dataset") != "" && ck(resume, "dataset") != ds.kind {
+		if c.IsSet("dataset") {
+			return fmt.Errorf("--dataset %s: the run in %s trained on %s", ds.kind, resume.Path, ck(resume, "dataset"))
+		}
+		ds.kind = ck(resume, "dataset")
+	}
+	train, test, err := ds.load(ctx)
 	if err != nil {
 		return interrupted(ctx, err)
 	}
@@ -177,7 +187,7 @@ func runTrain(c *ucli.Context) error {
 	}
 	adam := model.DefaultAdam
 	adam.LR = rc.lr
-	run := &trainRun{out: out, keep: c.Int("keep"), net: net, rc: rc, classes: strings.Join(train.Classes, ","),
+	run := &trainRun{out: out, keep: c.Int("keep"), net: net, rc: rc, ds: ds, classes: strings.Join(train.Classes, ","),
 		bestAcc: -1, bestLoss: math.Inf(1)}
 	var bar *progressBar
 	if !quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
@@ -292,6 +302,8 @@ func runTrain(c *ucli.Context) error {
 	return nil
 }
 
+func ck(c *model.Checkpoint, key string) string { return c.Meta[key] }
+
 // plotHistory draws history.csv to a PNG when the plot command is built in.
 var plotHistory func(csvPath, pngPath string) error
 
@@ -302,6 +314,7 @@ type trainRun struct {
 	keep      int
 	net       *model.Network
 	rc        runConfig
+	ds        dataSpec
 	classes   string
 	last      model.EpochResult
 	bestAcc   float64
@@ -336,6 +349,7 @@ func (r *trainRun) save(t *model.Trainer, why string) error {
 		return err
 	}
 	meta := r.rc.meta()
+	r.ds.meta(meta)
 	meta["classes"] = r.classes
 	meta["epoch"] = strconv.Itoa(r.last.Epoch)
 	meta["val_accuracy"] = strconv.FormatFloat(r.last.ValAccuracy, 'f', -1, 64)

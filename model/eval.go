@@ -1,0 +1,98 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/trainer-go/trainer/device"
+)
+
+// Report is an evaluation in depth: the loss and accuracy the device
+// computed (the same figures as validation during training) and the
+// confusion matrix from the logits' first maxima.
+type Report struct {
+	Loss, Accuracy float64
+	Samples        int
+	// Confusion[t][p] counts images of true class t predicted as p.
+	Confusion [][]int
+}
+
+// ClassAccuracy is the fraction of each class's images predicted right
+// (NaN-free: a class without images gets 0).
+func (r *Report) ClassAccuracy() []float64 {
+	out := make([]float64, len(r.Confusion))
+	for t, row := range r.Confusion {
+		n := 0
+		for _, v := range row {
+			n += v
+		}
+		if n > 0 {
+			out[t] = float64(row[t]) / float64(n)
+		}
+	}
+	return out
+}
+
+// EvaluateReport runs net over d in batches of bs like Evaluate, and also
+// downloads each batch's logits to build the confusion matrix.
+func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
+	b := net.Backend()
+	if bs < 1 || bs > net.MaxBatch() {
+		return nil, fmt.Errorf("evaluation batch %d: must be between 1 and %d", bs, net.MaxBatch())
+	}
+	dd, err := upload(b, d, "evaluation set")
+	if err != nil {
+		return nil, err
+	}
+	iota, err := b.Alloc("evaluation indices", device.I32, d.N)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Free(iota)
+	idx := make([]int32, d.N)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	if err := b.UploadI32(iota, 0, idx); err != nil {
+		return nil, err
+	}
+	stats, err := b.Alloc("loss statistics", device.F32, 2)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Free(stats)
+	k := net.Classes
+	r := &Report{Samples: d.N, Confusion: make([][]int, k)}
+	for i := range r.Confusion {
+		r.Confusion[i] = make([]int, k)
+	}
+	logits := make([]float32, bs*k)
+	b.Fill(stats, 2, 0)
+	for off := 0; off < d.N; off += bs {
+		cnt := min(bs, d.N-off)
+		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
+		out := net.Forward(cnt)
+		net.Loss(out, cnt, false, stats)
+		if err := b.DownloadF32(out, 0, logits[:cnt*k]); err != nil {
+			return nil, err
+		}
+		for i := 0; i < cnt; i++ {
+			row := logits[i*k : (i+1)*k]
+			p := 0
+			for j, v := range row {
+				if v > row[p] {
+					p = j
+				}
+			}
+			t := int(d.Labels[off+i])
+			if t >= 0 && t < k {
+				r.Confusion[t][p]++
+			}
+		}
+	}
+	host := make([]float32, 2)
+	if err := b.DownloadF32(stats, 0, host); err != nil {
+		return nil, err
+	}
+	r.Loss, r.Accuracy = float64(host[0])/float64(d.N), float64(host[1])/float64(d.N)
+	return r, nil
+}
