@@ -128,9 +128,12 @@ func NewEngine(threads int) *Engine { return newEngine(threads, bestKernel()) }
 func NewEngineGeneric(threads int) *Engine { return newEngine(threads, &genericKernel) }
 
 // Polling budgets, in runtime.Gosched calls (each some 0.1 to 1 µs), before
-// a helper or the caller goes to sleep.
+// a helper or the caller goes to sleep. A polling helper catches the next
+// GEMM of a sequence at once (waking a sleeping one takes 5-50 µs), but it
+// also keeps its P from stealing other goroutines' work, so it polls only
+// for some 50-100 µs.
 const (
-	workerSpins = 2000
+	workerSpins = 500
 	callerSpins = 200
 	sigExit     = 0xffff
 )

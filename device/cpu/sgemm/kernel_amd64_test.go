@@ -7,7 +7,17 @@ import (
 	"testing"
 )
 
+// skipNoAVX2 skips tests of the assembly on CPUs without AVX2 and FMA.
+func skipNoAVX2(tb testing.TB) {
+	if bestKernel() != &avx2Kernel {
+		tb.Skip("no AVX2+FMA")
+	}
+}
+
+// BenchmarkKernelOnly is the 6x16 kernel alone with k = 256, data in L1:
+// the peak the rest can reach.
 func BenchmarkKernelOnly(b *testing.B) {
+	skipNoAVX2(b)
 	kc := 256
 	a := alignedFloats(6 * kc)
 	bb := alignedFloats(16 * kc)
@@ -23,6 +33,7 @@ func BenchmarkKernelOnly(b *testing.B) {
 // TestPackAsm compares the AVX packing routines with the portable ones on
 // full and edge panels, k blocks with and without a remainder of 8.
 func TestPackAsm(t *testing.T) {
+	skipNoAVX2(t)
 	rng := rand.New(rand.NewSource(5))
 	for _, trans := range []bool{false, true} {
 		for _, kc := range []int{1, 7, 8, 9, 16, 27, 144, 256} {
@@ -61,6 +72,7 @@ func cmpPack(t *testing.T, name string, got, want []float32) {
 // BenchmarkKernelShortK is the kernel alone on 5 tiles with k = 27 (the
 // first convolution), data in L1.
 func BenchmarkKernelShortK(b *testing.B) {
+	skipNoAVX2(b)
 	kc, mr := 27, 30
 	a := alignedFloats(mr * kc)
 	bb := alignedFloats(16 * kc)
