@@ -172,6 +172,18 @@ type Backend interface {
 	// ch*hw + p] * scale. labels and dstLabels may be nil; when set,
 	// dstLabels[j] = labels[idx[j]].
 	GatherImages(src, idx Buffer, n, c, hw int, scale float32, dst Buffer, labels, dstLabels Buffer)
+	// Augment writes to dst a randomly cropped and flipped copy of the n
+	// images of src; both are CNHW [c, n, h, w] floats and must not overlap.
+	// For image j it takes dy, dx, flip = AugmentDraw(seed, step, j, pad) (a
+	// counter-based hash: no RNG state, nothing uploaded) and writes
+	//   dst[ch, j, y, x] = src[ch, j, y+dy-pad, xs],
+	//   xs = (flip ? w-1-x : x) + dx - pad,
+	// or 0 where the source row or column lies outside the image. That is:
+	// pad the image with pad zeros on every side, take the h x w crop whose
+	// top-left corner is (dy, dx) in the padded image, then mirror the crop
+	// left-right when flip is set. A pure copy: every backend writes the same
+	// bits. pad >= 0; pad 0 only flips.
+	Augment(src, dst Buffer, c, n, h, w, pad int, seed uint64, step int)
 
 	// Fill sets the first n elements of a float32 buffer to v.
 	Fill(x Buffer, n int, v float32)
@@ -181,4 +193,52 @@ type Backend interface {
 	Axpy(n int, alpha float32, x, y Buffer)
 	// Scale computes x *= alpha over n elements.
 	Scale(n int, alpha float32, x Buffer)
+}
+
+// The hash of Backend.Augment, written once here (the CPU backend uses it)
+// and once in C (kernels/augment.cu), bit for bit the same:
+//
+//	mix64(z)  = splitmix64's finalizer:
+//	            z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+//	            z = (z ^ z>>27) * 0x94D049BB133111EB
+//	            z ^ z>>31
+//	key       = mix64(seed + (step+1)*G)   G = 0x9E3779B97F4A7C15
+//	h         = mix64(key + (j+1)*G)
+//
+// all in uint64 arithmetic modulo 2^64, step and j taken as uint64. key is
+// output number step (from 0) of splitmix64 seeded with seed, and h output
+// number j of splitmix64 seeded with key. Bits of h, with R = 2*pad+1:
+//
+//	dy   = (h & 0xFFFFFFFF) * R >> 32          bits 0..31
+//	dx   = ((h >> 32) & 0x7FFFFFFF) * R >> 31  bits 32..62
+//	flip = h >> 63                             bit 63
+//
+// so dy and dx lie in [0, 2*pad], each value with probability 1/R to
+// within 2^-31 (multiply-shift, no modulo), and flip is set half the time.
+const (
+	augmentGolden = 0x9E3779B97F4A7C15
+	augmentMul1   = 0xBF58476D1CE4E5B9
+	augmentMul2   = 0x94D049BB133111EB
+)
+
+func augmentMix(z uint64) uint64 {
+	z = (z ^ z>>30) * augmentMul1
+	z = (z ^ z>>27) * augmentMul2
+	return z ^ z>>31
+}
+
+// AugmentHash is the 64-bit hash h of image j in step step (see above).
+func AugmentHash(seed uint64, step, j int) uint64 {
+	key := augmentMix(seed + (uint64(step)+1)*augmentGolden)
+	return augmentMix(key + (uint64(j)+1)*augmentGolden)
+}
+
+// AugmentDraw is the crop offset (dy, dx, each in [0, 2*pad]) and the flip
+// that Backend.Augment applies to image j in step step.
+func AugmentDraw(seed uint64, step, j, pad int) (dy, dx int, flip bool) {
+	h := AugmentHash(seed, step, j)
+	r := uint64(2*pad + 1)
+	dy = int((h & 0xFFFFFFFF) * r >> 32)
+	dx = int((h >> 32 & 0x7FFFFFFF) * r >> 31)
+	return dy, dx, h>>63 != 0
 }

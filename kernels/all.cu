@@ -7,3 +7,4 @@
 #include "loss.cu"
 #include "adam.cu"
 #include "gather.cu"
+#include "augment.cu"

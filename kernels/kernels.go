@@ -74,7 +74,7 @@ func Grid(work int) int {
 // Param is one kernel parameter.
 type Param struct {
 	Name string // as in the .cu source
-	Type string // C type: "float*", "const float*", "int*", "const int*", "const unsigned char*", "int" or "float"
+	Type string // C type: "float*", "const float*", "int*", "const int*", "const unsigned char*", "int", "unsigned long long" or "float"
 }
 
 // Kernel documents one kernel of the PTX module.
@@ -188,6 +188,10 @@ var Kernels = []Kernel{
 		Params: params("const unsigned char* src, const int* idx, int n, int c, int hw, float scale, float* dst, const int* labels, int* dstLabels"),
 		Work:   "max(c*n*hw, n)",
 		Doc:    "Backend.GatherImages: dst[ch, j, p] = src[idx[j]*c*hw + ch*hw + p]*scale; dstLabels[j] = labels[idx[j]] when both are non-NULL."},
+	{Name: "augment_f32", File: "augment.cu",
+		Params: params("const float* src, float* dst, int C, int N, int H, int W, int pad, unsigned long long seed, unsigned long long step"),
+		Work:   "C*N*H*W",
+		Doc:    "Backend.Augment: random crop of the pad-zero-padded image at (dy, dx), then mirror when flip; dy, dx, flip from device.AugmentDraw(seed, step, j, pad), recomputed per element."},
 }
 
 // BiasGradStep is one launch of bias_grad_f32 in a BiasGrad plan. In and

@@ -13,7 +13,8 @@ import (
 )
 
 // entries parses the PTX: every ".visible .entry name(" with its parameter
-// types (.u64 for pointers, .u32 for int, .f32 for float).
+// types (.u64 for pointers and unsigned long long, .u32 for int, .f32 for
+// float).
 func entries(t *testing.T) map[string][]string {
 	t.Helper()
 	head := regexp.MustCompile(`(?m)^\.visible \.entry (\w+)\(\s*((?:\.param [^)]*)?)\)`)
@@ -45,6 +46,8 @@ func ptxType(c string) string {
 		return "u64"
 	case c == "int":
 		return "u32"
+	case c == "unsigned long long":
+		return "u64"
 	case c == "float":
 		return "f32"
 	}

@@ -30,6 +30,7 @@ type Network struct {
 	Params, Grads, M, V device.Buffer // flat, nParam each
 
 	input, labels device.Buffer // gathered batch: CNHW images, int32 labels
+	augmented     device.Buffer // AugmentInput's output; swapped with input
 	dlogits       device.Buffer
 	step          int // Adam steps taken
 }
@@ -136,6 +137,7 @@ func (n *Network) Build(b device.Backend, maxN int, seed uint64) error {
 	n.M = alloc(b, "Adam first moments", n.nParam, &err)
 	n.V = alloc(b, "Adam second moments", n.nParam, &err)
 	n.input = alloc(b, "input batch", maxN*n.Input.Size(), &err)
+	n.augmented = alloc(b, "augmented input batch", maxN*n.Input.Size(), &err)
 	n.dlogits = alloc(b, "logit gradients", maxN*n.Classes, &err)
 	if err != nil {
 		return err
@@ -210,6 +212,20 @@ func (n *Network) Tensors(flat []float32) []Tensor {
 // (uint8 images and int32 labels on the backend) into the input buffers.
 func (n *Network) LoadBatch(images, labels, idx device.Buffer, cnt int) {
 	n.b.GatherImages(images, idx, cnt, n.Input.C, n.Input.H*n.Input.W, 1.0/255, n.input, labels, n.labels)
+}
+
+// AugmentPad is the zero padding of AugmentInput's random crops.
+const AugmentPad = 4
+
+// AugmentInput replaces the loaded batch of cnt images with a random crop
+// (AugmentPad pixels of zero padding) and horizontal flip of each image, by
+// Backend.Augment: the draw of image j depends only on (seed, step, j), so a
+// resumed run augments exactly as an uninterrupted one. Nothing is
+// allocated or uploaded: the result goes to a second input buffer made by
+// Build, which then becomes the input.
+func (n *Network) AugmentInput(seed uint64, step, cnt int) {
+	n.b.Augment(n.input, n.augmented, n.Input.C, cnt, n.Input.H, n.Input.W, AugmentPad, seed, step)
+	n.input, n.augmented = n.augmented, n.input
 }
 
 // Forward runs the loaded batch of cnt images through the network and

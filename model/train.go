@@ -88,6 +88,10 @@ type TrainOptions struct {
 	LR func(epoch, s, steps int) float64
 	// CheckEvery overrides how often the loss is checked for NaN/Inf.
 	CheckEvery int
+	// Augment randomly crops and flips every training batch on the device
+	// (Network.AugmentInput, keyed by Seed and the global step); validation
+	// and evaluation never augment.
+	Augment bool
 }
 
 // Trainer runs epochs of a network over a training set.
@@ -236,6 +240,9 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 			adam.LR = t.opt.LR(t.epoch, s, steps)
 		}
 		t.net.LoadBatch(t.train.images, t.train.labels, t.batchIdx[s], cnt)
+		if t.opt.Augment {
+			t.net.AugmentInput(t.opt.Seed, t.net.Steps(), cnt)
+		}
 		t.net.TrainStep(cnt, adam, t.stats)
 		t.pos++
 		done := min(t.pos*bs, n)

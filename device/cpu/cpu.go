@@ -60,6 +60,7 @@ type Backend struct {
 	jGather  gatherJob
 	jSwap    swapJob
 	jSoftmax softmaxJob
+	jAugment augmentJob
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).

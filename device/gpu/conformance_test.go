@@ -336,6 +336,35 @@ func TestSoftmaxAdamGatherVector(t *testing.T) {
 	p.check("fill through a view", y, 0, 0)
 }
 
+// TestAugment: a pure copy, so GPU and CPU must agree bit for bit (the
+// outputs start as NaN, so an element left unwritten shows); seeds and steps
+// above 2^32 check that both travel as 64 bits.
+func TestAugment(t *testing.T) {
+	p := newPair(t)
+	for _, s := range [][5]int{{3, 128, 32, 32, 4}, {1, 9, 28, 28, 4}, {2, 7, 5, 9, 2}, {3, 11, 6, 6, 0}, {2, 5, 3, 7, 9}} {
+		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
+		for _, d := range []struct {
+			seed uint64
+			step int
+		}{{0, 0}, {42, 7}, {0xdeadbeefcafef00d, 1<<33 + 5}} {
+			src := p.rand(c*n*h*w, 1)
+			dst := p.nan(c * n * h * w)
+			p.c.Augment(src.c, dst.c, c, n, h, w, pad, d.seed, d.step)
+			p.g.Augment(src.g, dst.g, c, n, h, w, pad, d.seed, d.step)
+			hc, hg := make([]float32, dst.c.Len()), make([]float32, dst.g.Len())
+			p.c.DownloadF32(dst.c, 0, hc)
+			if err := p.g.DownloadF32(dst.g, 0, hg); err != nil {
+				t.Fatalf("augment %v %v: %v", s, d, err)
+			}
+			for i := range hc {
+				if math.Float32bits(hc[i]) != math.Float32bits(hg[i]) {
+					t.Fatalf("augment %v seed %#x step %d [%d]: gpu %g, cpu %g", s, d.seed, d.step, i, hg[i], hc[i])
+				}
+			}
+		}
+	}
+}
+
 func TestOutOfMemoryMessage(t *testing.T) {
 	p := newPair(t)
 	_, err := p.g.Alloc("a test tensor", device.F32, 1<<45)

@@ -49,7 +49,7 @@ type Backend struct {
 	biasPlans   map[[3]int][]kernels.BiasGradStep
 	biasScratch map[[3]int]int
 	im2col, col2im, maxF, maxB, avgF, avgB, bias, biasG, reluF, reluB,
-	swap, fill, axpy, scale, xent, adam, gather *cuda.Function
+	swap, fill, axpy, scale, xent, adam, gather, augment *cuda.Function
 }
 
 // New opens the first GPU, or returns why there is none usable.
@@ -96,6 +96,7 @@ func New(o device.Options) (*Backend, error) {
 	b.bias, b.biasG, b.reluF, b.reluB = b.fn["bias_add_f32"], b.fn["bias_grad_f32"], b.fn["relu_fwd_f32"], b.fn["relu_bwd_f32"]
 	b.swap, b.fill, b.axpy, b.scale = b.fn["swap_axes01_f32"], b.fn["fill_f32"], b.fn["axpy_f32"], b.fn["scale_f32"]
 	b.xent, b.adam, b.gather = b.fn["softmax_xent_f32"], b.fn["adam_f32"], b.fn["gather_images_f32"]
+	b.augment = b.fn["augment_f32"]
 
 	d := r.Devices[0]
 	tf := "TF32 off"
@@ -457,6 +458,14 @@ func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, bet
 func (b *Backend) GatherImages(src, idx device.Buffer, n, c, hw int, scale float32, dst device.Buffer, labels, dstLabels device.Buffer) {
 	b.launch(b.gather, max(c*n*hw, n), b.a().Ptr(ptr(src)).Ptr(ptr(idx)).I32(int32(n)).I32(int32(c)).I32(int32(hw)).
 		F32(scale).Ptr(ptr(dst)).Ptr(ptr(labels)).Ptr(ptr(dstLabels)))
+}
+
+// Augment: see device.Backend. The draws come from a hash of (seed, step,
+// image) computed in the kernel: nothing is uploaded and nothing waits.
+// seed and step travel as unsigned long long (the bits of I64).
+func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, seed uint64, step int) {
+	b.launch(b.augment, c*n*h*w, b.a().Ptr(ptr(src)).Ptr(ptr(dst)).I32(int32(c)).I32(int32(n)).I32(int32(h)).I32(int32(w)).
+		I32(int32(pad)).I64(int64(seed)).I64(int64(step)))
 }
 
 // Fill: see device.Backend.

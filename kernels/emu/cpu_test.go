@@ -333,3 +333,24 @@ func TestCPUGather(t *testing.T) {
 	equalF32(t, "gather", dst, downF32(t, b, cdst))
 	equalI32(t, "gather labels", dl, downI32(t, b, cdl))
 }
+
+// TestCPUAugment: a pure copy, so the kernel and the CPU backend must agree
+// bit for bit (NaN payloads and -0 included), with 1 and several threads.
+func TestCPUAugment(t *testing.T) {
+	b := newCPU(t)
+	for _, s := range append(augmentShapes, [5]int{3, 128, 32, 32, 4}) {
+		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
+		for _, step := range []int{0, 1, 999, 1<<40 + 3} {
+			t.Run(fmt.Sprintf("%v/%d", s, step), func(t *testing.T) {
+				const seed = 0x5eed0f5eed
+				src := augmentSrc(rng(t), c*n*h*w)
+				dst := nans(len(src))
+				must(t, Augment(GPU, src, dst, c, n, h, w, pad, seed, step))
+				csrc, cdst := upF32(t, b, src), upF32(t, b, nans(len(src)))
+				b.Augment(csrc, cdst, c, n, h, w, pad, seed, step)
+				equalBits(t, "augment", dst, downF32(t, b, cdst))
+				equalBits(t, "augment src", downF32(t, b, csrc), src) // untouched
+			})
+		}
+	}
+}

@@ -128,12 +128,14 @@ var goType = map[string]string{
 	"const int*":           "[]int32",
 	"const unsigned char*": "[]uint8",
 	"int":                  "int",
+	"unsigned long long":   "uint64",
 	"float":                "float32",
 }
 
 // Run launches the named kernel with args in the kernel's parameter order:
 // a []float32, []int32 or []uint8 for each pointer (nil for NULL), an int for
-// each int and a float32 for each float. Slices are copied to C memory and,
+// each int, a uint64 for each unsigned long long and a float32 for each
+// float. Slices are copied to C memory and,
 // for non-const pointers, back again; the same slice passed twice is one
 // buffer (in-place ops), partly overlapping slices are an error. The error
 // also reports writes outside a buffer or into a const one.
@@ -172,6 +174,12 @@ func Run(name string, l Launch, args ...any) error {
 				return fmt.Errorf("emu: %s argument %d = %d does not fit a C int", name, i, v)
 			}
 			*(*int32)(cell) = int32(v)
+		case "uint64":
+			v, ok := a.(uint64)
+			if !ok {
+				return fmt.Errorf("emu: %s argument %d (%s) must be uint64, got %T", name, i, t, a)
+			}
+			*(*uint64)(cell) = v
 		case "float32":
 			v, ok := a.(float32)
 			if !ok {

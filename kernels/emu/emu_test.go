@@ -534,6 +534,123 @@ func TestGatherImages(t *testing.T) {
 	}
 }
 
+// augmentShapes are (c, n, h, w, pad): CIFAR-like, MNIST-like, odd sizes,
+// pad 0 (flip only), a pad as large as the image and larger (whole rows and
+// columns of zeros), 1x1 images.
+var augmentShapes = [][5]int{
+	{3, 16, 32, 32, 4}, {1, 9, 28, 28, 4}, {2, 7, 5, 9, 2}, {3, 11, 6, 6, 0},
+	{1, 13, 4, 3, 4}, {2, 5, 3, 7, 9}, {1, 40, 1, 1, 1}, {4, 3, 8, 8, 1},
+}
+
+// augmentSrc is random values with a few special bit patterns (-0, a NaN
+// with a payload, the smallest denormal) that a pure copy must keep.
+func augmentSrc(r *rand.Rand, n int) []float32 {
+	s := randF32(r, n)
+	for i, b := range []uint32{0x80000000, 0x7fc12345, 0x00000001, 0xff800000} {
+		if i < n {
+			s[r.IntN(n)] = math.Float32frombits(b)
+		}
+	}
+	return s
+}
+
+// equalBits fails unless got and want hold the same bits (NaN payloads and
+// the sign of zero included).
+func equalBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d elements, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s[%d] = %v (%#x), want %v (%#x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+func TestAugment(t *testing.T) {
+	type sd struct {
+		seed uint64
+		step int
+	}
+	// Large steps and seeds check that both travel as 64 bits.
+	draws := []sd{{0, 0}, {42, 7}, {0xdeadbeefcafef00d, 123456}, {1 << 63, 1<<33 + 5}}
+	for _, s := range augmentShapes {
+		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
+		for _, d := range draws {
+			t.Run(fmt.Sprintf("%v/%v", s, d), func(t *testing.T) {
+				src := augmentSrc(rng(t), c*n*h*w)
+				out := each(t, func(cfg Config) ([]any, error) {
+					dst := nans(len(src))
+					return []any{dst}, Augment(cfg, src, dst, c, n, h, w, pad, d.seed, d.step)
+				})
+				equalBits(t, "dst", out[0].([]float32), refAugment(src, c, n, h, w, pad, d.seed, d.step))
+			})
+		}
+	}
+}
+
+// splitmix64 is Vigna's generator, for TestAugmentHash.
+func splitmix64(state uint64) func() uint64 {
+	return func() uint64 {
+		state += 0x9E3779B97F4A7C15
+		z := state
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		return z ^ (z >> 31)
+	}
+}
+
+// TestAugmentHash pins the hash: splitmix64 here gives the published first
+// outputs for seed 0; the hash of (seed, step, j) is output j of splitmix64
+// seeded with output step of splitmix64 seeded with seed, stepping the
+// generators (refAugmentHash jumps); and three hashes computed independently
+// (Python big integers) give the stated draws for pad 4, in the reference
+// and in device.AugmentHash/AugmentDraw (which the CPU backend uses).
+func TestAugmentHash(t *testing.T) {
+	g := splitmix64(0)
+	for i, want := range []uint64{0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f} {
+		if got := g(); got != want {
+			t.Fatalf("splitmix64(0) output %d = %#x, want %#x", i, got, want)
+		}
+	}
+	for _, seed := range []uint64{0, 7, 1 << 63, 0xdeadbeefcafef00d} {
+		outer := splitmix64(seed)
+		for step := uint64(0); step < 5; step++ {
+			inner := splitmix64(outer())
+			for j := uint64(0); j < 20; j++ {
+				if want, got := inner(), refAugmentHash(seed, step, j); got != want {
+					t.Fatalf("refAugmentHash(%#x, %d, %d) = %#x, stepping the generators gives %#x", seed, step, j, got, want)
+				}
+				if want, got := refAugmentHash(seed, step, j), device.AugmentHash(seed, int(step), int(j)); got != want {
+					t.Fatalf("device.AugmentHash(%#x, %d, %d) = %#x, want %#x", seed, step, j, got, want)
+				}
+			}
+		}
+	}
+	for _, c := range []struct {
+		seed, step, j uint64
+		h             uint64
+		dy, dx        int
+		flip          bool
+	}{
+		{0, 0, 0, 0xa706dd2f4d197e6f, 2, 2, true},
+		{42, 7, 3, 0x19807f83a2b4fd77, 5, 1, false},
+		{0xdeadbeefcafef00d, 123456, 127, 0x0ed7e6f53e51704f, 2, 1, false},
+	} {
+		if got := refAugmentHash(c.seed, c.step, c.j); got != c.h {
+			t.Errorf("refAugmentHash(%#x, %d, %d) = %#x, want %#x", c.seed, c.step, c.j, got, c.h)
+		}
+		if got := device.AugmentHash(c.seed, int(c.step), int(c.j)); got != c.h {
+			t.Errorf("device.AugmentHash(%#x, %d, %d) = %#x, want %#x", c.seed, c.step, c.j, got, c.h)
+		}
+		dy, dx, flip := device.AugmentDraw(c.seed, int(c.step), int(c.j), 4)
+		if dy != c.dy || dx != c.dx || flip != c.flip {
+			t.Errorf("device.AugmentDraw(%#x, %d, %d, 4) = %d, %d, %v, want %d, %d, %v", c.seed, c.step, c.j, dy, dx, flip, c.dy, c.dx, c.flip)
+		}
+	}
+}
+
 func TestVectorOps(t *testing.T) {
 	for _, n := range []int{1, 255, 257, 100003} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -629,6 +746,9 @@ func TestHarness(t *testing.T) {
 	}
 	if err := Run("copy_f32", l, x[:10], x[5:15], 10); err == nil || !strings.Contains(err.Error(), "overlap") {
 		t.Errorf("partial overlap: err = %v", err)
+	}
+	if err := Run("augment_f32", l, x, make([]float32, 16), 1, 1, 4, 4, 1, 7, uint64(0)); err == nil || !strings.Contains(err.Error(), "must be uint64") {
+		t.Errorf("augment_f32 with an int seed: err = %v", err)
 	}
 	if err := Run("nope_f32", l); err == nil {
 		t.Error("unknown kernel: no error")

@@ -33,6 +33,7 @@ template <> struct ctype<int*> { static constexpr const char* name = "int*"; };
 template <> struct ctype<const int*> { static constexpr const char* name = "const int*"; };
 template <> struct ctype<const unsigned char*> { static constexpr const char* name = "const unsigned char*"; };
 template <> struct ctype<int> { static constexpr const char* name = "int"; };
+template <> struct ctype<unsigned long long> { static constexpr const char* name = "unsigned long long"; };
 template <> struct ctype<float> { static constexpr const char* name = "float"; };
 
 template <typename... P, size_t... I>
@@ -105,6 +106,7 @@ const Entry table[] = {
     KERNEL(softmax_xent_f32),
     KERNEL(adam_f32),
     KERNEL(gather_images_f32),
+    KERNEL(augment_f32),
 };
 
 const int ntable = sizeof table / sizeof table[0];

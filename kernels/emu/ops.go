@@ -265,6 +265,23 @@ func GatherImages(cfg Config, src []uint8, idx []int32, n, c, hw int, scale floa
 	return run(cfg, "gather_images_f32", work, src, idx, n, c, hw, scale, dst, labels, dstLabels)
 }
 
+// Augment runs augment_f32 (Backend.Augment): src and dst are CNHW
+// [c, n, h, w] and must not overlap.
+func Augment(cfg Config, src, dst []float32, c, n, h, w, pad int, seed uint64, step int) error {
+	size := c * n * h * w
+	src, err := need("Augment", "src", src, size)
+	if err != nil {
+		return err
+	}
+	if dst, err = need("Augment", "dst", dst, size); err != nil {
+		return err
+	}
+	if pad < 0 {
+		return fmt.Errorf("Augment: negative pad %d", pad)
+	}
+	return run(cfg, "augment_f32", size, src, dst, c, n, h, w, pad, seed, uint64(step))
+}
+
 // Fill runs fill_f32.
 func Fill(cfg Config, x []float32, n int, v float32) error {
 	x, err := need("Fill", "x", x, n)

@@ -250,3 +250,62 @@ func refGather(src []uint8, idx []int32, n, c, hw int, scale float32, labels []i
 	}
 	return dst, dl
 }
+
+// refAugmentHash is the hash of Backend.Augment written again from its
+// documentation (splitmix64: key = output number step of the generator
+// seeded with seed, h = output number j of the one seeded with key), not
+// shared with device.AugmentHash or the kernel.
+func refAugmentHash(seed, step, j uint64) uint64 {
+	next := func(state *uint64) uint64 { // splitmix64
+		*state += 0x9E3779B97F4A7C15
+		z := *state
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		return z ^ (z >> 31)
+	}
+	s := seed + step*0x9E3779B97F4A7C15 // skip step outputs
+	key := next(&s)
+	s = key + j*0x9E3779B97F4A7C15
+	return next(&s)
+}
+
+// refAugment is Backend.Augment as its documentation tells it: pad each
+// plane with pad zeros on every side, crop h x w at (dy, dx), mirror the crop
+// when flip is set. dy, dx and flip come from the bits of refAugmentHash
+// (dy: bits 0..31, dx: bits 32..62, flip: bit 63, scaled by 2*pad+1).
+func refAugment(src []float32, c, n, h, w, pad int, seed uint64, step int) []float32 {
+	dst := make([]float32, len(src))
+	ph, pw := h+2*pad, w+2*pad
+	padded := make([]float32, ph*pw)
+	crop := make([]float32, h*w)
+	r := uint64(2*pad + 1)
+	for j := 0; j < n; j++ {
+		hv := refAugmentHash(seed, uint64(step), uint64(j))
+		dy := int(uint64(uint32(hv)) * r >> 32)
+		dx := int(uint64(uint32(hv>>32)&0x7FFFFFFF) * r >> 31)
+		flip := hv&(1<<63) != 0
+		for ch := 0; ch < c; ch++ {
+			plane := src[(ch*n+j)*h*w:][:h*w]
+			clear(padded)
+			for y := 0; y < h; y++ {
+				copy(padded[(y+pad)*pw+pad:][:w], plane[y*w:(y+1)*w])
+			}
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					crop[y*w+x] = padded[(y+dy)*pw+x+dx]
+				}
+			}
+			out := dst[(ch*n+j)*h*w:][:h*w]
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					if flip {
+						out[y*w+x] = crop[y*w+w-1-x]
+					} else {
+						out[y*w+x] = crop[y*w+x]
+					}
+				}
+			}
+		}
+	}
+	return dst
+}
