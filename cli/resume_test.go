@@ -52,7 +52,7 @@ func tensors(t *testing.T, path string) map[string][]float32 {
 func TestResumeBitIdentical(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
 	writeRandomCIFAR(t, dir, 40) // 200 training images: 25 steps of 8 per epoch
-	common := []string{"--device", "cpu", "--data-dir", dir, "--epochs", "3", "--batch-size", "8", "--keep", "0"}
+	common := []string{"--device", "cpu", "--data-dir", dir, "--epochs", "3", "--batch-size", "8", "--keep", "0", "--augment"}
 	ref := filepath.Join(t.TempDir(), "ref.safetensors")
 	if code, _, e := run(t, append([]string{"train", "--out", ref}, common...)...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d\n%s", code, e)

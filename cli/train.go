@@ -64,11 +64,12 @@ type runConfig struct {
 	lr       float64
 	schedule string
 	seed     uint64
+	augment  bool
 }
 
 func (rc runConfig) meta() map[string]string {
 	return map[string]string{"batch_size": strconv.Itoa(rc.batch), "eval_batch": strconv.Itoa(rc.batch),
-		"lr": strconv.FormatFloat(rc.lr, 'g', -1, 64), "lr_schedule": rc.schedule, "seed": strconv.FormatUint(rc.seed, 10)}
+		"lr": strconv.FormatFloat(rc.lr, 'g', -1, 64), "lr_schedule": rc.schedule, "seed": strconv.FormatUint(rc.seed, 10), "augment": strconv.FormatBool(rc.augment)}
 }
 
 func scheduleFunc(name string, lr float64, epochs int) (func(epoch, s, steps int) float64, error) {
@@ -98,7 +99,8 @@ func runTrain(c *ucli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("train takes no arguments, got %q (flags go before them?)", c.Args().First())
 	}
-	rc := runConfig{spec: c.String("model"), batch: c.Int("batch-size"), lr: c.Float64("lr"), schedule: c.String("lr-schedule"), seed: c.Uint64("seed")}
+	rc := runConfig{spec: c.String("model"), batch: c.Int("batch-size"), lr: c.Float64("lr"), schedule: c.String("lr-schedule"),
+		seed: c.Uint64("seed"), augment: c.Bool("augment")}
 	epochs := c.Int("epochs")
 	out := c.String("out")
 	quiet := c.Bool("quiet")
@@ -120,11 +122,12 @@ func runTrain(c *ucli.Context) error {
 		saved.batch, _ = strconv.Atoi(ck.Meta["batch_size"])
 		saved.lr, _ = strconv.ParseFloat(ck.Meta["lr"], 64)
 		saved.seed, _ = strconv.ParseUint(ck.Meta["seed"], 10, 64)
+		saved.augment = ck.Meta["augment"] == "true"
 		for _, f := range []struct {
 			flag        string
 			have, saved any
 		}{{"model", rc.spec, saved.spec}, {"batch-size", rc.batch, saved.batch}, {"lr", rc.lr, saved.lr},
-			{"lr-schedule", rc.schedule, saved.schedule}, {"seed", rc.seed, saved.seed}} {
+			{"lr-schedule", rc.schedule, saved.schedule}, {"seed", rc.seed, saved.seed}, {"augment", rc.augment, saved.augment}} {
 			if c.IsSet(f.flag) && fmt.Sprint(f.have) != fmt.Sprint(f.saved) {
 				return fmt.Errorf("--%s %v: the run in %s was started with %v; a resumed run keeps its settings (start a new run with another --out instead)", f.flag, f.have, p, f.saved)
 			}
@@ -197,7 +200,7 @@ func runTrain(c *ucli.Context) error {
 	saveEvery := c.Int("save-every")
 	var tr *model.Trainer
 	tr, err = model.NewTrainer(net, toModel(train), toModel(test), model.TrainOptions{
-		Batch: rc.batch, Adam: adam, Seed: rc.seed, LR: lrAt,
+		Batch: rc.batch, Adam: adam, Seed: rc.seed, LR: lrAt, Augment: rc.augment,
 		ProgressEvery: map[bool]time.Duration{true: 250 * time.Millisecond, false: 0}[bar != nil],
 		OnProgress:    func(p model.Progress) { bar.update(p) },
 		OnStep: func(t *model.Trainer) error {
@@ -235,7 +238,7 @@ func runTrain(c *ucli.Context) error {
 		return fmt.Errorf("the run already has %d epochs; pass a larger --epochs to train more", tr.Epoch())
 	}
 	log.Info().Str("model", net.Spec).Int("params", net.NumParams()).Int("train", train.N).Int("validation", test.N).
-		Int("epochs", epochs).Int("batch_size", rc.batch).Float64("lr", rc.lr).Uint64("seed", rc.seed).Msg("training")
+		Int("epochs", epochs).Int("batch_size", rc.batch).Float64("lr", rc.lr).Uint64("seed", rc.seed).Bool("augment", rc.augment).Msg("training")
 
 	var last model.EpochResult
 	for tr.Epoch() < epochs {
@@ -406,7 +409,7 @@ func resumeCommand(out string) string {
 	args := append([]string{"trainer"}, in[:min(cmd, len(in))]...)
 	args = append(args, "train", "--resume", out)
 	skip := map[string]bool{"resume": true, "stop-after-steps": true, "out": true, "model": true, "batch-size": true,
-		"lr": true, "lr-schedule": true, "seed": true}
+		"lr": true, "lr-schedule": true, "seed": true, "augment": true}
 	for i := cmd + 1; i < len(in); i++ {
 		a := in[i]
 		if !strings.HasPrefix(a, "-") {
@@ -434,7 +437,7 @@ func resumeCommand(out string) string {
 
 func isBoolFlag(name string) bool {
 	switch name {
-	case "quiet", "q", "tf32":
+	case "quiet", "q", "tf32", "augment":
 		return true
 	}
 	return false
