@@ -51,14 +51,17 @@ if [ -f "$BIN/cifar10-train-jpeg.tar.xz" ] && [ -x "$BIN/jpeg2cifar" ]; then
   mkdir -p "$d/jpeg" "$d/cifar-10-batches-bin"
   tar -xJf "$BIN/cifar10-train-jpeg.tar.xz" -C "$d/jpeg"
   "$BIN/jpeg2cifar" -src "$d/jpeg" -dst "$d/cifar-10-batches-bin" -devsplit
-  timeout 400 "$BIN/trainer" --log-format json train --device gpu --data-dir "$d/cifar-10-batches-bin" \
-    --epochs "${EPOCHS:-10}" --out "$d/model.safetensors" 2>"$LOG/train.log"
-  grep '"val_accuracy"' "$LOG/train.log" | grep '"seconds"' | tee "$LOG/epochs.jsonl"
-  last=$(tail -1 "$LOG/epochs.jsonl")
-  row "train gpu, last epoch" "$(echo "$last" | sed -E 's/.*"epoch":([0-9]+).*"val_accuracy":([0-9.]+).*/epoch \1 val_accuracy \2/')"
-  row "train gpu, epoch seconds" "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$LOG/epochs.jsonl" | tr '\n' ' ')"
-  ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/model.safetensors" --data-dir "$d/cifar-10-batches-bin" --json 2>>"$LOG/train.log")
-  row "eval gpu" "$ev"
+  for aug in "" --augment; do
+    tag=train${aug:+-augment}
+    timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$d/cifar-10-batches-bin" \
+      --epochs "${EPOCHS:-10}" --out "$d/$tag/model.safetensors" $aug 2>"$LOG/$tag.log"
+    grep '"val_accuracy"' "$LOG/$tag.log" | grep '"seconds"' | tee "$LOG/$tag.jsonl"
+    last=$(tail -1 "$LOG/$tag.jsonl")
+    row "$tag gpu, last epoch" "$(echo "$last" | sed -E 's/.*"epoch":([0-9]+).*"val_accuracy":([0-9.]+).*/epoch \1 val_accuracy \2/')"
+    row "$tag gpu, epoch seconds" "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$LOG/$tag.jsonl" | tr '\n' ' ')"
+    ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/$tag/model.safetensors" --data-dir "$d/cifar-10-batches-bin" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
+    row "eval gpu ($tag)" "$ev"
+  done
 fi
 
 echo
