@@ -14,6 +14,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/model"
 )
 
@@ -186,7 +187,7 @@ func runTrain(c *ucli.Context) error {
 	}
 	defer b.Close()
 	if err := net.Build(b, rc.batch, rc.seed); err != nil {
-		return err
+		return withBatchHint(err, b, net)
 	}
 	adam := model.DefaultAdam
 	adam.LR = rc.lr
@@ -306,6 +307,24 @@ func runTrain(c *ucli.Context) error {
 }
 
 func ck(c *model.Checkpoint, key string) string { return c.Meta[key] }
+
+// withBatchHint adds to an out-of-memory error the largest batch that would
+// fit in the device's free memory.
+func withBatchHint(err error, b device.Backend, net *model.Network) error {
+	mr, ok := b.(device.MemoryReporter)
+	if !ok || !strings.Contains(err.Error(), "out of GPU memory") {
+		return err
+	}
+	free, _, merr := mr.MemInfo() // what is free now, with the buffers already made: a safe estimate
+	if merr != nil {
+		return err
+	}
+	fit := int(float64(free) * 0.8 / float64(net.BytesPerImage()))
+	if fit < 1 {
+		return fmt.Errorf("%w; even one image needs %.1f MiB", err, float64(net.BytesPerImage())/(1<<20))
+	}
+	return fmt.Errorf("%w; about %.2f MiB per image: --batch-size %d would fit", err, float64(net.BytesPerImage())/(1<<20), fit)
+}
 
 // plotHistory draws history.csv to a PNG when the plot command is built in.
 var plotHistory func(csvPath, pngPath string) error

@@ -67,3 +67,9 @@ func Open1(name string, o Options) (Backend, error) {
 	}
 	return f(o)
 }
+
+// MemoryReporter is implemented by backends with their own memory (the
+// GPU): free and total bytes.
+type MemoryReporter interface {
+	MemInfo() (free, total uint64, err error)
+}

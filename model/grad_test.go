@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -359,5 +360,29 @@ func TestCPUStepAllocatesNothing(t *testing.T) {
 	s := 1
 	if a := testing.AllocsPerRun(5, func() { tr.Step(s); s++ }); a != 0 {
 		t.Fatalf("a CPU training step allocates %v times", a)
+	}
+}
+
+// TestBytesPerImage checks the memory estimate against what Build really
+// allocates on the CPU for two batch sizes (the difference is per image).
+func TestBytesPerImage(t *testing.T) {
+	net, _ := Plan(DefaultSpec, Shape{C: 3, H: 32, W: 32})
+	measure := func(bs int) int {
+		b := newCPU(t, 1)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		n2, _ := Plan(DefaultSpec, Shape{C: 3, H: 32, W: 32})
+		if err := n2.Build(b, bs, 1); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(n2)
+		return int(after.TotalAlloc - before.TotalAlloc)
+	}
+	got := float64(measure(64)-measure(32)) / 32
+	want := float64(net.BytesPerImage())
+	if got < 0.9*want || got > 1.1*want {
+		t.Fatalf("Build allocates %.0f bytes per image, BytesPerImage says %.0f", got, want)
 	}
 }

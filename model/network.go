@@ -312,3 +312,23 @@ func (n *Network) Predict(x []float32, cnt int) ([]float32, error) {
 	}
 	return logits, nil
 }
+
+// BytesPerImage estimates the device memory one image of a batch needs:
+// every activation, gradient, im2col and index buffer Build allocates per
+// image. Parameters and the dataset come on top.
+func (n *Network) BytesPerImage() int {
+	floats := 2*n.Input.Size() + n.Classes // input (and its augmented twin), logit gradient
+	for _, l := range n.layers {
+		in, out := l.in().Size(), l.out().Size()
+		switch l := l.(type) {
+		case *conv:
+			g := l.geom(1)
+			floats += 2*g.ColRows()*g.ColCols() + in + out
+		case *pool:
+			floats += in + 2*out
+		default:
+			floats += in + out
+		}
+	}
+	return 4 * floats
+}

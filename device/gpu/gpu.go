@@ -492,3 +492,6 @@ func (b *Backend) Scale(n int, alpha float32, x device.Buffer) {
 
 // Report describes the driver, cuBLAS and every GPU, or why none is usable.
 func Report() string { return cuda.Probe().String() }
+
+// MemInfo reports the device's free and total memory.
+func (b *Backend) MemInfo() (free, total uint64, err error) { return b.ctx.MemInfo() }
