@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,6 +220,10 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	// Check every entry before converting any, and require disjoint byte
+	// ranges, so the tensors never take more memory than the data: without
+	// that, many entries naming one range would each get a copy of it.
+	var tensors []string
 	for _, name := range names {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(raw[name], &ck.Meta); err != nil {
@@ -228,31 +233,51 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		}
 		var e stEntry
 		if err := json.Unmarshal(raw[name], &e); err != nil {
-			return nil, bad("tensor %s: %v", name, err)
+			return nil, bad("tensor %q: %v", name, err)
 		}
 		if e.DType != "F32" {
-			return nil, bad("tensor %s has dtype %s; trainer checkpoints are F32", name, e.DType)
+			return nil, bad("tensor %q has dtype %q; trainer checkpoints are F32", name, e.DType)
 		}
 		count := int64(1)
 		for _, d := range e.Shape {
 			if d < 0 || d > 1<<30 {
-				return nil, bad("tensor %s has dimension %d", name, d)
+				return nil, bad("tensor %q has dimension %d", name, d)
 			}
 			count *= int64(d)
 			if count > 1<<31 {
-				return nil, bad("tensor %s is too large", name)
+				return nil, bad("tensor %q is too large", name)
 			}
 		}
 		b, en := e.DataOffsets[0], e.DataOffsets[1]
 		if b < 0 || en < b || en > dataLen || en-b != count*4 {
-			return nil, bad("tensor %s: byte range [%d,%d) does not match shape %v in %d data bytes", name, b, en, e.Shape, dataLen)
+			return nil, bad("tensor %q: byte range [%d,%d) does not match shape %v in %d data bytes", name, b, en, e.Shape, dataLen)
 		}
-		v := make([]float32, count)
+		entries[name] = e
+		tensors = append(tensors, name)
+	}
+	byOffset := slices.Clone(tensors)
+	sort.SliceStable(byOffset, func(i, j int) bool {
+		return entries[byOffset[i]].(stEntry).DataOffsets[0] < entries[byOffset[j]].(stEntry).DataOffsets[0]
+	})
+	prev := -1
+	for i, name := range byOffset {
+		r := entries[name].(stEntry).DataOffsets
+		if r[0] == r[1] {
+			continue // empty tensor
+		}
+		if prev >= 0 && r[0] < entries[byOffset[prev]].(stEntry).DataOffsets[1] {
+			return nil, bad("tensors %q and %q overlap in the data", byOffset[prev], name)
+		}
+		prev = i
+	}
+	for _, name := range tensors {
+		e := entries[name].(stEntry)
+		b := e.DataOffsets[0]
+		v := make([]float32, (e.DataOffsets[1]-b)/4)
 		for i := range v {
 			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[b+int64(i)*4:]))
 		}
 		ck.Tensors[name] = Tensor{Name: name, Shape: e.Shape, Data: v}
-		entries[name] = e
 	}
 	if want := ck.Meta[MetaChecksum]; want != "" {
 		got, err := checksum(entries, ck.Meta, data)
@@ -263,7 +288,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 			return nil, bad("checksum mismatch: the file is corrupted")
 		}
 	}
-	if ck.Meta[MetaSpec] == "" || ck.Meta[MetaInput] == "" {
+	if strings.TrimSpace(ck.Meta[MetaSpec]) == "" || ck.Meta[MetaInput] == "" {
 		return nil, bad("metadata lacks %q or %q", MetaSpec, MetaInput)
 	}
 	return ck, nil
@@ -302,7 +327,8 @@ func (c *Checkpoint) Plan() (*Network, error) {
 // Flat assembles the flat parameter vector of net from the checkpoint,
 // checking that every tensor is present with the right shape.
 func (c *Checkpoint) Flat(net *Network) ([]float32, error) {
-	flat := make([]float32, net.NumParams())
+	// Check first, allocate after: the metadata's spec and input shape may
+	// plan a network far larger than the tensors the file holds.
 	for _, p := range net.params {
 		t, ok := c.Tensors[p.Name]
 		if !ok {
@@ -311,12 +337,15 @@ func (c *Checkpoint) Flat(net *Network) ([]float32, error) {
 		if fmt.Sprint(t.Shape) != fmt.Sprint(p.Shape) {
 			return nil, fmt.Errorf("checkpoint %s does not match the model: %s has shape %v, the model needs %v", c.Path, p.Name, t.Shape, p.Shape)
 		}
-		copy(flat[p.Off:], t.Data)
 	}
 	for name := range c.Tensors {
 		if name != TensorAdamM && name != TensorAdamV && !net.hasParam(name) {
-			return nil, fmt.Errorf("checkpoint %s does not match the model: it has a tensor %s the model does not", c.Path, name)
+			return nil, fmt.Errorf("checkpoint %s does not match the model: it has a tensor %q the model does not", c.Path, name)
 		}
+	}
+	flat := make([]float32, net.NumParams())
+	for _, p := range net.params {
+		copy(flat[p.Off:], c.Tensors[p.Name].Data)
 	}
 	return flat, nil
 }
