@@ -43,6 +43,10 @@ type Config struct {
 // DefaultAdam is Keras's Adam.
 var DefaultAdam = Config{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
 
+// maxParams bounds parameter counts and per-image activation sizes, so
+// buffer sizes stay well inside int32 element counts for the GPU kernels.
+const maxParams = 1 << 28
+
 // Plan parses spec and infers every shape from input, without a backend.
 func Plan(spec string, input Shape) (*Network, error) {
 	specs, err := ParseSpec(spec)
@@ -78,6 +82,9 @@ func Plan(spec string, input Shape) (*Network, error) {
 			n.params = append(n.params, p)
 		}
 		s = l.out()
+		if n.nParam > maxParams || s.Size() > maxParams {
+			return nil, fmt.Errorf("--model: layer %q makes the model too large (%d parameters, %d values per image; at most %d each)", l.spec().Token, n.nParam, s.Size(), maxParams)
+		}
 	}
 	n.Classes = s.C
 	return n, nil

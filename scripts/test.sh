@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, vet, both builds, the PTX check
-# (when nvcc and ptxas are installed), every test.
+# (when nvcc and ptxas are installed), every test, then every fuzz target for
+# FUZZ_SECONDS (10) seconds.
 # Set TRAINER_CIFAR_SAMPLE to a CIFAR-10 sample archive to run the end-to-end
 # training test (it skips and says so otherwise).
 set -euo pipefail
@@ -16,3 +17,4 @@ else
   echo "note: nvcc/ptxas not installed: the PTX freshness and ptxas checks are skipped (CI installs them)"
 fi
 go test -count=1 -timeout 30m ./...
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
