@@ -31,9 +31,13 @@
 //
 // Long k with a small C (the weight gradients, e.g. 32x27 with k=28800)
 // leaves too few tiles to share and packs far more than it reuses, so k is
-// cut into about 8 fixed chunks whose partial products go to separate
-// buffers and are then summed in chunk order. If it wastes less of the 6x16
-// tile, a chunk computes C^T = op(B)^T op(A)^T instead.
+// cut into fixed chunks whose partial products go to separate buffers and
+// are then summed in chunk order. If it wastes less of the tile, a chunk
+// computes C^T = op(B)^T op(A)^T instead. When A and B are both stored with
+// k contiguous (C = A B^T, as in a weight gradient) and m, n are a few
+// dozen, the chunks skip packing altogether: a 3x4 dot-product kernel reads
+// the rows in place, with vectors along k (12 YMM accumulators, summed
+// across lanes at the end of each k sub-block).
 //
 // Determinism. The k blocking, the k chunks, the orientation and the tile
 // grid depend only on the shape, never on the number of threads or on which

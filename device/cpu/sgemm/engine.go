@@ -24,7 +24,24 @@ type kernel struct {
 	fn     kernelFunc
 	packA  func(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int)
 	packB  func(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int)
+
+	// dot, if set, is a dot-product kernel for A * B^T with A and B both
+	// stored k-contiguous (see dotFunc); it serves the long-k k splits.
+	dot dotFunc
 }
+
+// dotFunc sets out[i*4+j] = sum over p < kb of rows[i][p] * rows[3+j][p]
+// for i < 3, j < 4; kb is a multiple of 8 and every row holds kb floats.
+type dotFunc func(kb int, rows *[7]*float32, out *[12]float32)
+
+// Dot mode tiles: dotMR rows of op(A) by dotNR columns of op(B).
+const (
+	dotMR = 3
+	dotNR = 4
+	// dotKB is the k sub-block of dot mode: dotNR rows of B (16 KiB) and
+	// dotMR of A (12 KiB) in L1, all the B rows of a task in L2.
+	dotKB = 1024
+)
 
 // parallelMinFMA is the size (m*n*k multiply-adds) below which a call runs
 // on the calling goroutine only; a variable so tests can force hand-overs.
@@ -47,6 +64,9 @@ type worker struct {
 
 	ap, bp []float32 // packed A block and B panel, 64-byte aligned
 	tile   []float32 // scratch tile for edges
+
+	dotRows [7]*float32 // dot mode kernel arguments
+	dotOut  [12]float32
 }
 
 // operands are the A and B that the blocks multiply: the caller's, or for a
@@ -77,9 +97,14 @@ type job struct {
 
 	// k split: kTasks chunks of kChunk; chunk t's op.m x op.n product goes
 	// to Engine.partial[t*m*n:]. swapped: the product is C^T. Each chunk is
-	// computed as kParts tasks of at most mc rows.
+	// computed as kParts tasks of at most partRows rows. dot: the chunks are
+	// computed with the dot kernel, in k sub-blocks of dotKB.
+	split          bool
 	kChunk, kTasks int
 	kParts         int
+	partRows       int
+	dot            bool
+	dotKB          int
 	swapped        bool
 	rowsPerReduce  int
 
@@ -294,7 +319,7 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 	*j = job{call: e.calls, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc,
 		op: operands{transA: transA, transB: transB, a: a, b: b, lda: lda, ldb: ldb, m: m, n: n}}
 	e.plan()
-	if j.kTasks > 1 {
+	if j.split {
 		need := j.kTasks * m * n
 		if cap(e.partial) < need {
 			e.partial = make([]float32, need)
@@ -348,18 +373,24 @@ func (e *Engine) plan() {
 	// k split: long k and a small C. A chunk is a whole number of k blocks;
 	// about kSplitChunks of them or more, their number set by k alone.
 	if k >= kSplitChunks*kn.kc/2 && k >= 2*max(m, n) && m*n <= 1<<18 {
+		// Packing costs (m+n)*k copies for m*n*k multiply-adds: when that is
+		// over 1/25 (m, n of a few dozen), dot mode, which packs nothing,
+		// is faster; for larger m, n the packed kernel is.
+		if kn.dot != nil && !j.op.transA && j.op.transB && m*n < 25*(m+n) {
+			e.planDot()
+			return
+		}
 		per := max(1, nkb/kSplitChunks)
 		j.kChunk = per * j.kcb
 		j.kTasks = (k + j.kChunk - 1) / j.kChunk
 		if j.kTasks > 1 {
+			j.split = true
 			// Compute C^T = op(B)^T op(A)^T if that wastes less of the tiles.
 			if roundUp(n, kn.mr)*roundUp(m, kn.nr) < roundUp(m, kn.mr)*roundUp(n, kn.nr) {
-				o := j.op
-				j.swapped = true
-				j.op = operands{transA: !o.transB, transB: !o.transA, a: o.b, b: o.a,
-					lda: o.ldb, ldb: o.lda, m: n, n: m}
+				j.swap()
 			}
-			j.kParts = ceilDiv(j.op.m, kn.mc)
+			j.partRows = kn.mc
+			j.kParts = ceilDiv(j.op.m, j.partRows)
 			j.rowsPerReduce = max(1, (1<<14)/j.op.n)
 			return
 		}
@@ -385,6 +416,40 @@ func (e *Engine) plan() {
 	}
 	j.mb, j.nb = mbt*kn.mr, nbt*kn.nr
 	j.mTasks, j.nTasks = ceilDiv(mtiles, mbt), ceilDiv(ntiles, nbt)
+}
+
+// planDot plans a k split in dot mode: A (m x k) and B (n x k) are both
+// stored with k contiguous, so each tile is a set of dot products read
+// straight from them, with no packing. The k chunks are about 2048 long (as
+// set by k alone), and the rows of op(A) are cut into parts for the threads.
+func (e *Engine) planDot() {
+	j := &e.job
+	m, n, k := j.m, j.n, j.k
+	j.split, j.dot = true, true
+	// The side with fewer rows is B: its rows of a task stay in L2.
+	if roundUp(n, dotMR)*roundUp(m, dotNR) < roundUp(m, dotMR)*roundUp(n, dotNR) ||
+		(roundUp(n, dotMR)*roundUp(m, dotNR) == roundUp(m, dotMR)*roundUp(n, dotNR) && n > m) {
+		j.swap()
+		j.op.transA, j.op.transB = false, true
+	}
+	nch := min(max(k/2048, 1), 16)
+	j.kChunk = roundUp(ceilDiv(k, nch), 8)
+	j.kTasks = ceilDiv(k, j.kChunk)
+	j.dotKB = min(dotKB, max(8, (1<<16)/j.op.n&^7))
+	// Row parts: about 4 tasks per thread in all (this does not change the
+	// sums, only who computes them).
+	parts := min(ceilDiv(4*e.threads, j.kTasks), ceilDiv(j.op.m, 4*dotMR))
+	j.partRows = roundUp(ceilDiv(j.op.m, max(parts, 1)), dotMR)
+	j.kParts = ceilDiv(j.op.m, j.partRows)
+	j.rowsPerReduce = max(1, (1<<14)/j.op.n)
+}
+
+// swap makes the job compute C^T = op(B)^T op(A)^T.
+func (j *job) swap() {
+	o := j.op
+	j.swapped = true
+	j.op = operands{transA: !o.transB, transB: !o.transA, a: o.b, b: o.a,
+		lda: o.ldb, ldb: o.lda, m: o.n, n: o.m}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -426,10 +491,15 @@ func (e *Engine) work(w *worker) {
 			chunk, part := t/j.kParts, t%j.kParts
 			p0 := chunk * j.kChunk
 			p1 := min(j.k, p0+j.kChunk)
-			i0 := part * e.kern.mc
-			i1 := min(j.op.m, i0+e.kern.mc)
+			i0 := part * j.partRows
+			i1 := min(j.op.m, i0+j.partRows)
 			mn := j.m * j.n
-			e.block(w, i0, i1, 0, j.op.n, p0, p1, e.partial[chunk*mn:(chunk+1)*mn], j.op.n, 1, 0)
+			out := e.partial[chunk*mn : (chunk+1)*mn]
+			if j.dot {
+				e.dotBlock(w, i0, i1, p0, p1, out)
+			} else {
+				e.block(w, i0, i1, 0, j.op.n, p0, p1, out, j.op.n, 1, 0)
+			}
 		case phaseReduce:
 			r0 := t * j.rowsPerReduce
 			r1 := min(j.op.m, r0+j.rowsPerReduce)
@@ -502,6 +572,67 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 		}
 	}
 }
+
+// dotBlock computes out[i*op.n+j] = sum over p in [p0, p1) of op(A)[i,p] *
+// op(B)[p,j] for rows [i0, i1), in dot mode: equal sub-blocks of at most
+// j.dotKB from p0, each a dot kernel call over its multiple of 8 plus a
+// scalar tail, added to out in order.
+func (e *Engine) dotBlock(w *worker, i0, i1, p0, p1 int, out []float32) {
+	j := &e.job
+	a, b, lda, ldb, pn := j.op.a, j.op.b, j.op.lda, j.op.ldb, j.op.n
+	zero := &dotZero[0]
+	rows, o := &w.dotRows, &w.dotOut // in the worker: a func value's arguments escape
+	// Sub-blocks of equal length (a multiple of 8), at most j.dotKB.
+	sbl := roundUp(ceilDiv(p1-p0, ceilDiv(p1-p0, j.dotKB)), 8)
+	for sb := p0; sb < p1; sb += sbl {
+		kl := min(sbl, p1-sb)
+		k8 := kl &^ 7
+		for i := i0; i < i1; i += dotMR {
+			ni := min(dotMR, i1-i)
+			for q := 0; q < dotMR; q++ {
+				rows[q] = zero
+				if q < ni {
+					rows[q] = &a[(i+q)*lda+sb]
+				}
+			}
+			for jt := 0; jt < pn; jt += dotNR {
+				nj := min(dotNR, pn-jt)
+				for r := 0; r < dotNR; r++ {
+					rows[dotMR+r] = zero
+					if r < nj {
+						rows[dotMR+r] = &b[(jt+r)*ldb+sb]
+					}
+				}
+				if k8 > 0 {
+					e.kern.dot(k8, rows, o)
+				} else {
+					*o = [12]float32{}
+				}
+				for q := 0; q < ni; q++ {
+					for r := 0; r < nj; r++ {
+						v := o[q*dotNR+r]
+						if k8 < kl {
+							ar := a[(i+q)*lda+sb+k8 : (i+q)*lda+sb+kl]
+							br := b[(jt+r)*ldb+sb+k8 : (jt+r)*ldb+sb+kl]
+							for p, x := range ar {
+								v += x * br[p]
+							}
+						}
+						idx := (i+q)*pn + jt + r
+						if sb == p0 {
+							out[idx] = v
+						} else {
+							out[idx] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// dotZero stands in for the missing rows of an edge tile in dot mode.
+var dotZero [dotKB]float32
 
 // mergeTile stores c = alpha*t + beta*c for an mr x nr corner of a tile.
 func mergeTile(c []float32, ldc int, t []float32, ldt, mr, nr int, alpha, beta float32) {

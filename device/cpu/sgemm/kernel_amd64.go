@@ -11,6 +11,7 @@ var avx2Kernel = kernel{
 	mc: 144, kc: 256, nc: 256,
 	fn:    kernel6x16,
 	packA: packA6, packB: packB16,
+	dot: dot3x4,
 }
 
 // kernel6x16 is implemented in kernel_amd64.s.

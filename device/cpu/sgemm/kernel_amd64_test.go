@@ -85,3 +85,57 @@ func BenchmarkKernelShortK(b *testing.B) {
 	b.ReportMetric(f/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	b.ReportMetric(f/(cpuTime()-t0).Seconds()/1e9, "GFLOP/cpu-s")
 }
+
+// BenchmarkPackT measures the transposing packers on a wgrad_conv1-like
+// operand (rows x 28800, k blocks of 256), in ns per element.
+func BenchmarkPackT(b *testing.B) {
+	skipNoAVX2(b)
+	rng := rand.New(rand.NewSource(1))
+	const rows, k, kc = 32, 28800, 256
+	src := randSlice(rng, rows*k)
+	dst := alignedFloats(2 * 144 * 256)
+	b.Run("A6", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for p0 := 0; p0+kc <= k; p0 += kc {
+				packA6(dst, src, k, false, 0, rows, p0, kc, 6)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows*(k/kc)*kc), "ns/elem")
+	})
+	b.Run("B16", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for p0 := 0; p0+kc <= k; p0 += kc {
+				packB16(dst, src, k, true, p0, kc, 0, rows, 16)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows*(k/kc)*kc), "ns/elem")
+	})
+}
+
+// TestDotKernel checks the dot-product kernel against float64 sums.
+func TestDotKernel(t *testing.T) {
+	skipNoAVX2(t)
+	rng := rand.New(rand.NewSource(1))
+	for _, kb := range []int{8, 64, 1024} {
+		x := randSlice(rng, 7*kb)
+		var rows [7]*float32
+		for i := range rows {
+			rows[i] = &x[i*kb]
+		}
+		var out [12]float32
+		dot3x4(kb, &rows, &out)
+		for i := 0; i < 3; i++ {
+			for j := 0; j < 4; j++ {
+				var s, mag float64
+				for p := 0; p < kb; p++ {
+					v := float64(x[i*kb+p]) * float64(x[(3+j)*kb+p])
+					s += v
+					mag += math.Abs(v)
+				}
+				if d := math.Abs(s - float64(out[i*4+j])); d > float64(kb)*mag/(1<<23) {
+					t.Fatalf("kb=%d: out[%d,%d] = %g, want %g", kb, i, j, out[i*4+j], s)
+				}
+			}
+		}
+	}
+}

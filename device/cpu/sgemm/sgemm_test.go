@@ -170,7 +170,7 @@ func testShapes(rng *rand.Rand) []shape {
 		{18, 48, 1}, {145, 20, 33}, {32, 10, 64}, {32, 64, 10}, {64, 29, 515},
 		{150, 1030, 3}, {3, 2000, 11},
 		// k split (long k, small C)
-		{7, 5, 2000}, {13, 33, 3000}, {32, 27, 1100}, {5, 40, 2000}, {6, 33, 1200}, {300, 16, 1100},
+		{7, 5, 2000}, {13, 33, 3000}, {32, 27, 1100}, {5, 40, 2000}, {6, 33, 1200}, {300, 16, 1100}, {30, 20, 4500},
 	}
 	for _, d := range dims {
 		for tr := 0; tr < 4; tr++ {
@@ -241,7 +241,7 @@ func TestDeterminism(t *testing.T) {
 	shapes := []shape{
 		{false, false, 64, 600, 288}, {true, false, 100, 70, 64}, {false, true, 32, 27, 5000},
 		{false, true, 64, 100, 1200}, {true, true, 37, 300, 700}, {false, false, 300, 40, 100},
-		{true, false, 4, 50, 3000}, {false, false, 1000, 20, 30}, {true, false, 300, 16, 1100},
+		{true, false, 4, 50, 3000}, {false, false, 1000, 20, 30}, {true, false, 300, 16, 1100}, {false, true, 30, 20, 4500}, {false, true, 300, 64, 4100},
 	}
 	for _, gen := range []bool{false, true} {
 		var es []*Engine
@@ -316,30 +316,42 @@ func TestPlanCoverage(t *testing.T) {
 		kinds := map[string]bool{}
 		for _, s := range testShapes(rand.New(rand.NewSource(1))) {
 			e := ec.e
-			e.job = job{m: s.m, n: s.n, k: s.k}
-			e.job.op.m, e.job.op.n = s.m, s.n
+			e.job = job{m: s.m, n: s.n, k: s.k, op: operands{transA: s.transA, transB: s.transB, m: s.m, n: s.n}}
 			e.plan()
+			j := &e.job
 			switch {
-			case e.job.kTasks > 1 && e.job.kParts > 1:
+			case j.dot && j.swapped:
+				kinds["dot, C^T"] = true
+			case j.dot:
+				kinds["dot"] = true
+			case j.split && j.kParts > 1:
 				kinds["k split, row parts"] = true
-			case e.job.kTasks > 1 && e.job.swapped:
+			case j.split && j.swapped:
 				kinds["k split, C^T"] = true
-			case e.job.kTasks > 1:
+			case j.split:
 				kinds["k split"] = true
-			case e.job.mTasks > 1 && e.job.nTasks > 1:
+			case j.mTasks > 1 && j.nTasks > 1:
 				kinds["2-D blocks"] = true
-			case e.job.mTasks > 1:
+			case j.mTasks > 1:
 				kinds["row blocks"] = true
-			case e.job.nTasks > 1:
+			case j.nTasks > 1:
 				kinds["column blocks"] = true
 			}
+			if j.dot && j.kTasks > 1 && j.kParts > 1 {
+				kinds["dot, chunks and parts"] = true
+			}
 		}
-		want := 6
-		if ec.e.kern.mr == ec.e.kern.nr {
-			want = 5 // square tiles: never worth transposing
+		want := []string{"2-D blocks", "row blocks", "column blocks", "k split", "k split, row parts"}
+		if ec.e.kern.mr != ec.e.kern.nr { // square tiles: never worth transposing
+			want = append(want, "k split, C^T")
 		}
-		if len(kinds) != want {
-			t.Errorf("%s: test shapes reach only %v", ec.name, kinds)
+		if ec.e.kern.dot != nil {
+			want = append(want, "dot", "dot, C^T", "dot, chunks and parts")
+		}
+		for _, k := range want {
+			if !kinds[k] {
+				t.Errorf("%s: test shapes do not reach %q (only %v)", ec.name, k, kinds)
+			}
 		}
 	}
 }
