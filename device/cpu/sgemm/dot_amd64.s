@@ -1,6 +1,5 @@
 #include "textflag.h"
 
-// Four dot products of A row Yarow with the B row in Y15, into acc Y(base..base+3) column j.
 // func dot3x4(kb int, rows *[7]*float32, out *[12]float32)
 // out[i*4+j] = sum over p < kb of rows[i][p] * rows[3+j][p], kb a multiple
 // of 8; the sum runs over 8 lanes of p mod 8, then adds lanes pairwise.
