@@ -21,6 +21,67 @@ func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
 }
 
 func (j *im2colJob) run(w, nw int) {
+	if j.g.SH == 1 && j.g.SW == 1 {
+		j.runStride1(w, nw)
+		return
+	}
+	j.runGeneral(w, nw)
+}
+
+// runStride1 is Im2Col for stride 1, split over (row, image) pairs of col
+// (finer than rows alone: conv1's 27 rows times 32 images split evenly).
+// Pair (r, n) is one OHxOW block of col that reads a shifted window of one
+// input plane: the rows and columns inside the image are a strided copy,
+// the padding around them zeros. The images of one row go to the copy
+// kernel together.
+func (j *im2colJob) runStride1(w, nw int) {
+	g := j.g
+	cols, hw, ohw := g.ColCols(), g.H*g.W, g.OH*g.OW
+	u0, u1 := span(g.ColRows()*g.N, w, nw)
+	for r := u0 / g.N; r*g.N < u1; r++ {
+		n0, n1 := max(u0-r*g.N, 0), min(u1-r*g.N, g.N) // images [n0, n1) of row r
+		if n0 >= n1 {
+			continue
+		}
+		c, ky, kx := r/(g.KH*g.KW), r/g.KW%g.KH, r%g.KW
+		out := j.col[r*cols+n0*ohw : r*cols+n1*ohw]
+		oy0, oy1 := inside(g.PadH-ky, g.H, g.OH)
+		ox0, ox1 := inside(g.PadW-kx, g.W, g.OW)
+		if oy0 == oy1 || ox0 == ox1 {
+			clear(out)
+			continue
+		}
+		if oy0 > 0 || oy1 < g.OH || ox0 > 0 || ox1 < g.OW {
+			for n := range n1 - n0 {
+				blk := out[n*ohw : (n+1)*ohw]
+				clear(blk[:oy0*g.OW])
+				clear(blk[oy1*g.OW:])
+				for oy := oy0; oy < oy1; oy++ {
+					row := blk[oy*g.OW : (oy+1)*g.OW]
+					clear(row[:ox0])
+					clear(row[ox1:])
+				}
+			}
+		}
+		iy, ix := oy0+ky-g.PadH, ox0+kx-g.PadW
+		copyBlocks(out[oy0*g.OW+ox0:], j.x[(c*g.N+n0)*hw+iy*g.W+ix:],
+			blocks{ds: g.OW, dps: ohw, ss: g.W, sps: hw, planes: n1 - n0, rows: oy1 - oy0, width: ox1 - ox0})
+	}
+}
+
+// inside is, for stride 1, the range [o0, o1) of the n outputs o whose
+// input o-off lies in [0, size), off being the padding minus the kernel
+// offset (o0 == o1 when there is none).
+func inside(off, size, n int) (o0, o1 int) {
+	o0, o1 = max(off, 0), min(size+off, n)
+	if o1 < o0 {
+		o1 = o0
+	}
+	return min(o0, n), min(o1, n)
+}
+
+// runGeneral is Im2Col for any geometry, split over rows of col (c, ky, kx).
+func (j *im2colJob) runGeneral(w, nw int) {
 	g := j.g
 	rows, cols := g.ColRows(), g.ColCols()
 	r0, r1 := span(rows, w, nw)
@@ -69,6 +130,54 @@ func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
 }
 
 func (j *col2imJob) run(w, nw int) {
+	if j.g.SH == 1 && j.g.SW == 1 {
+		j.runStride1(w, nw)
+		return
+	}
+	j.runGeneral(w, nw)
+}
+
+// runStride1 is Col2Im for stride 1, split over the planes (c, n) of dx.
+// The planes of one channel are cleared, then for each (ky, kx) in order
+// the OHxOW blocks of col row (c, ky, kx) are added to the windows of the
+// planes they were read from (the parts inside the image). Every element
+// gets its terms in the order of runGeneral, ky then kx ascending, so the
+// sums are the same bits; but the adds are whole row segments, and the
+// planes of one channel (a few KiB) stay in cache between passes.
+func (j *col2imJob) runStride1(w, nw int) {
+	g := j.g
+	cols, hw, ohw := g.ColCols(), g.H*g.W, g.OH*g.OW
+	u0, u1 := span(g.C*g.N, w, nw)
+	for c := u0 / g.N; c*g.N < u1; c++ {
+		n0, n1 := max(u0-c*g.N, 0), min(u1-c*g.N, g.N) // planes [n0, n1) of channel c
+		if n0 >= n1 {
+			continue
+		}
+		dx := j.dx[(c*g.N+n0)*hw : (c*g.N+n1)*hw]
+		clear(dx)
+		for ky := 0; ky < g.KH; ky++ {
+			oy0, oy1 := inside(g.PadH-ky, g.H, g.OH)
+			if oy0 == oy1 {
+				continue
+			}
+			for kx := 0; kx < g.KW; kx++ {
+				ox0, ox1 := inside(g.PadW-kx, g.W, g.OW)
+				if ox0 == ox1 {
+					continue
+				}
+				r := (c*g.KH+ky)*g.KW + kx
+				iy, ix := oy0+ky-g.PadH, ox0+kx-g.PadW
+				addBlocks(dx[iy*g.W+ix:], j.col[r*cols+n0*ohw+oy0*g.OW+ox0:],
+					blocks{ds: g.W, dps: hw, ss: g.OW, sps: ohw, planes: n1 - n0, rows: oy1 - oy0, width: ox1 - ox0})
+			}
+		}
+	}
+}
+
+// runGeneral is Col2Im for any geometry, split over input channels: each
+// worker owns whole channels of dx and accumulates into them in a fixed
+// order.
+func (j *col2imJob) runGeneral(w, nw int) {
 	g := j.g
 	cols := g.ColCols()
 	c0, c1 := span(g.C, w, nw)
@@ -119,6 +228,19 @@ func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) 
 func (j *maxPoolFwdJob) run(w, nw int) {
 	g := j.g
 	p0, p1 := span(g.Planes, w, nw)
+	if g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && 2*g.OH <= g.H && 2*g.OW <= g.W {
+		hw, ohw := g.H*g.W, g.OH*g.OW
+		for p := p0; p < p1; p++ {
+			maxPool2x2(j.x[p*hw:][:hw], j.y[p*ohw:][:ohw], j.argmax[p*ohw:][:ohw], g.OH, g.OW, g.W)
+		}
+		return
+	}
+	j.runGeneral(p0, p1)
+}
+
+// runGeneral is MaxPoolForward for any window over planes p0..p1.
+func (j *maxPoolFwdJob) runGeneral(p0, p1 int) {
+	g := j.g
 	for p := p0; p < p1; p++ {
 		x := j.x[p*g.H*g.W:][:g.H*g.W]
 		y := j.y[p*g.OH*g.OW:][:g.OH*g.OW]
@@ -157,14 +279,15 @@ func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffe
 
 func (j *maxPoolBwdJob) run(w, nw int) {
 	g := j.g
+	hw, ohw := g.H*g.W, g.OH*g.OW
+	fast := g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && 2*g.OH <= g.H && 2*g.OW <= g.W
 	p0, p1 := span(g.Planes, w, nw)
 	for p := p0; p < p1; p++ {
-		dx := j.dx[p*g.H*g.W:][:g.H*g.W]
-		clear(dx)
-		dy := j.dy[p*g.OH*g.OW:][:g.OH*g.OW]
-		am := j.argmax[p*g.OH*g.OW:][:g.OH*g.OW]
-		for i, v := range dy {
-			dx[am[i]] += v
+		dx, dy, am := j.dx[p*hw:][:hw], j.dy[p*ohw:][:ohw], j.argmax[p*ohw:][:ohw]
+		if fast {
+			maxPool2x2Bwd(dy, am, dx, g.OH, g.OW, g.H, g.W)
+		} else {
+			scatterAdd(dy, am, dx)
 		}
 	}
 }
@@ -254,22 +377,34 @@ func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool)
 
 func (j *biasJob) run(w, nw int) {
 	r0, r1 := span(j.outer*j.c, w, nw)
+	if j.inner == 1 {
+		j.runInner1(r0, r1)
+		return
+	}
 	for r := r0; r < r1; r++ {
 		bv := j.bias[r%j.c]
 		row := j.y[r*j.inner : (r+1)*j.inner]
 		if j.relu {
-			for i, v := range row {
-				v += bv
-				if v < 0 {
-					v = 0
-				}
-				row[i] = v
-			}
+			addBiasRelu(row, bv)
 		} else {
-			for i := range row {
-				row[i] += bv
-			}
+			addBias(row, bv)
 		}
+	}
+}
+
+// runInner1 is AddBias on [outer, c] (dense layers) over elements r0..r1
+// of y, element r taking bias[r%c]: row by row, a vector add.
+func (j *biasJob) runInner1(r0, r1 int) {
+	for r0 < r1 {
+		ch := r0 % j.c
+		n := min(j.c-ch, r1-r0)
+		row, b := j.y[r0:r0+n], j.bias[ch:ch+n]
+		if j.relu {
+			addVecReluGo(row, b)
+		} else {
+			addVecGo(row, b)
+		}
+		r0 += n
 	}
 }
 
@@ -279,7 +414,11 @@ type biasGradJob struct {
 }
 
 // BiasGrad: see device.Backend. Split over channels; each channel is summed
-// in a fixed order (outer, then inner) in float64, then rounded once.
+// in float64 and rounded once. With inner 1 (dense layers) the sum runs in
+// order over outer. Otherwise it runs over 8 float64 partial sums, element
+// i of each row going to partial i%8 (in order of outer, then i), which are
+// then added pairwise in a fixed order: deterministic, and never less
+// accurate than one running sum in practice.
 func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
 	j := &b.jBiasG
 	j.dy, j.db, j.outer, j.c, j.inner = f32(dy), f32(db), outer, c, inner
@@ -293,14 +432,19 @@ func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
 func (j *biasGradJob) run(w, nw int) {
 	c0, c1 := span(j.c, w, nw)
 	for ch := c0; ch < c1; ch++ {
-		var s float64
-		for o := 0; o < j.outer; o++ {
-			row := j.dy[(o*j.c+ch)*j.inner:][:j.inner]
-			for _, v := range row {
-				s += float64(v)
+		if j.inner == 1 {
+			var s float64
+			for o := 0; o < j.outer; o++ {
+				s += float64(j.dy[o*j.c+ch])
 			}
+			j.db[ch] = float32(s)
+			continue
 		}
-		j.db[ch] = float32(s)
+		var acc [8]float64
+		for o := 0; o < j.outer; o++ {
+			sumLanes(j.dy[(o*j.c+ch)*j.inner:][:j.inner], &acc)
+		}
+		j.db[ch] = float32(laneSum(&acc))
 	}
 }
 
@@ -323,13 +467,7 @@ func (b *Backend) ReLUBackward(y, dy, dx device.Buffer, n int) {
 
 func (j *reluBwdJob) run(w, nw int) {
 	lo, hi := span(len(j.y), w, nw)
-	for i := lo; i < hi; i++ {
-		if j.y[i] > 0 {
-			j.dx[i] = j.dy[i]
-		} else {
-			j.dx[i] = 0
-		}
-	}
+	reluBwd(j.y[lo:hi], j.dy[lo:hi], j.dx[lo:hi])
 }
 
 // ---- layout ----
@@ -423,14 +561,7 @@ func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, bet
 
 func (j *adamJob) run(w, nw int) {
 	lo, hi := span(len(j.p), w, nw)
-	b1, b2 := j.b1, j.b2
-	for i := lo; i < hi; i++ {
-		g := j.g[i]
-		m := b1*j.m[i] + (1-b1)*g
-		v := b2*j.v[i] + (1-b2)*g*g
-		j.m[i], j.v[i] = m, v
-		j.p[i] -= j.lrT * m / (float32(math.Sqrt(float64(v))) + j.eps)
-	}
+	adam(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps)
 }
 
 // ---- data ----
