@@ -29,15 +29,7 @@ func evalCommand() *ucli.Command {
 }
 
 func runEval(c *ucli.Context) error {
-	ck, err := model.LoadCheckpoint(c.String("checkpoint"))
-	if err != nil {
-		return err
-	}
-	net, err := ck.Plan()
-	if err != nil {
-		return err
-	}
-	flat, err := ck.Flat(net)
+	ck, net, flat, err := model.Open(c.String("checkpoint"))
 	if err != nil {
 		return err
 	}

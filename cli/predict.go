@@ -69,15 +69,7 @@ func runPredict(c *ucli.Context) error {
 	if topK < 1 {
 		return fmt.Errorf("--top %d: must be at least 1", topK)
 	}
-	ck, err := model.LoadCheckpoint(c.String("checkpoint"))
-	if err != nil {
-		return err
-	}
-	net, err := ck.Plan()
-	if err != nil {
-		return err
-	}
-	flat, err := ck.Flat(net)
+	ck, net, flat, err := model.Open(c.String("checkpoint"))
 	if err != nil {
 		return err
 	}

@@ -420,3 +420,21 @@ func (c *Checkpoint) State(net *Network) (*State, error) {
 	}
 	return st, nil
 }
+
+// Open loads a checkpoint and plans its network, with the flat parameters
+// checked against it: what eval and predict need before choosing a device.
+func Open(path string) (*Checkpoint, *Network, []float32, error) {
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	net, err := ck.Plan()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	flat, err := ck.Flat(net)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ck, net, flat, nil
+}

@@ -405,42 +405,5 @@ func evaluate(net *Network, dd *deviceData, iota device.Buffer, bs int, stats de
 	return read(dd.n)
 }
 
-// Evaluate runs net over d in batches of bs (at most net.MaxBatch()) and
-// returns the mean loss and accuracy.
-func Evaluate(net *Network, d *Data, bs int) (loss, acc float64, err error) {
-	b := net.Backend()
-	if bs < 1 || bs > net.MaxBatch() {
-		return 0, 0, fmt.Errorf("evaluation batch %d: must be between 1 and %d", bs, net.MaxBatch())
-	}
-	dd, err := upload(b, d, "evaluation set")
-	if err != nil {
-		return 0, 0, err
-	}
-	iota, err := b.Alloc("evaluation indices", device.I32, d.N)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer b.Free(iota)
-	idx := make([]int32, d.N)
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	if err := b.UploadI32(iota, 0, idx); err != nil {
-		return 0, 0, err
-	}
-	stats, err := b.Alloc("loss statistics", device.F32, 2)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer b.Free(stats)
-	var host [2]float32
-	return evaluate(net, dd, iota, bs, stats, func(n int) (float64, float64, error) {
-		if err := b.DownloadF32(stats, 0, host[:]); err != nil {
-			return 0, 0, err
-		}
-		return float64(host[0]) / float64(n), float64(host[1]) / float64(n), nil
-	})
-}
-
 // Position is the number of steps done in the current epoch.
 func (t *Trainer) Position() int { return t.pos }
