@@ -146,12 +146,15 @@ func adam(p, g, m, v []float32, lrT, b1, b2, eps float32) {
 	adamGo(p, g, m, v, lrT, b1, b2, eps)
 }
 
+// adamGo rounds every product (the explicit conversions) so that the
+// compiler cannot fuse a multiply and an add into an FMA, as it does with
+// GOAMD64=v3: the result is the default build's, the assembly's.
 func adamGo(p, g, m, v []float32, lrT, b1, b2, eps float32) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i := range p {
 		gi := g[i]
-		mi := b1*m[i] + (1-b1)*gi
-		vi := b2*v[i] + (1-b2)*gi*gi
+		mi := float32(b1*m[i]) + float32((1-b1)*gi)
+		vi := float32(b2*v[i]) + float32((1-b2)*gi*gi)
 		m[i], v[i] = mi, vi
 		p[i] -= lrT * mi / (float32(math.Sqrt(float64(vi))) + eps)
 	}

@@ -185,10 +185,10 @@ func TestAdamKernel(t *testing.T) {
 			}
 			wp, wm, wv := slices.Clone(p), slices.Clone(m), slices.Clone(v)
 			var lrT, b1, b2, eps float32 = 1e-3, 0.9, 0.999, 1e-7
-			for i := range wp { // the reference loop
+			for i := range wp { // the reference loop, without FMA
 				gi := g[i]
-				mi := b1*wm[i] + (1-b1)*gi
-				vi := b2*wv[i] + (1-b2)*gi*gi
+				mi := float32(b1*wm[i]) + float32((1-b1)*gi)
+				vi := float32(b2*wv[i]) + float32((1-b2)*gi*gi)
 				wm[i], wv[i] = mi, vi
 				wp[i] -= lrT * mi / (float32(math.Sqrt(float64(vi))) + eps)
 			}
