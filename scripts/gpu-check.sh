@@ -62,6 +62,11 @@ if [ -f "$BIN/cifar10-train-jpeg.tar.xz" ] && [ -x "$BIN/jpeg2cifar" ]; then
     ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/$tag/model.safetensors" --data-dir "$d/cifar-10-batches-bin" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
     row "eval gpu ($tag)" "$ev"
   done
+  echo "== out of memory on purpose"
+  oom=$("$BIN/trainer" train --device gpu --data-dir "$d/cifar-10-batches-bin" --epochs 1 --batch-size 4096 \
+    --model conv512k3same,conv512k3same,flatten,dense10 --out "$d/oom/model.safetensors" 2>&1 | tail -1)
+  echo "$oom"
+  row "train gpu, batch too large" "$(echo "$oom" | grep -o 'out of GPU memory allocating [^:]*\|--batch-size [0-9]* would fit' | tr '\n' ' ')"
 fi
 
 echo
