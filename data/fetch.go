@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"net/http"
@@ -108,7 +109,8 @@ func EnsureCIFAR10(ctx context.Context, o FetchOptions) (string, error) {
 	}
 	removeStale(cache)
 
-	archive, err := download(ctx, o, src, want, cache)
+	archive, err := download(ctx, o, fetchSpec{src: src, want: want, dir: cache, pattern: "cifar-10-binary-*.tar.gz.partial",
+		hashName: "SHA-256", newHash: sha256.New, byHand: byHand(src, false), mismatchHint: byHand(src, want == CIFAR10SHA256)})
 	if err != nil {
 		return "", err
 	}
@@ -178,9 +180,23 @@ func install(src, target, cache string) (string, error) {
 	return "", &fileError{target, "cannot move the extracted folder into place: " + errText(lastErr), lastErr}
 }
 
-// download fetches src into a temporary file in cache, checks its SHA-256
-// against want and returns the file's path. On error nothing is left behind.
-func download(parent context.Context, o FetchOptions, src, want, cache string) (_ string, err error) {
+// fetchSpec is one verified download: where from, where to, and what the
+// file's checksum must be.
+type fetchSpec struct {
+	src, want    string           // URL and expected hex digest
+	dir, pattern string           // temporary file: os.CreateTemp(dir, pattern)
+	hashName     string           // "SHA-256", "MD5"
+	newHash      func() hash.Hash // the digest to compute while downloading
+	byHand       string           // how to get the file by hand, appended to errors
+	mismatchHint string           // the same, for a checksum mismatch
+}
+
+// download fetches s.src into a temporary file in s.dir, hashing as it
+// goes, and returns the file's path only when its digest is s.want. On any
+// failure (HTTP error, stall, cancel, size cap, checksum) the temporary file
+// is removed and the error says how to get the data by hand.
+func download(parent context.Context, o FetchOptions, s fetchSpec) (_ string, err error) {
+	src, want := s.src, s.want
 	client := o.Client
 	if client == nil {
 		client = defaultClient()
@@ -192,9 +208,9 @@ func download(parent context.Context, o FetchOptions, src, want, cache string) (
 	if err != nil {
 		return "", fmt.Errorf("bad download URL %q: %v", src, err)
 	}
-	f, err := os.CreateTemp(cache, "cifar-10-binary-*.tar.gz.partial")
+	f, err := os.CreateTemp(s.dir, s.pattern)
 	if err != nil {
-		return "", &fileError{cache, "cannot create a temporary file: " + errText(err) + "; " + byHand(src, false), err}
+		return "", &fileError{s.dir, "cannot create a temporary file: " + errText(err) + "; " + s.byHand, err}
 	}
 	defer func() {
 		if err != nil {
@@ -207,13 +223,13 @@ func download(parent context.Context, o FetchOptions, src, want, cache string) (
 			return fmt.Errorf("download of %s cancelled: %w", src, parent.Err())
 		}
 		if errors.Is(context.Cause(ctx), errDownloadStalls) {
-			return fmt.Errorf("download %s: no data received for %v; %s", src, stallTimeout, byHand(src, false))
+			return fmt.Errorf("download %s: no data received for %v; %s", src, stallTimeout, s.byHand)
 		}
 		var ue *url.Error
 		if errors.As(what, &ue) {
 			what = ue.Err
 		}
-		return fmt.Errorf("download %s: %w; %s", src, what, byHand(src, false))
+		return fmt.Errorf("download %s: %w; %s", src, what, s.byHand)
 	}
 
 	stall := time.AfterFunc(stallTimeout, func() { cancel(errDownloadStalls) })
@@ -230,7 +246,7 @@ func download(parent context.Context, o FetchOptions, src, want, cache string) (
 		return "", fail(fmt.Errorf("server announces %d bytes, more than the %d allowed", resp.ContentLength, maxDownloadBytes))
 	}
 
-	h := sha256.New()
+	h := s.newHash()
 	pw := &progressWriter{fn: o.Progress, total: resp.ContentLength, stall: stall, last: time.Now()}
 	if pw.fn != nil {
 		pw.fn(0, pw.total)
@@ -249,7 +265,7 @@ func download(parent context.Context, o FetchOptions, src, want, cache string) (
 		return "", &fileError{f.Name(), "cannot write download: " + errText(err), err}
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", fmt.Errorf("downloaded %s (%d bytes) but its SHA-256 is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, got, want, byHand(src, want == CIFAR10SHA256))
+		return "", fmt.Errorf("downloaded %s (%d bytes) but its %s is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, s.hashName, got, want, s.mismatchHint)
 	}
 	return f.Name(), nil
 }

@@ -11,13 +11,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // MNIST files and their source. The four files of a folder are read either
@@ -399,7 +397,9 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 	removeStale(cache)
 	for _, gzName := range todo {
 		src := base + gzName
-		tmp, err := downloadMD5(ctx, o, src, sums[gzName], cache, mnistByHand(base, target))
+		hint := mnistByHand(base, target)
+		tmp, err := download(ctx, o, fetchSpec{src: src, want: sums[gzName], dir: cache, pattern: "mnist-*.gz.partial",
+			hashName: "MD5", newHash: md5.New, byHand: hint, mismatchHint: hint})
 		if err != nil {
 			return "", err
 		}
@@ -437,80 +437,4 @@ func mnistByHand(base, target string) string {
 	}
 	return fmt.Sprintf("to get the data by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from %s (or a mirror; MD5s %s, %s, %s, %s), %s and pass --data-dir path/to/that/folder",
 		base, mnistMD5[MNISTTrainImages+".gz"], mnistMD5[MNISTTrainLabels+".gz"], mnistMD5[MNISTTestImages+".gz"], mnistMD5[MNISTTestLabels+".gz"], where)
-}
-
-// downloadMD5 fetches src into a temporary "*.partial" file in dir, checks
-// its MD5 against want and returns the file's path. On error nothing is left
-// behind. It shares the client, stall timer, size cap and progress reporting
-// of the CIFAR-10 download.
-func downloadMD5(parent context.Context, o FetchOptions, src, want, dir, byHand string) (_ string, err error) {
-	client := o.Client
-	if client == nil {
-		client = defaultClient()
-	}
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-	if err != nil {
-		return "", fmt.Errorf("bad download URL %q: %v", src, err)
-	}
-	f, err := os.CreateTemp(dir, "mnist-*.gz.partial")
-	if err != nil {
-		return "", &fileError{dir, "cannot create a temporary file: " + errText(err) + "; " + byHand, err}
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	fail := func(what error) error {
-		if parent.Err() != nil {
-			return fmt.Errorf("download of %s cancelled: %w", src, parent.Err())
-		}
-		if errors.Is(context.Cause(ctx), errDownloadStalls) {
-			return fmt.Errorf("download %s: no data received for %v; %s", src, stallTimeout, byHand)
-		}
-		var ue *url.Error
-		if errors.As(what, &ue) {
-			what = ue.Err
-		}
-		return fmt.Errorf("download %s: %w; %s", src, what, byHand)
-	}
-
-	stall := time.AfterFunc(stallTimeout, func() { cancel(errDownloadStalls) })
-	defer stall.Stop()
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", fail(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fail(fmt.Errorf("server answered HTTP %s", resp.Status))
-	}
-	if resp.ContentLength > maxDownloadBytes {
-		return "", fail(fmt.Errorf("server announces %d bytes, more than the %d allowed", resp.ContentLength, maxDownloadBytes))
-	}
-	h := md5.New()
-	pw := &progressWriter{fn: o.Progress, total: resp.ContentLength, stall: stall, last: time.Now()}
-	if pw.fn != nil {
-		pw.fn(0, pw.total)
-	}
-	n, err := io.Copy(io.MultiWriter(f, h, pw), io.LimitReader(resp.Body, maxDownloadBytes+1))
-	if err == nil && n > maxDownloadBytes {
-		err = fmt.Errorf("more than the %d bytes allowed", maxDownloadBytes)
-	}
-	if err != nil {
-		return "", fail(err)
-	}
-	if pw.fn != nil {
-		pw.fn(n, pw.total)
-	}
-	if err := f.Close(); err != nil {
-		return "", &fileError{f.Name(), "cannot write download: " + errText(err), err}
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", fmt.Errorf("downloaded %s (%d bytes) but its MD5 is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, got, want, byHand)
-	}
-	return f.Name(), nil
 }
