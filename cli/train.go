@@ -51,6 +51,7 @@ func trainCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "keep", Value: 3, Usage: "numbered checkpoints to keep beside --out (0: none)"},
 			&ucli.IntFlag{Name: "early-stop", Usage: "stop when val_loss has not improved for N epochs (0: never)"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the final result"},
+			&ucli.BoolFlag{Name: "force", Usage: "start a new run even if --out already holds a checkpoint (it is replaced)"},
 			&ucli.IntFlag{Name: "stop-after-steps", Hidden: true, Usage: "act as if interrupted after N steps (tests)"},
 			&ucli.BoolFlag{Name: "augment", Usage: "random crops (4-pixel zero padding) and horizontal flips of the training images"},
 		}, append(dataFlags(), deviceFlags()...)...),
@@ -152,6 +153,9 @@ func runTrain(c *ucli.Context) error {
 	}
 	if out == "" || strings.HasSuffix(out, "/") || !strings.HasSuffix(out, ".safetensors") {
 		return fmt.Errorf("--out %q: give a file path ending in .safetensors, e.g. runs/a/model.safetensors", out)
+	}
+	if _, err := os.Stat(out); err == nil && resume == nil && !c.Bool("force") {
+		return fmt.Errorf("--out %s already holds a checkpoint: continue it with --resume %s, choose another --out, or pass --force to replace it", out, out)
 	}
 	if c.Int("save-every") < 0 || c.Int("keep") < 0 || c.Int("early-stop") < 0 {
 		return fmt.Errorf("--save-every, --keep and --early-stop take counts of 0 or more")
@@ -427,7 +431,7 @@ func resumeCommand(out string) string {
 	}
 	args := append([]string{"trainer"}, in[:min(cmd, len(in))]...)
 	args = append(args, "train", "--resume", out)
-	skip := map[string]bool{"resume": true, "stop-after-steps": true, "out": true, "model": true, "batch-size": true,
+	skip := map[string]bool{"resume": true, "stop-after-steps": true, "out": true, "force": true, "model": true, "batch-size": true,
 		"lr": true, "lr-schedule": true, "seed": true, "augment": true}
 	for i := cmd + 1; i < len(in); i++ {
 		a := in[i]
@@ -456,7 +460,7 @@ func resumeCommand(out string) string {
 
 func isBoolFlag(name string) bool {
 	switch name {
-	case "quiet", "q", "tf32", "augment":
+	case "quiet", "q", "tf32", "augment", "force":
 		return true
 	}
 	return false
