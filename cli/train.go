@@ -201,12 +201,16 @@ func runTrain(c *ucli.Context) error {
 	if !quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
 		bar = newProgressBar(stderr, epochs)
 	}
+	var progressEvery time.Duration // live progress only on a terminal
+	if bar != nil {
+		progressEvery = 250 * time.Millisecond
+	}
 	stopAfter := c.Int("stop-after-steps")
 	saveEvery := c.Int("save-every")
 	var tr *model.Trainer
 	tr, err = model.NewTrainer(net, toModel(train), toModel(test), model.TrainOptions{
 		Batch: rc.batch, Adam: adam, Seed: rc.seed, LR: lrAt, Augment: rc.augment,
-		ProgressEvery: map[bool]time.Duration{true: 250 * time.Millisecond, false: 0}[bar != nil],
+		ProgressEvery: progressEvery,
 		OnProgress:    func(p model.Progress) { bar.update(p) },
 		OnStep: func(t *model.Trainer) error {
 			if stopAfter > 0 && t.TotalSteps() >= stopAfter {
