@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Checkpoints are safetensors files: an 8-byte little-endian header length,
@@ -167,7 +168,24 @@ func WriteFileAtomic(path string, data []byte) error {
 		d.Sync()
 		d.Close()
 	}
+	removeStaleTemps(path)
 	return nil
+}
+
+// staleTemp is how old a leftover temporary file of a killed writer must be
+// before a later save removes it (a younger one may belong to a writer still
+// at work).
+const staleTemp = 10 * time.Minute
+
+// removeStaleTemps deletes temporary files of path that a process killed
+// mid-save left behind. They are never read, only untidy.
+func removeStaleTemps(path string) {
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp*"))
+	for _, f := range old {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > staleTemp {
+			os.Remove(f)
+		}
+	}
 }
 
 // Checkpoint is a loaded safetensors file.

@@ -103,3 +103,25 @@ func TestCorruptCheckpoint(t *testing.T) {
 		t.Logf("truncated to %d bytes: %v", n, err)
 	}
 }
+
+// TestStaleTempsRemoved: a temporary file left by a writer killed long ago is
+// removed by the next save; a fresh one (a writer at work) is left alone.
+func TestStaleTempsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	old := filepath.Join(dir, ".m.safetensors.tmp123")
+	young := filepath.Join(dir, ".m.safetensors.tmp456")
+	os.WriteFile(old, []byte("partial"), 0o644)
+	os.WriteFile(young, []byte("partial"), 0o644)
+	long := time.Now().Add(-time.Hour)
+	os.Chtimes(old, long, long)
+	if err := WriteFileAtomic(path, []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); err == nil {
+		t.Error("an hour-old temporary file was not removed")
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Error("a fresh temporary file was removed")
+	}
+}
