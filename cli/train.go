@@ -249,6 +249,11 @@ func runTrain(c *ucli.Context) error {
 	log.Info().Str("model", net.Spec).Int("params", net.NumParams()).Int("train", train.N).Int("validation", test.N).
 		Int("epochs", epochs).Int("batch_size", rc.batch).Float64("lr", rc.lr).Uint64("seed", rc.seed).Bool("augment", rc.augment).Msg("training")
 
+	if d, err := tr.WarmUp(); err != nil {
+		return err
+	} else if d > 0 {
+		log.Info().Float64("seconds", round(d.Seconds(), 3)).Msg("warm-up pass done (one-time device setup, weights untouched)")
+	}
 	var last model.EpochResult
 	for tr.Epoch() < epochs {
 		r, err := tr.RunEpoch(ctx)

@@ -407,3 +407,33 @@ func evaluate(net *Network, dd *deviceData, iota device.Buffer, bs int, stats de
 
 // Position is the number of steps done in the current epoch.
 func (t *Trainer) Position() int { return t.pos }
+
+// WarmUp runs one forward and backward pass over the first batch without
+// touching the weights, Adam's moments or the epoch's statistics, so that
+// one-time costs (the GPU's lazy kernel loading, cuBLAS's first calls, the
+// bias-gradient scratch) are paid before the first epoch is timed. It does
+// nothing on the CPU, which has no such costs.
+func (t *Trainer) WarmUp() (time.Duration, error) {
+	if t.b.Name() == "cpu" || len(t.batchIdx) == 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	scratch, err := t.b.Alloc("warm-up statistics", device.F32, 2)
+	if err != nil {
+		return 0, err
+	}
+	defer t.b.Free(scratch)
+	idx := t.batchIdx[0]
+	cnt := idx.Len()
+	t.net.LoadBatch(t.train.images, t.train.labels, idx, cnt)
+	if t.opt.Augment {
+		t.net.AugmentInput(t.opt.Seed, 0, cnt)
+	}
+	t.net.Loss(t.net.Forward(cnt), cnt, true, scratch)
+	t.net.Backward(cnt)
+	if t.val != nil {
+		t.net.LoadBatch(t.val.images, t.val.labels, t.b.View(t.iotaBuf, 0, min(t.opt.Batch, t.val.n)), min(t.opt.Batch, t.val.n))
+		t.net.Loss(t.net.Forward(min(t.opt.Batch, t.val.n)), min(t.opt.Batch, t.val.n), false, scratch)
+	}
+	return time.Since(start), t.b.Sync()
+}
