@@ -64,7 +64,7 @@ func runBench(c *ucli.Context) error {
 	defer b.Close()
 	r, err := Bench(b, net, bs, steps, warm)
 	if err != nil {
-		return err
+		return withBatchHint(err, b, net)
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(stdout).Encode(r)

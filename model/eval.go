@@ -43,18 +43,11 @@ func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	iota, err := b.Alloc("evaluation indices", device.I32, d.N)
+	iota, err := uploadIota(b, d.N)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Free(iota)
-	idx := make([]int32, d.N)
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	if err := b.UploadI32(iota, 0, idx); err != nil {
-		return nil, err
-	}
 	stats, err := b.Alloc("loss statistics", device.F32, 2)
 	if err != nil {
 		return nil, err
@@ -66,14 +59,9 @@ func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
 		r.Confusion[i] = make([]int, k)
 	}
 	logits := make([]float32, bs*k)
-	b.Fill(stats, 2, 0)
-	for off := 0; off < d.N; off += bs {
-		cnt := min(bs, d.N-off)
-		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
-		out := net.Forward(cnt)
-		net.Loss(out, cnt, false, stats)
+	err = evalPass(net, dd, iota, bs, stats, func(off, cnt int, out device.Buffer) error {
 		if err := b.DownloadF32(out, 0, logits[:cnt*k]); err != nil {
-			return nil, err
+			return err
 		}
 		for i := 0; i < cnt; i++ {
 			row := logits[i*k : (i+1)*k]
@@ -83,11 +71,14 @@ func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
 					p = j
 				}
 			}
-			t := int(d.Labels[off+i])
-			if t >= 0 && t < k {
+			if t := int(d.Labels[off+i]); t >= 0 && t < k {
 				r.Confusion[t][p]++
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	host := make([]float32, 2)
 	if err := b.DownloadF32(stats, 0, host); err != nil {

@@ -149,14 +149,7 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if val != nil {
 		nIota = max(nIota, val.N)
 	}
-	if t.iotaBuf, err = b.Alloc("evaluation indices", device.I32, nIota); err != nil {
-		return nil, err
-	}
-	iota := make([]int32, nIota)
-	for i := range iota {
-		iota[i] = int32(i)
-	}
-	if err := b.UploadI32(t.iotaBuf, 0, iota); err != nil {
+	if t.iotaBuf, err = uploadIota(b, nIota); err != nil {
 		return nil, err
 	}
 	if t.stats, err = b.Alloc("loss statistics", device.F32, 2); err != nil {
@@ -391,18 +384,44 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 	if t.val == nil || t.val.n == 0 {
 		return 0, 0, fmt.Errorf("no validation data")
 	}
-	return evaluate(t.net, t.val, t.iotaBuf, t.opt.Batch, t.stats, t.readStats)
+	if err := evalPass(t.net, t.val, t.iotaBuf, t.opt.Batch, t.stats, nil); err != nil {
+		return 0, 0, err
+	}
+	return t.readStats(t.val.n)
 }
 
-func evaluate(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, read func(int) (float64, float64, error)) (float64, float64, error) {
+// evalPass runs net over dd in batches of bs without gradients, summing the
+// loss and the correct count into stats (zeroed first). When perBatch is
+// set it gets each batch's logits, queued on the device.
+func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, perBatch func(off, cnt int, logits device.Buffer) error) error {
 	b := net.Backend()
 	b.Fill(stats, 2, 0)
 	for off := 0; off < dd.n; off += bs {
 		cnt := min(bs, dd.n-off)
 		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
-		net.Loss(net.Forward(cnt), cnt, false, stats)
+		logits := net.Forward(cnt)
+		net.Loss(logits, cnt, false, stats)
+		if perBatch != nil {
+			if err := perBatch(off, cnt, logits); err != nil {
+				return err
+			}
+		}
 	}
-	return read(dd.n)
+	return nil
+}
+
+// uploadIota makes an int32 buffer holding 0..n-1: the identity order
+// evaluation walks the data in.
+func uploadIota(b device.Backend, n int) (device.Buffer, error) {
+	buf, err := b.Alloc("evaluation indices", device.I32, n)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	return buf, b.UploadI32(buf, 0, idx)
 }
 
 // Position is the number of steps done in the current epoch.
