@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 	ucli "github.com/urfave/cli/v2"
@@ -143,5 +142,3 @@ func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
 	log.Info().Str("device", b.Name()).Msg(b.Describe())
 	return b, nil
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -171,11 +171,11 @@ func runTrain(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	if resume != nil && ck(resume, "dataset") != "" && ck(resume, "dataset") != ds.kind {
+	if saved := resumeMeta(resume, "dataset"); saved != "" && saved != ds.kind {
 		if c.IsSet("dataset") {
-			return fmt.Errorf("--dataset %s: the run in %s trained on %s", ds.kind, resume.Path, ck(resume, "dataset"))
+			return fmt.Errorf("--dataset %s: the run in %s trained on %s", ds.kind, resume.Path, saved)
 		}
-		ds.kind = ck(resume, "dataset")
+		ds.kind = saved
 	}
 	train, test, err := ds.load(ctx)
 	if err != nil {
@@ -319,7 +319,14 @@ func runTrain(c *ucli.Context) error {
 	return nil
 }
 
-func ck(c *model.Checkpoint, key string) string { return c.Meta[key] }
+// resumeMeta is a metadata value of the checkpoint being resumed, "" when
+// there is none.
+func resumeMeta(c *model.Checkpoint, key string) string {
+	if c == nil {
+		return ""
+	}
+	return c.Meta[key]
+}
 
 // withBatchHint adds to an out-of-memory error the largest batch that would
 // fit in the device's free memory.

@@ -65,14 +65,14 @@ func alloc(b device.Backend, what string, n int, err *error) device.Buffer {
 // ---- Conv2D ----
 
 type conv struct {
-	ls              LayerSpec
-	name            string
-	is, os          Shape
-	padH, padW      int
-	w, bias         *param
-	W, B, dW, dB    device.Buffer
-	x, y, col, dcol device.Buffer
-	dx              device.Buffer
+	ls           LayerSpec
+	name         string
+	is, os       Shape
+	padH, padW   int
+	w, bias      *param
+	W, B, dW, dB device.Buffer
+	y, col, dcol device.Buffer
+	dx           device.Buffer
 }
 
 func newConv(ls LayerSpec, name string, is Shape) (*conv, error) {
@@ -224,9 +224,9 @@ func (p *pool) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 // ---- ReLU ----
 
 type relu struct {
-	ls    LayerSpec
-	s     Shape
-	y, dx device.Buffer
+	ls LayerSpec
+	s  Shape
+	y  device.Buffer
 }
 
 func (r *relu) spec() LayerSpec                                    { return r.ls }

@@ -6,8 +6,6 @@ import "math"
 // after another, as PyTorch stores it), written from the definitions and
 // sharing no code with the backends.
 
-type ref struct{ x, p []float64 } // input (NCHW) and flat parameters
-
 // refLayer runs one layer in float64. x is [n, in.Size()] in NCHW order.
 func refLayer(l layer, x, p []float64, n int) []float64 {
 	is, os := l.in(), l.out()
