@@ -2,14 +2,16 @@ package device
 
 import (
 	"fmt"
+	"github.com/trainer-go/trainer/internal/pool"
 	"sort"
 	"sync"
 )
 
 // Options configure a backend when it is opened.
 type Options struct {
-	Threads int  // CPU worker goroutines; 0 means one per core
-	TF32    bool // allow TF32 tensor-core GEMMs on the GPU (off: full float32)
+	Threads int        // CPU worker goroutines; 0 means one per core (ignored when Pool is set)
+	Pool    *pool.Pool // the process's worker pool to run CPU ops on (nil: the backend makes its own of Threads)
+	TF32    bool       // allow TF32 tensor-core GEMMs on the GPU (off: full float32)
 }
 
 // Factory opens a backend, or says in words a user can act on why it cannot.

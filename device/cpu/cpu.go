@@ -10,6 +10,7 @@ package cpu
 
 import (
 	"fmt"
+	"github.com/trainer-go/trainer/internal/pool"
 	"runtime"
 
 	"github.com/trainer-go/trainer/device"
@@ -43,7 +44,8 @@ func (b *buf) DType() device.DType { return b.dt }
 // Backend is the CPU backend.
 type Backend struct {
 	threads int
-	pool    *pool
+	pool    *pool.Pool
+	ownPool bool // the pool was made by New and is closed by Close
 	gemm    *sgemm.Engine
 
 	// preallocated jobs, one per parallel op
@@ -65,14 +67,17 @@ type Backend struct {
 
 // New opens a CPU backend with o.Threads workers (0: one per core).
 func New(o device.Options) (*Backend, error) {
+	if o.Pool != nil {
+		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngine(o.Pool.Size())}, nil
+	}
 	t := o.Threads
 	if t <= 0 {
 		t = runtime.NumCPU()
 	}
-	if t > 256 {
-		return nil, fmt.Errorf("threads %d: at most 256", t)
+	if t > pool.MaxWorkers {
+		return nil, fmt.Errorf("threads %d: at most %d", t, pool.MaxWorkers)
 	}
-	return &Backend{threads: t, pool: newPool(t), gemm: sgemm.NewEngine(t)}, nil
+	return &Backend{threads: t, pool: pool.New(t), ownPool: true, gemm: sgemm.NewEngine(t)}, nil
 }
 
 // Name is "cpu".
@@ -174,7 +179,9 @@ func (b *Backend) Sync() error { return nil }
 
 // Close stops the workers.
 func (b *Backend) Close() error {
-	b.pool.close()
+	if b.ownPool {
+		b.pool.Close()
+	}
 	b.gemm.Close()
 	return nil
 }
@@ -198,10 +205,10 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 }
 
 // par runs j on the pool when there is enough work to pay for the hand-off.
-func (b *Backend) par(j job, work int) {
+func (b *Backend) par(j pool.Job, work int) {
 	if work < 1<<14 {
-		j.run(0, 1)
+		j.Run(0, 1)
 		return
 	}
-	b.pool.do(j)
+	b.pool.Do(j)
 }

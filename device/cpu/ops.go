@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/trainer-go/trainer/device"
+	"github.com/trainer-go/trainer/internal/pool"
 )
 
 // ---- im2col / col2im ----
@@ -20,7 +21,7 @@ func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
 	b.par(j, g.ColRows()*g.ColCols())
 }
 
-func (j *im2colJob) run(w, nw int) {
+func (j *im2colJob) Run(w, nw int) {
 	if j.g.SH == 1 && j.g.SW == 1 {
 		j.runStride1(w, nw)
 		return
@@ -37,7 +38,7 @@ func (j *im2colJob) run(w, nw int) {
 func (j *im2colJob) runStride1(w, nw int) {
 	g := j.g
 	cols, hw, ohw := g.ColCols(), g.H*g.W, g.OH*g.OW
-	u0, u1 := span(g.ColRows()*g.N, w, nw)
+	u0, u1 := pool.Span(g.ColRows()*g.N, w, nw)
 	for r := u0 / g.N; r*g.N < u1; r++ {
 		n0, n1 := max(u0-r*g.N, 0), min(u1-r*g.N, g.N) // images [n0, n1) of row r
 		if n0 >= n1 {
@@ -84,7 +85,7 @@ func inside(off, size, n int) (o0, o1 int) {
 func (j *im2colJob) runGeneral(w, nw int) {
 	g := j.g
 	rows, cols := g.ColRows(), g.ColCols()
-	r0, r1 := span(rows, w, nw)
+	r0, r1 := pool.Span(rows, w, nw)
 	for r := r0; r < r1; r++ {
 		c, ky, kx := r/(g.KH*g.KW), r/g.KW%g.KH, r%g.KW
 		out := j.col[r*cols : (r+1)*cols]
@@ -129,7 +130,7 @@ func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
 	b.par(j, g.ColRows()*g.ColCols())
 }
 
-func (j *col2imJob) run(w, nw int) {
+func (j *col2imJob) Run(w, nw int) {
 	if j.g.SH == 1 && j.g.SW == 1 {
 		j.runStride1(w, nw)
 		return
@@ -147,7 +148,7 @@ func (j *col2imJob) run(w, nw int) {
 func (j *col2imJob) runStride1(w, nw int) {
 	g := j.g
 	cols, hw, ohw := g.ColCols(), g.H*g.W, g.OH*g.OW
-	u0, u1 := span(g.C*g.N, w, nw)
+	u0, u1 := pool.Span(g.C*g.N, w, nw)
 	for c := u0 / g.N; c*g.N < u1; c++ {
 		n0, n1 := max(u0-c*g.N, 0), min(u1-c*g.N, g.N) // planes [n0, n1) of channel c
 		if n0 >= n1 {
@@ -180,7 +181,7 @@ func (j *col2imJob) runStride1(w, nw int) {
 func (j *col2imJob) runGeneral(w, nw int) {
 	g := j.g
 	cols := g.ColCols()
-	c0, c1 := span(g.C, w, nw)
+	c0, c1 := pool.Span(g.C, w, nw)
 	for c := c0; c < c1; c++ {
 		dxc := j.dx[c*g.N*g.H*g.W : (c+1)*g.N*g.H*g.W]
 		clear(dxc)
@@ -225,9 +226,9 @@ func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) 
 	b.par(j, g.Planes*g.H*g.W)
 }
 
-func (j *maxPoolFwdJob) run(w, nw int) {
+func (j *maxPoolFwdJob) Run(w, nw int) {
 	g := j.g
-	p0, p1 := span(g.Planes, w, nw)
+	p0, p1 := pool.Span(g.Planes, w, nw)
 	if g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && 2*g.OH <= g.H && 2*g.OW <= g.W {
 		hw, ohw := g.H*g.W, g.OH*g.OW
 		for p := p0; p < p1; p++ {
@@ -277,11 +278,11 @@ func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffe
 	b.par(j, g.Planes*g.H*g.W)
 }
 
-func (j *maxPoolBwdJob) run(w, nw int) {
+func (j *maxPoolBwdJob) Run(w, nw int) {
 	g := j.g
 	hw, ohw := g.H*g.W, g.OH*g.OW
 	fast := g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && 2*g.OH <= g.H && 2*g.OW <= g.W
-	p0, p1 := span(g.Planes, w, nw)
+	p0, p1 := pool.Span(g.Planes, w, nw)
 	for p := p0; p < p1; p++ {
 		dx, dy, am := j.dx[p*hw:][:hw], j.dy[p*ohw:][:ohw], j.argmax[p*ohw:][:ohw]
 		if fast {
@@ -304,10 +305,10 @@ func (b *Backend) AvgPoolForward(g device.PoolGeom, x, y device.Buffer) {
 	b.par(j, g.Planes*g.H*g.W)
 }
 
-func (j *avgPoolFwdJob) run(w, nw int) {
+func (j *avgPoolFwdJob) Run(w, nw int) {
 	g := j.g
 	inv := 1 / float32(g.KH*g.KW)
-	p0, p1 := span(g.Planes, w, nw)
+	p0, p1 := pool.Span(g.Planes, w, nw)
 	for p := p0; p < p1; p++ {
 		x := j.x[p*g.H*g.W:][:g.H*g.W]
 		y := j.y[p*g.OH*g.OW:][:g.OH*g.OW]
@@ -338,10 +339,10 @@ func (b *Backend) AvgPoolBackward(g device.PoolGeom, dy, dx device.Buffer) {
 	b.par(j, g.Planes*g.H*g.W)
 }
 
-func (j *avgPoolBwdJob) run(w, nw int) {
+func (j *avgPoolBwdJob) Run(w, nw int) {
 	g := j.g
 	inv := 1 / float32(g.KH*g.KW)
-	p0, p1 := span(g.Planes, w, nw)
+	p0, p1 := pool.Span(g.Planes, w, nw)
 	for p := p0; p < p1; p++ {
 		dx := j.dx[p*g.H*g.W:][:g.H*g.W]
 		clear(dx)
@@ -375,8 +376,8 @@ func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool)
 	b.par(j, outer*c*inner)
 }
 
-func (j *biasJob) run(w, nw int) {
-	r0, r1 := span(j.outer*j.c, w, nw)
+func (j *biasJob) Run(w, nw int) {
+	r0, r1 := pool.Span(j.outer*j.c, w, nw)
 	if j.inner == 1 {
 		j.runInner1(r0, r1)
 		return
@@ -423,14 +424,14 @@ func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
 	j := &b.jBiasG
 	j.dy, j.db, j.outer, j.c, j.inner = f32(dy), f32(db), outer, c, inner
 	if c < b.threads {
-		j.run(0, 1)
+		j.Run(0, 1)
 		return
 	}
 	b.par(j, outer*c*inner)
 }
 
-func (j *biasGradJob) run(w, nw int) {
-	c0, c1 := span(j.c, w, nw)
+func (j *biasGradJob) Run(w, nw int) {
+	c0, c1 := pool.Span(j.c, w, nw)
 	for ch := c0; ch < c1; ch++ {
 		if j.inner == 1 {
 			var s float64
@@ -465,8 +466,8 @@ func (b *Backend) ReLUBackward(y, dy, dx device.Buffer, n int) {
 	b.par(j, n)
 }
 
-func (j *reluBwdJob) run(w, nw int) {
-	lo, hi := span(len(j.y), w, nw)
+func (j *reluBwdJob) Run(w, nw int) {
+	lo, hi := pool.Span(len(j.y), w, nw)
 	reluBwd(j.y[lo:hi], j.dy[lo:hi], j.dx[lo:hi])
 }
 
@@ -484,8 +485,8 @@ func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
 	b.par(j, a*bb*inner)
 }
 
-func (j *swapJob) run(w, nw int) {
-	a0, a1 := span(j.a, w, nw)
+func (j *swapJob) Run(w, nw int) {
+	a0, a1 := pool.Span(j.a, w, nw)
 	for a := a0; a < a1; a++ {
 		for bi := 0; bi < j.b; bi++ {
 			copy(j.dst[(bi*j.a+a)*j.inner:][:j.inner], j.src[(a*j.b+bi)*j.inner:][:j.inner])
@@ -507,10 +508,10 @@ type softmaxJob struct {
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale float32, dlogits, stats device.Buffer) {
 	j := &b.jSoftmax
 	j.logits, j.labels, j.n, j.k, j.scale, j.dl, j.stats = f32(logits), i32(labels), n, k, gradScale, f32(dlogits), f32(stats)
-	j.run(0, 1)
+	j.Run(0, 1)
 }
 
-func (j *softmaxJob) run(w, nw int) {
+func (j *softmaxJob) Run(w, nw int) {
 	var loss, correct float64
 	for r := 0; r < j.n; r++ {
 		row := j.logits[r*j.k : (r+1)*j.k]
@@ -559,8 +560,8 @@ func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, bet
 	b.par(j, n*8)
 }
 
-func (j *adamJob) run(w, nw int) {
-	lo, hi := span(len(j.p), w, nw)
+func (j *adamJob) Run(w, nw int) {
+	lo, hi := pool.Span(len(j.p), w, nw)
 	adam(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps)
 }
 
@@ -582,8 +583,8 @@ func (b *Backend) GatherImages(src, idx device.Buffer, n, c, hw int, scale float
 	b.par(j, n*c*hw)
 }
 
-func (j *gatherJob) run(w, nw int) {
-	i0, i1 := span(j.n, w, nw)
+func (j *gatherJob) Run(w, nw int) {
+	i0, i1 := pool.Span(j.n, w, nw)
 	size := j.c * j.hw
 	for i := i0; i < i1; i++ {
 		img := j.src[int(j.idx[i])*size:][:size]
@@ -617,9 +618,9 @@ func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, seed uint
 	b.par(j, size)
 }
 
-func (j *augmentJob) run(wk, nw int) {
+func (j *augmentJob) Run(wk, nw int) {
 	h, w := j.h, j.w
-	i0, i1 := span(j.n, wk, nw)
+	i0, i1 := pool.Span(j.n, wk, nw)
 	for i := i0; i < i1; i++ {
 		dy, dx, flip := device.AugmentDraw(j.seed, j.step, i, j.pad)
 		oy, ox := dy-j.pad, dx-j.pad // source row/column = y+oy, xs+ox

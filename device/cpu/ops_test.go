@@ -280,7 +280,7 @@ func TestConvFastPaths(t *testing.T) {
 			for _, nw := range []int{1, 2, 3} {
 				j.col = slices.Clone(col)
 				for w := range nw {
-					j.run(w, nw)
+					j.Run(w, nw)
 				}
 				sameBits(t, fmt.Sprintf("im2col %+v threads %d", g, nw), j.col, want)
 			}
@@ -293,7 +293,7 @@ func TestConvFastPaths(t *testing.T) {
 			for _, nw := range []int{1, 2, 3} {
 				k.dx = slices.Clone(dx)
 				for w := range nw {
-					k.run(w, nw)
+					k.Run(w, nw)
 				}
 				sameVals(t, fmt.Sprintf("col2im %+v threads %d", g, nw), k.dx, want)
 			}
@@ -323,7 +323,7 @@ func TestMaxPoolFastPath(t *testing.T) {
 				for _, nw := range []int{1, 2, 3} {
 					j := &maxPoolFwdJob{g: g, x: x, y: make([]float32, nout), argmax: make([]int32, nout)}
 					for w := range nw {
-						j.run(w, nw)
+						j.Run(w, nw)
 					}
 					what := fmt.Sprintf("%dx%d %s threads %d", g.H, g.W, kind, nw)
 					sameBits(t, what+" y", j.y, ref.y)
@@ -348,7 +348,7 @@ func TestMaxPoolFastPath(t *testing.T) {
 					for _, nw := range []int{1, 2, 3} {
 						j := &maxPoolBwdJob{g: g, dy: dy, argmax: am, dx: slices.Repeat([]float32{7}, n)}
 						for w := range nw {
-							j.run(w, nw)
+							j.Run(w, nw)
 						}
 						sameBits(t, fmt.Sprintf("%dx%d %s moved %d threads %d dx", g.H, g.W, kind, moved, nw), j.dx, want)
 					}

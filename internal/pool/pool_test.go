@@ -1,0 +1,82 @@
+package pool
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Every item of every job is visited exactly once, by the worker whose Span
+// holds it, for several pool sizes and totals, also with concurrent callers.
+func TestDoCoversEachItemOnce(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7} {
+		p := New(n)
+		if p.Size() != n {
+			t.Fatalf("New(%d).Size() = %d", n, p.Size())
+		}
+		var callers sync.WaitGroup
+		for c := range 4 {
+			callers.Go(func() {
+				for _, total := range []int{0, 1, n - 1, n, 1000 + c} {
+					if total < 0 {
+						continue
+					}
+					seen := make([]atomic.Int32, total)
+					owner := make([]atomic.Int32, total)
+					p.Do(Func(func(w, nw int) {
+						if nw != n {
+							t.Errorf("nw = %d, want %d", nw, n)
+						}
+						lo, hi := Span(total, w, nw)
+						for i := lo; i < hi; i++ {
+							seen[i].Add(1)
+							owner[i].Store(int32(w))
+						}
+					}))
+					for i := range seen {
+						if seen[i].Load() != 1 {
+							t.Errorf("pool %d, total %d: item %d visited %d times", n, total, i, seen[i].Load())
+						}
+					}
+				}
+			})
+		}
+		callers.Wait()
+		p.Close()
+		p.Close()
+	}
+}
+
+// Span splits any total into contiguous shares that differ by at most one.
+func TestSpan(t *testing.T) {
+	for total := range 50 {
+		for nw := 1; nw < 9; nw++ {
+			next, small, big := 0, total, 0
+			for w := range nw {
+				lo, hi := Span(total, w, nw)
+				if lo != next || hi < lo {
+					t.Fatalf("Span(%d, %d, %d) = [%d, %d), want to start at %d", total, w, nw, lo, hi, next)
+				}
+				next = hi
+				small, big = min(small, hi-lo), max(big, hi-lo)
+			}
+			if next != total || big-small > 1 {
+				t.Fatalf("Span(%d, ., %d): covers %d, shares %d..%d", total, nw, next, small, big)
+			}
+		}
+	}
+}
+
+// New(0) is one worker per core, and sizes are capped.
+func TestNewSizes(t *testing.T) {
+	p := New(0)
+	defer p.Close()
+	if p.Size() < 1 {
+		t.Fatalf("New(0).Size() = %d", p.Size())
+	}
+	q := New(MaxWorkers + 10)
+	defer q.Close()
+	if q.Size() != MaxWorkers {
+		t.Fatalf("New(%d).Size() = %d, want %d", MaxWorkers+10, q.Size(), MaxWorkers)
+	}
+}
