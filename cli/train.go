@@ -331,13 +331,13 @@ func resumeMeta(c *model.Checkpoint, key string) string {
 // withBatchHint adds to an out-of-memory error the largest batch that would
 // fit in the device's free memory.
 func withBatchHint(err error, b device.Backend, net *model.Network) error {
-	mr, ok := b.(device.MemoryReporter)
-	if !ok || !strings.Contains(err.Error(), "out of GPU memory") {
+	var oom *device.OutOfMemoryError
+	if !errors.As(err, &oom) {
 		return err
 	}
-	free, _, merr := mr.MemInfo() // what is free now, with the buffers already made: a safe estimate
+	free, _, merr := b.MemInfo() // what is free now, with the buffers already made: a safe estimate
 	if merr != nil {
-		return err
+		return fmt.Errorf("%w; try a smaller --batch-size", err)
 	}
 	fit := int(float64(free) * 0.8 / float64(net.BytesPerImage()))
 	if fit < 1 {

@@ -91,6 +91,12 @@ type Backend interface {
 	Name() string
 	// Describe is one human-readable line about the hardware in use.
 	Describe() string
+	// Caps says what the backend can do.
+	Caps() Caps
+	// MemInfo is the memory free for new buffers and the total, in bytes:
+	// the device's own memory, or the host's available memory for a backend
+	// that uses host memory.
+	MemInfo() (free, total uint64, err error)
 
 	// Alloc returns a zero-filled buffer of n elements. The error names the
 	// request (what, how much) when memory runs out; what is a short label.
@@ -99,6 +105,13 @@ type Backend interface {
 	Free(b Buffer)
 	// View is the sub-array b[off:off+n]; it shares memory with b.
 	View(b Buffer, off, n int) Buffer
+	// HostU8 and HostI32 return a buffer holding src, for data that stays
+	// fixed while the buffer is used (a dataset). Where Caps().HostMemory
+	// the buffer is src itself, no copy: the caller must not change src
+	// while the buffer is in use, and Free does not release it. Otherwise
+	// it is a copy made with Alloc and Upload.
+	HostU8(what string, src []uint8) (Buffer, error)
+	HostI32(what string, src []int32) (Buffer, error)
 
 	// Upload and download copy host data to b[off:] and back. Downloads wait
 	// for all queued work.
@@ -187,12 +200,6 @@ type Backend interface {
 
 	// Fill sets the first n elements of a float32 buffer to v.
 	Fill(x Buffer, n int, v float32)
-	// Copy copies n float32 elements from src to dst.
-	Copy(src, dst Buffer, n int)
-	// Axpy computes y += alpha*x over n elements.
-	Axpy(n int, alpha float32, x, y Buffer)
-	// Scale computes x *= alpha over n elements.
-	Scale(n int, alpha float32, x Buffer)
 }
 
 // The hash of Backend.Augment, written once here (the CPU backend uses it)

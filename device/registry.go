@@ -3,7 +3,6 @@ package device
 import (
 	"fmt"
 	"github.com/trainer-go/trainer/internal/pool"
-	"sort"
 	"sync"
 )
 
@@ -27,18 +26,6 @@ func Register(name string, f Factory) {
 	regMu.Lock()
 	defer regMu.Unlock()
 	registry[name] = f
-}
-
-// Names lists the registered backends.
-func Names() []string {
-	regMu.Lock()
-	defer regMu.Unlock()
-	var out []string
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Open opens the named backend. "auto" tries "gpu" and falls back to "cpu";
@@ -68,10 +55,4 @@ func Open1(name string, o Options) (Backend, error) {
 		return nil, fmt.Errorf("unknown device %q (choose auto, cpu or gpu)", name)
 	}
 	return f(o)
-}
-
-// MemoryReporter is implemented by backends with their own memory (the
-// GPU): free and total bytes.
-type MemoryReporter interface {
-	MemInfo() (free, total uint64, err error)
 }

@@ -25,29 +25,16 @@ type deviceData struct {
 	n              int
 }
 
-// adopter is implemented by backends that can use host memory in place
-// (the CPU backend): the dataset is then not copied a second time.
-type adopter interface {
-	Adopt([]uint8) device.Buffer
-	AdoptI32([]int32) device.Buffer
-}
-
+// upload puts a dataset on the backend: a copy on a device with its own
+// memory, the host slices themselves on the CPU (no second copy).
 func upload(b device.Backend, d *Data, what string) (*deviceData, error) {
-	if a, ok := b.(adopter); ok {
-		return &deviceData{images: a.Adopt(d.Images), labels: a.AdoptI32(d.Labels), n: d.N}, nil
-	}
-	im, err := b.Alloc(what+" images", device.U8, len(d.Images))
+	im, err := b.HostU8(what+" images", d.Images)
 	if err != nil {
 		return nil, err
 	}
-	lb, err := b.Alloc(what+" labels", device.I32, len(d.Labels))
+	lb, err := b.HostI32(what+" labels", d.Labels)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.UploadU8(im, 0, d.Images); err != nil {
-		return nil, err
-	}
-	if err := b.UploadI32(lb, 0, d.Labels); err != nil {
+		b.Free(im)
 		return nil, err
 	}
 	return &deviceData{images: im, labels: lb, n: d.N}, nil
@@ -185,7 +172,7 @@ func (t *Trainer) checkEvery() int {
 	if t.opt.CheckEvery > 0 {
 		return t.opt.CheckEvery
 	}
-	if t.b.Name() == "cpu" {
+	if !t.b.Caps().Async {
 		return 1
 	}
 	return 50
@@ -433,7 +420,7 @@ func (t *Trainer) Position() int { return t.pos }
 // bias-gradient scratch) are paid before the first epoch is timed. It does
 // nothing on the CPU, which has no such costs.
 func (t *Trainer) WarmUp() (time.Duration, error) {
-	if t.b.Name() == "cpu" || len(t.batchIdx) == 0 {
+	if !t.b.Caps().LazyInit || len(t.batchIdx) == 0 {
 		return 0, nil
 	}
 	start := time.Now()

@@ -8,11 +8,15 @@ import (
 	"github.com/trainer-go/trainer/device"
 )
 
-// renamed is the CPU backend under another name, so WarmUp runs as it would
-// on a GPU.
-type renamed struct{ device.Backend }
+// lazy is the CPU backend claiming a GPU's capabilities (queued ops, lazy
+// set-up), so WarmUp runs as it would on a GPU.
+type lazy struct{ device.Backend }
 
-func (renamed) Name() string { return "not-cpu" }
+func (l lazy) Caps() device.Caps {
+	c := l.Backend.Caps()
+	c.Async, c.LazyInit = true, true
+	return c
+}
 
 // TestWarmUpChangesNothing: a run with the warm-up pass ends bit-identical
 // to one without it.
@@ -27,7 +31,7 @@ func TestWarmUpChangesNothing(t *testing.T) {
 		d.Labels[i] = int32(rng.IntN(10))
 	}
 	run := func(warm bool) *State {
-		b := renamed{newCPU(t, 2)}
+		b := lazy{newCPU(t, 2)}
 		net, _ := Plan(DefaultSpec, Shape{C: 3, H: 32, W: 32})
 		if err := net.Build(b, bs, 5); err != nil {
 			t.Fatal(err)

@@ -126,12 +126,23 @@ func (b *Backend) View(x device.Buffer, off, n int) device.Buffer {
 	return &buf{dt: p.dt, f: p.f[off : off+n : off+n]}
 }
 
-// Adopt wraps host bytes as a U8 buffer without copying. The caller must not
-// change them afterwards. This saves a second copy of the dataset on the CPU.
-func (b *Backend) Adopt(u []uint8) device.Buffer { return &buf{dt: device.U8, u: u} }
+// HostU8 wraps src as a U8 buffer without copying (see device.Backend):
+// the dataset is not held twice.
+func (b *Backend) HostU8(what string, src []uint8) (device.Buffer, error) {
+	return &buf{dt: device.U8, u: src}, nil
+}
 
-// AdoptI32 wraps host int32s as an I32 buffer without copying.
-func (b *Backend) AdoptI32(v []int32) device.Buffer { return &buf{dt: device.I32, i: v} }
+// HostI32 wraps src as an I32 buffer without copying.
+func (b *Backend) HostI32(what string, src []int32) (device.Buffer, error) {
+	return &buf{dt: device.I32, i: src}, nil
+}
+
+// Caps: host memory, synchronous ops, nothing to warm up.
+func (b *Backend) Caps() device.Caps { return device.Caps{HostMemory: true} }
+
+// MemInfo is the host memory available to this process: MemAvailable and
+// MemTotal, lowered to the cgroup's limit where one is set.
+func (b *Backend) MemInfo() (free, total uint64, err error) { return HostMemory() }
 
 func check(dst device.Buffer, dt device.DType, off, n int) *buf {
 	p := dst.(*buf)

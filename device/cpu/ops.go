@@ -665,21 +665,3 @@ func (b *Backend) Fill(x device.Buffer, n int, v float32) {
 		xs[i] = v
 	}
 }
-
-// Copy copies n floats.
-func (b *Backend) Copy(src, dst device.Buffer, n int) { copy(f32(dst)[:n], f32(src)[:n]) }
-
-// Axpy computes y += alpha*x.
-func (b *Backend) Axpy(n int, alpha float32, x, y device.Buffer) {
-	xs, ys := f32(x)[:n], f32(y)[:n]
-	for i, v := range xs {
-		ys[i] += alpha * v
-	}
-}
-
-// Scale computes x *= alpha.
-func (b *Backend) Scale(n int, alpha float32, x device.Buffer) {
-	for i := range f32(x)[:n] {
-		f32(x)[i] *= alpha
-	}
-}

@@ -41,6 +41,7 @@ type Backend struct {
 	fn     map[string]*cuda.Function
 	args   *cuda.Args
 	info   string
+	total  uint64        // device memory, bytes
 	err    error         // first asynchronous error, reported by Sync/Download
 	stage  *cuda.HostMem // pinned staging for every host transfer
 
@@ -99,6 +100,7 @@ func New(o device.Options) (*Backend, error) {
 	b.augment = b.fn["augment_f32"]
 
 	d := r.Devices[0]
+	b.total = d.TotalMem
 	tf := "TF32 off"
 	if o.TF32 {
 		tf = "TF32 on"
@@ -106,6 +108,37 @@ func New(o device.Options) (*Backend, error) {
 	b.info = fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, %s",
 		d.Name, d.Major, d.Minor, float64(d.TotalMem)/(1<<30), d.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, tf)
 	return b, nil
+}
+
+// Caps: device memory, queued ops, lazy module loading, pinned transfers.
+func (b *Backend) Caps() device.Caps {
+	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total}
+}
+
+// HostU8 copies src into a new device buffer.
+func (b *Backend) HostU8(what string, src []uint8) (device.Buffer, error) {
+	d, err := b.Alloc(what, device.U8, len(src))
+	if err != nil {
+		return nil, err
+	}
+	if err := b.UploadU8(d, 0, src); err != nil {
+		b.Free(d)
+		return nil, err
+	}
+	return d, nil
+}
+
+// HostI32 copies src into a new device buffer.
+func (b *Backend) HostI32(what string, src []int32) (device.Buffer, error) {
+	d, err := b.Alloc(what, device.I32, len(src))
+	if err != nil {
+		return nil, err
+	}
+	if err := b.UploadI32(d, 0, src); err != nil {
+		b.Free(d)
+		return nil, err
+	}
+	return d, nil
 }
 
 // Name is "gpu".
@@ -138,8 +171,7 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 	if err != nil {
 		if cuda.IsOutOfMemory(err) {
 			free, total, _ := b.ctx.MemInfo()
-			return nil, fmt.Errorf("out of GPU memory allocating %s (%.1f MiB): %.1f MiB free of %.1f MiB; try a smaller --batch-size: %w",
-				what, float64(bytes)/(1<<20), float64(free)/(1<<20), float64(total)/(1<<20), err)
+			return nil, &device.OutOfMemoryError{Device: "GPU", What: what, Requested: uint64(bytes), Free: free, Total: total, Err: err}
 		}
 		return nil, err
 	}
@@ -471,23 +503,6 @@ func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, seed uint
 // Fill: see device.Backend.
 func (b *Backend) Fill(x device.Buffer, n int, v float32) {
 	b.launch(b.fill, n, b.a().Ptr(ptr(x)).I32(int32(n)).F32(v))
-}
-
-// Copy: see device.Backend.
-func (b *Backend) Copy(src, dst device.Buffer, n int) {
-	if n > 0 {
-		b.keep(b.stream.MemcpyDtoD(ptr(dst), ptr(src), n*4))
-	}
-}
-
-// Axpy: see device.Backend.
-func (b *Backend) Axpy(n int, alpha float32, x, y device.Buffer) {
-	b.launch(b.axpy, n, b.a().I32(int32(n)).F32(alpha).Ptr(ptr(x)).Ptr(ptr(y)))
-}
-
-// Scale: see device.Backend.
-func (b *Backend) Scale(n int, alpha float32, x device.Buffer) {
-	b.launch(b.scale, n, b.a().I32(int32(n)).F32(alpha).Ptr(ptr(x)))
 }
 
 // Report describes the driver, cuBLAS and every GPU, or why none is usable.

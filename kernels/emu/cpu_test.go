@@ -232,24 +232,6 @@ func TestCPUElementwise(t *testing.T) {
 			b.Fill(cf, n, 0.25)
 			equalF32(t, "fill", f, downF32(t, b, cf))
 
-			cp := nans(n)
-			must(t, Copy(GPU, x, cp, n))
-			ccp := upF32(t, b, nans(n))
-			b.Copy(cx, ccp, n)
-			equalF32(t, "copy", cp, downF32(t, b, ccp))
-
-			ax := append([]float32(nil), y0...)
-			must(t, Axpy(GPU, n, -0.3, x, ax))
-			cax := upF32(t, b, y0)
-			b.Axpy(n, -0.3, cx, cax)
-			closeCPU(t, "axpy", ax, downF32(t, b, cax), nil)
-
-			sc := append([]float32(nil), y0...)
-			must(t, Scale(GPU, n, 1.7, sc))
-			csc := upF32(t, b, y0)
-			b.Scale(n, 1.7, csc)
-			equalF32(t, "scale", sc, downF32(t, b, csc))
-
 			p, g, m := randF32(r, n), randF32(r, n), randF32(r, n)
 			v := make([]float32, n)
 			for i := range v {
