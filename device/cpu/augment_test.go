@@ -129,90 +129,118 @@ func codes(c, n, h, w int) []float32 {
 func TestAugmentProperty(t *testing.T) {
 	b := newBackend(t, 4)
 	for _, s := range [][5]int{{3, 512, 32, 32, 4}, {1, 600, 28, 28, 2}, {2, 300, 7, 5, 3}, {1, 400, 6, 6, 0}, {1, 50, 3, 4, 6}} {
-		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
+		g := augGeom{c: s[0], n: s[1], h: s[2], w: s[3], pad: s[4]}
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
-			src := codes(c, n, h, w)
-			r := 2*pad + 1
-			dyCount, dxCount := make([]int, r), make([]int, r)
-			flips, images := 0, 0
+			src := codes(g.c, g.n, g.h, g.w)
+			r := 2*g.pad + 1
+			st := drawStats{dy: make([]int, r), dx: make([]int, r)}
 			for step := 0; step < 4; step++ {
 				const seed = 0xc1fa5
-				out := augment(t, b, src, c, n, h, w, pad, seed, step)
-				for j := 0; j < n; j++ {
-					dy, dx, flip := device.AugmentDraw(seed, step, j, pad)
+				out := augment(t, b, src, g.c, g.n, g.h, g.w, g.pad, seed, step)
+				for j := 0; j < g.n; j++ {
+					dy, dx, flip := device.AugmentDraw(seed, step, j, g.pad)
 					if dy < 0 || dy >= r || dx < 0 || dx >= r {
-						t.Fatalf("image %d: draw dy %d, dx %d outside [0, %d]", j, dy, dx, 2*pad)
+						t.Fatalf("image %d: draw dy %d, dx %d outside [0, %d]", j, dy, dx, 2*g.pad)
 					}
 					seen := false // recovered the draw from a pixel
-					for ch := 0; ch < c; ch++ {
-						for y := 0; y < h; y++ {
-							for x := 0; x < w; x++ {
-								sy, sx := y+dy-pad, x
-								if flip {
-									sx = w - 1 - x
-								}
-								sx += dx - pad
-								want := float32(0)
-								if sy >= 0 && sy < h && sx >= 0 && sx < w {
-									want = src[((ch*n+j)*h+sy)*w+sx]
-								}
-								got := out[((ch*n+j)*h+y)*w+x]
-								if math.Float32bits(got) != math.Float32bits(want) {
-									t.Fatalf("step %d image %d (dy %d dx %d flip %v) [%d, %d, %d]: got %v, want %v",
-										step, j, dy, dx, flip, ch, y, x, got, want)
-								}
-								if got == 0 || seen || x+1 >= w {
-									continue
-								}
-								// Decode this pixel and its right neighbour.
-								nb := out[((ch*n+j)*h+y)*w+x+1]
-								if nb == 0 {
-									continue
-								}
-								code := int(got) - 1
-								gy, gx := code/w%h, code%w
-								gflip := nb == got-1
-								gdx := gx - x + pad
-								if gflip {
-									gdx = gx - (w - 1 - x) + pad
-								}
-								if code/(w*h) != ch*n+j || gy-y+pad != dy || gdx != dx || gflip != flip {
-									t.Fatalf("image %d: decoded dy %d dx %d flip %v, drawn %d %d %v", j, gy-y+pad, gdx, gflip, dy, dx, flip)
-								}
-								seen = true
+					for ch := 0; ch < g.c; ch++ {
+						for y := 0; y < g.h; y++ {
+							for x := 0; x < g.w; x++ {
+								seen = g.checkPixel(t, src, out, step, j, ch, y, x, dy, dx, flip, seen)
 							}
 						}
 					}
-					if !seen && 2*pad < min(h, w) {
+					if !seen && 2*g.pad < min(g.h, g.w) {
 						t.Fatalf("image %d: no source pixel in the crop", j)
 					}
-					dyCount[dy]++
-					dxCount[dx]++
-					if flip {
-						flips++
-					}
-					images++
+					st.add(dy, dx, flip)
 				}
 			}
-			// Each count is binomial(images, 1/r): allow 5 standard deviations.
-			p := 1 / float64(r)
-			sd := math.Sqrt(float64(images) * p * (1 - p))
-			for v := 0; v < r; v++ {
-				for _, cnt := range []struct {
-					what string
-					got  int
-				}{{"dy", dyCount[v]}, {"dx", dxCount[v]}} {
-					if math.Abs(float64(cnt.got)-float64(images)*p) > 5*sd+0.5 {
-						t.Errorf("%s = %d in %d of %d images, expected %.0f", cnt.what, v, cnt.got, images, float64(images)*p)
-					}
-				}
-			}
-			if sdf := math.Sqrt(float64(images) * 0.25); math.Abs(float64(flips)-float64(images)/2) > 5*sdf {
-				t.Errorf("%d of %d images flipped", flips, images)
-			}
-			t.Logf("%d images: dy %v, dx %v, %d flipped", images, dyCount, dxCount, flips)
+			st.check(t, r)
 		})
 	}
+}
+
+// augGeom is the shape of an Augment call.
+type augGeom struct{ c, n, h, w, pad int }
+
+// checkPixel checks output pixel (ch, y, x) of image j against the source
+// pixel its draw names (or 0 outside the image); unless seen, it also
+// decodes the draw from this pixel and its right neighbour and checks it
+// matches. It returns whether the draw has now been decoded.
+func (g augGeom) checkPixel(t *testing.T, src, out []float32, step, j, ch, y, x, dy, dx int, flip, seen bool) bool {
+	t.Helper()
+	h, w, n, pad := g.h, g.w, g.n, g.pad
+	sy, sx := y+dy-pad, x
+	if flip {
+		sx = w - 1 - x
+	}
+	sx += dx - pad
+	want := float32(0)
+	if sy >= 0 && sy < h && sx >= 0 && sx < w {
+		want = src[((ch*n+j)*h+sy)*w+sx]
+	}
+	got := out[((ch*n+j)*h+y)*w+x]
+	if math.Float32bits(got) != math.Float32bits(want) {
+		t.Fatalf("step %d image %d (dy %d dx %d flip %v) [%d, %d, %d]: got %v, want %v",
+			step, j, dy, dx, flip, ch, y, x, got, want)
+	}
+	if got == 0 || seen || x+1 >= w {
+		return seen
+	}
+	// Decode this pixel and its right neighbour.
+	nb := out[((ch*n+j)*h+y)*w+x+1]
+	if nb == 0 {
+		return seen
+	}
+	code := int(got) - 1
+	gy, gx := code/w%h, code%w
+	gflip := nb == got-1
+	gdx := gx - x + pad
+	if gflip {
+		gdx = gx - (w - 1 - x) + pad
+	}
+	if code/(w*h) != ch*n+j || gy-y+pad != dy || gdx != dx || gflip != flip {
+		t.Fatalf("image %d: decoded dy %d dx %d flip %v, drawn %d %d %v", j, gy-y+pad, gdx, gflip, dy, dx, flip)
+	}
+	return true
+}
+
+// drawStats counts the draws seen.
+type drawStats struct {
+	dy, dx        []int
+	flips, images int
+}
+
+func (s *drawStats) add(dy, dx int, flip bool) {
+	s.dy[dy]++
+	s.dx[dx]++
+	if flip {
+		s.flips++
+	}
+	s.images++
+}
+
+// check: each offset count is binomial(images, 1/r) and the flip count
+// binomial(images, 1/2); allow 5 standard deviations.
+func (s *drawStats) check(t *testing.T, r int) {
+	t.Helper()
+	p := 1 / float64(r)
+	sd := math.Sqrt(float64(s.images) * p * (1 - p))
+	for v := 0; v < r; v++ {
+		for _, cnt := range []struct {
+			what string
+			got  int
+		}{{"dy", s.dy[v]}, {"dx", s.dx[v]}} {
+			if math.Abs(float64(cnt.got)-float64(s.images)*p) > 5*sd+0.5 {
+				t.Errorf("%s = %d in %d of %d images, expected %.0f", cnt.what, v, cnt.got, s.images, float64(s.images)*p)
+			}
+		}
+	}
+	if sdf := math.Sqrt(float64(s.images) * 0.25); math.Abs(float64(s.flips)-float64(s.images)/2) > 5*sdf {
+		t.Errorf("%d of %d images flipped", s.flips, s.images)
+	}
+	t.Logf("%d images: dy %v, dx %v, %d flipped", s.images, s.dy, s.dx, s.flips)
 }
 
 // TestAugmentDeterminism: the output depends only on (seed, step, image
