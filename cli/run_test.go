@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,33 +45,6 @@ func TestEarlyStop(t *testing.T) {
 	rows := strings.Count(string(hist), "\n") - 1
 	if !strings.Contains(e, "early stop") || rows >= 40 {
 		t.Fatalf("expected an early stop well before 40 epochs, got %d epochs:\n%s", rows, e)
-	}
-}
-
-func TestSchedules(t *testing.T) {
-	cos, err := scheduleFunc("cosine", 0.1, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		epoch, s, steps int
-		want            float64
-	}{{0, 0, 100, 0.1}, {5, 0, 100, 0.05}, {9, 50, 100, 0.1 * 0.5 * (1 + math.Cos(math.Pi*0.95))}} {
-		if got := cos(c.epoch, c.s, c.steps); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("cosine(%d,%d/%d) = %g, want %g", c.epoch, c.s, c.steps, got, c.want)
-		}
-	}
-	step, _ := scheduleFunc("step", 1, 8)
-	for epoch, want := range []float64{1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01} {
-		if got := step(epoch, 0, 10); math.Abs(got-want) > 1e-12 {
-			t.Errorf("step schedule epoch %d = %g, want %g", epoch, got, want)
-		}
-	}
-	if f, err := scheduleFunc("constant", 1, 8); f != nil || err != nil {
-		t.Error("constant schedule should be nil (Adam's LR throughout)")
-	}
-	if _, err := scheduleFunc("linear", 1, 8); err == nil {
-		t.Error("unknown schedule accepted")
 	}
 }
 
