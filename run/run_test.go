@@ -73,14 +73,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := meta.Decode(f.Meta)
-	if m.Model != cfg.Model || m.Input != "3x32x32" || m.Format != "trainer/1" || m.BatchSize != 8 || m.EvalBatch != 8 ||
-		m.LR != 0.002 || m.LRSchedule != "cosine" || m.Seed != 9 || !m.Augment || m.Dataset != "cifar10" ||
-		len(m.Classes) != 10 || m.Classes[0] != "airplane" || m.Epoch != 2 || m.SavedBecause != "epoch" || m.Extra != nil {
-		t.Fatalf("decoded %+v", m)
-	}
-	if m.Train == nil || m.Train.Epoch != 2 || m.Train.Pos != 0 || m.Train.AdamStep != 20 {
-		t.Fatalf("training state %+v", m.Train)
-	}
+	checkDecoded(t, m, cfg)
 	hist, _ := os.ReadFile(HistoryPath(cfg.Out))
 	last := strings.Split(strings.TrimSpace(string(hist)), "\n")[2]
 	if !strings.HasPrefix(last, "2,") {
@@ -98,6 +91,20 @@ func TestMetaRoundTrip(t *testing.T) {
 		if enc[k] != v {
 			t.Errorf("%s: encoded %q, checkpoint %q", k, enc[k], v)
 		}
+	}
+}
+
+// checkDecoded compares the decoded metadata of TestMetaRoundTrip's run
+// with its settings and the facts of the run (2 epochs of 10 steps).
+func checkDecoded(t *testing.T, m meta.Meta, cfg Config) {
+	t.Helper()
+	if m.Model != cfg.Model || m.Input != "3x32x32" || m.Format != "trainer/1" || m.BatchSize != 8 || m.EvalBatch != 8 ||
+		m.LR != 0.002 || m.LRSchedule != "cosine" || m.Seed != 9 || !m.Augment || m.Dataset != "cifar10" ||
+		len(m.Classes) != 10 || m.Classes[0] != "airplane" || m.Epoch != 2 || m.SavedBecause != "epoch" || m.Extra != nil {
+		t.Fatalf("decoded %+v", m)
+	}
+	if m.Train == nil || m.Train.Epoch != 2 || m.Train.Pos != 0 || m.Train.AdamStep != 20 {
+		t.Fatalf("training state %+v", m.Train)
 	}
 }
 
