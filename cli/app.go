@@ -8,22 +8,22 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/rs/zerolog"
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/trainer-go/trainer/checkpoint"
 	"github.com/trainer-go/trainer/device"
 	_ "github.com/trainer-go/trainer/device/cpu" // registers "cpu"
 	_ "github.com/trainer-go/trainer/device/gpu" // registers "gpu"
+	trainrun "github.com/trainer-go/trainer/run"
 )
 
 // Exit codes, documented in the README.
 const (
 	ExitOK          = 0
-	ExitError       = 1   // bad input, failed run
-	ExitInterrupted = 130 // Ctrl-C / SIGTERM
+	ExitError       = 1                        // bad input, failed run
+	ExitInterrupted = trainrun.ExitInterrupted // Ctrl-C / SIGTERM
 )
 
 // exitError carries an exit code through urfave/cli.
@@ -97,34 +97,31 @@ func Run(args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "trainer: error: %v\n", err)
+	fmt.Fprintf(stderr, "trainer: error: %v\n", userError(err))
 	var ee *exitError
-	if errors.As(err, &ee) {
+	var ie *trainrun.InterruptedError
+	switch {
+	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &ie):
+		return ExitInterrupted
 	}
 	return ExitError
 }
 
-// signalContext is cancelled by the first SIGINT/SIGTERM; a second one exits
-// at once.
-func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		n := 0
-		for range ch {
-			n++
-			if n == 1 {
-				fmt.Fprintln(stderr, "trainer: interrupt: stopping after the current step (press Ctrl-C again to quit at once)")
-				cancel()
-				continue
-			}
-			os.Exit(ExitInterrupted)
-		}
-	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+// userError adds command-line advice to errors that speak of values only:
+// a missing checkpoint says how one is made.
+func userError(err error) error {
+	var nf *checkpoint.NotFoundError
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%v (trainer train --out writes one)", err)
+	}
+	return err
 }
+
+// signalContext is cancelled by the first SIGINT/SIGTERM; a second one exits
+// at once (see trainrun.SignalContext).
+func signalContext() (context.Context, func()) { return trainrun.SignalContext(stderr) }
 
 // openDevice opens the named backend and logs the choice, including why an
 // "auto" run is not on the GPU.

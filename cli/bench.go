@@ -11,6 +11,7 @@ import (
 
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/model"
+	trainrun "github.com/trainer-go/trainer/run"
 )
 
 func benchCommand() *ucli.Command {
@@ -55,7 +56,7 @@ func runBench(c *ucli.Context) error {
 	in := model.Shape{C: 3, H: 32, W: 32}
 	net, err := model.Plan(c.String("model"), in)
 	if err != nil {
-		return err
+		return trainrun.FlagError(err)
 	}
 	b, err := openDevice(c.String("device"), c.Int("threads"), c.Bool("tf32"))
 	if err != nil {
@@ -64,7 +65,7 @@ func runBench(c *ucli.Context) error {
 	defer b.Close()
 	r, err := Bench(b, net, bs, steps, warm)
 	if err != nil {
-		return withBatchHint(err, b, net)
+		return trainrun.WithBatchHint(err, b, net)
 	}
 	if c.Bool("json") {
 		return json.NewEncoder(stdout).Encode(r)

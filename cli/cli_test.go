@@ -123,7 +123,7 @@ func TestBadInput(t *testing.T) {
 		{"bad epochs", []string{"train", "--epochs", "0", "--data-dir", good}, []string{"--epochs 0"}},
 		{"bad device", []string{"bench", "--device", "tpu"}, []string{"tpu"}},
 		{"junk checkpoint", []string{"eval", "--checkpoint", junk, "--data-dir", good}, []string{"junk.safetensors"}},
-		{"missing checkpoint", []string{"eval", "--checkpoint", filepath.Join(root, "none.safetensors"), "--data-dir", good}, []string{"none.safetensors"}},
+		{"missing checkpoint", []string{"eval", "--checkpoint", filepath.Join(root, "none.safetensors"), "--data-dir", good}, []string{"none.safetensors: file not found (trainer train --out writes one)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

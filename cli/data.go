@@ -3,14 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trainer-go/trainer/data"
 	"github.com/trainer-go/trainer/model"
+	trainrun "github.com/trainer-go/trainer/run"
+	"github.com/trainer-go/trainer/run/meta"
 )
 
 // dataFlags select the dataset of train and eval.
@@ -36,25 +36,7 @@ type dataSpec struct {
 func dataSpecFrom(c *ucli.Context, seed uint64) (dataSpec, error) {
 	ds := dataSpec{kind: c.String("dataset"), dir: c.String("data-dir"), valDir: c.String("val-dir"),
 		valSplit: c.Float64("val-split"), size: c.Int("image-size"), seed: seed}
-	switch ds.kind {
-	case "cifar10", "mnist":
-		if ds.valDir != "" || c.IsSet("val-split") || ds.size != 0 {
-			return ds, fmt.Errorf("--val-dir, --val-split and --image-size apply to --dataset folder only (%s has its own test split)", ds.kind)
-		}
-	case "folder":
-		if ds.dir == "" {
-			return ds, fmt.Errorf("--dataset folder needs --data-dir ROOT, a folder with one subfolder of images per class")
-		}
-		if !(ds.valSplit > 0 && ds.valSplit < 1) && ds.valDir == "" {
-			return ds, fmt.Errorf("--val-split %g: must be between 0 and 1 (or give --val-dir)", ds.valSplit)
-		}
-		if ds.size < 0 || ds.size > 4096 {
-			return ds, fmt.Errorf("--image-size %d: must be between 1 and 4096, or 0 to keep the images' size", ds.size)
-		}
-	default:
-		return ds, fmt.Errorf("--dataset %q: use cifar10, mnist or folder", ds.kind)
-	}
-	return ds, nil
+	return ds, trainrun.ValidateDataset(datasetFlags(c), c.IsSet("val-split"))
 }
 
 func (ds dataSpec) progress() func(done, total int64) {
@@ -109,37 +91,27 @@ func (ds dataSpec) load(ctx context.Context) (train, val *data.Dataset, err erro
 	return train, val, nil
 }
 
-// meta records the dataset in a checkpoint.
-func (ds dataSpec) meta(m map[string]string) {
-	m["dataset"] = ds.kind
-	if ds.kind == "folder" {
-		m["val_split"] = fmt.Sprint(ds.valSplit)
-		if abs, err := filepath.Abs(ds.dir); err == nil {
-			m["data_dir"] = abs
-		}
-	}
-}
-
 // fromCheckpoint fills in what eval needs to read the data a checkpoint was
 // trained on.
 func (ds *dataSpec) fromCheckpoint(c *ucli.Context, ck *model.Checkpoint, in model.Shape) error {
-	if !c.IsSet("dataset") && ck.Meta["dataset"] != "" {
-		ds.kind = ck.Meta["dataset"]
+	m := meta.Decode(ck.Meta)
+	if !c.IsSet("dataset") && m.Dataset != "" {
+		ds.kind = m.Dataset
 	}
 	if ds.kind == "folder" {
 		if ds.dir == "" {
 			return fmt.Errorf("checkpoint %s was trained on an image folder: pass --data-dir (and --val-dir or --val-split as in training)", ck.Path)
 		}
-		if cl := ck.Meta["classes"]; cl != "" {
-			ds.classes = strings.Split(cl, ",")
+		if len(m.Classes) > 0 {
+			ds.classes = m.Classes
 		}
 		if !c.IsSet("image-size") {
 			ds.size = in.H
 		}
 		if !c.IsSet("val-split") {
-			fmt.Sscan(ck.Meta["val_split"], &ds.valSplit)
+			ds.valSplit = m.ValSplit
 		}
-		fmt.Sscan(ck.Meta["seed"], &ds.seed)
+		ds.seed = m.Seed
 	}
 	return nil
 }

@@ -3,12 +3,12 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trainer-go/trainer/model"
+	"github.com/trainer-go/trainer/run/meta"
 )
 
 func evalCommand() *ucli.Command {
@@ -35,7 +35,7 @@ func runEval(c *ucli.Context) error {
 	}
 	bs := c.Int("batch-size")
 	if bs == 0 {
-		bs, _ = strconv.Atoi(ck.Meta["eval_batch"])
+		bs = meta.Decode(ck.Meta).EvalBatch
 		if bs < 1 {
 			bs = 256
 		}

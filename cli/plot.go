@@ -22,7 +22,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/trainer-go/trainer/model"
+	"github.com/trainer-go/trainer/checkpoint"
 )
 
 // plotCSVName is the per-epoch CSV that train writes into a run folder, and
@@ -217,7 +217,7 @@ func PlotHistory(csvPath, pngPath string) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return fmt.Errorf("plot %s: encoding PNG: %w", pngPath, err)
 	}
-	return model.WriteFileAtomic(pngPath, buf.Bytes())
+	return checkpoint.WriteFileAtomic(pngPath, buf.Bytes())
 }
 
 var (

@@ -20,7 +20,8 @@ type progressBar struct {
 
 func newProgressBar(w io.Writer, epochs int) *progressBar { return &progressBar{w: w, epochs: epochs} }
 
-func (b *progressBar) update(p model.Progress) {
+// Update shows p.
+func (b *progressBar) Update(p model.Progress) {
 	if b == nil || p.Steps == 0 {
 		return
 	}
@@ -35,8 +36,8 @@ func (b *progressBar) update(p model.Progress) {
 	b.shown = true
 }
 
-// clear removes the bar so a log line can take its place.
-func (b *progressBar) clear() {
+// Clear removes the bar so a log line can take its place.
+func (b *progressBar) Clear() {
 	if b == nil || !b.shown {
 		return
 	}

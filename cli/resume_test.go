@@ -92,6 +92,21 @@ func TestResumeBitIdentical(t *testing.T) {
 	}
 }
 
+// TestResumeHint: the resume command printed on an interrupt comes from
+// the run's settings: the global flags given, the settings that differ from
+// the defaults and that the checkpoint does not fix, in a fixed order.
+func TestResumeHint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cifar dir")
+	writeRandomCIFAR(t, dir, 8)
+	out := filepath.Join(t.TempDir(), "m.safetensors")
+	code, _, e := run(t, "--log-format", "json", "train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--epochs", "2",
+		"--batch-size", "8", "--out", out, "--seed", "4", "--keep", "3", "--stop-after-steps", "3")
+	want := "resume with:\n  trainer --log-format json train --resume " + out + " --epochs 2 --data-dir '" + dir + "' --device cpu\n"
+	if code != ExitInterrupted || !strings.Contains(e, want) {
+		t.Fatalf("exit %d; want %d and %q in:\n%s", code, ExitInterrupted, want, e)
+	}
+}
+
 func TestResumeRefusesConflicts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
 	writeRandomCIFAR(t, dir, 8)

@@ -1,80 +1,11 @@
 package cli
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// TestKeepAndBest: numbered checkpoints beyond --keep are deleted, and the
-// best checkpoint by val_accuracy is kept beside the latest.
-func TestKeepAndBest(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 16) // 80 images: 10 steps of 8 per epoch
-	run1 := t.TempDir()
-	out := filepath.Join(run1, "m.safetensors")
-	code, _, e := run(t, "train", "--device", "cpu", "--data-dir", dir, "--epochs", "3", "--batch-size", "8", "--out", out,
-		"--save-every", "4", "--keep", "2", "--model", "flatten,dense16,dense10")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, e)
-	}
-	numbered, _ := filepath.Glob(filepath.Join(run1, "m-step*.safetensors"))
-	if len(numbered) != 2 || !strings.HasSuffix(numbered[1], "m-step000000030.safetensors") || !strings.HasSuffix(numbered[0], "m-step000000028.safetensors") {
-		t.Fatalf("numbered checkpoints %v; want the last 2 (steps 28 and 30)", numbered)
-	}
-	for _, f := range []string{"m.safetensors", "m-best.safetensors", "history.csv", "history.jsonl", "history.png"} {
-		if _, err := os.Stat(filepath.Join(run1, f)); err != nil {
-			t.Errorf("run folder lacks %s", f)
-		}
-	}
-}
-
-// TestEarlyStop: on random labels the validation loss stops improving
-// quickly; with --early-stop 1 training ends long before --epochs.
-func TestEarlyStop(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 16)
-	out := filepath.Join(t.TempDir(), "m.safetensors")
-	code, _, e := run(t, "train", "--device", "cpu", "--data-dir", dir, "--epochs", "40", "--batch-size", "8", "--out", out,
-		"--early-stop", "1", "--lr", "0.01", "--model", "flatten,dense32,dense10")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, e)
-	}
-	hist, _ := os.ReadFile(filepath.Join(filepath.Dir(out), "history.csv"))
-	rows := strings.Count(string(hist), "\n") - 1
-	if !strings.Contains(e, "early stop") || rows >= 40 {
-		t.Fatalf("expected an early stop well before 40 epochs, got %d epochs:\n%s", rows, e)
-	}
-}
-
-func TestSchedules(t *testing.T) {
-	cos, err := scheduleFunc("cosine", 0.1, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		epoch, s, steps int
-		want            float64
-	}{{0, 0, 100, 0.1}, {5, 0, 100, 0.05}, {9, 50, 100, 0.1 * 0.5 * (1 + math.Cos(math.Pi*0.95))}} {
-		if got := cos(c.epoch, c.s, c.steps); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("cosine(%d,%d/%d) = %g, want %g", c.epoch, c.s, c.steps, got, c.want)
-		}
-	}
-	step, _ := scheduleFunc("step", 1, 8)
-	for epoch, want := range []float64{1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01} {
-		if got := step(epoch, 0, 10); math.Abs(got-want) > 1e-12 {
-			t.Errorf("step schedule epoch %d = %g, want %g", epoch, got, want)
-		}
-	}
-	if f, err := scheduleFunc("constant", 1, 8); f != nil || err != nil {
-		t.Error("constant schedule should be nil (Adam's LR throughout)")
-	}
-	if _, err := scheduleFunc("linear", 1, 8); err == nil {
-		t.Error("unknown schedule accepted")
-	}
-}
 
 // TestOutExists: a new run never replaces an existing checkpoint unless
 // told to.

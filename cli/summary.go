@@ -7,6 +7,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/trainer-go/trainer/model"
+	trainrun "github.com/trainer-go/trainer/run"
 )
 
 func summaryCommand() *ucli.Command {
@@ -25,7 +26,7 @@ func summaryCommand() *ucli.Command {
 			}
 			net, err := model.Plan(c.String("model"), in)
 			if err != nil {
-				return err
+				return trainrun.FlagError(err)
 			}
 			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(w, "#\tlayer\toutput\tparams\t")

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trainer-go/trainer/checkpoint"
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
 )
@@ -160,7 +161,11 @@ func resign(header, data []byte, drop bool) []byte {
 		if name == "__metadata__" {
 			continue
 		}
-		var e stEntry
+		var e struct {
+			DType       string   `json:"dtype"`
+			Shape       []int    `json:"shape"`
+			DataOffsets [2]int64 `json:"data_offsets"`
+		}
 		if json.Unmarshal(v, &e) != nil {
 			return header
 		}
@@ -172,7 +177,7 @@ func resign(header, data []byte, drop bool) []byte {
 	if drop {
 		delete(md, MetaChecksum)
 	} else {
-		sum, err := checksum(entries, md, data)
+		sum, err := checkpoint.Checksum(entries, md, data)
 		if err != nil {
 			return header
 		}
@@ -392,68 +397,81 @@ func FuzzPlan(f *testing.F) {
 			checkOneLine(t, errPlan, "", true)
 			return
 		}
-		if net.NumParams() < 0 {
-			t.Fatalf("%d parameters", net.NumParams())
-		}
-		rows := net.Summary()
-		if len(rows) != len(specs) {
-			t.Fatalf("summary has %d rows for %d layers", len(rows), len(specs))
-		}
-		sum := 0
-		for i, r := range rows {
-			sum += r.Params
-			if r.Params < 0 || r.Name != specs[i].Token || r.Output.C < 1 || r.Output.H < 1 || r.Output.W < 1 {
-				t.Fatalf("summary row %d %+v for layer %+v", i, r, specs[i])
-			}
-			if k := specs[i].Kind; k != "relu" && (k == "dense" || k == "flatten") != r.Output.Flat {
-				t.Fatalf("summary row %d %+v: a %s layer whose output flatness is %v", i, r, specs[i].Kind, r.Output.Flat)
-			}
-		}
-		if sum != net.NumParams() {
-			t.Fatalf("summary rows hold %d parameters, the network %d", sum, net.NumParams())
-		}
-		last := specs[len(specs)-1]
-		if last.Kind != "dense" || last.ReLU || net.Classes != last.Units || rows[len(rows)-1].Output.C != net.Classes {
-			t.Fatalf("%d classes from a last layer %+v", net.Classes, last)
-		}
-		if f := net.FlopsPerImage(); f < 0 || math.IsNaN(f) {
-			t.Fatalf("%v flops per image", f)
-		}
+		checkSummary(t, net, specs)
 		if buildFloats(net) > fuzzBuildLimit {
 			return
 		}
 
-		b, err := cpu.New(device.Options{Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
-		fuzzAllocated(t, func() {
-			if err = net.Build(b, 1, 1); err != nil {
-				return
-			}
-			x := make([]float32, in.Size())
-			for i := range x {
-				x[i] = float32(i%7) / 7
-			}
-			var p []float32
-			if p, err = net.Predict(x, 1); err != nil {
-				return
-			}
-			if len(p) != net.Classes {
-				err = fmt.Errorf("predict returned %d probabilities for %d classes", len(p), net.Classes)
-				return
-			}
-			stats, aerr := b.Alloc("stats", device.F32, 2)
-			if aerr != nil {
-				err = aerr
-				return
-			}
-			net.TrainStep(1, DefaultAdam, stats)
-			err = b.Sync()
-		})
+		err := buildAndRun(t, net)
 		if err != nil {
 			t.Fatalf("a planned %s network (%d parameters) fails to build and run on the CPU: %v", in, net.NumParams(), err)
 		}
 	})
+}
+
+// checkSummary checks that the summary of a planned network agrees with the
+// network and with its parsed layers.
+func checkSummary(t *testing.T, net *Network, specs []LayerSpec) {
+	if net.NumParams() < 0 {
+		t.Fatalf("%d parameters", net.NumParams())
+	}
+	rows := net.Summary()
+	if len(rows) != len(specs) {
+		t.Fatalf("summary has %d rows for %d layers", len(rows), len(specs))
+	}
+	sum := 0
+	for i, r := range rows {
+		sum += r.Params
+		if r.Params < 0 || r.Name != specs[i].Token || r.Output.C < 1 || r.Output.H < 1 || r.Output.W < 1 {
+			t.Fatalf("summary row %d %+v for layer %+v", i, r, specs[i])
+		}
+		if k := specs[i].Kind; k != "relu" && (k == "dense" || k == "flatten") != r.Output.Flat {
+			t.Fatalf("summary row %d %+v: a %s layer whose output flatness is %v", i, r, specs[i].Kind, r.Output.Flat)
+		}
+	}
+	if sum != net.NumParams() {
+		t.Fatalf("summary rows hold %d parameters, the network %d", sum, net.NumParams())
+	}
+	last := specs[len(specs)-1]
+	if last.Kind != "dense" || last.ReLU || net.Classes != last.Units || rows[len(rows)-1].Output.C != net.Classes {
+		t.Fatalf("%d classes from a last layer %+v", net.Classes, last)
+	}
+	if f := net.FlopsPerImage(); f < 0 || math.IsNaN(f) {
+		t.Fatalf("%v flops per image", f)
+	}
+}
+
+// buildAndRun builds net on the CPU backend for batch 1 and runs a
+// prediction and a training step.
+func buildAndRun(t *testing.T, net *Network) (err error) {
+	b, err := cpu.New(device.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	fuzzAllocated(t, func() {
+		if err = net.Build(b, 1, 1); err != nil {
+			return
+		}
+		x := make([]float32, net.Input.Size())
+		for i := range x {
+			x[i] = float32(i%7) / 7
+		}
+		var p []float32
+		if p, err = net.Predict(x, 1); err != nil {
+			return
+		}
+		if len(p) != net.Classes {
+			err = fmt.Errorf("predict returned %d probabilities for %d classes", len(p), net.Classes)
+			return
+		}
+		stats, aerr := b.Alloc("stats", device.F32, 2)
+		if aerr != nil {
+			err = aerr
+			return
+		}
+		net.TrainStep(1, DefaultAdam, stats)
+		err = b.Sync()
+	})
+	return err
 }

@@ -73,7 +73,7 @@ func Plan(spec string, input Shape) (*Network, error) {
 			l, err = newDense(ls, fmt.Sprintf("fc%d", nDense), s)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("--model: input %s: %w", input, err)
+			return nil, &SpecError{Msg: fmt.Sprintf("input %s: %v", input, err), Err: err}
 		}
 		n.layers = append(n.layers, l)
 		for _, p := range l.params() {
@@ -83,7 +83,7 @@ func Plan(spec string, input Shape) (*Network, error) {
 		}
 		s = l.out()
 		if n.nParam > maxParams || s.Size() > maxParams {
-			return nil, fmt.Errorf("--model: layer %q makes the model too large (%d parameters, %d values per image; at most %d each)", l.spec().Token, n.nParam, s.Size(), maxParams)
+			return nil, &SpecError{Msg: fmt.Sprintf("layer %q makes the model too large (%d parameters, %d values per image; at most %d each)", l.spec().Token, n.nParam, s.Size(), maxParams)}
 		}
 	}
 	n.Classes = s.C

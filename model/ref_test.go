@@ -8,59 +8,12 @@ import "math"
 
 // refLayer runs one layer in float64. x is [n, in.Size()] in NCHW order.
 func refLayer(l layer, x, p []float64, n int) []float64 {
-	is, os := l.in(), l.out()
-	y := make([]float64, n*os.Size())
+	y := make([]float64, n*l.out().Size())
 	switch l := l.(type) {
 	case *conv:
-		k, s := l.ls.K, l.ls.S
-		w, b := p[l.w.Off:], p[l.bias.Off:]
-		for i := 0; i < n; i++ {
-			for o := 0; o < os.C; o++ {
-				for oy := 0; oy < os.H; oy++ {
-					for ox := 0; ox < os.W; ox++ {
-						sum := b[o]
-						for c := 0; c < is.C; c++ {
-							for ky := 0; ky < k; ky++ {
-								for kx := 0; kx < k; kx++ {
-									iy, ix := oy*s-l.padH+ky, ox*s-l.padW+kx
-									if iy < 0 || ix < 0 || iy >= is.H || ix >= is.W {
-										continue
-									}
-									sum += w[((o*is.C+c)*k+ky)*k+kx] * x[((i*is.C+c)*is.H+iy)*is.W+ix]
-								}
-							}
-						}
-						if l.ls.ReLU {
-							sum = math.Max(sum, 0)
-						}
-						y[((i*os.C+o)*os.H+oy)*os.W+ox] = sum
-					}
-				}
-			}
-		}
+		refConv(l, x, p, n, y)
 	case *pool:
-		k, s := l.ls.K, l.ls.S
-		for pl := 0; pl < n*is.C; pl++ {
-			for oy := 0; oy < os.H; oy++ {
-				for ox := 0; ox < os.W; ox++ {
-					acc := math.Inf(-1)
-					if !l.max {
-						acc = 0
-					}
-					for ky := 0; ky < k; ky++ {
-						for kx := 0; kx < k; kx++ {
-							v := x[(pl*is.H+oy*s+ky)*is.W+ox*s+kx]
-							if l.max {
-								acc = math.Max(acc, v)
-							} else {
-								acc += v / float64(k*k)
-							}
-						}
-					}
-					y[(pl*os.H+oy)*os.W+ox] = acc
-				}
-			}
-		}
+		refPool(l, x, n, y)
 	case *relu:
 		for i, v := range x[:len(y)] {
 			y[i] = math.Max(v, 0)
@@ -68,23 +21,87 @@ func refLayer(l layer, x, p []float64, n int) []float64 {
 	case *flatten:
 		copy(y, x) // NCHW is already PyTorch's flatten order
 	case *dense:
-		w, b := p[l.w.Off:], p[l.bias.Off:]
-		for i := 0; i < n; i++ {
-			for o := 0; o < l.ls.Units; o++ {
-				sum := b[o]
-				for j := 0; j < is.C; j++ {
-					sum += w[o*is.C+j] * x[i*is.C+j]
-				}
-				if l.ls.ReLU {
-					sum = math.Max(sum, 0)
-				}
-				y[i*l.ls.Units+o] = sum
-			}
-		}
+		refDense(l, x, p, n, y)
 	default:
 		panic("no reference for layer")
 	}
 	return y
+}
+
+// refConv is a convolution (cross-correlation, zero padding) by its definition.
+func refConv(l *conv, x, p []float64, n int, y []float64) {
+	is, os := l.in(), l.out()
+	k, s := l.ls.K, l.ls.S
+	w, b := p[l.w.Off:], p[l.bias.Off:]
+	for i := 0; i < n; i++ {
+		for o := 0; o < os.C; o++ {
+			for oy := 0; oy < os.H; oy++ {
+				for ox := 0; ox < os.W; ox++ {
+					sum := b[o]
+					for c := 0; c < is.C; c++ {
+						for ky := 0; ky < k; ky++ {
+							for kx := 0; kx < k; kx++ {
+								iy, ix := oy*s-l.padH+ky, ox*s-l.padW+kx
+								if iy < 0 || ix < 0 || iy >= is.H || ix >= is.W {
+									continue
+								}
+								sum += w[((o*is.C+c)*k+ky)*k+kx] * x[((i*is.C+c)*is.H+iy)*is.W+ix]
+							}
+						}
+					}
+					if l.ls.ReLU {
+						sum = math.Max(sum, 0)
+					}
+					y[((i*os.C+o)*os.H+oy)*os.W+ox] = sum
+				}
+			}
+		}
+	}
+}
+
+// refPool is max or average pooling (valid windows) by its definition.
+func refPool(l *pool, x []float64, n int, y []float64) {
+	is, os := l.in(), l.out()
+	k, s := l.ls.K, l.ls.S
+	for pl := 0; pl < n*is.C; pl++ {
+		for oy := 0; oy < os.H; oy++ {
+			for ox := 0; ox < os.W; ox++ {
+				acc := math.Inf(-1)
+				if !l.max {
+					acc = 0
+				}
+				for ky := 0; ky < k; ky++ {
+					for kx := 0; kx < k; kx++ {
+						v := x[(pl*is.H+oy*s+ky)*is.W+ox*s+kx]
+						if l.max {
+							acc = math.Max(acc, v)
+						} else {
+							acc += v / float64(k*k)
+						}
+					}
+				}
+				y[(pl*os.H+oy)*os.W+ox] = acc
+			}
+		}
+	}
+}
+
+// refDense is a fully connected layer by its definition.
+func refDense(l *dense, x, p []float64, n int, y []float64) {
+	is := l.in()
+	w, b := p[l.w.Off:], p[l.bias.Off:]
+	for i := 0; i < n; i++ {
+		for o := 0; o < l.ls.Units; o++ {
+			sum := b[o]
+			for j := 0; j < is.C; j++ {
+				sum += w[o*is.C+j] * x[i*is.C+j]
+			}
+			if l.ls.ReLU {
+				sum = math.Max(sum, 0)
+			}
+			y[i*l.ls.Units+o] = sum
+		}
+	}
 }
 
 // refForward runs layers in float64.

@@ -11,7 +11,7 @@ import (
 // on 3x32x32 input.
 const DefaultSpec = "conv32k3,maxpool2,conv64k3,maxpool2,conv64k3,flatten,dense64,dense10"
 
-// SpecGrammar documents the --model grammar for help texts and the README.
+// SpecGrammar documents the model spec grammar for help texts and the README.
 const SpecGrammar = `A model is a comma-separated list of layers, input first:
   conv<F>k<K>[s<S>][same|valid][linear]  convolution, F filters, KxK kernel, stride S (1),
                                           padding valid (default) or same; ReLU unless "linear"
@@ -43,14 +43,14 @@ var (
 func ParseSpec(spec string) ([]LayerSpec, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
-		return nil, fmt.Errorf("--model: empty model spec\n%s", SpecGrammar)
+		return nil, &SpecError{Msg: "empty model spec\n" + SpecGrammar}
 	}
 	var out []LayerSpec
 	toks := strings.Split(spec, ",")
 	for i, raw := range toks {
 		t := strings.ToLower(strings.TrimSpace(raw))
 		bad := func(why string) error {
-			return fmt.Errorf("--model: layer %d %q: %s (see trainer train --help for the grammar)", i+1, raw, why)
+			return &SpecError{Layer: i + 1, Msg: fmt.Sprintf("layer %d %q: %s", i+1, raw, why)}
 		}
 		num := func(s string, what string, lo, hi int) (int, error) {
 			if s == "" {
@@ -113,7 +113,7 @@ func ParseSpec(spec string) ([]LayerSpec, error) {
 	}
 	last := &out[len(out)-1]
 	if last.Kind != "dense" {
-		return nil, fmt.Errorf("--model: the last layer must be dense<classes> (the logits), got %q", last.Token)
+		return nil, &SpecError{Msg: fmt.Sprintf("the last layer must be dense<classes> (the logits), got %q", last.Token)}
 	}
 	last.ReLU = false
 	return out, nil

@@ -238,8 +238,7 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 				if check > 1 {
 					where = fmt.Sprintf("between steps %d and %d of epoch %d", max(t.pos-check+1, 1), t.pos, t.epoch+1)
 				}
-				return r, fmt.Errorf("%w: the training loss became %v %s (global step %d); the model diverged: try a lower --lr (now %g)",
-					ErrNonFinite, l, where, t.net.step, adam.LR)
+				return r, &DivergedError{Loss: l, Where: where, GlobalStep: t.net.step, LR: adam.LR}
 			}
 			if progress {
 				el := time.Since(start)

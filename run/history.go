@@ -1,19 +1,19 @@
-package cli
+package run
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/trainer-go/trainer/checkpoint"
 	"github.com/trainer-go/trainer/model"
 )
 
-// historyHeader is the first line of history.csv.
-const historyHeader = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,images_per_s"
+// HistoryHeader is the first line of history.csv.
+const HistoryHeader = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,images_per_s"
 
 // history is a run's per-epoch record: history.csv and history.jsonl beside
 // the checkpoint, rewritten atomically after every epoch.
@@ -21,8 +21,6 @@ type history struct {
 	rows []string // CSV lines without the header
 	json []string
 }
-
-func historyPath(out string) string { return filepath.Join(filepath.Dir(out), "history.csv") }
 
 func jsonlPath(csv string) string { return strings.TrimSuffix(csv, ".csv") + ".jsonl" }
 
@@ -76,18 +74,16 @@ func (h *history) add(path string, r model.EpochResult, lr float64) error {
 }
 
 func (h *history) write(path string) error {
-	csv := historyHeader + "\n" + strings.Join(h.rows, "\n")
+	csv := HistoryHeader + "\n" + strings.Join(h.rows, "\n")
 	if len(h.rows) > 0 {
 		csv += "\n"
 	}
-	if err := model.WriteFileAtomic(path, []byte(csv)); err != nil {
+	if err := checkpoint.WriteFileAtomic(path, []byte(csv)); err != nil {
 		return err
 	}
 	js := strings.Join(h.json, "\n")
 	if len(h.json) > 0 {
 		js += "\n"
 	}
-	return model.WriteFileAtomic(jsonlPath(path), []byte(js))
+	return checkpoint.WriteFileAtomic(jsonlPath(path), []byte(js))
 }
-
-func init() { plotHistory = PlotHistory }

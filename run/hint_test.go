@@ -1,0 +1,31 @@
+package run
+
+import "testing"
+
+// TestResumeCommand: the command names the checkpoint, repeats the global
+// arguments and the settings that differ from the defaults and that the
+// checkpoint does not fix, and quotes for the shell.
+func TestResumeCommand(t *testing.T) {
+	cfg := Default()
+	cfg.Global = []string{"--log-format", "json"}
+	// Fixed by the checkpoint, or not for a resumed run: never repeated.
+	cfg.Model, cfg.BatchSize, cfg.LR, cfg.Schedule, cfg.Seed, cfg.Augment = "flatten,dense10", 64, 0.5, "cosine", 7, true
+	cfg.Out, cfg.Force, cfg.StopAfterSteps, cfg.Resume = "elsewhere.safetensors", true, 5, "old.safetensors"
+	// Repeated.
+	cfg.Epochs, cfg.SaveEvery, cfg.Quiet, cfg.Device.Name, cfg.Device.Threads, cfg.Device.TF32 = 20, 100, true, "cpu", 2, true
+	cfg.Data = Dataset{Kind: "folder", Dir: "my data/it's here", ValSplit: 0.25, ImageSize: 24}
+	got := ResumeCommand(cfg, "runs/$HOME/m.safetensors")
+	want := `trainer --log-format json train --resume 'runs/$HOME/m.safetensors' --epochs 20 --save-every 100 --quiet ` +
+		`--dataset folder --data-dir 'my data/it'\''s here' --val-split 0.25 --image-size 24 --device cpu --threads 2 --tf32`
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got, want := ResumeCommand(Default(), "m.safetensors"), "trainer train --resume m.safetensors"; got != want {
+		t.Fatalf("defaults: got %q, want %q", got, want)
+	}
+	for in, want := range map[string]string{"plain": "plain", "a b": "'a b'", "tab\there": "'tab\there'", `say "x"`: `'say "x"'`, "it's": `'it'\''s'`, "$x": "'$x'"} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// SignalContext is cancelled by the first SIGINT/SIGTERM, after a note on
+// w; a second one exits the process at once with ExitInterrupted. stop
+// releases the signals.
+func SignalContext(w io.Writer) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				fmt.Fprintln(w, "trainer: interrupt: stopping after the current step (press Ctrl-C again to quit at once)")
+				cancel()
+				continue
+			}
+			os.Exit(ExitInterrupted)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
