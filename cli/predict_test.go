@@ -335,50 +335,6 @@ func TestPredictGreyModel(t *testing.T) {
 	}
 }
 
-// TestResizeWeights checks the resampling filter on hand-worked cases.
-func TestResizeWeights(t *testing.T) {
-	apply := func(src []float64, out int) []float64 {
-		var res []float64
-		for _, w := range filterWeights(len(src), out) {
-			s := 0.0
-			for k, wk := range w.w {
-				s += wk * src[w.first+k]
-			}
-			res = append(res, s)
-		}
-		return res
-	}
-	near := func(got, want []float64) bool {
-		for i := range want {
-			if math.Abs(got[i]-want[i]) > 1e-12 {
-				return false
-			}
-		}
-		return len(got) == len(want)
-	}
-	// Enlarging 2 -> 4 is bilinear on pixel centres (edges clamp).
-	if got, want := apply([]float64{0, 1}, 4), []float64{0, 0.25, 0.75, 1}; !near(got, want) {
-		t.Errorf("2->4: %v, want %v", got, want)
-	}
-	// Shrinking 4 -> 2: a triangle twice as wide, weights 1/8, 3/8, 3/8, 1/8
-	// (clipped and renormalised at the edges: 3/7, 3/7, 1/7).
-	// (3*0+3*7+1*14)/7 = 5 and (1*7+3*14+3*21)/7 = 16.
-	if got, want := apply([]float64{0, 7, 14, 21}, 2), []float64{5, 16}; !near(got, want) {
-		t.Errorf("4->2: %v, want %v", got, want)
-	}
-	// Same size is the identity, a constant stays constant.
-	if got := apply([]float64{3, 1, 4, 1, 5}, 5); !near(got, []float64{3, 1, 4, 1, 5}) {
-		t.Errorf("5->5: %v", got)
-	}
-	for _, n := range []int{1, 3, 7, 32, 33, 100} {
-		for _, v := range apply([]float64{0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3}, n) {
-			if math.Abs(v-0.3) > 1e-15 {
-				t.Fatalf("7->%d of a constant gives %v", n, v)
-			}
-		}
-	}
-}
-
 // TestPredictErrors: bad input gives exit 1 and one error line naming the
 // file, and nothing is predicted when any image is bad.
 func TestPredictErrors(t *testing.T) {
