@@ -1,6 +1,10 @@
 package data
 
-import "strings"
+import (
+	"errors"
+	"io/fs"
+	"strings"
+)
 
 // Setting is a value given to a loader that an error asks to change.
 type Setting int
@@ -75,4 +79,22 @@ func (e *LocationError) Fix(name string, flag bool) string {
 		}
 	}
 	return b.String()
+}
+
+// missingDir is the error for a dataset folder that os.Stat found missing
+// (err != nil) or not a folder (err == nil); want says what it should be.
+func missingDir(dir string, err error, want string) error {
+	e := &LocationError{Root: dir, Path: dir, Problem: "folder not found", Want: want, Download: true, Err: err}
+	if err == nil {
+		e.Problem = "is a file, not a folder"
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		e.Problem, e.Want, e.Download = "cannot open folder: "+errText(err), "", false
+	}
+	return e
+}
+
+// byHandError adds to a download error, whose message ends with how to get
+// the data by hand, the dataset folder to use then.
+func byHandError(err error, folder string) error {
+	return &LocationError{Problem: err.Error(), Want: folder, Err: err}
 }

@@ -280,13 +280,7 @@ func findMNISTFile(dir, name string) string {
 func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
-		msg := "folder not found; pass --data-dir pointing at an MNIST folder, or omit it to download"
-		if err == nil {
-			msg = "is a file, not a folder; pass --data-dir pointing at an MNIST folder, or omit it to download"
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			msg = "cannot open folder: " + errText(err)
-		}
-		return nil, nil, &fileError{dir, msg, err}
+		return nil, nil, missingDir(dir, err, "an MNIST folder")
 	}
 	var paths [4]string
 	var missing []string
@@ -372,7 +366,7 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 	if cache == "" {
 		b, err := os.UserCacheDir()
 		if err != nil {
-			return "", fmt.Errorf("no cache folder to download MNIST into (%v); %s", err, mnistByHand(base, ""))
+			return "", byHandError(fmt.Errorf("no cache folder to download MNIST into (%v); %s", err, mnistByHand(base, "")), mnistFolder)
 		}
 		cache = filepath.Join(b, "trainer")
 	}
@@ -392,14 +386,14 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 		return "", fmt.Errorf("download of MNIST from %s cancelled: %w", base, err)
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", &fileError{cache, "cannot create cache folder: " + errText(err) + "; " + mnistByHand(base, target), err}
+		return "", byHandError(&fileError{cache, "cannot create cache folder: " + errText(err) + "; " + mnistByHand(base, target), err}, mnistFolder)
 	}
 	removeStale(cache)
 	for _, gzName := range todo {
 		src := base + gzName
 		hint := mnistByHand(base, target)
 		tmp, err := download(ctx, o, fetchSpec{src: src, want: sums[gzName], dir: cache, pattern: "mnist-*.gz.partial",
-			hashName: "MD5", newHash: md5.New, byHand: hint, mismatchHint: hint})
+			hashName: "MD5", newHash: md5.New, byHand: hint, mismatchHint: hint, folder: mnistFolder})
 		if err != nil {
 			return "", err
 		}
@@ -429,12 +423,15 @@ func md5File(path string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// mnistFolder is the folder the data got by hand is in.
+const mnistFolder = "that folder"
+
 // mnistByHand says how to get the MNIST files without EnsureMNIST.
 func mnistByHand(base, target string) string {
 	where := "put them in one folder"
 	if target != "" {
 		where = "put them in " + target + " (or any folder)"
 	}
-	return fmt.Sprintf("to get the data by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from %s (or a mirror; MD5s %s, %s, %s, %s), %s and pass --data-dir path/to/that/folder",
+	return fmt.Sprintf("to get the data by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from %s (or a mirror; MD5s %s, %s, %s, %s), %s",
 		base, mnistMD5[MNISTTrainImages+".gz"], mnistMD5[MNISTTrainLabels+".gz"], mnistMD5[MNISTTestImages+".gz"], mnistMD5[MNISTTestLabels+".gz"], where)
 }

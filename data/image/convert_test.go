@@ -69,4 +69,3 @@ func TestToPlanes(t *testing.T) {
 		}
 	}
 }
-

@@ -199,4 +199,3 @@ func FuzzDecodeImage(f *testing.F) {
 		}
 	})
 }
-
