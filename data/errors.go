@@ -52,8 +52,8 @@ func (e *LocationError) Unwrap() error { return e.Err }
 
 // Fix is the message with the fix worded for a front end: name is what the
 // user sets (a flag, say), flag whether it is a command-line flag ("pass
-// --data-dir pointing at ...") rather than a description ("the dataset
-// folder should be ...").
+// NAME pointing at ...") rather than a description ("the dataset folder
+// should be ...").
 func (e *LocationError) Fix(name string, flag bool) string {
 	var b strings.Builder
 	if e.Path != "" {
