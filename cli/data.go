@@ -52,6 +52,7 @@ func (ds dataSpec) progress() func(done, total int64) {
 // load reads the training and validation sets.
 func (ds dataSpec) load(ctx context.Context) (train, val *data.Dataset, err error) {
 	t0 := time.Now()
+	defer func() { err = dataFlagError(err, ds) }() // errors name the flag that set the value
 	dir := ds.dir
 	switch ds.kind {
 	case "cifar10":

@@ -1,23 +1,15 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	_ "image/jpeg" // registers JPEG with image.Decode
-	_ "image/png"  // registers PNG with image.Decode
-	"io/fs"
-	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
+	dimage "github.com/trainer-go/trainer/data/image"
 	"github.com/trainer-go/trainer/model"
 )
 
@@ -25,17 +17,15 @@ import (
 // run in several batches.
 const maxPredictBatch = 256
 
-// maxImagePixels refuses absurd image sizes before decoding allocates them.
-const maxImagePixels = 1 << 28
-
 func predictCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "predict",
 		Usage:     "classify PNG or JPEG images with a trained checkpoint",
 		ArgsUsage: "IMAGE...",
 		Description: "Decodes each image (PNG or JPEG, any size; grey or RGBA becomes RGB, alpha is ignored),\n" +
-			"resizes it to the model's input (bilinear, averaging when shrinking), scales pixels to\n" +
-			"[0,1] as in training and prints the --top most likely classes with their probabilities.\n" +
+			"resizes it to the model's input (bilinear, antialiased when shrinking) and scales pixels to\n" +
+			"[0,1], exactly as training reads an image folder, then prints the --top most likely\n" +
+			"classes with their probabilities.\n" +
 			"Every image is decoded before any prediction, so one bad file fails the run up front.\n" +
 			"With --json each image is one line: {\"file\":...,\"top\":[{\"class\",\"index\",\"p\"},...]}.\n\n" +
 			"Example:\n   trainer predict --checkpoint model.safetensors --top 3 cat.png ship.jpg",
@@ -82,8 +72,9 @@ func runPredict(c *ucli.Context) error {
 
 	// Decode everything first: a bad file fails the run before any work.
 	x := make([]float32, len(files)*in.Size())
+	dec := dimage.NewDecoder()
 	for i, f := range files {
-		if err := loadImageInput(f, in, x[i*in.Size():(i+1)*in.Size()]); err != nil {
+		if err := loadImageInput(dec, f, in, x[i*in.Size():(i+1)*in.Size()]); err != nil {
 			return err
 		}
 	}
@@ -165,162 +156,12 @@ func topClasses(probs []float32, classes []string, k int) []prediction {
 }
 
 // loadImageInput decodes the PNG or JPEG file path and writes it, resized to
-// in.H x in.W and scaled to [0,1], into dst (CHW, in.C = 1 or 3).
-func loadImageInput(path string, in model.Shape, dst []float32) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("image %s: file not found", path)
-		case errors.As(err, &pe):
-			return fmt.Errorf("image %s: %v", path, pe.Err)
-		}
-		return fmt.Errorf("image %s: %v", path, err)
+// in.H x in.W and scaled to [0,1], into dst (CHW, in.C = 1 or 3): by the
+// same path, bit for bit, as training reads an image folder and gathers a
+// batch (package data/image).
+func loadImageInput(dec *dimage.Decoder, path string, in model.Shape, dst []float32) error {
+	if err := dec.LoadFloat(path, dst, dimage.Shape{C: in.C, H: in.H, W: in.W}); err != nil {
+		return fmt.Errorf("image %w", err)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(raw))
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return fmt.Errorf("image %s: not a PNG or JPEG image", path)
-		}
-		return fmt.Errorf("image %s: cannot read the %s header: %v", path, format, err)
-	}
-	if cfg.Width < 1 || cfg.Height < 1 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return fmt.Errorf("image %s: %dx%d pixels is not a size predict accepts (at most %d megapixels)", path, cfg.Width, cfg.Height, maxImagePixels>>20)
-	}
-	img, _, err := image.Decode(bytes.NewReader(raw))
-	if err != nil {
-		return fmt.Errorf("image %s: cannot decode %s: %v", path, strings.ToUpper(format), err)
-	}
-	resizeInto(img, in, dst)
 	return nil
-}
-
-// resizeInto resamples img to in.H x in.W with a separable triangle
-// (bilinear) filter on pixel centres, the same as PIL's BILINEAR: enlarging
-// is plain bilinear interpolation, shrinking widens the triangle to the
-// scale factor so every source pixel contributes (no aliasing). Weights are
-// normalised, so a constant image stays exactly constant.
-func resizeInto(img image.Image, in model.Shape, dst []float32) {
-	r := img.Bounds()
-	sw, sh := r.Dx(), r.Dy()
-	xw := filterWeights(sw, in.W)
-	yw := filterWeights(sh, in.H)
-	// Horizontal pass, one source row at a time: tmp is [C][sh][in.W].
-	row := make([]float32, 3*sw)
-	tmp := make([]float64, in.C*sh*in.W)
-	for y := range sh {
-		readRow(img, r.Min.Y+y, row)
-		if in.C == 1 {
-			for x := range sw {
-				row[x] = float32(0.299*float64(row[3*x]) + 0.587*float64(row[3*x+1]) + 0.114*float64(row[3*x+2]))
-			}
-		}
-		for c := range in.C {
-			for ox, w := range xw {
-				var s float64
-				for k, wk := range w.w {
-					s += wk * float64(row[(w.first+k)*in.C+c])
-				}
-				tmp[(c*sh+y)*in.W+ox] = s
-			}
-		}
-	}
-	// Vertical pass.
-	for c := range in.C {
-		for oy, w := range yw {
-			for ox := range in.W {
-				var s float64
-				for k, wk := range w.w {
-					s += wk * tmp[(c*sh+w.first+k)*in.W+ox]
-				}
-				dst[(c*in.H+oy)*in.W+ox] = float32(s)
-			}
-		}
-	}
-}
-
-// taps are the source pixels first.. and their weights for one output pixel.
-type taps struct {
-	first int
-	w     []float64
-}
-
-// filterWeights computes, for each of the out output pixels, the triangle
-// filter weights over the in source pixels.
-func filterWeights(in, out int) []taps {
-	scale := float64(in) / float64(out)
-	support := max(scale, 1) // triangle half-width in source pixels
-	ws := make([]taps, out)
-	for o := range ws {
-		centre := (float64(o) + 0.5) * scale
-		lo := max(int(math.Floor(centre-support)), 0)
-		hi := min(int(math.Ceil(centre+support)), in-1)
-		var t taps
-		t.first = -1
-		var sum float64
-		for i := lo; i <= hi; i++ {
-			w := 1 - math.Abs(float64(i)+0.5-centre)/support
-			if w <= 0 {
-				if t.first < 0 {
-					continue
-				}
-				break
-			}
-			if t.first < 0 {
-				t.first = i
-			}
-			t.w = append(t.w, w)
-			sum += w
-		}
-		if t.first < 0 { // cannot happen for in >= 1, but never index -1
-			t.first, t.w, sum = min(int(centre), in-1), []float64{1}, 1
-		}
-		for k := range t.w {
-			t.w[k] /= sum
-		}
-		ws[o] = t
-	}
-	return ws
-}
-
-// readRow writes row y of img as interleaved RGB floats in [0,1] (alpha
-// ignored: colours are taken un-premultiplied) into dst (3 per pixel).
-func readRow(img image.Image, y int, dst []float32) {
-	r := img.Bounds()
-	switch m := img.(type) {
-	case *image.NRGBA:
-		p := m.Pix[m.PixOffset(r.Min.X, y):]
-		for x := range r.Dx() {
-			dst[3*x], dst[3*x+1], dst[3*x+2] = float32(p[4*x])/255, float32(p[4*x+1])/255, float32(p[4*x+2])/255
-		}
-		return
-	case *image.Gray:
-		p := m.Pix[m.PixOffset(r.Min.X, y):]
-		for x := range r.Dx() {
-			v := float32(p[x]) / 255
-			dst[3*x], dst[3*x+1], dst[3*x+2] = v, v, v
-		}
-		return
-	case *image.YCbCr:
-		for x := range r.Dx() {
-			yi, ci := m.YOffset(r.Min.X+x, y), m.COffset(r.Min.X+x, y)
-			R, G, B := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			dst[3*x], dst[3*x+1], dst[3*x+2] = float32(R)/255, float32(G)/255, float32(B)/255
-		}
-		return
-	}
-	rgba, _ := img.(*image.RGBA) // PNGs without alpha decode to opaque RGBA
-	for x := range r.Dx() {
-		if rgba != nil {
-			if p := rgba.Pix[rgba.PixOffset(r.Min.X+x, y):]; p[3] == 255 {
-				dst[3*x], dst[3*x+1], dst[3*x+2] = float32(p[0])/255, float32(p[1])/255, float32(p[2])/255
-				continue
-			}
-		}
-		c := color.NRGBA64Model.Convert(img.At(r.Min.X+x, y)).(color.NRGBA64)
-		// For 8-bit sources v*257/65535 is exactly v/255, so this agrees
-		// with the fast paths above.
-		dst[3*x], dst[3*x+1], dst[3*x+2] = float32(c.R)/65535, float32(c.G)/65535, float32(c.B)/65535
-	}
 }

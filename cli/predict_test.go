@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trainer-go/trainer/data"
+	dimage "github.com/trainer-go/trainer/data/image"
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
 	"github.com/trainer-go/trainer/model"
@@ -335,50 +337,6 @@ func TestPredictGreyModel(t *testing.T) {
 	}
 }
 
-// TestResizeWeights checks the resampling filter on hand-worked cases.
-func TestResizeWeights(t *testing.T) {
-	apply := func(src []float64, out int) []float64 {
-		var res []float64
-		for _, w := range filterWeights(len(src), out) {
-			s := 0.0
-			for k, wk := range w.w {
-				s += wk * src[w.first+k]
-			}
-			res = append(res, s)
-		}
-		return res
-	}
-	near := func(got, want []float64) bool {
-		for i := range want {
-			if math.Abs(got[i]-want[i]) > 1e-12 {
-				return false
-			}
-		}
-		return len(got) == len(want)
-	}
-	// Enlarging 2 -> 4 is bilinear on pixel centres (edges clamp).
-	if got, want := apply([]float64{0, 1}, 4), []float64{0, 0.25, 0.75, 1}; !near(got, want) {
-		t.Errorf("2->4: %v, want %v", got, want)
-	}
-	// Shrinking 4 -> 2: a triangle twice as wide, weights 1/8, 3/8, 3/8, 1/8
-	// (clipped and renormalised at the edges: 3/7, 3/7, 1/7).
-	// (3*0+3*7+1*14)/7 = 5 and (1*7+3*14+3*21)/7 = 16.
-	if got, want := apply([]float64{0, 7, 14, 21}, 2), []float64{5, 16}; !near(got, want) {
-		t.Errorf("4->2: %v, want %v", got, want)
-	}
-	// Same size is the identity, a constant stays constant.
-	if got := apply([]float64{3, 1, 4, 1, 5}, 5); !near(got, []float64{3, 1, 4, 1, 5}) {
-		t.Errorf("5->5: %v", got)
-	}
-	for _, n := range []int{1, 3, 7, 32, 33, 100} {
-		for _, v := range apply([]float64{0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3}, n) {
-			if math.Abs(v-0.3) > 1e-15 {
-				t.Fatalf("7->%d of a constant gives %v", n, v)
-			}
-		}
-	}
-}
-
 // TestPredictErrors: bad input gives exit 1 and one error line naming the
 // file, and nothing is predicted when any image is bad.
 func TestPredictErrors(t *testing.T) {
@@ -426,5 +384,141 @@ func TestPredictErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPredictInputMatchesTraining: no train/predict skew. An image folder
+// (32x32 PNGs and JPEGs, some grey) is loaded as training loads it, resized
+// to 24x24 and not resized; for every image, predict's input path
+// (loadImageInput) on the training file gives, bit for bit, the tensor the
+// CPU backend's GatherImages feeds the model for that image (with the
+// scale model.Network.LoadBatch passes).
+func TestPredictInputMatchesTraining(t *testing.T) {
+	root := t.TempDir()
+	for i := range 6 {
+		var img image.Image = noiseImage(32, 32, uint64(10+i))
+		if i == 2 {
+			g := image.NewGray(image.Rect(0, 0, 32, 32))
+			for k := range g.Pix {
+				g.Pix[k] = uint8(k * 13)
+			}
+			img = g
+		}
+		dir := filepath.Join(root, []string{"cat", "dog"}[i%2])
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			writeJPEG(t, filepath.Join(dir, strconv.Itoa(i)+".jpg"), img)
+		} else {
+			writePNG(t, filepath.Join(dir, strconv.Itoa(i)+".png"), img)
+		}
+	}
+	b, err := cpu.New(device.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, size := range []int{24, 0} {
+		d, err := data.LoadFolder(root, data.FolderOptions{Size: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := model.Shape{C: d.C, H: d.H, W: d.W}
+		hw := in.H * in.W
+		src, _ := b.Alloc("images", device.U8, len(d.Images))
+		idx, _ := b.Alloc("idx", device.I32, 1)
+		dst, _ := b.Alloc("input", device.F32, in.Size())
+		if err := b.UploadU8(src, 0, d.Images); err != nil {
+			t.Fatal(err)
+		}
+		dec := dimage.NewDecoder()
+		files := folderFiles(t, root)
+		resampled := 0
+		for i, f := range files {
+			if err := b.UploadI32(idx, 0, []int32{int32(i)}); err != nil {
+				t.Fatal(err)
+			}
+			b.GatherImages(src, idx, 1, in.C, hw, 1.0/255, dst, nil, nil) // as model.Network.LoadBatch
+			want := make([]float32, in.Size())
+			if err := b.DownloadF32(dst, 0, want); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, in.Size())
+			if err := loadImageInput(dec, f, in, got); err != nil {
+				t.Fatal(err)
+			}
+			for k := range want {
+				if math.Float32bits(got[k]) != math.Float32bits(want[k]) {
+					t.Fatalf("size %d, %s: predict's input[%d] = %v (%#x), training's = %v (%#x)", size, f, k, got[k], math.Float32bits(got[k]), want[k], math.Float32bits(want[k]))
+				}
+			}
+			// The resized input is not simply the full-size one: resizing happened.
+			if size != 0 && want[0] != want[1] {
+				resampled++
+			}
+		}
+		if size != 0 && resampled == 0 {
+			t.Fatalf("size %d: every image's first two inputs are equal: was anything resized?", size)
+		}
+		for _, buf := range []device.Buffer{src, idx, dst} {
+			b.Free(buf)
+		}
+	}
+}
+
+// folderFiles lists root/<class>/<file> in LoadFolder's order (sorted
+// classes, then sorted names).
+func folderFiles(t *testing.T, root string) []string {
+	t.Helper()
+	classes, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, c := range classes {
+		entries, err := os.ReadDir(filepath.Join(root, c.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			files = append(files, filepath.Join(root, c.Name(), e.Name()))
+		}
+	}
+	return files
+}
+
+// TestDataErrorsNameFlags: package data words its errors without flags
+// (*data.LocationError); train names the flag that set the value at fault
+// (cli/errors_data.go).
+func TestDataErrorsNameFlags(t *testing.T) {
+	root, good := t.TempDir(), t.TempDir()
+	for _, d := range []string{"a", "b"} {
+		for _, r := range []string{root, good} {
+			if err := os.MkdirAll(filepath.Join(r, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writePNG(t, filepath.Join(root, "a", "1.png"), noiseImage(8, 8, 1))
+	writePNG(t, filepath.Join(root, "a", "2.png"), noiseImage(6, 8, 2))
+	writePNG(t, filepath.Join(root, "b", "3.png"), noiseImage(8, 8, 3))
+	writePNG(t, filepath.Join(good, "a", "1.png"), noiseImage(8, 8, 1))
+	writePNG(t, filepath.Join(good, "b", "2.png"), noiseImage(8, 8, 2))
+	missing := filepath.Join(t.TempDir(), "nope")
+	train := []string{"train", "--device", "cpu", "--dataset", "folder", "--epochs", "1", "--data-dir"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{append(train, missing), missing + ": folder not found; pass --data-dir pointing at an image folder (one subfolder per class"},
+		{append(train, good, "--val-dir", missing), missing + ": folder not found; pass --val-dir pointing at an image folder"},
+		{append(train, root), "image is 6x8 but the first image is 8x8; images must share one size unless resized (--image-size)"},
+		{[]string{"train", "--device", "cpu", "--data-dir", missing}, missing + ": folder not found; pass --data-dir pointing at a cifar-10-batches-bin folder, or omit it to download"},
+	} {
+		code, _, errOut := run(t, c.args...)
+		if code != ExitError || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, ExitError, c.want)
+		}
 	}
 }

@@ -210,13 +210,7 @@ func readClassNames(dir string) ([]string, error) {
 func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
-		msg := "folder not found; pass --data-dir pointing at a cifar-10-batches-bin folder, or omit it to download"
-		if err == nil {
-			msg = "is a file, not a folder; pass --data-dir pointing at a cifar-10-batches-bin folder, or omit it to download"
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			msg = "cannot open folder: " + errText(err)
-		}
-		return nil, nil, &fileError{dir, msg, err}
+		return nil, nil, missingDir(dir, err, "a cifar-10-batches-bin folder")
 	}
 	trainPaths := make([]string, len(TrainFiles))
 	for i, name := range TrainFiles {

@@ -39,8 +39,9 @@
 //   - Cancelling the context (Ctrl-C) stops the download or extraction and
 //     removes the temporary file and folder.
 //   - On failure the error names the URL and says how to get the data by
-//     hand: download the archive, "tar xzf" it, and pass
-//     --data-dir path/to/cifar-10-batches-bin.
+//     hand: download the archive, "tar xzf" it, and use
+//     path/to/cifar-10-batches-bin as the dataset folder (a
+//     *LocationError, whose fix a front end words with its own flag).
 //
 // # Extraction
 //

@@ -58,7 +58,7 @@ func extractTarGz(ctx context.Context, archivePath, destDir string) error {
 	stream := &capReader{r: gz, left: maxExtractBytes + 64<<20}
 	tr := tar.NewReader(stream)
 
-	var written int64
+	x := &extractor{ctx: ctx, root: root, tr: tr, destDir: destDir, bad: bad}
 	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -76,61 +76,87 @@ func extractTarGz(ctx context.Context, archivePath, destDir string) error {
 		if entries >= maxExtractEntries {
 			return bad("archive has more than %d entries; refusing (archive bomb?)", maxExtractEntries)
 		}
-		name, err := safeName(hdr.Name)
-		if err != nil {
-			return bad("entry %q: %v; refusing to extract", hdr.Name, err)
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if name == "." {
-				continue
-			}
-			if err := root.MkdirAll(name, 0o755); err != nil {
-				return bad("entry %q: cannot create folder: %v", hdr.Name, errText(err))
-			}
-		case tar.TypeReg, tar.TypeRegA:
-			if name == "." {
-				return bad("entry %q: a file cannot be named after the destination itself", hdr.Name)
-			}
-			if hdr.Size < 0 || hdr.Size > maxExtractBytes-written {
-				return bad("archive unpacks to more than %d bytes; refusing (archive bomb?)", maxExtractBytes)
-			}
-			if dir := path.Dir(name); dir != "." {
-				if err := root.MkdirAll(dir, 0o755); err != nil {
-					return bad("entry %q: cannot create folder: %v", hdr.Name, errText(err))
-				}
-			}
-			out, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if err != nil {
-				if errors.Is(err, os.ErrExist) {
-					return bad("entry %q: file already exists in %s (duplicate entry, or destination not empty); refusing to overwrite", hdr.Name, destDir)
-				}
-				return bad("entry %q: cannot create file: %v", hdr.Name, errText(err))
-			}
-			n, err := io.Copy(out, tr)
-			written += n
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if errors.Is(err, errCapExceeded) {
-					return bad("archive unpacks to more than %d bytes; refusing (archive bomb?)", maxExtractBytes)
-				}
-				return bad("entry %q: %v", hdr.Name, errText(err))
-			}
-		case tar.TypeXGlobalHeader:
-			continue // PAX global metadata, nothing to write
-		case tar.TypeSymlink:
-			return bad("entry %q is a symbolic link (to %q); refusing to extract links", hdr.Name, hdr.Linkname)
-		case tar.TypeLink:
-			return bad("entry %q is a hard link (to %q); refusing to extract links", hdr.Name, hdr.Linkname)
-		default:
-			return bad("entry %q has type %q; only regular files and folders are extracted", hdr.Name, string(hdr.Typeflag))
+		if err := x.entry(hdr); err != nil {
+			return err
 		}
 	}
+}
+
+// extractor writes the entries of one archive.
+type extractor struct {
+	ctx     context.Context
+	root    *os.Root
+	tr      *tar.Reader
+	destDir string
+	bad     func(format string, args ...any) error
+	written int64 // bytes of files written so far
+}
+
+// entry extracts the entry hdr describes.
+func (x *extractor) entry(hdr *tar.Header) error {
+	bad := x.bad
+	name, err := safeName(hdr.Name)
+	if err != nil {
+		return bad("entry %q: %v; refusing to extract", hdr.Name, err)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if name == "." {
+			return nil
+		}
+		if err := x.root.MkdirAll(name, 0o755); err != nil {
+			return bad("entry %q: cannot create folder: %v", hdr.Name, errText(err))
+		}
+		return nil
+	case tar.TypeReg, tar.TypeRegA:
+		return x.file(hdr, name)
+	case tar.TypeXGlobalHeader:
+		return nil // PAX global metadata, nothing to write
+	case tar.TypeSymlink:
+		return bad("entry %q is a symbolic link (to %q); refusing to extract links", hdr.Name, hdr.Linkname)
+	case tar.TypeLink:
+		return bad("entry %q is a hard link (to %q); refusing to extract links", hdr.Name, hdr.Linkname)
+	default:
+		return bad("entry %q has type %q; only regular files and folders are extracted", hdr.Name, string(hdr.Typeflag))
+	}
+}
+
+// file extracts a regular file entry to the cleaned name.
+func (x *extractor) file(hdr *tar.Header, name string) error {
+	bad := x.bad
+	if name == "." {
+		return bad("entry %q: a file cannot be named after the destination itself", hdr.Name)
+	}
+	if hdr.Size < 0 || hdr.Size > maxExtractBytes-x.written {
+		return bad("archive unpacks to more than %d bytes; refusing (archive bomb?)", maxExtractBytes)
+	}
+	if dir := path.Dir(name); dir != "." {
+		if err := x.root.MkdirAll(dir, 0o755); err != nil {
+			return bad("entry %q: cannot create folder: %v", hdr.Name, errText(err))
+		}
+	}
+	out, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return bad("entry %q: file already exists in %s (duplicate entry, or destination not empty); refusing to overwrite", hdr.Name, x.destDir)
+		}
+		return bad("entry %q: cannot create file: %v", hdr.Name, errText(err))
+	}
+	n, err := io.Copy(out, x.tr)
+	x.written += n
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if x.ctx.Err() != nil {
+			return x.ctx.Err()
+		}
+		if errors.Is(err, errCapExceeded) {
+			return bad("archive unpacks to more than %d bytes; refusing (archive bomb?)", maxExtractBytes)
+		}
+		return bad("entry %q: %v", hdr.Name, errText(err))
+	}
+	return nil
 }
 
 // safeName checks a tar entry name and returns it cleaned, slash-separated

@@ -93,7 +93,7 @@ func EnsureCIFAR10(ctx context.Context, o FetchOptions) (string, error) {
 	if cache == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
-			return "", fmt.Errorf("no cache folder to download CIFAR-10 into (%v); pass --data-dir pointing at a cifar-10-batches-bin folder", err)
+			return "", &LocationError{Problem: fmt.Sprintf("no cache folder to download CIFAR-10 into (%v)", err), Want: "a cifar-10-batches-bin folder", Err: err}
 		}
 		cache = filepath.Join(base, "trainer")
 	}
@@ -105,12 +105,12 @@ func EnsureCIFAR10(ctx context.Context, o FetchOptions) (string, error) {
 		return "", fmt.Errorf("download of %s cancelled: %w", src, err)
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", &fileError{cache, "cannot create cache folder: " + errText(err) + "; " + byHand(src, false), err}
+		return "", byHandError(&fileError{cache, "cannot create cache folder: " + errText(err) + "; " + byHand(src, false), err}, cifarFolder)
 	}
 	removeStale(cache)
 
 	archive, err := download(ctx, o, fetchSpec{src: src, want: want, dir: cache, pattern: "cifar-10-binary-*.tar.gz.partial",
-		hashName: "SHA-256", newHash: sha256.New, byHand: byHand(src, false), mismatchHint: byHand(src, want == CIFAR10SHA256)})
+		hashName: "SHA-256", newHash: sha256.New, byHand: byHand(src, false), mismatchHint: byHand(src, want == CIFAR10SHA256), folder: cifarFolder})
 	if err != nil {
 		return "", err
 	}
@@ -125,11 +125,11 @@ func EnsureCIFAR10(ctx context.Context, o FetchOptions) (string, error) {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("unpacking %s cancelled: %w", src, ctx.Err())
 		}
-		return "", fmt.Errorf("unpacking archive from %s: %w; %s", src, err, byHand(src, false))
+		return "", byHandError(fmt.Errorf("unpacking archive from %s: %w; %s", src, err, byHand(src, false)), cifarFolder)
 	}
 	extracted := filepath.Join(tmp, BatchesFolder)
 	if why := incompleteReason(extracted); why != "" {
-		return "", fmt.Errorf("archive from %s has no complete %s folder (%s); %s", src, BatchesFolder, why, byHand(src, false))
+		return "", byHandError(fmt.Errorf("archive from %s has no complete %s folder (%s); %s", src, BatchesFolder, why, byHand(src, false)), cifarFolder)
 	}
 	return install(extracted, target, cache)
 }
@@ -189,6 +189,7 @@ type fetchSpec struct {
 	newHash      func() hash.Hash // the digest to compute while downloading
 	byHand       string           // how to get the file by hand, appended to errors
 	mismatchHint string           // the same, for a checksum mismatch
+	folder       string           // the folder to use after getting the data by hand
 }
 
 // download fetches s.src into a temporary file in s.dir, hashing as it
@@ -210,7 +211,7 @@ func download(parent context.Context, o FetchOptions, s fetchSpec) (_ string, er
 	}
 	f, err := os.CreateTemp(s.dir, s.pattern)
 	if err != nil {
-		return "", &fileError{s.dir, "cannot create a temporary file: " + errText(err) + "; " + s.byHand, err}
+		return "", byHandError(&fileError{s.dir, "cannot create a temporary file: " + errText(err) + "; " + s.byHand, err}, s.folder)
 	}
 	defer func() {
 		if err != nil {
@@ -223,13 +224,13 @@ func download(parent context.Context, o FetchOptions, s fetchSpec) (_ string, er
 			return fmt.Errorf("download of %s cancelled: %w", src, parent.Err())
 		}
 		if errors.Is(context.Cause(ctx), errDownloadStalls) {
-			return fmt.Errorf("download %s: no data received for %v; %s", src, stallTimeout, s.byHand)
+			return byHandError(fmt.Errorf("download %s: no data received for %v; %s", src, stallTimeout, s.byHand), s.folder)
 		}
 		var ue *url.Error
 		if errors.As(what, &ue) {
 			what = ue.Err
 		}
-		return fmt.Errorf("download %s: %w; %s", src, what, s.byHand)
+		return byHandError(fmt.Errorf("download %s: %w; %s", src, what, s.byHand), s.folder)
 	}
 
 	stall := time.AfterFunc(stallTimeout, func() { cancel(errDownloadStalls) })
@@ -265,10 +266,13 @@ func download(parent context.Context, o FetchOptions, s fetchSpec) (_ string, er
 		return "", &fileError{f.Name(), "cannot write download: " + errText(err), err}
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", fmt.Errorf("downloaded %s (%d bytes) but its %s is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, s.hashName, got, want, s.mismatchHint)
+		return "", byHandError(fmt.Errorf("downloaded %s (%d bytes) but its %s is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, s.hashName, got, want, s.mismatchHint), s.folder)
 	}
 	return f.Name(), nil
 }
+
+// cifarFolder is the folder the data got by hand is in.
+const cifarFolder = "path/to/" + BatchesFolder
 
 // byHand says how to get the data without EnsureCIFAR10.
 func byHand(src string, withMD5 bool) string {
@@ -280,7 +284,7 @@ func byHand(src string, withMD5 bool) string {
 	if u, err := url.Parse(src); err == nil && u.Path != "" && !strings.HasSuffix(u.Path, "/") {
 		name = path.Base(u.Path)
 	}
-	return fmt.Sprintf("to get the data by hand, download %s%s, run `tar xzf %s`, then pass --data-dir path/to/%s", src, check, name, BatchesFolder)
+	return fmt.Sprintf("to get the data by hand, download %s%s, run `tar xzf %s`", src, check, name)
 }
 
 // progressWriter counts bytes, pushes back the stall timer and calls fn at

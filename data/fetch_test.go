@@ -46,7 +46,7 @@ func checkOnly(t *testing.T, dir string, names ...string) {
 
 // byHandParts are what every download error must say.
 func byHandParts(url string) []string {
-	return []string{url, "to get the data by hand", "tar xzf cifar-10-binary.tar.gz", "--data-dir path/to/cifar-10-batches-bin"}
+	return []string{url, "to get the data by hand", "tar xzf cifar-10-binary.tar.gz", "the dataset folder should be path/to/cifar-10-batches-bin"}
 }
 
 func TestEnsureCIFAR10Downloads(t *testing.T) {

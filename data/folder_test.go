@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trainer-go/trainer/internal/pool"
 )
 
 // encode returns img as PNG or (quality 100) JPEG bytes.
@@ -162,7 +164,7 @@ func TestLoadFolderKeepSize(t *testing.T) {
 	odd := filepath.Join(root, "y", "c.png")
 	writeFile(t, odd, encode(t, noise(rng, 5, 6), "png"))
 	_, err = LoadFolder(root, FolderOptions{})
-	checkErr(t, err, odd, "image is 5x6 but the first image is 6x5", "FolderOptions.Size")
+	checkErr(t, err, odd, "image is 5x6 but the first image is 6x5", "images must share one size unless resized (the image size)")
 }
 
 func TestResizeBilinearCheckerboard(t *testing.T) {
@@ -189,119 +191,11 @@ func TestResizeBilinearCheckerboard(t *testing.T) {
 	}
 }
 
-func TestResampleWeights(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 5, 7, 32, 100} {
-		for _, m := range []int{1, 2, 3, 4, 8, 13, 32, 64} {
-			a := resampleWeights(n, m)
-			for i := range m {
-				if a.first[i] < 0 || a.first[i]+a.count > n {
-					t.Fatalf("%d->%d: output %d reads %d..%d", n, m, i, a.first[i], a.first[i]+a.count-1)
-				}
-				var sum float64
-				for _, w := range a.w[i*a.count : (i+1)*a.count] {
-					if w < 0 {
-						t.Fatalf("%d->%d: negative weight", n, m)
-					}
-					sum += float64(w)
-				}
-				if math.Abs(sum-1) > 1e-5 {
-					t.Fatalf("%d->%d: output %d weights sum to %v", n, m, i, sum)
-				}
-			}
-		}
-	}
-}
-
-func TestResizeAreaAverage(t *testing.T) {
-	// Shrinking one-pixel stripes 8x must average them, not pick some.
-	dec := newDecoder()
-	const n = 32
-	src := make([]uint8, 3*n*n)
-	for i := range src {
-		if (i%n)%2 == 0 {
-			src[i] = 200
-		}
-	}
-	dst := make([]uint8, 3*4*4)
-	dec.resize(src, n, n, dst, 4, 4)
-	for i, v := range dst {
-		if v != 100 {
-			t.Fatalf("pixel %d = %d, want 100 (the average)", i, v)
-		}
-	}
-	// Non-integer ratio: a ramp stays a monotone ramp between its ends.
-	for i := range src {
-		src[i] = uint8(8 * (i % n))
-	}
-	dst = make([]uint8, 3*5*5)
-	dec.resize(src, n, n, dst, 5, 5)
-	row := dst[:5]
-	if !slices.IsSorted(row) || row[0] > 30 || row[4] < 220 {
-		t.Errorf("ramp resized to %v", row)
-	}
-}
-
-// TestToPlanes checks the fast conversions against the generic one.
-func TestToPlanes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(6, 6))
-	var imgs []image.Image
-	for _, ratio := range []image.YCbCrSubsampleRatio{
-		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
-		image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410,
-	} {
-		m := image.NewYCbCr(image.Rect(0, 0, 13, 11), ratio)
-		for _, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
-			for i := range p {
-				p[i] = uint8(rng.Uint32())
-			}
-		}
-		imgs = append(imgs, m, m.SubImage(image.Rect(1, 3, 12, 10)), m.SubImage(image.Rect(2, 2, 7, 9)))
-	}
-	rgba := image.NewRGBA(image.Rect(0, 0, 7, 5))
-	for i := 0; i < len(rgba.Pix); i += 4 {
-		a := uint8(rng.Uint32())
-		rgba.Pix[i+3] = a
-		for k := range 3 {
-			rgba.Pix[i+k] = uint8(rng.UintN(uint(a) + 1)) // premultiplied
-		}
-	}
-	gray := image.NewGray(image.Rect(0, 0, 7, 5))
-	gray16 := image.NewGray16(image.Rect(0, 0, 7, 5))
-	cmyk := image.NewCMYK(image.Rect(0, 0, 7, 5))
-	for _, p := range [][]uint8{gray.Pix, gray16.Pix, cmyk.Pix} {
-		for i := range p {
-			p[i] = uint8(rng.Uint32())
-		}
-	}
-	pal := image.NewPaletted(image.Rect(0, 0, 7, 5), color.Palette{color.NRGBA{1, 2, 3, 255}, color.NRGBA{200, 100, 50, 128}, color.Gray{77}})
-	for i := range pal.Pix {
-		pal.Pix[i] = uint8(rng.IntN(3))
-	}
-	imgs = append(imgs, rgba, gray, gray16, cmyk, pal, noise(rng, 7, 5), noise(rng, 9, 9).SubImage(image.Rect(2, 3, 8, 7)))
-
-	for k, img := range imgs {
-		b := img.Bounds()
-		w, h := b.Dx(), b.Dy()
-		got := make([]uint8, 3*w*h)
-		toPlanes(img, got)
-		for y := range h {
-			for x := range w {
-				var want [3]uint8
-				if m, ok := img.(*image.YCbCr); ok {
-					c := m.YCbCrAt(b.Min.X+x, b.Min.Y+y)
-					want[0], want[1], want[2] = color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
-				} else {
-					c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-					want = [3]uint8{c.R, c.G, c.B}
-				}
-				for c := range 3 {
-					if d := int(got[c*w*h+y*w+x]) - int(want[c]); d < -1 || d > 1 {
-						t.Fatalf("image %d (%T %v): pixel (%d,%d) channel %d = %d, want %d", k, img, b, x, y, c, got[c*w*h+y*w+x], want[c])
-					}
-				}
-			}
-		}
-	}
+// testPool returns a pool of n workers, closed when the test ends.
+func testPool(t *testing.T, n int) *pool.Pool {
+	p := pool.New(n)
+	t.Cleanup(p.Close)
+	return p
 }
 
 // makeTree writes n random images of assorted sizes and formats in classes
@@ -327,16 +221,16 @@ func makeTree(t *testing.T, root string, classes, n int) {
 func TestLoadFolderDeterministic(t *testing.T) {
 	root := t.TempDir()
 	makeTree(t, root, 3, 40)
-	d1, err := LoadFolder(root, FolderOptions{Size: 7, Workers: 1})
+	d1, err := LoadFolder(root, FolderOptions{Size: 7, Pool: testPool(t, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d4, err := LoadFolder(root, FolderOptions{Size: 7, Workers: 4})
+	d4, err := LoadFolder(root, FolderOptions{Size: 7, Pool: testPool(t, 4)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d1.N != 40 || !bytes.Equal(d1.Images, d4.Images) || !slices.Equal(d1.Labels, d4.Labels) {
-		t.Errorf("Workers 1 and 4 differ (N %d)", d1.N)
+		t.Errorf("pools of 1 and 4 workers differ (N %d)", d1.N)
 	}
 	// Sorted file names within sorted classes.
 	for i := 1; i < d1.N; i++ {
@@ -371,7 +265,7 @@ func TestLoadFolderErrors(t *testing.T) {
 	t.Run("root missing", func(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "nope")
 		_, err := LoadFolder(root, FolderOptions{})
-		checkErr(t, err, root, "folder not found", "--data-dir", "one subfolder per class")
+		checkErr(t, err, root, "folder not found", "the dataset folder should be an image folder", "one subfolder per class")
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("errors.Is(err, fs.ErrNotExist) is false")
 		}
@@ -419,7 +313,7 @@ func TestLoadFolderErrors(t *testing.T) {
 	t.Run("first bad image reported", func(t *testing.T) {
 		root := tree(t, map[string][]byte{"b/1.png": []byte("bad"), "b/2.png": []byte("bad"), "c/3.png": []byte("bad")})
 		for _, workers := range []int{1, 3} {
-			_, err := LoadFolder(root, FolderOptions{Size: 4, Workers: workers})
+			_, err := LoadFolder(root, FolderOptions{Size: 4, Pool: testPool(t, workers)})
 			checkErr(t, err, filepath.Join(root, "b", "1.png")+":")
 		}
 	})
@@ -449,11 +343,11 @@ func TestLoadFolderErrors(t *testing.T) {
 		maxFolderBytes = 1000
 		root := tree(t, nil)
 		_, err := LoadFolder(root, FolderOptions{Size: 32})
-		checkErr(t, err, root, "1 images of 3x32x32 would need", "FolderOptions.Size")
+		checkErr(t, err, root, "1 images of 3x32x32 would need", "resize them smaller (the image size)")
 	})
 	t.Run("bad options", func(t *testing.T) {
 		root := tree(t, nil)
-		for _, o := range []FolderOptions{{Size: -1}, {Size: 20000}, {Workers: -1}, {Classes: []string{"a", "a"}}, {Classes: []string{"a", ""}}, {Classes: []string{"x/y"}}} {
+		for _, o := range []FolderOptions{{Size: -1}, {Size: 20000}, {Classes: []string{"a", "a"}}, {Classes: []string{"a", ""}}, {Classes: []string{"x/y"}}} {
 			if _, err := LoadFolder(root, o); err == nil {
 				t.Errorf("%+v: no error", o)
 			}

@@ -113,104 +113,137 @@ func readIDX(path string, magic uint32, what, example string) (dims []int, body 
 	if fi.IsDir() {
 		return nil, nil, &fileError{path, "is a folder, expected an IDX " + what + " file such as " + example, nil}
 	}
-	size := fi.Size()
-	bad := func(format string, args ...any) error {
-		return &fileError{path, fmt.Sprintf(format, args...), nil}
-	}
+	x := &idxReader{path: path, what: what, example: example, size: fi.Size(), kind: "file"}
 
 	br := bufio.NewReaderSize(f, 64<<10)
-	var r io.Reader = br
-	gz := false
+	x.r = br
 	if sig, _ := br.Peek(2); len(sig) == 2 && sig[0] == 0x1f && sig[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, nil, bad("corrupt gzip file: %v %s", err, redownloadHint)
+			return nil, nil, x.bad("corrupt gzip file: %v %s", err, redownloadHint)
 		}
 		defer zr.Close()
 		zr.Multistream(false)
-		r, gz = &gzipMembers{zr, br}, true
+		x.r, x.gz, x.kind = &gzipMembers{zr, br}, true, "decompressed data"
 	}
-	kind := "file"
-	if gz {
-		kind = "decompressed data"
+	hdr, total, err := x.header(magic)
+	if err != nil {
+		return nil, nil, err
 	}
+	body, err = x.body(total)
+	if err != nil {
+		return nil, nil, err
+	}
+	dims = make([]int, len(hdr)/4)
+	for i := range dims {
+		dims[i] = int(binary.BigEndian.Uint32(hdr[4*i:]))
+	}
+	return dims, body, nil
+}
 
-	ndims := int(magic & 0xff)
-	hdrLen := 4 + 4*ndims
-	hdr := make([]byte, hdrLen)
-	short := func(m int, err error) error {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return bad("%s is %d bytes, too short for the %d-byte header of an IDX %s file %s", kind, m, hdrLen, what, redownloadHint)
-		}
-		return bad("cannot read the IDX header: %v %s", errText(err), redownloadHint)
+// idxReader reads one IDX file, plain or gzipped.
+type idxReader struct {
+	path, what, example string
+	size                int64     // of the file
+	r                   io.Reader // the (decompressed) data
+	gz                  bool
+	kind                string // what r reads, in messages
+	hdrLen              int
+}
+
+// bad is an error about the file.
+func (x *idxReader) bad(format string, args ...any) error {
+	return &fileError{x.path, fmt.Sprintf(format, args...), nil}
+}
+
+// short is the error for a header read that failed after m bytes.
+func (x *idxReader) short(m int, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return x.bad("%s is %d bytes, too short for the %d-byte header of an IDX %s file %s", x.kind, m, x.hdrLen, x.what, redownloadHint)
 	}
-	if m, err := io.ReadFull(r, hdr[:4]); err != nil {
-		return nil, nil, short(m, err)
+	return x.bad("cannot read the IDX header: %v %s", errText(err), redownloadHint)
+}
+
+// header reads and checks the header; it returns the dimensions as read
+// (4 big-endian bytes each) and the number of data bytes they declare.
+func (x *idxReader) header(magic uint32) ([]byte, uint64, error) {
+	ndims := int(magic & 0xff)
+	x.hdrLen = 4 + 4*ndims
+	hdr := make([]byte, x.hdrLen)
+	if m, err := io.ReadFull(x.r, hdr[:4]); err != nil {
+		return nil, 0, x.short(m, err)
 	}
 	if got := binary.BigEndian.Uint32(hdr); got != magic {
-		msg := fmt.Sprintf("bad magic number 0x%08x, an IDX %s file (such as %s) starts with 0x%08x", got, what, example, magic)
+		msg := fmt.Sprintf("bad magic number 0x%08x, an IDX %s file (such as %s) starts with 0x%08x", got, x.what, x.example, magic)
 		switch {
 		case got == idxImagesMagic || got == idxLabelsMagic:
 			msg += " (images and labels files mixed up?)"
 		case got>>16 == 0x1f8b:
 			msg += " (compressed twice? gunzip it)"
 		}
-		return nil, nil, bad("%s", msg)
+		return nil, 0, x.bad("%s", msg)
 	}
-	if m, err := io.ReadFull(r, hdr[4:]); err != nil {
-		return nil, nil, short(4+m, err)
+	if m, err := io.ReadFull(x.r, hdr[4:]); err != nil {
+		return nil, 0, x.short(4+m, err)
 	}
-	dims = make([]int, ndims)
 	total := uint64(1)
-	for i := range dims {
+	for i := range ndims {
 		d := uint64(binary.BigEndian.Uint32(hdr[4+4*i:]))
 		if d == 0 {
-			return nil, nil, bad("header has dimension %d equal to 0 %s", i, redownloadHint)
+			return nil, 0, x.bad("header has dimension %d equal to 0 %s", i, redownloadHint)
 		}
 		if total > uint64(maxIDXBytes)/d {
-			return nil, nil, bad("header declares %s %s, more than the %d bytes allowed (not an MNIST file, or a corrupted one)", dimString(hdr[4:]), what, maxIDXBytes)
+			return nil, 0, x.bad("header declares %s %s, more than the %d bytes allowed (not an MNIST file, or a corrupted one)", dimString(hdr[4:]), x.what, maxIDXBytes)
 		}
 		total *= d
-		dims[i] = int(d)
 	}
 	switch {
-	case !gz && size != int64(hdrLen)+int64(total):
-		return nil, nil, bad("header declares %s (%d bytes of data) but the file holds %d bytes after the %d-byte header %s", dimString(hdr[4:]), total, size-int64(hdrLen), hdrLen, redownloadHint)
-	case gz && int64(total)+int64(hdrLen) > size*maxDeflateRatio+1024:
-		return nil, nil, bad("header declares %s (%d bytes of data), more than a %d-byte gzip file can hold %s", dimString(hdr[4:]), total, size, redownloadHint)
+	case !x.gz && x.size != int64(x.hdrLen)+int64(total):
+		return nil, 0, x.bad("header declares %s (%d bytes of data) but the file holds %d bytes after the %d-byte header %s", dimString(hdr[4:]), total, x.size-int64(x.hdrLen), x.hdrLen, redownloadHint)
+	case x.gz && int64(total)+int64(x.hdrLen) > x.size*maxDeflateRatio+1024:
+		return nil, 0, x.bad("header declares %s (%d bytes of data), more than a %d-byte gzip file can hold %s", dimString(hdr[4:]), total, x.size, redownloadHint)
 	}
+	return hdr[4:], total, nil
+}
 
-	body = make([]byte, total)
-	if m, err := io.ReadFull(r, body); err != nil {
+// body reads the total bytes of data and checks that nothing follows.
+func (x *idxReader) body(total uint64) ([]byte, error) {
+	body := make([]byte, total)
+	if m, err := io.ReadFull(x.r, body); err != nil {
+		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		switch {
-		case (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && gz:
-			return nil, nil, bad("truncated: header declares %d bytes of data, the file decompresses to only %d %s", total, m, redownloadHint)
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, nil, bad("file shrank while being read (is something still writing it?)")
-		case gz:
-			return nil, nil, bad("corrupt gzip data after %d bytes: %v %s", m, err, redownloadHint)
+		case eof && x.gz:
+			return nil, x.bad("truncated: header declares %d bytes of data, the file decompresses to only %d %s", total, m, redownloadHint)
+		case eof:
+			return nil, x.bad("file shrank while being read (is something still writing it?)")
+		case x.gz:
+			return nil, x.bad("corrupt gzip data after %d bytes: %v %s", m, err, redownloadHint)
 		default:
-			return nil, nil, bad("read failed: %s", errText(err))
+			return nil, x.bad("read failed: %s", errText(err))
 		}
 	}
-	// One byte more: detects trailing data and, for gzip, makes the reader
-	// reach the end of the stream and check its CRC.
+	return body, x.end(total)
+}
+
+// end reads one byte more: it detects trailing data and, for gzip, makes
+// the reader reach the end of the stream and check its CRC.
+func (x *idxReader) end(total uint64) error {
 	var one [1]byte
-	switch m, err := r.Read(one[:]); {
-	case m > 0 && gz:
-		return nil, nil, bad("decompresses to more than the %d bytes its header declares (trailing garbage; not an IDX file, or a corrupted one)", int64(hdrLen)+int64(total))
+	switch m, err := x.r.Read(one[:]); {
+	case m > 0 && x.gz:
+		return x.bad("decompresses to more than the %d bytes its header declares (trailing garbage; not an IDX file, or a corrupted one)", int64(x.hdrLen)+int64(total))
 	case m > 0:
-		return nil, nil, bad("file grew while being read (is something still writing it?)")
-	case errors.Is(err, io.ErrUnexpectedEOF) && gz:
-		return nil, nil, bad("truncated: the gzip stream stops before its end %s", redownloadHint)
+		return x.bad("file grew while being read (is something still writing it?)")
+	case errors.Is(err, io.ErrUnexpectedEOF) && x.gz:
+		return x.bad("truncated: the gzip stream stops before its end %s", redownloadHint)
 	case errors.Is(err, errGzipTrailer):
-		return nil, nil, bad("has data after its gzip stream (trailing garbage; not an IDX file, or a corrupted one)")
-	case err != nil && err != io.EOF && gz:
-		return nil, nil, bad("corrupt gzip data at its end: %v %s", err, redownloadHint)
+		return x.bad("has data after its gzip stream (trailing garbage; not an IDX file, or a corrupted one)")
+	case err != nil && err != io.EOF && x.gz:
+		return x.bad("corrupt gzip data at its end: %v %s", err, redownloadHint)
 	case err != nil && err != io.EOF:
-		return nil, nil, bad("read failed: %s", errText(err))
+		return x.bad("read failed: %s", errText(err))
 	}
-	return dims, body, nil
+	return nil
 }
 
 var errGzipTrailer = errors.New("data after the gzip stream")
@@ -280,13 +313,7 @@ func findMNISTFile(dir, name string) string {
 func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
-		msg := "folder not found; pass --data-dir pointing at an MNIST folder, or omit it to download"
-		if err == nil {
-			msg = "is a file, not a folder; pass --data-dir pointing at an MNIST folder, or omit it to download"
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			msg = "cannot open folder: " + errText(err)
-		}
-		return nil, nil, &fileError{dir, msg, err}
+		return nil, nil, missingDir(dir, err, "an MNIST folder")
 	}
 	var paths [4]string
 	var missing []string
@@ -372,7 +399,7 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 	if cache == "" {
 		b, err := os.UserCacheDir()
 		if err != nil {
-			return "", fmt.Errorf("no cache folder to download MNIST into (%v); %s", err, mnistByHand(base, ""))
+			return "", byHandError(fmt.Errorf("no cache folder to download MNIST into (%v); %s", err, mnistByHand(base, "")), mnistFolder)
 		}
 		cache = filepath.Join(b, "trainer")
 	}
@@ -392,14 +419,14 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 		return "", fmt.Errorf("download of MNIST from %s cancelled: %w", base, err)
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", &fileError{cache, "cannot create cache folder: " + errText(err) + "; " + mnistByHand(base, target), err}
+		return "", byHandError(&fileError{cache, "cannot create cache folder: " + errText(err) + "; " + mnistByHand(base, target), err}, mnistFolder)
 	}
 	removeStale(cache)
 	for _, gzName := range todo {
 		src := base + gzName
 		hint := mnistByHand(base, target)
 		tmp, err := download(ctx, o, fetchSpec{src: src, want: sums[gzName], dir: cache, pattern: "mnist-*.gz.partial",
-			hashName: "MD5", newHash: md5.New, byHand: hint, mismatchHint: hint})
+			hashName: "MD5", newHash: md5.New, byHand: hint, mismatchHint: hint, folder: mnistFolder})
 		if err != nil {
 			return "", err
 		}
@@ -429,12 +456,15 @@ func md5File(path string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// mnistFolder is the folder the data got by hand is in.
+const mnistFolder = "that folder"
+
 // mnistByHand says how to get the MNIST files without EnsureMNIST.
 func mnistByHand(base, target string) string {
 	where := "put them in one folder"
 	if target != "" {
 		where = "put them in " + target + " (or any folder)"
 	}
-	return fmt.Sprintf("to get the data by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from %s (or a mirror; MD5s %s, %s, %s, %s), %s and pass --data-dir path/to/that/folder",
+	return fmt.Sprintf("to get the data by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from %s (or a mirror; MD5s %s, %s, %s, %s), %s",
 		base, mnistMD5[MNISTTrainImages+".gz"], mnistMD5[MNISTTrainLabels+".gz"], mnistMD5[MNISTTestImages+".gz"], mnistMD5[MNISTTestLabels+".gz"], where)
 }

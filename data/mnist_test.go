@@ -221,7 +221,7 @@ func TestLoadMNISTErrors(t *testing.T) {
 	t.Run("missing folder", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "nope")
 		_, _, err := LoadMNIST(dir)
-		checkErr(t, err, dir, "folder not found", "--data-dir")
+		checkErr(t, err, dir, "folder not found", "the dataset folder should be an MNIST folder, or left unset to download")
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("errors.Is(err, fs.ErrNotExist) is false")
 		}
@@ -383,7 +383,7 @@ func TestEnsureMNISTDownloads(t *testing.T) {
 }
 
 // mnistByHandParts are what every MNIST download error must say.
-var mnistByHandParts = []string{"to get the data by hand", "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz", "MD5s f68b3c2dcbeaaa9fbdd348bbdeb94873", "--data-dir"}
+var mnistByHandParts = []string{"to get the data by hand", "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz", "MD5s f68b3c2dcbeaaa9fbdd348bbdeb94873", "the dataset folder should be that folder"}
 
 func TestEnsureMNISTChecksumMismatch(t *testing.T) {
 	files, sums := smallMNISTFiles(t)
