@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trainer-go/trainer/internal/pool"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/rs/zerolog"
 	ucli "github.com/urfave/cli/v2"
@@ -126,7 +128,11 @@ func signalContext() (context.Context, func()) { return trainrun.SignalContext(s
 // openDevice opens the named backend and logs the choice, including why an
 // "auto" run is not on the GPU.
 func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
-	b, fallback, err := device.Open(name, device.Options{Threads: threads, TF32: tf32})
+	wp, err := workerPool(threads)
+	if err != nil {
+		return nil, err
+	}
+	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, TF32: tf32})
 	if err != nil {
 		if name == "gpu" {
 			return nil, fmt.Errorf("--device gpu: %v (use --device auto or cpu to run on the CPU)", err)
@@ -138,4 +144,30 @@ func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
 	}
 	log.Info().Str("device", b.Name()).Msg(b.Describe())
 	return b, nil
+}
+
+// workers is the process's one worker pool, sized by --threads: the CPU
+// backend runs its ops on it and the folder loader decodes images on it.
+// A command that asks for another size replaces it (tests run many
+// commands in one process).
+var workers struct {
+	mu      sync.Mutex
+	p       *pool.Pool
+	threads int
+}
+
+// workerPool is the worker pool for --threads (0: one worker per core).
+func workerPool(threads int) (*pool.Pool, error) {
+	if threads > pool.MaxWorkers {
+		return nil, fmt.Errorf("--threads %d: at most %d", threads, pool.MaxWorkers)
+	}
+	workers.mu.Lock()
+	defer workers.mu.Unlock()
+	if workers.p == nil || workers.threads != threads {
+		if workers.p != nil {
+			workers.p.Close()
+		}
+		workers.p, workers.threads = pool.New(threads), threads
+	}
+	return workers.p, nil
 }

@@ -31,11 +31,12 @@ type dataSpec struct {
 	size              int
 	classes           []string // fixed class list (evaluating a folder model)
 	seed              uint64
+	threads           int // --threads: sizes the worker pool that decodes images
 }
 
 func dataSpecFrom(c *ucli.Context, seed uint64) (dataSpec, error) {
 	ds := dataSpec{kind: c.String("dataset"), dir: c.String("data-dir"), valDir: c.String("val-dir"),
-		valSplit: c.Float64("val-split"), size: c.Int("image-size"), seed: seed}
+		valSplit: c.Float64("val-split"), size: c.Int("image-size"), seed: seed, threads: c.Int("threads")}
 	return ds, trainrun.ValidateDataset(datasetFlags(c), c.IsSet("val-split"))
 }
 
@@ -70,7 +71,11 @@ func (ds dataSpec) load(ctx context.Context) (train, val *data.Dataset, err erro
 		}
 		train, val, err = data.LoadMNIST(dir)
 	case "folder":
-		o := data.FolderOptions{Size: ds.size, Classes: ds.classes}
+		wp, perr := workerPool(ds.threads)
+		if perr != nil {
+			return nil, nil, perr
+		}
+		o := data.FolderOptions{Size: ds.size, Classes: ds.classes, Pool: wp}
 		if train, err = data.LoadFolder(dir, o); err != nil {
 			return nil, nil, err
 		}

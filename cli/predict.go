@@ -11,6 +11,7 @@ import (
 
 	dimage "github.com/trainer-go/trainer/data/image"
 	"github.com/trainer-go/trainer/model"
+	"github.com/trainer-go/trainer/run/meta"
 )
 
 // maxPredictBatch bounds the batch the network is built for; more images are
@@ -122,11 +123,11 @@ func runPredict(c *ucli.Context) error {
 // classNames reads the checkpoint's class names, or numbers the classes
 // when it has none or the wrong count.
 func classNames(ck *model.Checkpoint, n int) []string {
-	names := strings.Split(ck.Meta["classes"], ",")
-	if ck.Meta["classes"] != "" && len(names) == n {
+	names := strings.Split(ck.Meta[meta.Classes], ",")
+	if ck.Meta[meta.Classes] != "" && len(names) == n {
 		return names
 	}
-	if ck.Meta["classes"] != "" {
+	if ck.Meta[meta.Classes] != "" {
 		log.Warn().Msgf("checkpoint %s names %d classes but the model has %d: printing class numbers", ck.Path, len(names), n)
 	}
 	names = make([]string, n)

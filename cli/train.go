@@ -74,7 +74,8 @@ func runTrain(c *ucli.Context) error {
 	}
 	env := trainrun.Env{Log: log, Stdout: stdout, Stderr: stderr, Plot: PlotHistory,
 		Load: func(ctx context.Context, d trainrun.Dataset) (train, val *data.Dataset, err error) {
-			return dataSpec{kind: d.Kind, dir: d.Dir, valDir: d.ValDir, valSplit: d.ValSplit, size: d.ImageSize, seed: d.Seed}.load(ctx)
+			return dataSpec{kind: d.Kind, dir: d.Dir, valDir: d.ValDir, valSplit: d.ValSplit, size: d.ImageSize, seed: d.Seed,
+				threads: cfg.Device.Threads}.load(ctx)
 		},
 		OpenDevice: func(d trainrun.Device) (device.Backend, error) { return openDevice(d.Name, d.Threads, d.TF32) }}
 	if !cfg.Quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
