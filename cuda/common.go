@@ -154,6 +154,11 @@ func (a *Args) F32(v float32) *Args {
 	return a
 }
 
+// Params is the kernelParams array, Len pointers to the values, exactly as
+// Launch hands it to cuLaunchKernel (for a launcher other than the driver,
+// e.g. a test's emulator). Valid until the next Reset or Free.
+func (a *Args) Params() unsafe.Pointer { return a.ptrs }
+
 // Len is the number of arguments appended since the last Reset.
 func (a *Args) Len() int { return a.n }
 
