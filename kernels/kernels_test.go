@@ -286,6 +286,10 @@ func (c *counter) Launch(k *Kernel, work int, a Args[uint64]) {
 	}
 }
 
+type scratch uint64
+
+func (s scratch) at(off, _ int) uint64 { return uint64(s) + uint64(4*off) }
+
 // TestLaunchAllocatesNothing: building a launch's arguments and handing them
 // to a Launcher makes no heap allocation (the GPU backend's training step
 // must allocate nothing).
@@ -293,7 +297,10 @@ func TestLaunchAllocatesNothing(t *testing.T) {
 	var c counter
 	var l Launcher[uint64] = &c
 	g := Conv{3, 32, 32, 32, 3, 3, 1, 1, 1, 1, 32, 32}
+	steps, _ := BiasGradPlan(1, 64, 131072)
+	var s scratch = 0x5000
 	allocs := testing.AllocsPerRun(1000, func() {
+		BiasGradPasses(l, steps, 0x1000, 0x2000, 64, s.at)
 		Im2Col(l, g, 0x1000, 0x2000)
 		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7)
 		Augment(l, 1, 2, 3, 4, 5, 6, 7, 8, 9)
