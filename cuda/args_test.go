@@ -1,3 +1,5 @@
+//go:build cgo
+
 package cuda
 
 import (
@@ -86,5 +88,14 @@ func TestArgsAllocateNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("building Args allocates %v times per launch", allocs)
+	}
+}
+
+func TestDevicePtrAdd(t *testing.T) {
+	if p := DevicePtr(0x7f0000000000).Add(4096); p != 0x7f0000001000 {
+		t.Errorf("Add: %#x", uint64(p))
+	}
+	if p := DevicePtr(0x1000).Add(-16); p != 0xff0 {
+		t.Errorf("Add negative: %#x", uint64(p))
 	}
 }

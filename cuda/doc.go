@@ -42,8 +42,9 @@
 // (Launch, Sgemm, Memcpy*, Memset*, Event.Record) allocate nothing on the Go
 // heap; kernel arguments live in C memory (Args).
 //
-// Built with CGO_ENABLED=0, the package keeps its API but every loader
-// returns ErrNoCgo.
+// Built with CGO_ENABLED=0, the package offers only Probe, which reports
+// StepNoCgo (ErrNoCgo), and the report types: nothing else can work without
+// cgo, and the program's !cgo build does not import the package at all.
 //
 // # Testing on a GPU
 //

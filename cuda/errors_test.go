@@ -111,12 +111,3 @@ func TestLibNames(t *testing.T) {
 		t.Errorf("override: %v", got)
 	}
 }
-
-func TestDevicePtrAdd(t *testing.T) {
-	if p := DevicePtr(0x7f0000000000).Add(4096); p != 0x7f0000001000 {
-		t.Errorf("Add: %#x", uint64(p))
-	}
-	if p := DevicePtr(0x1000).Add(-16); p != 0xff0 {
-		t.Errorf("Add negative: %#x", uint64(p))
-	}
-}

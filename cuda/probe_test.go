@@ -11,17 +11,7 @@ func TestProbeIsConsistent(t *testing.T) {
 	s := r.String()
 	t.Logf("\n%s", s)
 	if r.Usable {
-		if len(r.Devices) == 0 || r.Step != "" || r.BlasPath == "" || r.DriverVersion == 0 {
-			t.Errorf("usable report incomplete: %+v", r)
-		}
-		for _, d := range r.Devices {
-			if d.Err == "" && (d.Name == "" || d.Major == 0 || d.TotalMem == 0 || d.SMs == 0) {
-				t.Errorf("device without properties: %+v", d)
-			}
-		}
-		if !strings.Contains(s, "GPU training: available") {
-			t.Errorf("String: %s", s)
-		}
+		checkUsable(t, r, s)
 		return
 	}
 	if r.Step == "" || r.Reason == "" {
@@ -30,6 +20,28 @@ func TestProbeIsConsistent(t *testing.T) {
 	if !strings.Contains(s, r.Reason) || !strings.Contains(s, "not available") {
 		t.Errorf("String lacks the reason: %s", s)
 	}
+	checkFailedStep(t, r)
+}
+
+// checkUsable checks a usable report for completeness.
+func checkUsable(t *testing.T, r Report, s string) {
+	t.Helper()
+	if len(r.Devices) == 0 || r.Step != "" || r.BlasPath == "" || r.DriverVersion == 0 {
+		t.Errorf("usable report incomplete: %+v", r)
+	}
+	for _, d := range r.Devices {
+		if d.Err == "" && (d.Name == "" || d.Major == 0 || d.TotalMem == 0 || d.SMs == 0) {
+			t.Errorf("device without properties: %+v", d)
+		}
+	}
+	if !strings.Contains(s, "GPU training: available") {
+		t.Errorf("String: %s", s)
+	}
+}
+
+// checkFailedStep checks that an unusable report's reason fits its step.
+func checkFailedStep(t *testing.T, r Report) {
+	t.Helper()
 	switch r.Step {
 	case StepNoCgo:
 		if !errors.Is(r.Err, ErrNoCgo) || !strings.Contains(r.Reason, "CGO_ENABLED=1") {

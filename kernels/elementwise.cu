@@ -1,5 +1,5 @@
-// elementwise.cu: bias (+ fused ReLU), bias gradient, ReLU, axis swap and the
-// BLAS-1 style helpers (fill, copy, axpy, scale).
+// elementwise.cu: bias (+ fused ReLU), bias gradient, ReLU, axis swap and
+// fill.
 //
 // bias_add_f32: y viewed as [outer, C, inner] gets bias[c] added and, when
 // relu != 0, max(0, .) applied in the same pass (one read, one write of y).
@@ -22,8 +22,8 @@
 // relu_fwd_f32: y = x < 0 ? 0 : x (y may be x). relu_bwd_f32: dx = y > 0 ?
 // dy : 0 where y is the ReLU output (dx may be dy). swap_axes01_f32:
 // dst[b, a, i] = src[a, b, i] for src viewed as [A, B, inner]; one work item
-// per dst element so stores coalesce. fill_f32, copy_f32, axpy_f32 (y +=
-// alpha*x), scale_f32 (x *= alpha). Work items: n, or A*B*inner for the swap.
+// per dst element so stores coalesce. fill_f32: x[i] = v. Work items: n, or
+// A*B*inner for the swap.
 //
 // No pointer is __restrict__: several ops allow in-place use. Grid-stride
 // loops over plain int indices: every buffer must hold fewer than 2^31 - 2^21
@@ -107,29 +107,5 @@ extern "C" __global__ void fill_f32(float* x, int n, float v)
     const int stride = blockDim.x * gridDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         x[i] = v;
-    }
-}
-
-extern "C" __global__ void copy_f32(const float* src, float* dst, int n)
-{
-    const int stride = blockDim.x * gridDim.x;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        dst[i] = src[i];
-    }
-}
-
-extern "C" __global__ void axpy_f32(int n, float alpha, const float* x, float* y)
-{
-    const int stride = blockDim.x * gridDim.x;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        y[i] += alpha * x[i];
-    }
-}
-
-extern "C" __global__ void scale_f32(int n, float alpha, float* x)
-{
-    const int stride = blockDim.x * gridDim.x;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        x[i] *= alpha;
     }
 }

@@ -1,19 +1,41 @@
 // Package kernels holds the CUDA kernels of the GPU backend: the CUDA C
 // sources (*.cu, in this folder), the PTX that scripts/build-kernels.sh makes
-// from them (kernels.ptx, committed and embedded here), and the table of every
-// kernel with its parameters and launch configuration.
+// from them (kernels.ptx, committed and embedded here), and beside each .cu
+// file a .go file with one typed launch function per kernel.
+//
+// # One launch description per kernel
+//
+// A kernel's launch is described once, in Go, by its launch function, e.g.
+//
+//	func Im2Col[P any](l Launcher[P], g Conv, x, col P)
+//
+// which states the kernel (Im2ColKernel: name, source file, work rule), the
+// arguments in parameter order, each with its C name and type, and the work
+// count computed from them, and hands them to l.Launch. Both runners
+// implement Launcher: the GPU backend (device/gpu, P = a device address)
+// packs the arguments into cuLaunchKernel's parameter buffer; the emulator
+// (kernels/emu, P = a host slice) runs the same CUDA C compiled for the host.
+// So argument order lives in one Go place, checked against the C: the tests
+// here record every launch function's arguments and compare them with each
+// .entry of the PTX and each prototype in the .cu sources, and the emulator
+// checks every launch against the C++ compiler's view of the signature. This
+// is llm.c's launcher beside its kernel, candle's one op with a CPU and a
+// CUDA half, and cudarc's typed launch builder, in Go: generic over the
+// pointer type rather than an interface per argument, so that a launch
+// builds its arguments in a fixed array and allocates nothing.
 //
 // The package has no cgo and no CUDA dependency: the GPU backend loads PTX
 // with the driver (cuModuleLoadData, which JIT-compiles it for the GPU in use)
 // and looks each kernel up by Name (cuModuleGetFunction). The PTX targets
 // compute_70, so any GPU from Volta (sm_70) on runs it.
 //
-// Every kernel is a 1-D grid-stride loop over a number of work items stated in
-// its table entry (Kernel.Work): launch it with Block threads per block and
-// Grid(work) blocks. Results never depend on the launch configuration (the
-// host emulator in kernels/emu checks this), so the configuration is a
-// performance choice only. No kernel uses shared memory or barriers, and
-// none uses atomics except softmax_xent_f32 for its two statistics.
+// Every kernel is a 1-D grid-stride loop over a number of work items (the
+// work its launch function passes, documented in Kernel.Work): launch it with
+// Block threads per block and Grid(work) blocks. Results never depend on the
+// launch configuration (the host emulator in kernels/emu checks this), so the
+// configuration is a performance choice only. No kernel uses shared memory or
+// barriers, and none uses atomics except softmax_xent_f32 for its two
+// statistics.
 //
 // Rounding. The PTX is built with --fmad=false and IEEE division and sqrt:
 // each kernel computes exactly the float32 operations its source states, in
@@ -22,7 +44,7 @@
 // the CPU backend beyond that by design; the others can match it bit for
 // bit.
 //
-// Limits: sizes are C int. Every buffer a kernel touches, and every Work
+// Limits: sizes are C int. Every buffer a kernel touches, and every work
 // count, must be at most MaxElems elements. The dataset of
 // gather_images_f32 is addressed in 64 bits and may be larger.
 //
@@ -31,11 +53,7 @@
 // sm_70, sm_80 and sm_90.
 package kernels
 
-import (
-	"embed"
-	"fmt"
-	"strings"
-)
+import "embed"
 
 // PTX is the PTX module holding every kernel in Kernels (NUL-free text; append
 // a 0 byte before handing it to cuModuleLoadData).
@@ -71,127 +89,22 @@ func Grid(work int) int {
 	return min((work+Block-1)/Block, MaxGrid)
 }
 
-// Param is one kernel parameter.
-type Param struct {
-	Name string // as in the .cu source
-	Type string // C type: "float*", "const float*", "int*", "const int*", "const unsigned char*", "int", "unsigned long long" or "float"
-}
-
-// Kernel documents one kernel of the PTX module.
+// Kernel is one entry point of the PTX module. Its arguments are described
+// once, by its launch function (Im2Col for Im2ColKernel, ...), which the GPU
+// backend and the emulator both call.
 type Kernel struct {
-	Name   string  // entry name in the PTX
-	File   string  // source file
-	Params []Param // in order
-	Work   string  // number of grid-stride work items, in terms of Params
-	Doc    string  // what it computes
+	Name string // entry name in the PTX
+	File string // source file
+	Work string // the grid-stride work items, in terms of the parameters (what the launch function passes)
+	Doc  string // what it computes
 }
 
-// Signature is the kernel's C prototype without "extern "C" __global__ void".
-func (k Kernel) Signature() string {
-	ps := make([]string, len(k.Params))
-	for i, p := range k.Params {
-		ps[i] = p.Type + " " + p.Name
-	}
-	return k.Name + "(" + strings.Join(ps, ", ") + ")"
-}
-
-// Launch is the recommended launch: Grid(work) blocks of Block threads.
-func (k Kernel) Launch(work int) (grid, block int) { return Grid(work), Block }
-
-// Lookup finds a kernel by name.
-func Lookup(name string) (Kernel, bool) {
-	for _, k := range Kernels {
-		if k.Name == name {
-			return k, true
-		}
-	}
-	return Kernel{}, false
-}
-
-func params(s string) []Param {
-	var ps []Param
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		i := strings.LastIndexAny(f, " *")
-		if i < 0 {
-			panic("kernels: bad parameter " + f)
-		}
-		ps = append(ps, Param{Name: f[i+1:], Type: strings.TrimSpace(f[:i+1])})
-	}
-	return ps
-}
-
-const (
-	convParams = "const float* x, float* col, int C, int N, int H, int W, int KH, int KW, int SH, int SW, int PH, int PW, int OH, int OW"
-	poolDims   = "int P, int H, int W, int KH, int KW, int SH, int SW, int OH, int OW"
-)
-
-// Kernels lists every kernel in PTX, in source order. device.ConvGeom maps to
-// the conv parameters as C, N, H, W, KH, KW, SH, SW, PH=PadH, PW=PadW, OH,
-// OW; device.PoolGeom to the pool ones as P=Planes, H, W, KH, KW, SH, SW, OH,
-// OW.
-var Kernels = []Kernel{
-	{Name: "im2col_f32", File: "conv.cu", Params: params(convParams), Work: "C*N*OH*OW",
-		Doc: "Backend.Im2Col: col [C*KH*KW, N*OH*OW] from CNHW x; one work item per (c, n, oy, ox) writes KH*KW rows."},
-	{Name: "col2im_f32", File: "conv.cu",
-		Params: params("const float* col, float* dx, int C, int N, int H, int W, int KH, int KW, int SH, int SW, int PH, int PW, int OH, int OW"),
-		Work:   "C*N*H*W",
-		Doc:    "Backend.Col2Im: overwrites dx with the adjoint of im2col, gathered per dx element (deterministic, no atomics)."},
-	{Name: "maxpool_fwd_f32", File: "pool.cu",
-		Params: params("const float* x, float* y, int* argmax, " + poolDims), Work: "P*OH*OW",
-		Doc: "Backend.MaxPoolForward: window max and the plane index iy*W+ix of its first occurrence (row-major scan)."},
-	{Name: "maxpool_bwd_f32", File: "pool.cu",
-		Params: params("const float* dy, const int* argmax, float* dx, " + poolDims), Work: "P*H*W",
-		Doc: "Backend.MaxPoolBackward: overwrites dx; each dx element gathers the dy whose argmax names it (argmax from maxpool_fwd_f32)."},
-	{Name: "avgpool_fwd_f32", File: "pool.cu",
-		Params: params("const float* x, float* y, " + poolDims), Work: "P*OH*OW",
-		Doc: "Backend.AvgPoolForward: window sum * (1/(KH*KW))."},
-	{Name: "avgpool_bwd_f32", File: "pool.cu",
-		Params: params("const float* dy, float* dx, " + poolDims), Work: "P*H*W",
-		Doc: "Backend.AvgPoolBackward: overwrites dx with the sum of dy*(1/(KH*KW)) over the covering windows, gathered."},
-	{Name: "bias_add_f32", File: "elementwise.cu",
-		Params: params("float* y, const float* bias, int outer, int C, int inner, int relu"), Work: "outer*C*inner",
-		Doc: "Backend.AddBias: y[o, c, i] += bias[c], then max(0, .) when relu != 0 (fused, one pass)."},
-	{Name: "bias_grad_f32", File: "elementwise.cu",
-		Params: params("const float* dy, float* out, int outer, int C, int inner, int chunks"), Work: "C*chunks",
-		Doc: "Backend.BiasGrad, one pass of BiasGradPlan: out[c*chunks+j] = sum of dy[o, c, r] over e = o*inner+r = j (mod chunks), e ascending."},
-	{Name: "relu_fwd_f32", File: "elementwise.cu",
-		Params: params("const float* x, float* y, int n"), Work: "n",
-		Doc: "Backend.ReLUForward: y = x < 0 ? 0 : x (y may be x)."},
-	{Name: "relu_bwd_f32", File: "elementwise.cu",
-		Params: params("const float* y, const float* dy, float* dx, int n"), Work: "n",
-		Doc: "Backend.ReLUBackward: dx = y > 0 ? dy : 0 (dx may be dy)."},
-	{Name: "swap_axes01_f32", File: "elementwise.cu",
-		Params: params("const float* src, float* dst, int A, int B, int inner"), Work: "A*B*inner",
-		Doc: "Backend.SwapAxes01: dst[b, a, i] = src[a, b, i]."},
-	{Name: "fill_f32", File: "elementwise.cu",
-		Params: params("float* x, int n, float v"), Work: "n",
-		Doc: "Backend.Fill: x[i] = v."},
-	{Name: "copy_f32", File: "elementwise.cu",
-		Params: params("const float* src, float* dst, int n"), Work: "n",
-		Doc: "Backend.Copy: dst[i] = src[i] (cuMemcpyDtoDAsync does the same)."},
-	{Name: "axpy_f32", File: "elementwise.cu",
-		Params: params("int n, float alpha, const float* x, float* y"), Work: "n",
-		Doc: "Backend.Axpy: y += alpha*x."},
-	{Name: "scale_f32", File: "elementwise.cu",
-		Params: params("int n, float alpha, float* x"), Work: "n",
-		Doc: "Backend.Scale: x *= alpha."},
-	{Name: "softmax_xent_f32", File: "loss.cu",
-		Params: params("const float* logits, const int* labels, int n, int k, float gradScale, float* dlogits, float* stats"),
-		Work:   "n",
-		Doc:    "Backend.SoftmaxXent: one row per work item; dlogits may be NULL; stats[0] += loss, stats[1] += correct by atomicAdd."},
-	{Name: "adam_f32", File: "adam.cu",
-		Params: params("float* p, const float* g, float* m, float* v, int n, float lrT, float beta1, float beta2, float eps"),
-		Work:   "n",
-		Doc:    "Backend.Adam: fused Keras/TF2 Adam step with the bias-corrected lrT."},
-	{Name: "gather_images_f32", File: "gather.cu",
-		Params: params("const unsigned char* src, const int* idx, int n, int c, int hw, float scale, float* dst, const int* labels, int* dstLabels"),
-		Work:   "max(c*n*hw, n)",
-		Doc:    "Backend.GatherImages: dst[ch, j, p] = src[idx[j]*c*hw + ch*hw + p]*scale; dstLabels[j] = labels[idx[j]] when both are non-NULL."},
-	{Name: "augment_f32", File: "augment.cu",
-		Params: params("const float* src, float* dst, int C, int N, int H, int W, int pad, unsigned long long seed, unsigned long long step"),
-		Work:   "C*N*H*W",
-		Doc:    "Backend.Augment: random crop of the pad-zero-padded image at (dy, dx), then mirror when flip; dy, dx, flip from device.AugmentDraw(seed, step, j, pad), recomputed per element."},
+// Kernels lists every kernel in PTX, in source order.
+var Kernels = []*Kernel{
+	Im2ColKernel, Col2ImKernel,
+	MaxPoolFwdKernel, MaxPoolBwdKernel, AvgPoolFwdKernel, AvgPoolBwdKernel,
+	BiasAddKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
+	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel,
 }
 
 // BiasGradStep is one launch of bias_grad_f32 in a BiasGrad plan. In and
@@ -250,13 +163,4 @@ func BiasGradPlan(outer, c, inner int) (steps []BiasGradStep, scratch int) {
 		scratch = c * ks[0]
 	}
 	return steps, scratch
-}
-
-// Table formats Kernels as text: each signature, then its launch.
-func Table() string {
-	var b strings.Builder
-	for _, k := range Kernels {
-		fmt.Fprintf(&b, "%s\n\twork %s, block %d, grid min(ceil(work/%d), %d)\n", k.Signature(), k.Work, Block, Block, MaxGrid)
-	}
-	return b.String()
 }

@@ -2,7 +2,13 @@ package kernels
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,12 +21,12 @@ import (
 // entries parses the PTX: every ".visible .entry name(" with its parameter
 // types (.u64 for pointers and unsigned long long, .u32 for int, .f32 for
 // float).
-func entries(t *testing.T) map[string][]string {
+func entries(t *testing.T, ptx []byte) map[string][]string {
 	t.Helper()
 	head := regexp.MustCompile(`(?m)^\.visible \.entry (\w+)\(\s*((?:\.param [^)]*)?)\)`)
 	param := regexp.MustCompile(`\.param \.(\w+) (\w+)`)
 	out := map[string][]string{}
-	for _, m := range head.FindAllSubmatch(PTX, -1) {
+	for _, m := range head.FindAllSubmatch(ptx, -1) {
 		name := string(m[1])
 		var types []string
 		for i, p := range param.FindAllSubmatch(m[2], -1) {
@@ -40,54 +46,128 @@ func entries(t *testing.T) map[string][]string {
 	return out
 }
 
-func ptxType(c string) string {
-	switch {
-	case strings.HasSuffix(c, "*"):
-		return "u64"
-	case c == "int":
-		return "u32"
-	case c == "unsigned long long":
-		return "u64"
-	case c == "float":
-		return "f32"
-	}
-	return "?" + c
+// launch is one recorded call of a launch function.
+type launch struct {
+	k    *Kernel
+	work int
+	args []Arg[string]
 }
 
-func TestTableMatchesPTX(t *testing.T) {
-	got := entries(t)
-	seen := map[string]bool{}
-	for _, k := range Kernels {
-		if seen[k.Name] {
-			t.Errorf("%s listed twice", k.Name)
+// recorder is a Launcher that keeps what it is given; pointers are their
+// parameter names.
+type recorder struct{ got []launch }
+
+func (r *recorder) Launch(k *Kernel, work int, a Args[string]) {
+	l := launch{k: k, work: work}
+	for i := range a.Len() {
+		l.args = append(l.args, a.At(i))
+	}
+	r.got = append(r.got, l)
+}
+
+// launchAll calls every launch function once with random sizes in [1, 50)
+// and pointers named after what the caller passes.
+func launchAll(rng *rand.Rand) []launch {
+	n := func() int { return 1 + rng.IntN(49) }
+	f := func() float32 { return rng.Float32() }
+	var r recorder
+	cv := Conv{n(), n(), n(), n(), n(), n(), n(), n(), n(), n(), n(), n()}
+	pl := Pool{n(), n(), n(), n(), n(), n(), n(), n(), n()}
+	Im2Col(&r, cv, "x", "col")
+	Col2Im(&r, cv, "col", "dx")
+	MaxPoolFwd(&r, pl, "x", "y", "argmax")
+	MaxPoolBwd(&r, pl, "dy", "argmax", "dx")
+	AvgPoolFwd(&r, pl, "x", "y")
+	AvgPoolBwd(&r, pl, "dy", "dx")
+	BiasAdd(&r, "y", "bias", n(), n(), n(), rng.IntN(2) == 1)
+	BiasGrad(&r, "dy", "out", n(), n(), n(), n())
+	ReLUFwd(&r, "x", "y", n())
+	ReLUBwd(&r, "y", "dy", "dx", n())
+	SwapAxes01(&r, "src", "dst", n(), n(), n())
+	Fill(&r, "x", n(), f())
+	SoftmaxXent(&r, "logits", "labels", n(), n(), f(), "dlogits", "stats")
+	Adam(&r, "p", "g", "m", "v", n(), f(), f(), f(), f())
+	GatherImages(&r, "src", "idx", n(), n(), n(), f(), "dst", "labels", "dstLabels")
+	Augment(&r, "src", "dst", n(), n(), n(), n(), n(), rng.Uint64(), rng.Uint64())
+	return r.got
+}
+
+// described records every launch function and checks that each kernel of
+// Kernels is launched by exactly one of them, and that each passes its
+// pointers in the parameters named like them.
+func described(t *testing.T) map[string]launch {
+	t.Helper()
+	out := map[string]launch{}
+	for _, l := range launchAll(rand.New(rand.NewPCG(1, 2))) {
+		if _, dup := out[l.k.Name]; dup {
+			t.Errorf("%s launched by two launch functions", l.k.Name)
 		}
-		seen[k.Name] = true
-		types, ok := got[k.Name]
-		if !ok {
-			t.Errorf("%s is in the table but has no .entry in kernels.ptx", k.Name)
-			continue
-		}
-		if len(types) != len(k.Params) {
-			t.Errorf("%s: table has %d params, PTX %d", k.Name, len(k.Params), len(types))
-			continue
-		}
-		for i, p := range k.Params {
-			if w := ptxType(p.Type); types[i] != w {
-				t.Errorf("%s param %d (%s %s): PTX .%s, table says .%s", k.Name, i, p.Type, p.Name, types[i], w)
+		out[l.k.Name] = l
+		for _, a := range l.args {
+			if a.Type.IsPtr() && a.Ptr != a.Name {
+				t.Errorf("%s: parameter %s gets the caller's %s", l.k.Name, a.Name, a.Ptr)
 			}
 		}
 	}
-	for name := range got {
-		if !seen[name] {
-			t.Errorf(".entry %s is in kernels.ptx but not in the table", name)
+	for _, k := range Kernels {
+		if _, ok := out[k.Name]; !ok {
+			t.Errorf("%s has no launch function in launchAll", k.Name)
 		}
+	}
+	if len(out) != len(Kernels) {
+		t.Errorf("%d kernels launched, %d in Kernels", len(out), len(Kernels))
+	}
+	return out
+}
+
+func ptxType(c CType) string {
+	switch {
+	case c.IsPtr(), c == U64:
+		return "u64"
+	case c == Int:
+		return "u32"
+	case c == Float:
+		return "f32"
+	}
+	return "?" + c.String()
+}
+
+// TestLaunchesMatchPTX: every launch function passes as many arguments as its
+// .entry in kernels.ptx has parameters, each of the PTX type of its C type,
+// and every .entry has a launch function.
+func TestLaunchesMatchPTX(t *testing.T) {
+	got := entries(t, PTX)
+	for name, l := range described(t) {
+		types, ok := got[name]
+		if !ok {
+			t.Errorf("%s has a launch function but no .entry in kernels.ptx", name)
+			continue
+		}
+		if len(types) != len(l.args) {
+			t.Errorf("%s: launch passes %d arguments, PTX has %d", name, len(l.args), len(types))
+			continue
+		}
+		for i, a := range l.args {
+			if w := ptxType(a.Type); types[i] != w {
+				t.Errorf("%s param %d (%s %s): PTX .%s, launch passes .%s", name, i, a.Type, a.Name, types[i], w)
+			}
+		}
+	}
+	for _, k := range Kernels {
+		if _, ok := got[k.Name]; !ok {
+			t.Errorf("%s is in Kernels but not in kernels.ptx", k.Name)
+		}
+	}
+	if len(got) != len(Kernels) {
+		t.Errorf(".entry count %d, Kernels %d", len(got), len(Kernels))
 	}
 }
 
-// TestTableMatchesSources checks each table entry against the prototype in
-// its .cu file: same file, same parameter types and names in order.
-func TestTableMatchesSources(t *testing.T) {
+// TestLaunchesMatchSources checks each launch function against the prototype
+// in its .cu file: same file, same parameter types and names in order.
+func TestLaunchesMatchSources(t *testing.T) {
 	proto := regexp.MustCompile(`extern "C" __global__ void (\w+)\(([^)]*)\)`)
+	desc := described(t)
 	found := map[string]bool{}
 	err := fs.WalkDir(Sources, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -100,17 +180,21 @@ func TestTableMatchesSources(t *testing.T) {
 		for _, m := range proto.FindAllSubmatch(src, -1) {
 			name := string(m[1])
 			found[name] = true
-			k, ok := Lookup(name)
+			l, ok := desc[name]
 			if !ok {
-				t.Errorf("%s (%s) is not in the table", name, path)
+				t.Errorf("%s (%s) has no launch function", name, path)
 				continue
 			}
-			if k.File != path {
-				t.Errorf("%s: table says %s, defined in %s", name, k.File, path)
+			if l.k.File != path {
+				t.Errorf("%s: Kernel.File says %s, defined in %s", name, l.k.File, path)
 			}
-			want := name + "(" + strings.Join(strings.Fields(string(m[2])), " ") + ")"
-			if k.Signature() != want {
-				t.Errorf("signature mismatch:\n table %s\nsource %s", k.Signature(), want)
+			ps := make([]string, len(l.args))
+			for i, a := range l.args {
+				ps[i] = a.Type.String() + " " + a.Name
+			}
+			got := name + "(" + strings.Join(ps, ", ") + ")"
+			if want := name + "(" + strings.Join(strings.Fields(string(m[2])), " ") + ")"; got != want {
+				t.Errorf("signature mismatch:\nlaunch %s\nsource %s", got, want)
 			}
 		}
 		return nil
@@ -118,19 +202,114 @@ func TestTableMatchesSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range Kernels {
-		if !found[k.Name] {
-			t.Errorf("%s is in the table but in no .cu file", k.Name)
-		}
-	}
 	all, err := Sources.ReadFile("all.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range Kernels {
+		if !found[k.Name] {
+			t.Errorf("%s is in Kernels but in no .cu file", k.Name)
+		}
 		if !bytes.Contains(all, []byte(`#include "`+k.File+`"`)) {
 			t.Errorf("all.cu does not include %s", k.File)
 		}
+	}
+}
+
+// TestWorkRules: the work count each launch function passes equals its
+// Kernel.Work formula evaluated on the arguments it passes, on random sizes.
+func TestWorkRules(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20 {
+		for _, l := range launchAll(rng) {
+			vars := map[string]int{}
+			for _, a := range l.args {
+				if a.Type == Int {
+					vars[a.Name] = a.Int()
+				}
+			}
+			want, err := evalWork(l.k.Work, vars)
+			if err != nil {
+				t.Fatalf("%s: Work %q: %v", l.k.Name, l.k.Work, err)
+			}
+			if l.work != want {
+				t.Fatalf("%s: launch passes work %d, Work %q is %d for %v", l.k.Name, l.work, l.k.Work, want, vars)
+			}
+		}
+	}
+}
+
+// evalWork evaluates a Work formula: int parameters, *, + and max(a, b).
+func evalWork(s string, vars map[string]int) (int, error) {
+	e, err := parser.ParseExpr(s)
+	if err != nil {
+		return 0, err
+	}
+	var eval func(ast.Expr) (int, error)
+	eval = func(e ast.Expr) (int, error) {
+		switch e := e.(type) {
+		case *ast.Ident:
+			v, ok := vars[e.Name]
+			if !ok {
+				return 0, fmt.Errorf("%s is no int parameter", e.Name)
+			}
+			return v, nil
+		case *ast.BinaryExpr:
+			x, err1 := eval(e.X)
+			y, err2 := eval(e.Y)
+			switch {
+			case err1 != nil || err2 != nil:
+				return 0, errors.Join(err1, err2)
+			case e.Op == token.MUL:
+				return x * y, nil
+			case e.Op == token.ADD:
+				return x + y, nil
+			}
+		case *ast.CallExpr:
+			if f, ok := e.Fun.(*ast.Ident); ok && f.Name == "max" && len(e.Args) == 2 {
+				x, err1 := eval(e.Args[0])
+				y, err2 := eval(e.Args[1])
+				return max(x, y), errors.Join(err1, err2)
+			}
+		}
+		return 0, fmt.Errorf("cannot evaluate %T", e)
+	}
+	return eval(e)
+}
+
+// counter is a Launcher that only adds up what it is given.
+type counter struct{ sum uint64 }
+
+func (c *counter) Launch(k *Kernel, work int, a Args[uint64]) {
+	for i := range a.Len() {
+		c.sum += a.At(i).Ptr + a.At(i).Bits + uint64(work)
+	}
+}
+
+type scratch uint64
+
+func (s scratch) at(off, _ int) uint64 { return uint64(s) + uint64(4*off) }
+
+// TestLaunchAllocatesNothing: building a launch's arguments and handing them
+// to a Launcher makes no heap allocation (the GPU backend's training step
+// must allocate nothing).
+func TestLaunchAllocatesNothing(t *testing.T) {
+	var c counter
+	var l Launcher[uint64] = &c
+	g := Conv{3, 32, 32, 32, 3, 3, 1, 1, 1, 1, 32, 32}
+	steps, _ := BiasGradPlan(1, 64, 131072)
+	var s scratch = 0x5000
+	allocs := testing.AllocsPerRun(1000, func() {
+		BiasGradPasses(l, steps, 0x1000, 0x2000, 64, s.at)
+		Im2Col(l, g, 0x1000, 0x2000)
+		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7)
+		Augment(l, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+	})
+	if allocs != 0 {
+		t.Errorf("a launch allocates %v times", allocs)
+	}
+	if c.sum == 0 {
+		t.Error("the launcher saw nothing")
 	}
 }
 
@@ -198,32 +377,32 @@ func TestBiasGradPlan(t *testing.T) {
 	}
 }
 
-func TestTable(t *testing.T) {
-	tab := Table()
-	if !strings.Contains(tab, "im2col_f32(const float* x, float* col, int C, int N, int H, int W, int KH, int KW, int SH, int SW, int PH, int PW, int OH, int OW)") {
-		t.Errorf("Table:\n%s", tab)
-	}
-}
-
-// TestPTXFresh rebuilds the PTX from the sources when the nvcc release that
-// made the committed PTX is installed, and fails when they differ (what
-// scripts/check-ptx.sh checks, here so that go test sees a forgotten
-// rebuild). Skipped without nvcc or with another release.
+// TestPTXFresh rebuilds the PTX from the sources with the installed nvcc
+// (what scripts/check-ptx.sh does, here so that go test sees a forgotten
+// rebuild). It runs with any nvcc that can target compute_70 and skips,
+// saying why, without one. Two modes:
+//
+//   - every nvcc: the fresh PTX must have the same .entry names with the same
+//     parameter lists (count and PTX types, names normalised to
+//     <kernel>_param_<i>) as the committed one, and ptxas must assemble both
+//     for sm_70. This proves that the committed PTX declares exactly the
+//     kernels and signatures the sources do (a kernel added, removed or
+//     changed in a .cu file and not rebuilt fails), and that it is valid PTX;
+//     it cannot see a change inside a kernel body.
+//   - the pinned release (the one named in the committed PTX's header, CUDA
+//     11.8): the bytes must also be equal, which proves the committed PTX is
+//     exactly what the sources compile to.
 func TestPTXFresh(t *testing.T) {
-	nvcc := os.Getenv("NVCC")
-	if nvcc == "" {
-		nvcc = "nvcc"
-	}
+	nvcc := tool("NVCC", "nvcc")
 	if _, err := exec.LookPath(nvcc); err != nil {
-		t.Skip("nvcc not installed")
+		t.Skipf("%s not installed: the PTX freshness check needs the CUDA toolkit", nvcc)
 	}
 	ver, err := exec.Command(nvcc, "--version").Output()
 	if err != nil {
-		t.Skipf("nvcc --version: %v", err)
+		t.Skipf("%s --version: %v", nvcc, err)
 	}
-	have := regexp.MustCompile(`(?m)^// Cuda compilation tools, (release [0-9.]+, V[0-9.]+)`).FindSubmatch(PTX)
-	if have == nil || !bytes.Contains(ver, have[1]) {
-		t.Skipf("kernels.ptx was made by another nvcc than the installed one")
+	if archs, err := exec.Command(nvcc, "--list-gpu-arch").Output(); err == nil && !bytes.Contains(archs, []byte("compute_70")) {
+		t.Skipf("this nvcc cannot target compute_70 (its --list-gpu-arch lacks it): the PTX freshness check needs CUDA 11 or 12")
 	}
 	out := filepath.Join(t.TempDir(), "kernels.ptx")
 	cmd := exec.Command("bash", filepath.Join("..", "scripts", "build-kernels.sh"), out)
@@ -234,7 +413,53 @@ func TestPTXFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	have, now := entries(t, PTX), entries(t, fresh)
+	for name, types := range now {
+		if got, ok := have[name]; !ok {
+			t.Errorf("kernels.ptx lacks .entry %s: run scripts/build-kernels.sh", name)
+		} else if strings.Join(got, ",") != strings.Join(types, ",") {
+			t.Errorf("kernels.ptx: %s(%s), the sources compile to %s(%s): run scripts/build-kernels.sh", name, strings.Join(got, ","), name, strings.Join(types, ","))
+		}
+	}
+	for name := range have {
+		if _, ok := now[name]; !ok {
+			t.Errorf("kernels.ptx has .entry %s, which the sources no longer define: run scripts/build-kernels.sh", name)
+		}
+	}
+	assemble(t, "kernels.ptx", PTX)
+	assemble(t, "the fresh PTX", fresh)
+	pinned := regexp.MustCompile(`(?m)^// Cuda compilation tools, (release [0-9.]+, V[0-9.]+)`).FindSubmatch(PTX)
+	if pinned == nil || !bytes.Contains(ver, pinned[1]) {
+		t.Logf("nvcc is not the pinned release (%s): entries and signatures compared, bytes not", pinned[1])
+		return
+	}
 	if !bytes.Equal(fresh, PTX) {
 		t.Fatal("kernels.ptx is stale: run scripts/build-kernels.sh and commit the result")
+	}
+}
+
+// tool is the command named by the environment variable env, or def.
+func tool(env, def string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+// assemble runs ptxas for sm_70 on ptx (skipped, saying so, without ptxas).
+func assemble(t *testing.T, what string, ptx []byte) {
+	t.Helper()
+	ptxas := tool("PTXAS", "ptxas")
+	if _, err := exec.LookPath(ptxas); err != nil {
+		t.Logf("%s not installed: %s not assembled", ptxas, what)
+		return
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "k.ptx")
+	if err := os.WriteFile(in, ptx, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(ptxas, "-arch=sm_70", in, "-o", filepath.Join(dir, "k.cubin")).CombinedOutput(); err != nil {
+		t.Errorf("ptxas -arch=sm_70 on %s: %v\n%s", what, err, msg)
 	}
 }

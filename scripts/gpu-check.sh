@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check: run on a machine with an NVIDIA GPU and no Go toolchain,
 # from the repository root, after scripts/gpu-bundle.sh has built .gpu/.
-# It runs the cuda and GPU-backend test binaries (conformance suite, CPU/GPU
-# parity, zero-allocation step), `trainer bench` on the GPU and the CPU at
+# It runs the cuda and GPU-backend test binaries (the conformance suite on
+# the GPU, subtests <Test>/cuda, and on the kernel emulator, <Test>/emu;
+# CPU/GPU parity; zero-allocation step), `trainer bench` on the GPU and the CPU at
 # batch 32 and 128 and, when .gpu/ holds the CIFAR-10 JPEG archive and the
 # converter, a real 10-epoch training run on the GPU; then prints a table.
 set -u
@@ -23,7 +24,7 @@ for t in cuda:cuda gpu:device/gpu; do
   # Test binaries run in their package folder, as go test runs them.
   (cd "$dir" && TRAINER_REQUIRE_GPU=1 timeout 300 "$BIN/$t.test" -test.v -test.count=1) >"$LOG/$t-test.log" 2>&1
   rc=$?
-  grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|loss cpu|OOM message' "$LOG/$t-test.log" | grep -v '=== RUN' | tail -60
+  grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|loss cpu|OOM message' "$LOG/$t-test.log" | tail -80
   pass=$(grep -c -- '--- PASS' "$LOG/$t-test.log"); fail=$(grep -c -- '--- FAIL' "$LOG/$t-test.log"); skip=$(grep -c -- '--- SKIP' "$LOG/$t-test.log")
   row "$t tests (exit $rc)" "$pass passed, $fail failed, $skip skipped"
 done

@@ -3,41 +3,80 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/trainer-go/trainer/cuda"
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
 )
 
-// The GPU conformance suite: every Backend op on the GPU against the CPU
-// backend (the reference) on fresh random inputs. It skips, saying why, where
-// no GPU is usable. Tolerance: |gpu-cpu| <= atol + rtol*|cpu| with the values
-// given per op; element-wise ops must agree to float32 rounding (1e-6),
-// reductions and GEMMs to 1e-4 relative of the summed magnitudes.
+// The GPU conformance suite: every Backend op of the GPU backend against the
+// CPU backend (the reference) on fresh random inputs, twice:
+//
+//   - cuda: on the GPU. It skips, saying why, where no GPU is usable (fails
+//     under TRAINER_REQUIRE_GPU=1).
+//   - emu: always, on the kernel emulator (emuDev): the Backend's own op
+//     methods and launch packing, the kernels compiled for the host, GEMMs on
+//     a host reference instead of cuBLAS (large GEMM shapes are left to the
+//     GPU), so the GPU backend's code runs in CI without a GPU.
+//
+// Tolerance: |gpu-cpu| <= atol + rtol*|cpu| with the values given per op;
+// element-wise ops must agree to float32 rounding (1e-6), reductions and
+// GEMMs to 1e-4 relative of the summed magnitudes.
 
 type pair struct {
 	t   *testing.T
 	c   device.Backend
 	g   device.Backend
+	emu bool // g runs on the emulator
 	rng *rand.Rand
 }
 
-func newPair(t *testing.T) *pair {
+// envRequireGPU=1 turns "no GPU" skips into failures (scripts/gpu-check.sh
+// sets it), so that a broken GPU setup cannot pass as skipped.
+const envRequireGPU = "TRAINER_REQUIRE_GPU"
+
+// eachGPU runs a conformance test on the GPU ("cuda") and on the emulator
+// ("emu").
+func eachGPU(t *testing.T, f func(t *testing.T, p *pair)) {
+	for _, kind := range []string{"cuda", "emu"} {
+		t.Run(kind, func(t *testing.T) { f(t, newPair(t, kind == "emu")) })
+	}
+}
+
+// newGPU opens the GPU, or skips (fails under TRAINER_REQUIRE_GPU=1).
+func newGPU(t *testing.T, what string) *Backend {
 	t.Helper()
 	g, err := New(device.Options{})
 	if err != nil {
-		t.Skipf("no usable GPU, GPU conformance not run: %v", err)
+		if os.Getenv(envRequireGPU) == "1" {
+			t.Fatalf("%s=1 but no usable GPU: %v", envRequireGPU, err)
+		}
+		t.Skipf("no usable GPU, %s not run: %v", what, err)
+	}
+	return g
+}
+
+func newPair(t *testing.T, onEmu bool) *pair {
+	t.Helper()
+	var g *Backend
+	if onEmu {
+		g = newEmuBackend(t)
+	} else {
+		g = newGPU(t, "GPU conformance")
 	}
 	c, err := cpu.New(device.Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close(); c.Close() })
-	return &pair{t: t, c: c, g: g, rng: rand.New(rand.NewPCG(uint64(len(t.Name())), 42))}
+	return &pair{t: t, c: c, g: g, emu: onEmu, rng: rand.New(rand.NewPCG(uint64(len(t.Name())), 42))}
 }
 
 type bufs struct{ c, g device.Buffer }
@@ -127,13 +166,17 @@ func (p *pair) checkI32(what string, b bufs) {
 	}
 }
 
-func TestGemm(t *testing.T) {
-	p := newPair(t)
+func TestGemm(t *testing.T) { eachGPU(t, testGemm) }
+
+func testGemm(t *testing.T, p *pair) {
 	shapes := [][3]int{{1, 1, 1}, {7, 5, 3}, {32, 28800, 27}, {64, 288, 5408}, {288, 5408, 64}, {32, 64, 1024}, {33, 17, 65}}
 	for _, s := range shapes {
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
 				m, n, k := s[0], s[1], s[2]
+				if p.emu && m*n*k > 1<<21 {
+					continue // the emulator's reference GEMM is slow: big shapes are the GPU's
+				}
 				lda, ldb := k, n
 				if ta {
 					lda = m
@@ -171,8 +214,9 @@ func convGeoms() []device.ConvGeom {
 	}
 }
 
-func TestIm2ColCol2Im(t *testing.T) {
-	p := newPair(t)
+func TestIm2ColCol2Im(t *testing.T) { eachGPU(t, testIm2ColCol2Im) }
+
+func testIm2ColCol2Im(t *testing.T, p *pair) {
 	for _, g := range convGeoms() {
 		x := p.rand(g.C*g.N*g.H*g.W, 1)
 		col := p.nan(g.ColRows() * g.ColCols())
@@ -187,8 +231,9 @@ func TestIm2ColCol2Im(t *testing.T) {
 	}
 }
 
-func TestPooling(t *testing.T) {
-	p := newPair(t)
+func TestPooling(t *testing.T) { eachGPU(t, testPooling) }
+
+func testPooling(t *testing.T, p *pair) {
 	mk := func(pl, h, w, k, s int) device.PoolGeom {
 		return device.PoolGeom{Planes: pl, H: h, W: w, KH: k, KW: k, SH: s, SW: s, OH: (h-k)/s + 1, OW: (w-k)/s + 1}
 	}
@@ -224,8 +269,9 @@ func TestPooling(t *testing.T) {
 	}
 }
 
-func TestBiasReLUSwap(t *testing.T) {
-	p := newPair(t)
+func TestBiasReLUSwap(t *testing.T) { eachGPU(t, testBiasReLUSwap) }
+
+func testBiasReLUSwap(t *testing.T, p *pair) {
 	for _, s := range [][3]int{{1, 32, 28800}, {1, 64, 512}, {32, 64, 1}, {128, 10, 1}, {3, 5, 7}, {1, 64, 131072}} {
 		outer, c, inner := s[0], s[1], s[2]
 		n := outer * c * inner
@@ -260,8 +306,9 @@ func TestBiasReLUSwap(t *testing.T) {
 	}
 }
 
-func TestSoftmaxAdamGatherVector(t *testing.T) {
-	p := newPair(t)
+func TestSoftmaxAdamGatherVector(t *testing.T) { eachGPU(t, testSoftmaxAdamGatherVector) }
+
+func testSoftmaxAdamGatherVector(t *testing.T, p *pair) {
 	for _, s := range [][2]int{{32, 10}, {1, 3}, {257, 100}} {
 		n, k := s[0], s[1]
 		logits := p.rand(n*k, 5)
@@ -330,8 +377,9 @@ func TestSoftmaxAdamGatherVector(t *testing.T) {
 // TestAugment: a pure copy, so GPU and CPU must agree bit for bit (the
 // outputs start as NaN, so an element left unwritten shows); seeds and steps
 // above 2^32 check that both travel as 64 bits.
-func TestAugment(t *testing.T) {
-	p := newPair(t)
+func TestAugment(t *testing.T) { eachGPU(t, testAugment) }
+
+func testAugment(t *testing.T, p *pair) {
 	for _, s := range [][5]int{{3, 128, 32, 32, 4}, {1, 9, 28, 28, 4}, {2, 7, 5, 9, 2}, {3, 11, 6, 6, 0}, {2, 5, 3, 7, 9}} {
 		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
 		for _, d := range []struct {
@@ -356,14 +404,21 @@ func TestAugment(t *testing.T) {
 	}
 }
 
-func TestOutOfMemoryMessage(t *testing.T) {
-	p := newPair(t)
+func TestOutOfMemoryMessage(t *testing.T) { eachGPU(t, testOutOfMemoryMessage) }
+
+func testOutOfMemoryMessage(t *testing.T, p *pair) {
 	_, err := p.g.Alloc("a test tensor", device.F32, 1<<45)
 	if err == nil {
 		t.Fatal("allocating 128 TiB succeeded")
 	}
 	t.Logf("OOM message: %v", err)
-	for _, want := range []string{"a test tensor", "free of", "--batch-size"} {
+	// The --batch-size hint is the CLI's (cli/train.go adds it to a
+	// *device.OutOfMemoryError); the backend names what and how much.
+	var oom *device.OutOfMemoryError
+	if !errors.As(err, &oom) || !cuda.IsOutOfMemory(err) {
+		t.Errorf("OOM error %v (%T) is not a *device.OutOfMemoryError wrapping CUDA_ERROR_OUT_OF_MEMORY", err, err)
+	}
+	for _, want := range []string{"a test tensor", "free of", "CUDA_ERROR_OUT_OF_MEMORY"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("OOM error %q lacks %q", err, want)
 		}

@@ -34,23 +34,15 @@ func (b *buf) DType() device.DType { return b.dt }
 
 // Backend is the GPU backend on device 0.
 type Backend struct {
-	ctx    *cuda.Context
-	stream *cuda.Stream
-	blas   *cuda.Blas
-	mod    *cuda.Module
-	fn     map[string]*cuda.Function
-	args   *cuda.Args
-	info   string
-	total  uint64        // device memory, bytes
-	err    error         // first asynchronous error, reported by Sync/Download
-	stage  *cuda.HostMem // pinned staging for every host transfer
+	d     dev        // memory, transfers, launches, GEMM
+	args  *cuda.Args // the kernelParams of the launch being queued
+	info  string
+	total uint64 // device memory, bytes
+	err   error  // first asynchronous error, reported by Sync/Download
 
-	scratch     cuda.DevicePtr // bias-gradient partial sums
-	scratchLen  int
-	biasPlans   map[[3]int][]kernels.BiasGradStep
-	biasScratch map[[3]int]int
-	im2col, col2im, maxF, maxB, avgF, avgB, bias, biasG, reluF, reluB,
-	swap, fill, axpy, scale, xent, adam, gather, augment *cuda.Function
+	scratch    cuda.DevicePtr // bias-gradient partial sums
+	scratchLen int
+	biasPlans  map[[3]int][]kernels.BiasGradStep
 }
 
 // New opens the first GPU, or returns why there is none usable.
@@ -59,55 +51,23 @@ func New(o device.Options) (*Backend, error) {
 	if !r.Usable {
 		return nil, errors.New(r.Reason)
 	}
-	dev, err := cuda.GetDevice(0)
+	d, err := openDev(o)
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := dev.RetainPrimaryContext()
-	if err != nil {
-		return nil, err
-	}
-	b := &Backend{ctx: ctx, fn: map[string]*cuda.Function{}, args: cuda.NewArgs(),
-		biasPlans: map[[3]int][]kernels.BiasGradStep{}, biasScratch: map[[3]int]int{}}
-	fail := func(err error) (*Backend, error) {
-		b.Close()
-		return nil, err
-	}
-	if b.stream, err = ctx.NewStream(); err != nil {
-		return fail(err)
-	}
-	if b.blas, err = cuda.NewBlas(b.stream); err != nil {
-		return fail(err)
-	}
-	if err = b.blas.SetMathMode(o.TF32); err != nil {
-		return fail(err)
-	}
-	if b.mod, err = ctx.LoadModule(kernels.PTX); err != nil {
-		return fail(fmt.Errorf("loading the embedded kernels: %w", err))
-	}
-	for _, k := range kernels.Kernels {
-		f, err := b.mod.Function(k.Name)
-		if err != nil {
-			return fail(err)
-		}
-		b.fn[k.Name] = f
-	}
-	b.im2col, b.col2im = b.fn["im2col_f32"], b.fn["col2im_f32"]
-	b.maxF, b.maxB, b.avgF, b.avgB = b.fn["maxpool_fwd_f32"], b.fn["maxpool_bwd_f32"], b.fn["avgpool_fwd_f32"], b.fn["avgpool_bwd_f32"]
-	b.bias, b.biasG, b.reluF, b.reluB = b.fn["bias_add_f32"], b.fn["bias_grad_f32"], b.fn["relu_fwd_f32"], b.fn["relu_bwd_f32"]
-	b.swap, b.fill, b.axpy, b.scale = b.fn["swap_axes01_f32"], b.fn["fill_f32"], b.fn["axpy_f32"], b.fn["scale_f32"]
-	b.xent, b.adam, b.gather = b.fn["softmax_xent_f32"], b.fn["adam_f32"], b.fn["gather_images_f32"]
-	b.augment = b.fn["augment_f32"]
-
-	d := r.Devices[0]
-	b.total = d.TotalMem
+	g := r.Devices[0]
 	tf := "TF32 off"
 	if o.TF32 {
 		tf = "TF32 on"
 	}
-	b.info = fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, %s",
-		d.Name, d.Major, d.Minor, float64(d.TotalMem)/(1<<30), d.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, tf)
-	return b, nil
+	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, %s",
+		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, tf)
+	return newBackend(d, info, g.TotalMem), nil
+}
+
+// newBackend is the Backend on d.
+func newBackend(d dev, info string, total uint64) *Backend {
+	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, biasPlans: map[[3]int][]kernels.BiasGradStep{}}
 }
 
 // Caps: device memory, queued ops, lazy module loading, pinned transfers.
@@ -167,17 +127,17 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 		return nil, fmt.Errorf("allocating %s: negative length %d", what, n)
 	}
 	bytes := n * dt.Size()
-	p, err := b.ctx.MemAlloc(bytes, what)
+	p, err := b.d.MemAlloc(bytes, what)
 	if err != nil {
 		if cuda.IsOutOfMemory(err) {
-			free, total, _ := b.ctx.MemInfo()
+			free, total, _ := b.d.MemInfo()
 			return nil, &device.OutOfMemoryError{Device: "GPU", What: what, Requested: uint64(bytes), Free: free, Total: total, Err: err}
 		}
 		return nil, err
 	}
 	if bytes > 0 {
-		if err := b.stream.MemsetD8(p, 0, bytes); err != nil {
-			b.ctx.MemFree(p)
+		if err := b.d.MemsetD8(p, 0, bytes); err != nil {
+			b.d.MemFree(p)
 			return nil, err
 		}
 	}
@@ -188,8 +148,8 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 func (b *Backend) Free(x device.Buffer) {
 	p := x.(*buf)
 	if p.ptr != 0 {
-		b.keep(b.stream.Synchronize())
-		b.keep(b.ctx.MemFree(p.ptr))
+		b.keep(b.d.Synchronize())
+		b.keep(b.d.MemFree(p.ptr))
 		p.ptr, p.n = 0, 0
 	}
 }
@@ -214,23 +174,6 @@ func (b *Backend) span(x device.Buffer, dt device.DType, off, n int) (cuda.Devic
 	return p.ptr.Add(off * dt.Size()), nil
 }
 
-// stageBytes is the size of the pinned staging buffer. Every host transfer
-// goes through it: the GPU's DMA engine reads pinned memory directly, and no
-// Go pointer ever reaches C (a Go slice inside a struct that holds pointers
-// would break cgo's pointer rules).
-const stageBytes = 4 << 20
-
-func (b *Backend) staging() ([]byte, error) {
-	if b.stage == nil {
-		h, err := b.ctx.MemHostAlloc(stageBytes)
-		if err != nil {
-			return nil, fmt.Errorf("allocating %d MiB of pinned host memory for transfers: %w", stageBytes>>20, err)
-		}
-		b.stage = h
-	}
-	return b.stage.Bytes(), nil
-}
-
 // upload copies src (bytes) to dst[off:] through the staging buffer, one
 // chunk at a time; it waits for each chunk, so transfers are synchronous.
 func (b *Backend) upload(dst device.Buffer, dt device.DType, off int, src []byte) error {
@@ -241,13 +184,13 @@ func (b *Backend) upload(dst device.Buffer, dt device.DType, off int, src []byte
 	if err != nil {
 		return err
 	}
-	st, err := b.staging()
+	st, err := b.d.Staging()
 	if err != nil {
 		return err
 	}
 	for done := 0; done < len(src); {
 		n := copy(st, src[done:])
-		if err := b.stream.MemcpyHtoD(d.Add(done), b.stage.Ptr(), n); err != nil {
+		if err := b.d.MemcpyHtoD(d.Add(done), unsafe.Pointer(&st[0]), n); err != nil {
 			return err
 		}
 		if err := b.Sync(); err != nil {
@@ -267,13 +210,13 @@ func (b *Backend) download(src device.Buffer, dt device.DType, off int, dst []by
 	if err != nil {
 		return err
 	}
-	st, err := b.staging()
+	st, err := b.d.Staging()
 	if err != nil {
 		return err
 	}
 	for done := 0; done < len(dst); {
 		n := min(len(st), len(dst)-done)
-		if err := b.stream.MemcpyDtoH(b.stage.Ptr(), s.Add(done), n); err != nil {
+		if err := b.d.MemcpyDtoH(unsafe.Pointer(&st[0]), s.Add(done), n); err != nil {
 			return err
 		}
 		if err := b.Sync(); err != nil {
@@ -319,7 +262,7 @@ func (b *Backend) DownloadI32(src device.Buffer, off int, dst []int32) error {
 
 // Sync waits for the stream and returns the first error since the last Sync.
 func (b *Backend) Sync() error {
-	b.keep(b.stream.Synchronize())
+	b.keep(b.d.Synchronize())
 	err := b.err
 	b.err = nil
 	return err
@@ -327,43 +270,56 @@ func (b *Backend) Sync() error {
 
 // Close releases everything.
 func (b *Backend) Close() error {
-	if b.stream != nil {
-		b.stream.Synchronize()
+	if b.d == nil {
+		return nil
 	}
+	b.d.Synchronize()
 	if b.scratch != 0 {
-		b.ctx.MemFree(b.scratch)
+		b.d.MemFree(b.scratch)
+		b.scratch, b.scratchLen = 0, 0
 	}
-	if b.stage != nil {
-		b.stage.Free()
-	}
-	if b.mod != nil {
-		b.mod.Unload()
-	}
-	if b.blas != nil {
-		b.blas.Destroy()
-	}
-	if b.stream != nil {
-		b.stream.Destroy()
-	}
-	if b.args != nil {
-		b.args.Free()
-	}
-	if b.ctx != nil {
-		return b.ctx.Release()
-	}
-	return nil
+	b.args.Free()
+	err := b.d.Close()
+	b.d = nil
+	return err
 }
 
-// launch runs f over work items with the kernels' launch configuration.
-func (b *Backend) launch(f *cuda.Function, work int, a *cuda.Args) {
+// launcher is the Backend as a kernels.Launcher: it packs a launch's
+// arguments into cuLaunchKernel's parameter buffer and queues the kernel.
+type launcher Backend
+
+// Launch queues k over work items: kernels.Grid(work) blocks of
+// kernels.Block threads, nothing when there is no work.
+func (l *launcher) Launch(k *kernels.Kernel, work int, a kernels.Args[cuda.DevicePtr]) {
+	b := (*Backend)(l)
 	g := kernels.Grid(work)
 	if g == 0 {
 		return
 	}
-	b.keep(f.Launch(b.stream, [3]uint32{uint32(g), 1, 1}, [3]uint32{kernels.Block, 1, 1}, 0, a))
+	b.keep(b.d.Launch(k, g, kernels.Block, pack(b.args.Reset(), &a)))
 }
 
-func (b *Backend) a() *cuda.Args { return b.args.Reset() }
+// pack appends a's values to p in order: pointers and unsigned long longs
+// in 8 bytes, ints and floats in 4.
+func pack(p *cuda.Args, a *kernels.Args[cuda.DevicePtr]) *cuda.Args {
+	for i := range a.Len() {
+		x := a.At(i)
+		switch x.Type {
+		case kernels.Int:
+			p.I32(int32(x.Int()))
+		case kernels.Float:
+			p.F32(x.Float())
+		case kernels.U64:
+			p.I64(int64(x.Bits))
+		default:
+			p.Ptr(x.Ptr)
+		}
+	}
+	return p
+}
+
+// k is the Backend as the launcher the kernels' launch functions take.
+func (b *Backend) k() kernels.Launcher[cuda.DevicePtr] { return (*launcher)(b) }
 
 // Gemm: row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so
 // cuBLAS gets the operands swapped (darknet's gemm_gpu).
@@ -371,56 +327,50 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 	if m == 0 || n == 0 {
 		return
 	}
-	b.keep(b.blas.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
 }
 
-func convArgs(a *cuda.Args, g device.ConvGeom) *cuda.Args {
-	return a.I32(int32(g.C)).I32(int32(g.N)).I32(int32(g.H)).I32(int32(g.W)).I32(int32(g.KH)).I32(int32(g.KW)).
-		I32(int32(g.SH)).I32(int32(g.SW)).I32(int32(g.PadH)).I32(int32(g.PadW)).I32(int32(g.OH)).I32(int32(g.OW))
+func conv(g device.ConvGeom) kernels.Conv {
+	return kernels.Conv{C: g.C, N: g.N, H: g.H, W: g.W, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PadH, PW: g.PadW, OH: g.OH, OW: g.OW}
 }
 
-func poolArgs(a *cuda.Args, g device.PoolGeom) *cuda.Args {
-	return a.I32(int32(g.Planes)).I32(int32(g.H)).I32(int32(g.W)).I32(int32(g.KH)).I32(int32(g.KW)).
-		I32(int32(g.SH)).I32(int32(g.SW)).I32(int32(g.OH)).I32(int32(g.OW))
+func pool(g device.PoolGeom) kernels.Pool {
+	return kernels.Pool{P: g.Planes, H: g.H, W: g.W, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, OH: g.OH, OW: g.OW}
 }
 
 // Im2Col: see device.Backend.
 func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
-	b.launch(b.im2col, g.C*g.N*g.OH*g.OW, convArgs(b.a().Ptr(ptr(x)).Ptr(ptr(col)), g))
+	kernels.Im2Col(b.k(), conv(g), ptr(x), ptr(col))
 }
 
 // Col2Im: see device.Backend.
 func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
-	b.launch(b.col2im, g.C*g.N*g.H*g.W, convArgs(b.a().Ptr(ptr(col)).Ptr(ptr(dx)), g))
+	kernels.Col2Im(b.k(), conv(g), ptr(col), ptr(dx))
 }
 
 // MaxPoolForward: see device.Backend.
 func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) {
-	b.launch(b.maxF, g.Planes*g.OH*g.OW, poolArgs(b.a().Ptr(ptr(x)).Ptr(ptr(y)).Ptr(ptr(argmax)), g))
+	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax))
 }
 
 // MaxPoolBackward: see device.Backend.
 func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffer) {
-	b.launch(b.maxB, g.Planes*g.H*g.W, poolArgs(b.a().Ptr(ptr(dy)).Ptr(ptr(argmax)).Ptr(ptr(dx)), g))
+	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), ptr(argmax), ptr(dx))
 }
 
 // AvgPoolForward: see device.Backend.
 func (b *Backend) AvgPoolForward(g device.PoolGeom, x, y device.Buffer) {
-	b.launch(b.avgF, g.Planes*g.OH*g.OW, poolArgs(b.a().Ptr(ptr(x)).Ptr(ptr(y)), g))
+	kernels.AvgPoolFwd(b.k(), pool(g), ptr(x), ptr(y))
 }
 
 // AvgPoolBackward: see device.Backend.
 func (b *Backend) AvgPoolBackward(g device.PoolGeom, dy, dx device.Buffer) {
-	b.launch(b.avgB, g.Planes*g.H*g.W, poolArgs(b.a().Ptr(ptr(dy)).Ptr(ptr(dx)), g))
+	kernels.AvgPoolBwd(b.k(), pool(g), ptr(dy), ptr(dx))
 }
 
 // AddBias: see device.Backend (bias and ReLU fused).
 func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool) {
-	r := int32(0)
-	if relu {
-		r = 1
-	}
-	b.launch(b.bias, outer*c*inner, b.a().Ptr(ptr(y)).Ptr(ptr(bias)).I32(int32(outer)).I32(int32(c)).I32(int32(inner)).I32(r))
+	kernels.BiasAdd(b.k(), ptr(y), ptr(bias), outer, c, inner, relu)
 }
 
 // BiasGrad: see device.Backend. Deterministic multi-pass reduction planned by
@@ -431,82 +381,79 @@ func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
 	if !ok {
 		var need int
 		steps, need = kernels.BiasGradPlan(outer, c, inner)
+		if !b.growScratch(need) {
+			return
+		}
 		b.biasPlans[key] = steps
-		if need > b.scratchLen {
-			b.keep(b.stream.Synchronize())
-			if b.scratch != 0 {
-				b.keep(b.ctx.MemFree(b.scratch))
-				b.scratch, b.scratchLen = 0, 0
-			}
-			p, err := b.ctx.MemAlloc(need*4, "bias-gradient scratch")
-			if err != nil {
-				b.keep(err)
-				delete(b.biasPlans, key)
-				return
-			}
-			b.scratch, b.scratchLen = p, need
-		}
 	}
-	at := func(off int, user device.Buffer) cuda.DevicePtr {
-		if off < 0 {
-			return ptr(user)
-		}
-		return b.scratch.Add(off * 4)
+	kernels.BiasGradPasses(b.k(), steps, ptr(dy), ptr(db), c, b.scratchAt)
+}
+
+func (b *Backend) scratchAt(off, _ int) cuda.DevicePtr { return b.scratch.Add(off * 4) }
+
+// growScratch makes the bias-gradient scratch hold at least need floats.
+func (b *Backend) growScratch(need int) bool {
+	if need <= b.scratchLen {
+		return true
 	}
-	for _, s := range steps {
-		b.launch(b.biasG, c*s.Chunks, b.a().Ptr(at(s.In, dy)).Ptr(at(s.Out, db)).
-			I32(int32(s.Outer)).I32(int32(c)).I32(int32(s.Inner)).I32(int32(s.Chunks)))
+	b.keep(b.d.Synchronize())
+	if b.scratch != 0 {
+		b.keep(b.d.MemFree(b.scratch))
+		b.scratch, b.scratchLen = 0, 0
 	}
+	p, err := b.d.MemAlloc(need*4, "bias-gradient scratch")
+	if err != nil {
+		b.keep(err)
+		return false
+	}
+	b.scratch, b.scratchLen = p, need
+	return true
 }
 
 // ReLUForward: see device.Backend.
 func (b *Backend) ReLUForward(x, y device.Buffer, n int) {
-	b.launch(b.reluF, n, b.a().Ptr(ptr(x)).Ptr(ptr(y)).I32(int32(n)))
+	kernels.ReLUFwd(b.k(), ptr(x), ptr(y), n)
 }
 
 // ReLUBackward: see device.Backend.
 func (b *Backend) ReLUBackward(y, dy, dx device.Buffer, n int) {
-	b.launch(b.reluB, n, b.a().Ptr(ptr(y)).Ptr(ptr(dy)).Ptr(ptr(dx)).I32(int32(n)))
+	kernels.ReLUBwd(b.k(), ptr(y), ptr(dy), ptr(dx), n)
 }
 
 // SwapAxes01: see device.Backend.
 func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
-	b.launch(b.swap, a*bb*inner, b.a().Ptr(ptr(src)).Ptr(ptr(dst)).I32(int32(a)).I32(int32(bb)).I32(int32(inner)))
+	kernels.SwapAxes01(b.k(), ptr(src), ptr(dst), a, bb, inner)
 }
 
 // SoftmaxXent: see device.Backend.
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale float32, dlogits, stats device.Buffer) {
-	b.launch(b.xent, n, b.a().Ptr(ptr(logits)).Ptr(ptr(labels)).I32(int32(n)).I32(int32(k)).F32(gradScale).
-		Ptr(ptr(dlogits)).Ptr(ptr(stats)))
+	kernels.SoftmaxXent(b.k(), ptr(logits), ptr(labels), n, k, gradScale, ptr(dlogits), ptr(stats))
 }
 
 // Adam: see device.Backend.
 func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps float32) {
-	b.launch(b.adam, n, b.a().Ptr(ptr(params)).Ptr(ptr(grads)).Ptr(ptr(m)).Ptr(ptr(v)).I32(int32(n)).
-		F32(lrT).F32(beta1).F32(beta2).F32(eps))
+	kernels.Adam(b.k(), ptr(params), ptr(grads), ptr(m), ptr(v), n, lrT, beta1, beta2, eps)
 }
 
 // GatherImages: see device.Backend.
 func (b *Backend) GatherImages(src, idx device.Buffer, n, c, hw int, scale float32, dst device.Buffer, labels, dstLabels device.Buffer) {
-	b.launch(b.gather, max(c*n*hw, n), b.a().Ptr(ptr(src)).Ptr(ptr(idx)).I32(int32(n)).I32(int32(c)).I32(int32(hw)).
-		F32(scale).Ptr(ptr(dst)).Ptr(ptr(labels)).Ptr(ptr(dstLabels)))
+	kernels.GatherImages(b.k(), ptr(src), ptr(idx), n, c, hw, scale, ptr(dst), ptr(labels), ptr(dstLabels))
 }
 
 // Augment: see device.Backend. The draws come from a hash of (seed, step,
 // image) computed in the kernel: nothing is uploaded and nothing waits.
-// seed and step travel as unsigned long long (the bits of I64).
+// seed and step travel as unsigned long long.
 func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, seed uint64, step int) {
-	b.launch(b.augment, c*n*h*w, b.a().Ptr(ptr(src)).Ptr(ptr(dst)).I32(int32(c)).I32(int32(n)).I32(int32(h)).I32(int32(w)).
-		I32(int32(pad)).I64(int64(seed)).I64(int64(step)))
+	kernels.Augment(b.k(), ptr(src), ptr(dst), c, n, h, w, pad, seed, uint64(step))
 }
 
 // Fill: see device.Backend.
 func (b *Backend) Fill(x device.Buffer, n int, v float32) {
-	b.launch(b.fill, n, b.a().Ptr(ptr(x)).I32(int32(n)).F32(v))
+	kernels.Fill(b.k(), ptr(x), n, v)
 }
 
 // Report describes the driver, cuBLAS and every GPU, or why none is usable.
 func Report() string { return cuda.Probe().String() }
 
 // MemInfo reports the device's free and total memory.
-func (b *Backend) MemInfo() (free, total uint64, err error) { return b.ctx.MemInfo() }
+func (b *Backend) MemInfo() (free, total uint64, err error) { return b.d.MemInfo() }

@@ -58,10 +58,7 @@ func (s *stepper) step(i, bs int) float64 {
 // on the CPU and the GPU (TF32 off); the losses must agree step by step
 // within 1e-3 relative.
 func TestParity(t *testing.T) {
-	g, err := New(device.Options{})
-	if err != nil {
-		t.Skipf("no usable GPU, parity not run: %v", err)
-	}
+	g := newGPU(t, "parity")
 	defer g.Close()
 	c, _ := cpu.New(device.Options{Threads: 2})
 	defer c.Close()
@@ -96,10 +93,7 @@ func TestParity(t *testing.T) {
 // TestStepAllocatesNothing: a steady-state GPU training step makes no Go
 // allocation (and so cannot hide a host synchronisation in a buffer copy).
 func TestStepAllocatesNothing(t *testing.T) {
-	g, err := New(device.Options{})
-	if err != nil {
-		t.Skipf("no usable GPU: %v", err)
-	}
+	g := newGPU(t, "the allocation check")
 	defer g.Close()
 	const bs, n = 32, 256
 	s := newStepper(t, g, bs, make([]uint8, n*3072), make([]int32, n), make([]int32, n))

@@ -10,10 +10,17 @@
 // only read, is reported; reads out of bounds see NaN.
 //
 // The typed functions (Im2Col, BiasGrad, SoftmaxXent, ...) mirror the
-// device.Backend ops and launch with a Config; GPU is the launch
-// configuration the GPU backend uses (kernels.Block, kernels.Grid). The
-// tests compare every kernel with plain Go references written from
-// device/backend.go and with the CPU backend.
+// device.Backend ops: they check the slices' lengths, then call the same
+// launch functions of package kernels as the GPU backend does (so the
+// argument order is the one the GPU uses), with a Config; GPU is the launch
+// configuration the GPU backend uses (kernels.Block, kernels.Grid). Every
+// launch checks the launch function's C types against the C++ compiler's
+// signature of the kernel. The tests compare every kernel with plain Go
+// references written from device/backend.go and with the CPU backend.
+//
+// Malloc, Free and LaunchParams stand in for device memory and
+// cuLaunchKernel: device/gpu's tests run the GPU backend itself on them, its
+// packed parameter buffers going straight to the host-compiled kernels.
 //
 // Without cgo the package is empty.
 package emu

@@ -140,113 +140,170 @@ var goType = map[string]string{
 // buffer (in-place ops), partly overlapping slices are an error. The error
 // also reports writes outside a buffer or into a const one.
 func Run(name string, l Launch, args ...any) error {
+	sig, err := signature(name, len(args))
+	if err != nil {
+		return err
+	}
+	p := &packer{name: name, sig: sig}
+	defer p.free()
+	argv := p.alloc(len(args) * int(unsafe.Sizeof(uintptr(0))))
+	argp := unsafe.Slice((*unsafe.Pointer)(argv), len(args))
+	for i, a := range args {
+		cell := p.alloc(8) // the argument's value
+		argp[i] = cell
+		if err := p.pack(i, a, cell); err != nil {
+			return err
+		}
+	}
+	if err := launch(name, l, argv, len(args)); err != nil {
+		return err
+	}
+	return p.finish(l)
+}
+
+// signature is the named kernel's C parameter types, checked against the
+// number of arguments.
+func signature(name string, nargs int) ([]string, error) {
 	sigOnce.Do(func() { sigs = Signatures() })
 	sig, ok := sigs[name]
 	if !ok {
-		return fmt.Errorf("emu: no kernel %s", name)
+		return nil, fmt.Errorf("emu: no kernel %s", name)
 	}
-	if len(args) != len(sig) {
-		return fmt.Errorf("emu: %s takes %d arguments, got %d", name, len(sig), len(args))
+	if nargs != len(sig) {
+		return nil, fmt.Errorf("emu: %s takes %d arguments, got %d", name, len(sig), nargs)
 	}
-	ptrSize := int(unsafe.Sizeof(uintptr(0)))
-	argv := C.calloc(C.size_t(len(args)), C.size_t(ptrSize))
-	defer C.free(argv)
-	argp := unsafe.Slice((*unsafe.Pointer)(argv), len(args))
-	var bufs []*buffer
-	defer func() {
-		for _, b := range bufs {
-			C.free(b.mem)
-		}
-	}()
-	for i, a := range args {
-		t := sig[i]
-		want := goType[t]
-		cell := C.calloc(1, 8) // the argument's value
-		defer C.free(cell)
-		argp[i] = cell
-		switch want {
-		case "int":
-			v, ok := a.(int)
-			if !ok {
-				return fmt.Errorf("emu: %s argument %d (%s) must be int, got %T", name, i, t, a)
-			}
-			if int(int32(v)) != v {
-				return fmt.Errorf("emu: %s argument %d = %d does not fit a C int", name, i, v)
-			}
-			*(*int32)(cell) = int32(v)
-		case "uint64":
-			v, ok := a.(uint64)
-			if !ok {
-				return fmt.Errorf("emu: %s argument %d (%s) must be uint64, got %T", name, i, t, a)
-			}
-			*(*uint64)(cell) = v
-		case "float32":
-			v, ok := a.(float32)
-			if !ok {
-				return fmt.Errorf("emu: %s argument %d (%s) must be float32, got %T", name, i, t, a)
-			}
-			*(*float32)(cell) = v
-		case "":
-			return fmt.Errorf("emu: %s argument %d has unsupported C type %s", name, i, t)
-		default:
-			if fmt.Sprintf("%T", a) != want {
-				return fmt.Errorf("emu: %s argument %d (%s) must be %s, got %T", name, i, t, want, a)
-			}
-			src, elem, isNil, _ := sliceBytes(a)
-			if isNil {
-				*(*unsafe.Pointer)(cell) = nil
-				continue
-			}
-			write := !strings.HasPrefix(t, "const ")
-			var b *buffer
-			for _, o := range bufs {
-				if len(src) > 0 && len(o.src) > 0 && overlaps(src, o.src) {
-					if unsafe.SliceData(src) != unsafe.SliceData(o.src) || len(src) != len(o.src) {
-						return fmt.Errorf("emu: %s arguments %d and %d overlap partly", name, o.arg, i)
-					}
-					b = o
-				}
-			}
-			if b == nil {
-				n := len(src) / elem
-				b = &buffer{mem: C.malloc(C.size_t((n + 2*guard) * elem)), elem: elem, n: n, src: src, arg: i}
-				bufs = append(bufs, b)
-				lo, hi := b.guards()
-				copy(lo, guardPattern(elem))
-				copy(hi, guardPattern(elem))
-				copy(b.data(), src)
-			}
-			b.write = b.write || write
-			*(*unsafe.Pointer)(cell) = unsafe.Add(b.mem, guard*elem)
-		}
-	}
+	return sig, nil
+}
+
+// launch runs the kernel on the kernelParams array argv and counts it.
+func launch(name string, l Launch, argv unsafe.Pointer, nargs int) error {
 	rev := C.int(0)
 	if l.Reverse {
 		rev = 1
 	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
-	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), rev, (*unsafe.Pointer)(argv), C.int(len(args))); rc != 0 {
+	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), rev, (*unsafe.Pointer)(argv), C.int(nargs)); rc != 0 {
 		return fmt.Errorf("emu: launching %s <<<%d, %d>>>: error %d", name, l.Grid, l.Block, rc)
 	}
 	launchedMu.Lock()
 	launched[name]++
 	launchedMu.Unlock()
+	return nil
+}
+
+// packer turns Run's Go arguments into a kernelParams array in C memory.
+type packer struct {
+	name  string
+	sig   []string
+	bufs  []*buffer
+	cells []unsafe.Pointer
+}
+
+func (p *packer) alloc(bytes int) unsafe.Pointer {
+	c := C.calloc(1, C.size_t(bytes))
+	p.cells = append(p.cells, c)
+	return c
+}
+
+func (p *packer) free() {
+	for _, b := range p.bufs {
+		C.free(b.mem)
+	}
+	for _, c := range p.cells {
+		C.free(c)
+	}
+}
+
+// pack stores argument i, a, into cell.
+func (p *packer) pack(i int, a any, cell unsafe.Pointer) error {
+	t := p.sig[i]
+	want := goType[t]
+	bad := func() error {
+		return fmt.Errorf("emu: %s argument %d (%s) must be %s, got %T", p.name, i, t, want, a)
+	}
+	switch want {
+	case "int":
+		v, ok := a.(int)
+		if !ok {
+			return bad()
+		}
+		if int(int32(v)) != v {
+			return fmt.Errorf("emu: %s argument %d = %d does not fit a C int", p.name, i, v)
+		}
+		*(*int32)(cell) = int32(v)
+	case "uint64":
+		v, ok := a.(uint64)
+		if !ok {
+			return bad()
+		}
+		*(*uint64)(cell) = v
+	case "float32":
+		v, ok := a.(float32)
+		if !ok {
+			return bad()
+		}
+		*(*float32)(cell) = v
+	case "":
+		return fmt.Errorf("emu: %s argument %d has unsupported C type %s", p.name, i, t)
+	default:
+		if fmt.Sprintf("%T", a) != want {
+			return bad()
+		}
+		return p.packSlice(i, a, cell)
+	}
+	return nil
+}
+
+// packSlice copies a slice argument into a guarded C buffer (or reuses the
+// buffer of the same slice passed before) and stores its address in cell.
+func (p *packer) packSlice(i int, a any, cell unsafe.Pointer) error {
+	src, elem, isNil, _ := sliceBytes(a)
+	if isNil {
+		*(*unsafe.Pointer)(cell) = nil
+		return nil
+	}
+	var b *buffer
+	for _, o := range p.bufs {
+		if len(src) > 0 && len(o.src) > 0 && overlaps(src, o.src) {
+			if unsafe.SliceData(src) != unsafe.SliceData(o.src) || len(src) != len(o.src) {
+				return fmt.Errorf("emu: %s arguments %d and %d overlap partly", p.name, o.arg, i)
+			}
+			b = o
+		}
+	}
+	if b == nil {
+		n := len(src) / elem
+		b = &buffer{mem: C.malloc(C.size_t((n + 2*guard) * elem)), elem: elem, n: n, src: src, arg: i}
+		p.bufs = append(p.bufs, b)
+		lo, hi := b.guards()
+		copy(lo, guardPattern(elem))
+		copy(hi, guardPattern(elem))
+		copy(b.data(), src)
+	}
+	b.write = b.write || !strings.HasPrefix(p.sig[i], "const ")
+	*(*unsafe.Pointer)(cell) = unsafe.Add(b.mem, guard*elem)
+	return nil
+}
+
+// finish checks the guard zones and const buffers and copies the written
+// buffers back to their slices.
+func (p *packer) finish(l Launch) error {
 	var errs []string
-	for _, b := range bufs {
+	for _, b := range p.bufs {
 		lo, hi := b.guards()
 		pat := guardPattern(b.elem)
 		if !bytes.Equal(lo, pat) || !bytes.Equal(hi, pat) {
-			errs = append(errs, fmt.Sprintf("wrote outside argument %d (%s, %d elements)", b.arg, sig[b.arg], b.n))
+			errs = append(errs, fmt.Sprintf("wrote outside argument %d (%s, %d elements)", b.arg, p.sig[b.arg], b.n))
 		}
 		if b.write {
 			copy(b.src, b.data())
 		} else if !bytes.Equal(b.src, b.data()) {
-			errs = append(errs, fmt.Sprintf("wrote to const argument %d (%s)", b.arg, sig[b.arg]))
+			errs = append(errs, fmt.Sprintf("wrote to const argument %d (%s)", b.arg, p.sig[b.arg]))
 		}
 	}
 	if errs != nil {
-		return fmt.Errorf("emu: %s <<<%d, %d>>>: %s", name, l.Grid, l.Block, strings.Join(errs, "; "))
+		return fmt.Errorf("emu: %s <<<%d, %d>>>: %s", p.name, l.Grid, l.Block, strings.Join(errs, "; "))
 	}
 	return nil
 }

@@ -33,16 +33,66 @@ func opt[T any](op, what string, s []T, n int) ([]T, error) {
 	return need(op, what, s, n)
 }
 
-func convArgs(g device.ConvGeom) []any {
-	return []any{g.C, g.N, g.H, g.W, g.KH, g.KW, g.SH, g.SW, g.PadH, g.PadW, g.OH, g.OW}
+// launcher runs the launch functions of package kernels with Run: P is a
+// []float32, []int32 or []uint8 (nil for NULL). Each launch also checks the
+// Go description's C types against the C++ compiler's signature, so every
+// launch function the tests reach is proven to match its kernel.
+type launcher struct {
+	cfg Config
+	err error
 }
 
-func poolArgs(g device.PoolGeom) []any {
-	return []any{g.Planes, g.H, g.W, g.KH, g.KW, g.SH, g.SW, g.OH, g.OW}
+func (l *launcher) Launch(k *kernels.Kernel, work int, a kernels.Args[any]) {
+	if l.err != nil {
+		return
+	}
+	args, err := goArgs(k, a)
+	if err != nil {
+		l.err = err
+		return
+	}
+	l.err = Run(k.Name, l.cfg(work), args...)
 }
 
-func run(cfg Config, name string, work int, args ...any) error {
-	return Run(name, cfg(work), args...)
+// goArgs converts a launch's arguments to Run's, checking their C types.
+func goArgs(k *kernels.Kernel, a kernels.Args[any]) ([]any, error) {
+	sig, err := signature(k.Name, a.Len())
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, a.Len())
+	for i := range args {
+		x := a.At(i)
+		if x.Type.String() != sig[i] {
+			return nil, fmt.Errorf("emu: %s parameter %d (%s): the launch function says %s, the C source %s", k.Name, i, x.Name, x.Type, sig[i])
+		}
+		switch x.Type {
+		case kernels.Int:
+			args[i] = x.Int()
+		case kernels.Float:
+			args[i] = x.Float()
+		case kernels.U64:
+			args[i] = x.Bits
+		default:
+			args[i] = x.Ptr
+		}
+	}
+	return args, nil
+}
+
+// with runs f, the launches of one op, under cfg.
+func with(cfg Config, f func(l *launcher)) error {
+	l := &launcher{cfg: cfg}
+	f(l)
+	return l.err
+}
+
+func convOf(g device.ConvGeom) kernels.Conv {
+	return kernels.Conv{C: g.C, N: g.N, H: g.H, W: g.W, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PadH, PW: g.PadW, OH: g.OH, OW: g.OW}
+}
+
+func poolOf(g device.PoolGeom) kernels.Pool {
+	return kernels.Pool{P: g.Planes, H: g.H, W: g.W, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, OH: g.OH, OW: g.OW}
 }
 
 // Im2Col runs im2col_f32 (Backend.Im2Col).
@@ -54,7 +104,7 @@ func Im2Col(cfg Config, g device.ConvGeom, x, col []float32) error {
 	if col, err = need("Im2Col", "col", col, g.ColRows()*g.ColCols()); err != nil {
 		return err
 	}
-	return run(cfg, "im2col_f32", g.C*g.N*g.OH*g.OW, append([]any{x, col}, convArgs(g)...)...)
+	return with(cfg, func(l *launcher) { kernels.Im2Col[any](l, convOf(g), x, col) })
 }
 
 // Col2Im runs col2im_f32 (Backend.Col2Im).
@@ -66,7 +116,7 @@ func Col2Im(cfg Config, g device.ConvGeom, col, dx []float32) error {
 	if dx, err = need("Col2Im", "dx", dx, g.C*g.N*g.H*g.W); err != nil {
 		return err
 	}
-	return run(cfg, "col2im_f32", g.C*g.N*g.H*g.W, append([]any{col, dx}, convArgs(g)...)...)
+	return with(cfg, func(l *launcher) { kernels.Col2Im[any](l, convOf(g), col, dx) })
 }
 
 // MaxPoolForward runs maxpool_fwd_f32.
@@ -82,7 +132,7 @@ func MaxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int3
 	if argmax, err = need("MaxPoolForward", "argmax", argmax, out); err != nil {
 		return err
 	}
-	return run(cfg, "maxpool_fwd_f32", out, append([]any{x, y, argmax}, poolArgs(g)...)...)
+	return with(cfg, func(l *launcher) { kernels.MaxPoolFwd[any](l, poolOf(g), x, y, argmax) })
 }
 
 // MaxPoolBackward runs maxpool_bwd_f32.
@@ -98,7 +148,7 @@ func MaxPoolBackward(cfg Config, g device.PoolGeom, dy []float32, argmax []int32
 	if dx, err = need("MaxPoolBackward", "dx", dx, g.Planes*g.H*g.W); err != nil {
 		return err
 	}
-	return run(cfg, "maxpool_bwd_f32", g.Planes*g.H*g.W, append([]any{dy, argmax, dx}, poolArgs(g)...)...)
+	return with(cfg, func(l *launcher) { kernels.MaxPoolBwd[any](l, poolOf(g), dy, argmax, dx) })
 }
 
 // AvgPoolForward runs avgpool_fwd_f32.
@@ -110,7 +160,7 @@ func AvgPoolForward(cfg Config, g device.PoolGeom, x, y []float32) error {
 	if y, err = need("AvgPoolForward", "y", y, g.Planes*g.OH*g.OW); err != nil {
 		return err
 	}
-	return run(cfg, "avgpool_fwd_f32", g.Planes*g.OH*g.OW, append([]any{x, y}, poolArgs(g)...)...)
+	return with(cfg, func(l *launcher) { kernels.AvgPoolFwd[any](l, poolOf(g), x, y) })
 }
 
 // AvgPoolBackward runs avgpool_bwd_f32.
@@ -122,7 +172,7 @@ func AvgPoolBackward(cfg Config, g device.PoolGeom, dy, dx []float32) error {
 	if dx, err = need("AvgPoolBackward", "dx", dx, g.Planes*g.H*g.W); err != nil {
 		return err
 	}
-	return run(cfg, "avgpool_bwd_f32", g.Planes*g.H*g.W, append([]any{dy, dx}, poolArgs(g)...)...)
+	return with(cfg, func(l *launcher) { kernels.AvgPoolBwd[any](l, poolOf(g), dy, dx) })
 }
 
 // AddBias runs bias_add_f32.
@@ -134,11 +184,7 @@ func AddBias(cfg Config, y, bias []float32, outer, c, inner int, relu bool) erro
 	if bias, err = need("AddBias", "bias", bias, c); err != nil {
 		return err
 	}
-	r := 0
-	if relu {
-		r = 1
-	}
-	return run(cfg, "bias_add_f32", outer*c*inner, y, bias, outer, c, inner, r)
+	return with(cfg, func(l *launcher) { kernels.BiasAdd[any](l, y, bias, outer, c, inner, relu) })
 }
 
 // BiasGrad runs the passes of kernels.BiasGradPlan with bias_grad_f32, using
@@ -156,19 +202,8 @@ func BiasGrad(cfg Config, dy, db []float32, outer, c, inner int) error {
 	for i := range scratch {
 		scratch[i] = float32(math.NaN()) // every pass must write what the next reads
 	}
-	for _, s := range steps {
-		in, out := dy, db
-		if s.In >= 0 {
-			in = scratch[s.In : s.In+c*s.Inner]
-		}
-		if s.Out >= 0 {
-			out = scratch[s.Out : s.Out+c*s.Chunks]
-		}
-		if err := run(cfg, "bias_grad_f32", c*s.Chunks, in, out, s.Outer, c, s.Inner, s.Chunks); err != nil {
-			return err
-		}
-	}
-	return nil
+	at := func(off, n int) any { return scratch[off : off+n] }
+	return with(cfg, func(l *launcher) { kernels.BiasGradPasses[any](l, steps, dy, db, c, at) })
 }
 
 // ReLUForward runs relu_fwd_f32; y may be x.
@@ -180,7 +215,7 @@ func ReLUForward(cfg Config, x, y []float32, n int) error {
 	if y, err = need("ReLUForward", "y", y, n); err != nil {
 		return err
 	}
-	return run(cfg, "relu_fwd_f32", n, x, y, n)
+	return with(cfg, func(l *launcher) { kernels.ReLUFwd[any](l, x, y, n) })
 }
 
 // ReLUBackward runs relu_bwd_f32; dx may be dy.
@@ -195,7 +230,7 @@ func ReLUBackward(cfg Config, y, dy, dx []float32, n int) error {
 	if dx, err = need("ReLUBackward", "dx", dx, n); err != nil {
 		return err
 	}
-	return run(cfg, "relu_bwd_f32", n, y, dy, dx, n)
+	return with(cfg, func(l *launcher) { kernels.ReLUBwd[any](l, y, dy, dx, n) })
 }
 
 // SwapAxes01 runs swap_axes01_f32.
@@ -207,7 +242,7 @@ func SwapAxes01(cfg Config, src, dst []float32, a, b, inner int) error {
 	if dst, err = need("SwapAxes01", "dst", dst, a*b*inner); err != nil {
 		return err
 	}
-	return run(cfg, "swap_axes01_f32", a*b*inner, src, dst, a, b, inner)
+	return with(cfg, func(l *launcher) { kernels.SwapAxes01[any](l, src, dst, a, b, inner) })
 }
 
 // SoftmaxXent runs softmax_xent_f32; dlogits may be nil.
@@ -225,7 +260,7 @@ func SoftmaxXent(cfg Config, logits []float32, labels []int32, n, k int, gradSca
 	if stats, err = need("SoftmaxXent", "stats", stats, 2); err != nil {
 		return err
 	}
-	return run(cfg, "softmax_xent_f32", n, logits, labels, n, k, gradScale, dlogits, stats)
+	return with(cfg, func(l *launcher) { kernels.SoftmaxXent[any](l, logits, labels, n, k, gradScale, dlogits, stats) })
 }
 
 // Adam runs adam_f32.
@@ -236,7 +271,7 @@ func Adam(cfg Config, p, g, m, v []float32, n int, lrT, beta1, beta2, eps float3
 			return err
 		}
 	}
-	return run(cfg, "adam_f32", n, p, g, m, v, n, lrT, beta1, beta2, eps)
+	return with(cfg, func(l *launcher) { kernels.Adam[any](l, p, g, m, v, n, lrT, beta1, beta2, eps) })
 }
 
 // GatherImages runs gather_images_f32; labels and dstLabels may be nil.
@@ -261,8 +296,9 @@ func GatherImages(cfg Config, src []uint8, idx []int32, n, c, hw int, scale floa
 	if dstLabels, err = opt("GatherImages", "dstLabels", dstLabels, n); err != nil {
 		return err
 	}
-	work := max(c*n*hw, n)
-	return run(cfg, "gather_images_f32", work, src, idx, n, c, hw, scale, dst, labels, dstLabels)
+	return with(cfg, func(l *launcher) {
+		kernels.GatherImages[any](l, src, idx, n, c, hw, scale, dst, labels, dstLabels)
+	})
 }
 
 // Augment runs augment_f32 (Backend.Augment): src and dst are CNHW
@@ -279,7 +315,7 @@ func Augment(cfg Config, src, dst []float32, c, n, h, w, pad int, seed uint64, s
 	if pad < 0 {
 		return fmt.Errorf("Augment: negative pad %d", pad)
 	}
-	return run(cfg, "augment_f32", size, src, dst, c, n, h, w, pad, seed, uint64(step))
+	return with(cfg, func(l *launcher) { kernels.Augment[any](l, src, dst, c, n, h, w, pad, seed, uint64(step)) })
 }
 
 // Fill runs fill_f32.
@@ -288,38 +324,5 @@ func Fill(cfg Config, x []float32, n int, v float32) error {
 	if err != nil {
 		return err
 	}
-	return run(cfg, "fill_f32", n, x, n, v)
-}
-
-// Copy runs copy_f32.
-func Copy(cfg Config, src, dst []float32, n int) error {
-	src, err := need("Copy", "src", src, n)
-	if err != nil {
-		return err
-	}
-	if dst, err = need("Copy", "dst", dst, n); err != nil {
-		return err
-	}
-	return run(cfg, "copy_f32", n, src, dst, n)
-}
-
-// Axpy runs axpy_f32: y += alpha*x.
-func Axpy(cfg Config, n int, alpha float32, x, y []float32) error {
-	x, err := need("Axpy", "x", x, n)
-	if err != nil {
-		return err
-	}
-	if y, err = need("Axpy", "y", y, n); err != nil {
-		return err
-	}
-	return run(cfg, "axpy_f32", n, n, alpha, x, y)
-}
-
-// Scale runs scale_f32: x *= alpha.
-func Scale(cfg Config, n int, alpha float32, x []float32) error {
-	x, err := need("Scale", "x", x, n)
-	if err != nil {
-		return err
-	}
-	return run(cfg, "scale_f32", n, n, alpha, x)
+	return with(cfg, func(l *launcher) { kernels.Fill[any](l, x, n, v) })
 }

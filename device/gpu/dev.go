@@ -1,0 +1,154 @@
+//go:build cgo
+
+package gpu
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/trainer-go/trainer/cuda"
+	"github.com/trainer-go/trainer/device"
+	"github.com/trainer-go/trainer/kernels"
+)
+
+// dev is what the Backend needs from CUDA, all on one stream: device memory,
+// transfers through a pinned staging buffer, kernel launches and GEMM. The
+// driver implements it (cudaDev); the tests also run the Backend on host
+// memory and the kernel emulator (emuDev), so that its op methods and launch
+// packing run in CI without a GPU.
+type dev interface {
+	MemAlloc(bytes int, what string) (cuda.DevicePtr, error)
+	MemFree(p cuda.DevicePtr) error
+	MemInfo() (free, total uint64, err error)
+	MemsetD8(p cuda.DevicePtr, v uint8, bytes int) error
+	// Staging is the pinned host buffer every transfer goes through.
+	Staging() ([]byte, error)
+	MemcpyHtoD(dst cuda.DevicePtr, src unsafe.Pointer, bytes int) error
+	MemcpyDtoH(dst unsafe.Pointer, src cuda.DevicePtr, bytes int) error
+	Synchronize() error
+	// Launch queues k on grid blocks of block threads with args, the packed
+	// parameter buffer (cuLaunchKernel's kernelParams).
+	Launch(k *kernels.Kernel, grid, block int, args *cuda.Args) error
+	// Sgemm is cuBLAS's column-major sgemm.
+	Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+		b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error
+	Close() error
+}
+
+// cudaDev is dev on the CUDA driver and cuBLAS, device 0.
+type cudaDev struct {
+	ctx    *cuda.Context
+	stream *cuda.Stream
+	blas   *cuda.Blas
+	mod    *cuda.Module
+	fn     map[*kernels.Kernel]*cuda.Function
+	stage  *cuda.HostMem
+}
+
+// openDev sets up device 0: its primary context, a stream, cuBLAS on it and
+// the kernels module.
+func openDev(o device.Options) (*cudaDev, error) {
+	g, err := cuda.GetDevice(0)
+	if err != nil {
+		return nil, err
+	}
+	d := &cudaDev{fn: map[*kernels.Kernel]*cuda.Function{}}
+	if d.ctx, err = g.RetainPrimaryContext(); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*cudaDev, error) {
+		d.Close()
+		return nil, err
+	}
+	if d.stream, err = d.ctx.NewStream(); err != nil {
+		return fail(err)
+	}
+	if d.blas, err = cuda.NewBlas(d.stream); err != nil {
+		return fail(err)
+	}
+	if err = d.blas.SetMathMode(o.TF32); err != nil {
+		return fail(err)
+	}
+	if d.mod, err = d.ctx.LoadModule(kernels.PTX); err != nil {
+		return fail(fmt.Errorf("loading the embedded kernels: %w", err))
+	}
+	for _, k := range kernels.Kernels {
+		f, err := d.mod.Function(k.Name)
+		if err != nil {
+			return fail(err)
+		}
+		d.fn[k] = f
+	}
+	return d, nil
+}
+
+func (d *cudaDev) MemAlloc(bytes int, what string) (cuda.DevicePtr, error) {
+	return d.ctx.MemAlloc(bytes, what)
+}
+
+func (d *cudaDev) MemFree(p cuda.DevicePtr) error { return d.ctx.MemFree(p) }
+
+func (d *cudaDev) MemInfo() (free, total uint64, err error) { return d.ctx.MemInfo() }
+
+func (d *cudaDev) MemsetD8(p cuda.DevicePtr, v uint8, bytes int) error {
+	return d.stream.MemsetD8(p, v, bytes)
+}
+
+// stageBytes is the size of the pinned staging buffer. Every host transfer
+// goes through it: the GPU's DMA engine reads pinned memory directly, and no
+// Go pointer ever reaches C (a Go slice inside a struct that holds pointers
+// would break cgo's pointer rules).
+const stageBytes = 4 << 20
+
+func (d *cudaDev) Staging() ([]byte, error) {
+	if d.stage == nil {
+		h, err := d.ctx.MemHostAlloc(stageBytes)
+		if err != nil {
+			return nil, fmt.Errorf("allocating %d MiB of pinned host memory for transfers: %w", stageBytes>>20, err)
+		}
+		d.stage = h
+	}
+	return d.stage.Bytes(), nil
+}
+
+func (d *cudaDev) MemcpyHtoD(dst cuda.DevicePtr, src unsafe.Pointer, bytes int) error {
+	return d.stream.MemcpyHtoD(dst, src, bytes)
+}
+
+func (d *cudaDev) MemcpyDtoH(dst unsafe.Pointer, src cuda.DevicePtr, bytes int) error {
+	return d.stream.MemcpyDtoH(dst, src, bytes)
+}
+
+func (d *cudaDev) Synchronize() error { return d.stream.Synchronize() }
+
+func (d *cudaDev) Launch(k *kernels.Kernel, grid, block int, args *cuda.Args) error {
+	return d.fn[k].Launch(d.stream, [3]uint32{uint32(grid), 1, 1}, [3]uint32{uint32(block), 1, 1}, 0, args)
+}
+
+func (d *cudaDev) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	return d.blas.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Close releases what openDev made, after the queued work.
+func (d *cudaDev) Close() error {
+	if d.stream != nil {
+		d.stream.Synchronize()
+	}
+	if d.stage != nil {
+		d.stage.Free()
+	}
+	if d.mod != nil {
+		d.mod.Unload()
+	}
+	if d.blas != nil {
+		d.blas.Destroy()
+	}
+	if d.stream != nil {
+		d.stream.Destroy()
+	}
+	if d.ctx != nil {
+		return d.ctx.Release()
+	}
+	return nil
+}

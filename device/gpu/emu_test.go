@@ -1,0 +1,143 @@
+//go:build cgo
+
+package gpu
+
+import (
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/trainer-go/trainer/cuda"
+	"github.com/trainer-go/trainer/kernels"
+	"github.com/trainer-go/trainer/kernels/emu"
+)
+
+// emuDev is the Backend's dev on the host, for the conformance suite without
+// a GPU: device memory is C memory from emu.Malloc (a "device pointer" is its
+// address, fenced by guard zones), a launch hands the Backend's packed
+// parameter buffer, the very kernelParams it would give cuLaunchKernel, to the
+// emulator's host-compiled kernel, and Sgemm is a plain column-major
+// reference GEMM in float64 (cuBLAS is not emulated: what this checks of
+// Gemm is the Backend's operand swap and leading dimensions).
+type emuDev struct {
+	stage uintptr
+	t     *testing.T
+}
+
+// emuMemory is the device memory emuDev pretends to have: larger requests
+// fail with CUDA_ERROR_OUT_OF_MEMORY, as on a GPU.
+const emuMemory = 1 << 30
+
+func newEmuBackend(t *testing.T) *Backend {
+	return newBackend(&emuDev{t: t}, "GPU backend on the kernel emulator", emuMemory)
+}
+
+func (d *emuDev) MemAlloc(bytes int, what string) (cuda.DevicePtr, error) {
+	var p uintptr
+	if bytes <= emuMemory {
+		p = emu.Malloc(bytes)
+	}
+	if p == 0 {
+		return 0, &cuda.Error{Code: 2, Name: "CUDA_ERROR_OUT_OF_MEMORY", Desc: "out of memory",
+			Op: fmt.Sprintf("cuMemAlloc(%d bytes for %q)", bytes, what)}
+	}
+	return cuda.DevicePtr(p), nil
+}
+
+func (d *emuDev) MemFree(p cuda.DevicePtr) error { return emu.Free(uintptr(p)) }
+
+func (d *emuDev) MemInfo() (free, total uint64, err error) { return emuMemory, emuMemory, nil }
+
+func (d *emuDev) MemsetD8(p cuda.DevicePtr, v uint8, bytes int) error {
+	b := emu.Bytes(uintptr(p), bytes)
+	for i := range b {
+		b[i] = v
+	}
+	return nil
+}
+
+func (d *emuDev) Staging() ([]byte, error) {
+	if d.stage == 0 {
+		d.stage = emu.Malloc(stageBytes)
+	}
+	return emu.Bytes(d.stage, stageBytes), nil
+}
+
+func (d *emuDev) MemcpyHtoD(dst cuda.DevicePtr, src unsafe.Pointer, bytes int) error {
+	copy(emu.Bytes(uintptr(dst), bytes), unsafe.Slice((*byte)(src), bytes))
+	return nil
+}
+
+func (d *emuDev) MemcpyDtoH(dst unsafe.Pointer, src cuda.DevicePtr, bytes int) error {
+	copy(unsafe.Slice((*byte)(dst), bytes), emu.Bytes(uintptr(src), bytes))
+	return nil
+}
+
+func (d *emuDev) Synchronize() error { return nil }
+
+func (d *emuDev) Launch(k *kernels.Kernel, grid, block int, args *cuda.Args) error {
+	if args.Err() != nil {
+		return args.Err()
+	}
+	return emu.LaunchParams(k.Name, emu.Launch{Grid: grid, Block: block}, args.Params(), args.Len())
+}
+
+// f32s views n float32 at p.
+func f32s(p cuda.DevicePtr, n int) []float32 {
+	if n <= 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&emu.Bytes(uintptr(p), 4*n)[0])), n)
+}
+
+// Sgemm is cuBLAS's column-major C = alpha*op(A)*op(B) + beta*C, op(A) m x k,
+// summed in float64; beta = 0 ignores C (NaN there does not propagate).
+func (d *emuDev) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	if m == 0 || n == 0 {
+		return nil
+	}
+	ra, ca, rb, cb := m, k, k, n // stored rows and columns of A and B
+	if transA {
+		ra, ca = k, m
+	}
+	if transB {
+		rb, cb = n, k
+	}
+	A, B, C := f32s(a, lda*(ca-1)+ra), f32s(b, ldb*(cb-1)+rb), f32s(c, ldc*(n-1)+m)
+	at := func(i, l int) float64 {
+		if transA {
+			return float64(A[l+i*lda])
+		}
+		return float64(A[i+l*lda])
+	}
+	bt := func(l, j int) float64 {
+		if transB {
+			return float64(B[j+l*ldb])
+		}
+		return float64(B[l+j*ldb])
+	}
+	for j := range n {
+		for i := range m {
+			s := 0.0
+			for l := range k {
+				s += at(i, l) * bt(l, j)
+			}
+			v := float64(alpha) * s
+			if beta != 0 {
+				v += float64(beta) * float64(C[i+j*ldc])
+			}
+			C[i+j*ldc] = float32(v)
+		}
+	}
+	return nil
+}
+
+func (d *emuDev) Close() error {
+	err := emu.CheckGuards()
+	if d.stage != 0 {
+		emu.Free(d.stage)
+		d.stage = 0
+	}
+	return err
+}
