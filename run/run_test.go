@@ -243,3 +243,62 @@ func TestFlagError(t *testing.T) {
 		t.Fatal("an unrelated error was changed")
 	}
 }
+
+// tightBackend is the CPU backend with a device's memory limit: an
+// allocation above limit bytes fails with device.OutOfMemoryError, MemInfo
+// reports free bytes, and using MemInfo after Close is an error.
+type tightBackend struct {
+	device.Backend
+	limit, free uint64
+	closed      bool
+	t           *testing.T
+}
+
+func (b *tightBackend) Alloc(what string, dt device.DType, n int) (device.Buffer, error) {
+	if req := uint64(n * dt.Size()); req > b.limit {
+		return nil, &device.OutOfMemoryError{Device: "test", What: what, Requested: req, Free: b.free, Total: 2 * b.free}
+	}
+	return b.Backend.Alloc(what, dt, n)
+}
+
+func (b *tightBackend) MemInfo() (uint64, uint64, error) {
+	if b.closed {
+		b.t.Error("MemInfo called on a closed backend")
+		return 0, 0, errors.New("closed")
+	}
+	return b.free, 2 * b.free, nil
+}
+
+func (b *tightBackend) Close() error { b.closed = true; return b.Backend.Close() }
+
+// TestOutOfMemoryHint: a batch too large for the device fails with the
+// typed error, names the batch size that fits in the free memory (80% of
+// it, at the network's bytes per image), and closes the backend only after
+// asking it.
+func TestOutOfMemoryHint(t *testing.T) {
+	cfg := smallConfig(t)
+	cfg.BatchSize = 4096
+	var tb *tightBackend
+	env := testEnv(&strings.Builder{})
+	env.OpenDevice = func(Device) (device.Backend, error) {
+		c, err := cpu.New(device.Options{Threads: 1})
+		tb = &tightBackend{Backend: c, limit: 1 << 20, free: 3 << 20, t: t}
+		return tb, err
+	}
+	err := Train(context.Background(), cfg, env)
+	var oom *device.OutOfMemoryError
+	if !errors.As(err, &oom) {
+		t.Fatalf("err = %v, want a device.OutOfMemoryError", err)
+	}
+	net, perr := model.Plan(cfg.Model, model.Shape{C: 3, H: 32, W: 32})
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	fit := int(float64(3<<20) * 0.8 / float64(net.BytesPerImage()))
+	if want := fmt.Sprintf("--batch-size %d would fit", fit); fit < 1 || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want it to say %q", err, want)
+	}
+	if !tb.closed {
+		t.Error("the backend was not closed after the failed build")
+	}
+}

@@ -126,8 +126,9 @@ func (s *session) setup(ctx context.Context) (*model.Network, *data.Dataset, err
 		return nil, nil, err
 	}
 	if err := net.Build(b, cfg.BatchSize, cfg.Seed); err != nil {
+		err = WithBatchHint(err, b, net) // asks the open backend for its free memory
 		b.Close()
-		return nil, nil, WithBatchHint(err, b, net)
+		return nil, nil, err
 	}
 	m := meta.Meta{BatchSize: cfg.BatchSize, EvalBatch: cfg.BatchSize, LR: cfg.LR, LRSchedule: cfg.Schedule, Seed: cfg.Seed,
 		Augment: cfg.Augment, Dataset: cfg.Data.Kind, ValSplit: cfg.Data.ValSplit, DataDir: absDir(cfg.Data), Classes: train.Classes,

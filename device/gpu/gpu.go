@@ -456,4 +456,9 @@ func (b *Backend) Fill(x device.Buffer, n int, v float32) {
 func Report() string { return cuda.Probe().String() }
 
 // MemInfo reports the device's free and total memory.
-func (b *Backend) MemInfo() (free, total uint64, err error) { return b.d.MemInfo() }
+func (b *Backend) MemInfo() (free, total uint64, err error) {
+	if b.d == nil {
+		return 0, 0, errors.New("gpu: the backend is closed")
+	}
+	return b.d.MemInfo()
+}
