@@ -94,45 +94,28 @@ func (a *Args) slot() unsafe.Pointer {
 	return p
 }
 
-// Ptr appends a device pointer argument (a kernel's T* parameter).
-func (a *Args) Ptr(p DevicePtr) *Args {
+// put appends one argument of v's size.
+func put[T int32 | uint32 | int64 | uint64](a *Args, v T) *Args {
 	if s := a.slot(); s != nil {
-		*(*uint64)(s) = uint64(p)
+		*(*T)(s) = v
 	}
 	return a
 }
+
+// Ptr appends a device pointer argument (a kernel's T* parameter).
+func (a *Args) Ptr(p DevicePtr) *Args { return put(a, uint64(p)) }
 
 // I32 appends an int argument.
-func (a *Args) I32(v int32) *Args {
-	if s := a.slot(); s != nil {
-		*(*int32)(s) = v
-	}
-	return a
-}
+func (a *Args) I32(v int32) *Args { return put(a, v) }
 
 // U32 appends an unsigned int argument.
-func (a *Args) U32(v uint32) *Args {
-	if s := a.slot(); s != nil {
-		*(*uint32)(s) = v
-	}
-	return a
-}
+func (a *Args) U32(v uint32) *Args { return put(a, v) }
 
 // I64 appends a long long argument.
-func (a *Args) I64(v int64) *Args {
-	if s := a.slot(); s != nil {
-		*(*int64)(s) = v
-	}
-	return a
-}
+func (a *Args) I64(v int64) *Args { return put(a, v) }
 
 // F32 appends a float argument.
-func (a *Args) F32(v float32) *Args {
-	if s := a.slot(); s != nil {
-		*(*uint32)(s) = math.Float32bits(v)
-	}
-	return a
-}
+func (a *Args) F32(v float32) *Args { return put(a, math.Float32bits(v)) }
 
 // Params is the kernelParams array, Len pointers to the values, exactly as
 // Launch hands it to cuLaunchKernel (for a launcher other than the driver,

@@ -77,24 +77,22 @@ func (b *Backend) Caps() device.Caps {
 
 // HostU8 copies src into a new device buffer.
 func (b *Backend) HostU8(what string, src []uint8) (device.Buffer, error) {
-	d, err := b.Alloc(what, device.U8, len(src))
-	if err != nil {
-		return nil, err
-	}
-	if err := b.UploadU8(d, 0, src); err != nil {
-		b.Free(d)
-		return nil, err
-	}
-	return d, nil
+	return hostCopy(b, what, device.U8, src, b.UploadU8)
 }
 
 // HostI32 copies src into a new device buffer.
 func (b *Backend) HostI32(what string, src []int32) (device.Buffer, error) {
-	d, err := b.Alloc(what, device.I32, len(src))
+	return hostCopy(b, what, device.I32, src, b.UploadI32)
+}
+
+// hostCopy allocates a buffer for src and uploads it; nothing is left
+// allocated on failure.
+func hostCopy[T uint8 | int32](b *Backend, what string, dt device.DType, src []T, upload func(device.Buffer, int, []T) error) (device.Buffer, error) {
+	d, err := b.Alloc(what, dt, len(src))
 	if err != nil {
 		return nil, err
 	}
-	if err := b.UploadI32(d, 0, src); err != nil {
+	if err := upload(d, 0, src); err != nil {
 		b.Free(d)
 		return nil, err
 	}
