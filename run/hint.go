@@ -55,11 +55,18 @@ func changedFlags(cfg Config) []string {
 	return args
 }
 
-// shellQuote quotes a for a POSIX shell when it holds a blank, a quote or
-// a dollar sign.
+// shellQuote quotes a for a POSIX shell unless every byte is one that no
+// shell treats specially (letters, digits and @%+=:,./_-), or a is empty.
 func shellQuote(a string) string {
-	if strings.ContainsAny(a, " \t'\"$") {
-		return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	safe := a != ""
+	for _, c := range []byte(a) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("@%+=:,./_-", c) >= 0) {
+			safe = false
+			break
+		}
 	}
-	return a
+	if safe {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }

@@ -1,6 +1,11 @@
 package run
 
-import "testing"
+import (
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"testing"
+)
 
 // TestResumeCommand: the command names the checkpoint, repeats the global
 // arguments and the settings that differ from the defaults and that the
@@ -26,6 +31,41 @@ func TestResumeCommand(t *testing.T) {
 	for in, want := range map[string]string{"plain": "plain", "a b": "'a b'", "tab\there": "'tab\there'", `say "x"`: `'say "x"'`, "it's": `'it'\''s'`, "$x": "'$x'"} {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestShellQuoteRoundTrip: /bin/sh reads every quoted argument back as the
+// original string, for hand-picked and random ones.
+func TestShellQuoteRoundTrip(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to check against")
+	}
+	ins := []string{"", "plain", "a b", "a;b", "*", "~x", "$(id)", "`id`", "a|b&c", "x>y", "it's", "#c", "a\nb", "ü", "-n"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = byte(1 + rng.IntN(126))
+		}
+		ins = append(ins, string(b))
+	}
+	var script strings.Builder
+	for _, in := range ins {
+		script.WriteString("printf '%s\\0' " + shellQuote(in) + "\n")
+	}
+	out, err := exec.Command(sh, "-c", script.String()).Output()
+	if err != nil {
+		t.Fatalf("sh: %v", err)
+	}
+	got := strings.Split(string(out), "\x00")
+	if len(got) != len(ins)+1 {
+		t.Fatalf("sh printed %d arguments, want %d", len(got)-1, len(ins))
+	}
+	for i, in := range ins {
+		if got[i] != in {
+			t.Errorf("shellQuote(%q) = %s reads back as %q", in, shellQuote(in), got[i])
 		}
 	}
 }
