@@ -2,36 +2,16 @@ package cli
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/trainer-go/trainer/data"
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
+	"github.com/trainer-go/trainer/internal/testkit"
 	"github.com/trainer-go/trainer/model"
 )
-
-// writeRandomCIFAR writes a small CIFAR-10 folder with random pixels and labels.
-func writeRandomCIFAR(t *testing.T, dir string, perFile int) {
-	t.Helper()
-	os.MkdirAll(dir, 0o755)
-	rng := rand.New(rand.NewPCG(1, 1))
-	for _, f := range append(data.TrainFiles[:], data.TestFile) {
-		rec := make([]byte, perFile*data.RecordSize)
-		for i := range rec {
-			rec[i] = byte(rng.IntN(256))
-		}
-		for i := 0; i < perFile; i++ {
-			rec[i*data.RecordSize] = byte(rng.IntN(10))
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), rec, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func tensors(t *testing.T, path string) map[string][]float32 {
 	t.Helper()
@@ -51,7 +31,7 @@ func tensors(t *testing.T, path string) map[string][]float32 {
 // moments bit-identical to an uninterrupted run on the CPU.
 func TestResumeBitIdentical(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 40) // 200 training images: 25 steps of 8 per epoch
+	testkit.WriteRandomCIFAR(t, dir, 40) // 200 training images: 25 steps of 8 per epoch
 	common := []string{"--device", "cpu", "--data-dir", dir, "--epochs", "3", "--batch-size", "8", "--keep", "0", "--augment"}
 	ref := filepath.Join(t.TempDir(), "ref.safetensors")
 	if code, _, e := run(t, append([]string{"train", "--out", ref}, common...)...); code != 0 {
@@ -97,7 +77,7 @@ func TestResumeBitIdentical(t *testing.T) {
 // the defaults and that the checkpoint does not fix, in a fixed order.
 func TestResumeHint(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar dir")
-	writeRandomCIFAR(t, dir, 8)
+	testkit.WriteRandomCIFAR(t, dir, 8)
 	out := filepath.Join(t.TempDir(), "m.safetensors")
 	code, _, e := run(t, "--log-format", "json", "train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--epochs", "2",
 		"--batch-size", "8", "--out", out, "--seed", "4", "--keep", "3", "--stop-after-steps", "3")
@@ -109,7 +89,7 @@ func TestResumeHint(t *testing.T) {
 
 func TestResumeRefusesConflicts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 8)
+	testkit.WriteRandomCIFAR(t, dir, 8)
 	out := filepath.Join(t.TempDir(), "m.safetensors")
 	if code, _, e := run(t, "train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--batch-size", "8", "--out", out); code != 0 {
 		t.Fatalf("exit %d\n%s", code, e)
@@ -129,7 +109,7 @@ func TestResumeRefusesConflicts(t *testing.T) {
 // good checkpoint (the one resumed from) is kept as it was.
 func TestNaNStopsAndKeepsCheckpoint(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 16)
+	testkit.WriteRandomCIFAR(t, dir, 16)
 	out := filepath.Join(t.TempDir(), "m.safetensors")
 	spec := "flatten,dense64linear,dense64linear,dense10"
 	if code, _, e := run(t, "train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--batch-size", "8", "--out", out, "--model", spec); code != 0 {

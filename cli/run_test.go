@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trainer-go/trainer/internal/testkit"
 )
 
 // TestOutExists: a new run never replaces an existing checkpoint unless
 // told to.
 func TestOutExists(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 8)
+	testkit.WriteRandomCIFAR(t, dir, 8)
 	out := filepath.Join(t.TempDir(), "m.safetensors")
 	args := []string{"train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--batch-size", "8", "--out", out, "--model", "flatten,dense10"}
 	if code, _, e := run(t, args...); code != 0 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trainer-go/trainer/internal/testkit"
 	"github.com/trainer-go/trainer/model"
 )
 
@@ -17,7 +18,7 @@ import (
 // loads and holds the training state, print the resume command and exit 130.
 func TestSignalSavesAndResumes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 400) // 2,000 images: long enough to be stopped mid-epoch
+	testkit.WriteRandomCIFAR(t, dir, 400) // 2,000 images: long enough to be stopped mid-epoch
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "m.safetensors")

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/trainer-go/trainer/data/image"
 )
 
 // CIFAR-10 geometry and record layout.
@@ -58,17 +60,15 @@ func (d *Dataset) Image(i int) []uint8 {
 	return d.Images[i*s : (i+1)*s : (i+1)*s]
 }
 
-// fileError is a one-line error about a file or folder: "path: message".
-// It unwraps to the underlying error, if any, so errors.Is(err,
-// fs.ErrNotExist) works.
-type fileError struct {
-	Path string
-	Msg  string
-	Err  error
-}
+// fileError is a one-line error about a file or folder, "path: message",
+// the same type as data/image's errors. It unwraps to the underlying error,
+// if any, so errors.Is(err, fs.ErrNotExist) works.
+type fileError = image.Error
 
-func (e *fileError) Error() string { return e.Path + ": " + e.Msg }
-func (e *fileError) Unwrap() error { return e.Err }
+// fileErr is a *fileError.
+func fileErr(path, msg string, err error) *fileError {
+	return &fileError{Path: path, Msg: msg, Err: err}
+}
 
 const redownloadHint = "(truncated download? delete the folder and run again)"
 
@@ -129,15 +129,15 @@ func recordCount(path string) (int, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return 0, &fileError{path, "file not found (a cifar-10-batches-bin folder holds data_batch_1.bin..data_batch_5.bin and test_batch.bin)", err}
+		return 0, fileErr(path, "file not found (a cifar-10-batches-bin folder holds data_batch_1.bin..data_batch_5.bin and test_batch.bin)", err)
 	case err != nil:
-		return 0, &fileError{path, "cannot read: " + errText(err), err}
+		return 0, fileErr(path, "cannot read: "+errText(err), err)
 	case fi.IsDir():
-		return 0, &fileError{path, "is a folder, expected a CIFAR-10 .bin file", nil}
+		return 0, fileErr(path, "is a folder, expected a CIFAR-10 .bin file", nil)
 	case fi.Size() == 0:
-		return 0, &fileError{path, "file is empty, expected 3073-byte CIFAR-10 records " + redownloadHint, nil}
+		return 0, fileErr(path, "file is empty, expected 3073-byte CIFAR-10 records "+redownloadHint, nil)
 	case fi.Size()%RecordSize != 0:
-		return 0, &fileError{path, fmt.Sprintf("size %d bytes is not a whole number of %d-byte CIFAR-10 records %s", fi.Size(), RecordSize, redownloadHint), nil}
+		return 0, fileErr(path, fmt.Sprintf("size %d bytes is not a whole number of %d-byte CIFAR-10 records %s", fi.Size(), RecordSize, redownloadHint), nil)
 	}
 	return int(fi.Size() / RecordSize), nil
 }
@@ -147,7 +147,7 @@ func recordCount(path string) (int, error) {
 func readRecords(path string, n int, images []uint8, labels []int32, buf []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return &fileError{path, "cannot open: " + errText(err), err}
+		return fileErr(path, "cannot open: "+errText(err), err)
 	}
 	defer f.Close()
 	for done := 0; done < n; {
@@ -155,15 +155,15 @@ func readRecords(path string, n int, images []uint8, labels []int32, buf []byte)
 		chunk := buf[:k*RecordSize]
 		if _, err := io.ReadFull(f, chunk); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return &fileError{path, "file shrank while being read (is something still writing it?)", err}
+				return fileErr(path, "file shrank while being read (is something still writing it?)", err)
 			}
-			return &fileError{path, "read failed: " + errText(err), err}
+			return fileErr(path, "read failed: "+errText(err), err)
 		}
 		for r := range k {
 			rec := chunk[r*RecordSize : (r+1)*RecordSize]
 			if rec[0] >= NumClasses {
 				i := done + r
-				return &fileError{path, fmt.Sprintf("record %d (byte offset %d) has label %d, CIFAR-10 labels are 0-9 (not a CIFAR-10 binary file, or a corrupted one)", i, int64(i)*RecordSize, rec[0]), nil}
+				return fileErr(path, fmt.Sprintf("record %d (byte offset %d) has label %d, CIFAR-10 labels are 0-9 (not a CIFAR-10 binary file, or a corrupted one)", i, int64(i)*RecordSize, rec[0]), nil)
 			}
 			labels[done+r] = int32(rec[0])
 			copy(images[(done+r)*ImageBytes:(done+r+1)*ImageBytes], rec[1:])
@@ -172,7 +172,7 @@ func readRecords(path string, n int, images []uint8, labels []int32, buf []byte)
 	}
 	var one [1]byte
 	if m, _ := f.Read(one[:]); m != 0 {
-		return &fileError{path, "file grew while being read (is something still writing it?)", nil}
+		return fileErr(path, "file grew while being read (is something still writing it?)", nil)
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func readClassNames(dir string) ([]string, error) {
 		return append([]string(nil), ClassNames[:]...), nil
 	}
 	if err != nil {
-		return nil, &fileError{path, "cannot read class names: " + errText(err), err}
+		return nil, fileErr(path, "cannot read class names: "+errText(err), err)
 	}
 	var names []string
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -196,10 +196,10 @@ func readClassNames(dir string) ([]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &fileError{path, "cannot read class names: " + errText(err), err}
+		return nil, fileErr(path, "cannot read class names: "+errText(err), err)
 	}
 	if len(names) != NumClasses {
-		return nil, &fileError{path, fmt.Sprintf("has %d class names, CIFAR-10 needs %d (one per line; delete the file to use the standard names)", len(names), NumClasses), nil}
+		return nil, fileErr(path, fmt.Sprintf("has %d class names, CIFAR-10 needs %d (one per line; delete the file to use the standard names)", len(names), NumClasses), nil)
 	}
 	return names, nil
 }
@@ -233,7 +233,7 @@ func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
 		} else {
 			msg += " (incomplete copy? unpack the archive again)"
 		}
-		return nil, nil, &fileError{dir, msg, fs.ErrNotExist}
+		return nil, nil, fileErr(dir, msg, fs.ErrNotExist)
 	}
 	for _, p := range all {
 		if _, err := recordCount(p); err != nil {

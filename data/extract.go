@@ -33,17 +33,17 @@ func ExtractTarGz(archivePath, destDir string) error {
 func extractTarGz(ctx context.Context, archivePath, destDir string) error {
 	f, err := os.Open(archivePath)
 	if err != nil {
-		return &fileError{archivePath, "cannot open archive: " + errText(err), err}
+		return fileErr(archivePath, "cannot open archive: "+errText(err), err)
 	}
 	defer f.Close()
 	root, err := os.OpenRoot(destDir)
 	if err != nil {
-		return &fileError{destDir, "cannot open destination folder: " + errText(err), err}
+		return fileErr(destDir, "cannot open destination folder: "+errText(err), err)
 	}
 	defer root.Close()
 
 	bad := func(format string, args ...any) error {
-		return &fileError{archivePath, fmt.Sprintf(format, args...), nil}
+		return fileErr(archivePath, fmt.Sprintf(format, args...), nil)
 	}
 	gz, err := gzip.NewReader(&ctxReader{ctx, f})
 	if err != nil {

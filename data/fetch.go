@@ -105,7 +105,7 @@ func EnsureCIFAR10(ctx context.Context, o FetchOptions) (string, error) {
 		return "", fmt.Errorf("download of %s cancelled: %w", src, err)
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", byHandError(&fileError{cache, "cannot create cache folder: " + errText(err) + "; " + byHand(src, false), err}, cifarFolder)
+		return "", byHandError(fileErr(cache, "cannot create cache folder: "+errText(err)+"; "+byHand(src, false), err), cifarFolder)
 	}
 	removeStale(cache)
 
@@ -118,7 +118,7 @@ func EnsureCIFAR10(ctx context.Context, o FetchOptions) (string, error) {
 
 	tmp, err := os.MkdirTemp(cache, "cifar-10-extract-*.partial")
 	if err != nil {
-		return "", &fileError{cache, "cannot create a temporary folder: " + errText(err), err}
+		return "", fileErr(cache, "cannot create a temporary folder: "+errText(err), err)
 	}
 	defer os.RemoveAll(tmp)
 	if err := extractTarGz(ctx, archive, tmp); err != nil {
@@ -170,14 +170,14 @@ func install(src, target, cache string) (string, error) {
 		// the way. Move it aside in one step, then retry.
 		aside, err := os.MkdirTemp(cache, BatchesFolder+".old-*.partial")
 		if err != nil {
-			return "", &fileError{cache, "cannot create a temporary folder: " + errText(err), err}
+			return "", fileErr(cache, "cannot create a temporary folder: "+errText(err), err)
 		}
 		defer os.RemoveAll(aside)
 		if err := os.Rename(target, filepath.Join(aside, "old")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", &fileError{target, "incomplete folder in the way and cannot move it (" + errText(err) + "); delete it and run again", err}
+			return "", fileErr(target, "incomplete folder in the way and cannot move it ("+errText(err)+"); delete it and run again", err)
 		}
 	}
-	return "", &fileError{target, "cannot move the extracted folder into place: " + errText(lastErr), lastErr}
+	return "", fileErr(target, "cannot move the extracted folder into place: "+errText(lastErr), lastErr)
 }
 
 // fetchSpec is one verified download: where from, where to, and what the
@@ -211,7 +211,7 @@ func download(parent context.Context, o FetchOptions, s fetchSpec) (_ string, er
 	}
 	f, err := os.CreateTemp(s.dir, s.pattern)
 	if err != nil {
-		return "", byHandError(&fileError{s.dir, "cannot create a temporary file: " + errText(err) + "; " + s.byHand, err}, s.folder)
+		return "", byHandError(fileErr(s.dir, "cannot create a temporary file: "+errText(err)+"; "+s.byHand, err), s.folder)
 	}
 	defer func() {
 		if err != nil {
@@ -263,7 +263,7 @@ func download(parent context.Context, o FetchOptions, s fetchSpec) (_ string, er
 		pw.fn(n, pw.total)
 	}
 	if err := f.Close(); err != nil {
-		return "", &fileError{f.Name(), "cannot write download: " + errText(err), err}
+		return "", fileErr(f.Name(), "cannot write download: "+errText(err), err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return "", byHandError(fmt.Errorf("downloaded %s (%d bytes) but its %s is %s, expected %s (corrupted or changed download; deleted it); %s", src, n, s.hashName, got, want, s.mismatchHint), s.folder)

@@ -241,7 +241,7 @@ func classFolders(root string) ([]string, error) {
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return nil, &fileError{root, "cannot list folder: " + errText(err), err}
+		return nil, fileErr(root, "cannot list folder: "+errText(err), err)
 	}
 	var found []string // sorted: ReadDir sorts by name
 	loose := 0
@@ -272,7 +272,7 @@ func listClass(root, name string, label int32, files []folderImage) ([]folderIma
 	dir := filepath.Join(root, name)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, &fileError{dir, "cannot list folder: " + errText(err), err}
+		return nil, fileErr(dir, "cannot list folder: "+errText(err), err)
 	}
 	before := len(files)
 	for _, e := range entries {

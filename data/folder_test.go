@@ -2,9 +2,7 @@ package data
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
@@ -19,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/trainer-go/trainer/internal/pool"
+	"github.com/trainer-go/trainer/internal/testkit"
 )
 
 // encode returns img as PNG or (quality 100) JPEG bytes.
@@ -49,27 +48,6 @@ func solid(w, h int, c color.NRGBA) *image.NRGBA {
 	return m
 }
 
-// solidGray returns a w x h grey image of one level.
-func solidGray(w, h int, v uint8) *image.Gray {
-	m := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range m.Pix {
-		m.Pix[i] = v
-	}
-	return m
-}
-
-// noise returns a w x h image of random colours.
-func noise(rng *rand.Rand, w, h int) *image.NRGBA {
-	m := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i := range m.Pix {
-		m.Pix[i] = uint8(rng.Uint32())
-		if i%4 == 3 {
-			m.Pix[i] = 255
-		}
-	}
-	return m
-}
-
 // checkPlane fails unless every pixel of channel c of image i is want
 // (within tol).
 func checkPlane(t *testing.T, d *Dataset, i, c int, want uint8, tol int) {
@@ -88,8 +66,8 @@ func TestLoadFolder(t *testing.T) {
 	green := color.NRGBA{20, 180, 60, 255}
 	writeFile(t, filepath.Join(root, "cat", "a.png"), encode(t, solid(8, 8, red), "png"))
 	writeFile(t, filepath.Join(root, "cat", "b.JPG"), encode(t, solid(16, 12, green), "jpeg"))
-	writeFile(t, filepath.Join(root, "cat", "c.jpeg"), encode(t, solidGray(5, 9, 90), "jpeg"))
-	writeFile(t, filepath.Join(root, "dog", "x.PNG"), encode(t, solidGray(3, 3, 140), "png"))
+	writeFile(t, filepath.Join(root, "cat", "c.jpeg"), encode(t, testkit.SolidGray(5, 9, 90), "jpeg"))
+	writeFile(t, filepath.Join(root, "dog", "x.PNG"), encode(t, testkit.SolidGray(3, 3, 140), "png"))
 	// Ignored: hidden files and folders, other extensions, subfolders,
 	// files in the root.
 	writeFile(t, filepath.Join(root, "dog", ".hidden.png"), []byte("not an image"))
@@ -139,7 +117,7 @@ func TestLoadFolder(t *testing.T) {
 func TestLoadFolderKeepSize(t *testing.T) {
 	root := t.TempDir()
 	rng := rand.New(rand.NewPCG(4, 4))
-	a, b := noise(rng, 6, 5), noise(rng, 6, 5)
+	a, b := testkit.Noise(rng, 6, 5), testkit.Noise(rng, 6, 5)
 	writeFile(t, filepath.Join(root, "x", "a.png"), encode(t, a, "png"))
 	writeFile(t, filepath.Join(root, "y", "b.png"), encode(t, b, "png"))
 	d, err := LoadFolder(root, FolderOptions{})
@@ -162,7 +140,7 @@ func TestLoadFolderKeepSize(t *testing.T) {
 	}
 	// A different size is an error naming the file.
 	odd := filepath.Join(root, "y", "c.png")
-	writeFile(t, odd, encode(t, noise(rng, 5, 6), "png"))
+	writeFile(t, odd, encode(t, testkit.Noise(rng, 5, 6), "png"))
 	_, err = LoadFolder(root, FolderOptions{})
 	checkErr(t, err, odd, "image is 5x6 but the first image is 6x5", "images must share one size unless resized (the image size)")
 }
@@ -210,9 +188,9 @@ func makeTree(t *testing.T, root string, classes, n int) {
 		if i%3 == 0 {
 			format, ext = "jpeg", ".jpg"
 		}
-		var img image.Image = noise(rng, w, h)
+		var img image.Image = testkit.Noise(rng, w, h)
 		if i%5 == 0 {
-			img = solidGray(w, h, uint8(i))
+			img = testkit.SolidGray(w, h, uint8(i))
 		}
 		writeFile(t, filepath.Join(root, c, strings.Repeat("z", i%4)+string(rune('A'+i))+ext), encode(t, img, format))
 	}
@@ -238,17 +216,6 @@ func TestLoadFolderDeterministic(t *testing.T) {
 			t.Fatalf("labels not in class order: %v", d1.Labels)
 		}
 	}
-}
-
-// pngHeader returns a PNG signature and IHDR chunk for a w x h RGB image
-// (with a valid CRC) followed by nothing: enough for DecodeConfig, not for
-// Decode.
-func pngHeader(w, h uint32) []byte {
-	b := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
-	b = binary.BigEndian.AppendUint32(b, w)
-	b = binary.BigEndian.AppendUint32(b, h)
-	b = append(b, 8, 2, 0, 0, 0)
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[12:]))
 }
 
 func TestLoadFolderErrors(t *testing.T) {
@@ -305,7 +272,7 @@ func TestLoadFolderErrors(t *testing.T) {
 		checkErr(t, err, filepath.Join(root, "b", "x.png"), `not a PNG or JPEG file (starts with "GIF89a`)
 	})
 	t.Run("truncated jpeg", func(t *testing.T) {
-		j := encode(t, noise(rand.New(rand.NewPCG(1, 1)), 20, 20), "jpeg")
+		j := encode(t, testkit.Noise(rand.New(rand.NewPCG(1, 1)), 20, 20), "jpeg")
 		root := tree(t, map[string][]byte{"b/t.jpg": j[:len(j)/2]})
 		_, err := LoadFolder(root, FolderOptions{Size: 4})
 		checkErr(t, err, filepath.Join(root, "b", "t.jpg"), "cannot decode image")
@@ -322,14 +289,14 @@ func TestLoadFolderErrors(t *testing.T) {
 		w, h uint32
 	}{{"too wide", 16385, 10}, {"too tall", 10, 20000}, {"too many pixels", 10000, 10000}} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := tree(t, map[string][]byte{"b/big.png": pngHeader(tc.w, tc.h)})
+			root := tree(t, map[string][]byte{"b/big.png": testkit.PNGHeader(tc.w, tc.h)})
 			_, err := LoadFolder(root, FolderOptions{Size: 4})
 			checkErr(t, err, filepath.Join(root, "b", "big.png"), "refusing images over 16384 px per side or 64 Mpx")
 		})
 	}
 	t.Run("first image too big, size kept", func(t *testing.T) {
 		root := t.TempDir()
-		writeFile(t, filepath.Join(root, "a", "big.png"), pngHeader(20000, 20000))
+		writeFile(t, filepath.Join(root, "a", "big.png"), testkit.PNGHeader(20000, 20000))
 		_, err := LoadFolder(root, FolderOptions{})
 		checkErr(t, err, "big.png", "image is 20000x20000")
 	})

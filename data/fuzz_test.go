@@ -8,7 +8,7 @@ package data
 // seeds below and any crashers saved in testdata/fuzz as ordinary tests.
 //
 // Every target checks the same invariants: no panic, no hang (an input that
-// runs longer than fuzzTimeLimit crashes the worker, so the fuzzer keeps it),
+// runs longer than testkit.FuzzTimeLimit crashes the worker, so the fuzzer keeps it),
 // allocations bounded by a small multiple of the input plus a fixed cap (the
 // readers must check sizes before they allocate), and errors that are one
 // line and name the file they are about.
@@ -17,66 +17,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/trainer-go/trainer/internal/testkit"
 )
-
-// fuzzTimeLimit is how long one input may take. It is generous (the machine
-// may be loaded by other fuzz workers); a reader that loops forever still
-// trips it.
-const fuzzTimeLimit = 10 * time.Second
-
-// fuzzBounded runs fn and crashes the process, with every goroutine's stack,
-// if it has not returned after fuzzTimeLimit: a hang becomes a crasher that
-// the fuzzer saves instead of a stuck worker.
-func fuzzBounded(t testing.TB, fn func()) {
-	t.Helper()
-	timer := time.AfterFunc(fuzzTimeLimit, func() {
-		debug.SetTraceback("all")
-		panic(fmt.Sprintf("%s: one input ran for more than %v (hang?)", t.Name(), fuzzTimeLimit))
-	})
-	defer timer.Stop()
-	fn()
-}
-
-// fuzzAllocated runs fn (bounded in time) and returns how many bytes the
-// process allocated meanwhile.
-func fuzzAllocated(t testing.TB, fn func()) uint64 {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fuzzBounded(t, fn)
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
-// checkAlloc fails if got bytes exceed the budget.
-func checkAlloc(t testing.TB, got, budget uint64, what string) {
-	t.Helper()
-	if got > budget {
-		t.Fatalf("%s allocated %d bytes, more than its budget of %d (does a reader trust a size before checking it?)", what, got, budget)
-	}
-}
-
-// checkFileErr fails unless err is a one-line message naming path.
-func checkFileErr(t testing.TB, err error, path string) {
-	t.Helper()
-	msg := err.Error()
-	if strings.ContainsAny(msg, "\r\n") {
-		t.Errorf("error is not one line: %q", msg)
-	}
-	if !strings.Contains(msg, path) {
-		t.Errorf("error does not name the file %s: %q", path, msg)
-	}
-}
 
 // fuzzGzip returns b gzip-compressed.
 func fuzzGzip(t testing.TB, b []byte) []byte {
@@ -90,17 +39,6 @@ func fuzzGzip(t testing.TB, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// fuzzWrite writes b to a new file name in a fresh temporary folder and
-// returns its path.
-func fuzzWrite(t testing.TB, name string, b []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // ---- CIFAR-10 ----
@@ -136,19 +74,19 @@ func FuzzReadCIFAR10(f *testing.F) {
 		}
 		var d, d2 *Dataset
 		var err, err2 error
-		got := fuzzAllocated(t, func() {
+		got := testkit.Allocated(t, func() {
 			d, err = ReadCIFAR10File(path)
 			d2, err2 = ReadCIFAR10Files(path, path)
 		})
 		// Output: 3 copies of the pixels (1 + 2), labels as int32 (x12),
 		// one 770 KiB read buffer per call, class names.
-		checkAlloc(t, got, uint64(16*(len(file)+len(meta))+4<<20), "ReadCIFAR10File+ReadCIFAR10Files")
+		testkit.CheckAlloc(t, got, uint64(16*(len(file)+len(meta))+4<<20), "ReadCIFAR10File+ReadCIFAR10Files")
 		if (err == nil) != (err2 == nil) {
 			t.Fatalf("one file reads (%v) but the same file twice does not (%v), or the reverse", err, err2)
 		}
 		if err != nil {
-			checkFileErr(t, err, dir)
-			checkFileErr(t, err2, dir)
+			testkit.CheckFileErr(t, err, dir)
+			testkit.CheckFileErr(t, err2, dir)
 			return
 		}
 		n := len(file) / RecordSize
@@ -199,12 +137,12 @@ func FuzzReadIDX(f *testing.F) {
 			file = fuzzGzip(t, file)
 		}
 		isGz := len(file) >= 2 && file[0] == 0x1f && file[1] == 0x8b
-		path := fuzzWrite(t, "train-images-idx3-ubyte", file)
+		path := testkit.WriteTemp(t, "train-images-idx3-ubyte", file)
 		var pix []uint8
 		var n, h, w int
 		var lab []int32
 		var errI, errL error
-		got := fuzzAllocated(t, func() {
+		got := testkit.Allocated(t, func() {
 			pix, n, h, w, errI = ReadIDXImages(path)
 			lab, errL = ReadIDXLabels(path)
 		})
@@ -214,9 +152,9 @@ func FuzzReadIDX(f *testing.F) {
 		if isGz {
 			budget = budget*uint64(maxDeflateRatio) + 1024
 		}
-		checkAlloc(t, got, 6*budget+1<<20, "ReadIDXImages+ReadIDXLabels")
+		testkit.CheckAlloc(t, got, 6*budget+1<<20, "ReadIDXImages+ReadIDXLabels")
 		if errI != nil {
-			checkFileErr(t, errI, path)
+			testkit.CheckFileErr(t, errI, path)
 		} else {
 			if n <= 0 || h <= 0 || w <= 0 || len(pix) != n*h*w {
 				t.Fatalf("images %dx%dx%d with %d pixel bytes", n, h, w, len(pix))
@@ -226,7 +164,7 @@ func FuzzReadIDX(f *testing.F) {
 			}
 		}
 		if errL != nil {
-			checkFileErr(t, errL, path)
+			testkit.CheckFileErr(t, errL, path)
 		} else {
 			if len(lab) == 0 {
 				t.Fatal("no labels and no error")
@@ -360,7 +298,7 @@ func FuzzExtractTarGz(f *testing.F) {
 		if compress {
 			archive = fuzzGzip(t, archive)
 		}
-		archivePath := fuzzWrite(t, "a.tar.gz", archive)
+		archivePath := testkit.WriteTemp(t, "a.tar.gz", archive)
 		parent := t.TempDir()
 		dest := filepath.Join(parent, "dest")
 		outside := filepath.Join(parent, "outside")
@@ -380,12 +318,12 @@ func FuzzExtractTarGz(f *testing.F) {
 		before := fuzzSnapshot(t, parent)
 
 		var err error
-		got := fuzzAllocated(t, func() { err = ExtractTarGz(archivePath, dest) })
+		got := testkit.Allocated(t, func() { err = ExtractTarGz(archivePath, dest) })
 		// Streams: buffers only, whatever the archive holds (tar headers
 		// may be up to 1 MiB of PAX records).
-		checkAlloc(t, got, uint64(8*len(archive))+8<<20, "ExtractTarGz")
+		testkit.CheckAlloc(t, got, uint64(8*len(archive))+8<<20, "ExtractTarGz")
 		if err != nil {
-			checkFileErr(t, err, archivePath)
+			testkit.CheckFileErr(t, err, archivePath)
 		}
 
 		after := fuzzSnapshot(t, parent)

@@ -87,7 +87,7 @@ func ReadIDXLabels(path string) ([]int32, error) {
 	labels := make([]int32, len(body))
 	for i, b := range body {
 		if b > 9 {
-			return nil, &fileError{path, fmt.Sprintf("label %d is %d, MNIST labels are 0-9 (not an MNIST label file, or a corrupted one)", i, b), nil}
+			return nil, fileErr(path, fmt.Sprintf("label %d is %d, MNIST labels are 0-9 (not an MNIST label file, or a corrupted one)", i, b), nil)
 		}
 		labels[i] = int32(b)
 	}
@@ -101,17 +101,17 @@ func readIDX(path string, magic uint32, what, example string) (dims []int, body 
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, &fileError{path, "file not found", err}
+			return nil, nil, fileErr(path, "file not found", err)
 		}
-		return nil, nil, &fileError{path, "cannot open: " + errText(err), err}
+		return nil, nil, fileErr(path, "cannot open: "+errText(err), err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, &fileError{path, "cannot read: " + errText(err), err}
+		return nil, nil, fileErr(path, "cannot read: "+errText(err), err)
 	}
 	if fi.IsDir() {
-		return nil, nil, &fileError{path, "is a folder, expected an IDX " + what + " file such as " + example, nil}
+		return nil, nil, fileErr(path, "is a folder, expected an IDX "+what+" file such as "+example, nil)
 	}
 	x := &idxReader{path: path, what: what, example: example, size: fi.Size(), kind: "file"}
 
@@ -153,7 +153,7 @@ type idxReader struct {
 
 // bad is an error about the file.
 func (x *idxReader) bad(format string, args ...any) error {
-	return &fileError{x.path, fmt.Sprintf(format, args...), nil}
+	return fileErr(x.path, fmt.Sprintf(format, args...), nil)
 }
 
 // short is the error for a header read that failed after m bytes.
@@ -323,7 +323,7 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, nil, &fileError{dir, fmt.Sprintf("missing %s; %s", strings.Join(missing, ", "), mnistLayout), fs.ErrNotExist}
+		return nil, nil, fileErr(dir, fmt.Sprintf("missing %s; %s", strings.Join(missing, ", "), mnistLayout), fs.ErrNotExist)
 	}
 	train, err = readMNISTPair(paths[0], paths[1])
 	if err != nil {
@@ -334,7 +334,7 @@ func LoadMNIST(dir string) (train, test *Dataset, err error) {
 		return nil, nil, err
 	}
 	if train.H != test.H || train.W != test.W {
-		return nil, nil, &fileError{paths[2], fmt.Sprintf("images are %dx%d but %s holds %dx%d images; train and test must share one size", test.H, test.W, filepath.Base(paths[0]), train.H, train.W), nil}
+		return nil, nil, fileErr(paths[2], fmt.Sprintf("images are %dx%d but %s holds %dx%d images; train and test must share one size", test.H, test.W, filepath.Base(paths[0]), train.H, train.W), nil)
 	}
 	return train, test, nil
 }
@@ -352,7 +352,7 @@ func readMNISTPair(imagesPath, labelsPath string) (*Dataset, error) {
 		return nil, err
 	}
 	if n != len(labels) {
-		return nil, &fileError{imagesPath, fmt.Sprintf("holds %d images but %s holds %d labels; the two must match (mixed-up or truncated files?)", n, filepath.Base(labelsPath), len(labels)), nil}
+		return nil, fileErr(imagesPath, fmt.Sprintf("holds %d images but %s holds %d labels; the two must match (mixed-up or truncated files?)", n, filepath.Base(labelsPath), len(labels)), nil)
 	}
 	classes := make([]string, 10)
 	for i := range classes {
@@ -419,7 +419,7 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 		return "", fmt.Errorf("download of MNIST from %s cancelled: %w", base, err)
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", byHandError(&fileError{cache, "cannot create cache folder: " + errText(err) + "; " + mnistByHand(base, target), err}, mnistFolder)
+		return "", byHandError(fileErr(cache, "cannot create cache folder: "+errText(err)+"; "+mnistByHand(base, target), err), mnistFolder)
 	}
 	removeStale(cache)
 	for _, gzName := range todo {
@@ -432,11 +432,11 @@ func ensureMNIST(ctx context.Context, o FetchOptions, sums map[string]string) (s
 		}
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			os.Remove(tmp)
-			return "", &fileError{target, "cannot create folder: " + errText(err), err}
+			return "", fileErr(target, "cannot create folder: "+errText(err), err)
 		}
 		if err := os.Rename(tmp, filepath.Join(target, gzName)); err != nil {
 			os.Remove(tmp)
-			return "", &fileError{filepath.Join(target, gzName), "cannot move the download into place: " + errText(err), err}
+			return "", fileErr(filepath.Join(target, gzName), "cannot move the download into place: "+errText(err), err)
 		}
 	}
 	return target, nil

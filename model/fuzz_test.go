@@ -9,7 +9,7 @@ package model
 // seeds below and any crashers saved in testdata/fuzz as ordinary tests.
 //
 // Invariants: no panic, no hang (an input that runs longer than
-// fuzzTimeLimit crashes the worker, so the fuzzer keeps it), allocations
+// testkit.FuzzTimeLimit crashes the worker, so the fuzzer keeps it), allocations
 // bounded by a small multiple of the input plus a fixed cap, and errors that
 // are one line and name the checkpoint file.
 
@@ -20,38 +20,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/trainer-go/trainer/checkpoint"
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
+	"github.com/trainer-go/trainer/internal/testkit"
 )
-
-// fuzzTimeLimit is how long one input may take; generous, as other fuzz
-// workers may load the machine, but an endless loop still trips it.
-const fuzzTimeLimit = 10 * time.Second
-
-// fuzzAllocated runs fn and returns how many bytes the process allocated
-// meanwhile. If fn has not returned after fuzzTimeLimit the process
-// crashes with every goroutine's stack: a hang becomes a crasher that the
-// fuzzer saves instead of a stuck worker.
-func fuzzAllocated(t testing.TB, fn func()) uint64 {
-	t.Helper()
-	timer := time.AfterFunc(fuzzTimeLimit, func() {
-		debug.SetTraceback("all")
-		panic(fmt.Sprintf("%s: one input ran for more than %v (hang?)", t.Name(), fuzzTimeLimit))
-	})
-	defer timer.Stop()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // withoutGrammar drops the grammar help that ParseSpec appends to the error
 // about an empty spec (it is meant for the command line, several lines by
@@ -204,7 +180,7 @@ func checkCheckpoint(t *testing.T, path string, file []byte) {
 	var flat []float32
 	var st *State
 	var errLoad, errPlan, errFlat, errState error
-	got := fuzzAllocated(t, func() {
+	got := testkit.Allocated(t, func() {
 		if ck, errLoad = LoadCheckpoint(path); errLoad != nil {
 			return
 		}
@@ -380,7 +356,7 @@ func FuzzPlan(f *testing.F) {
 		var specs []LayerSpec
 		var net *Network
 		var errParse, errPlan error
-		got := fuzzAllocated(t, func() {
+		got := testkit.Allocated(t, func() {
 			specs, errParse = ParseSpec(spec)
 			net, errPlan = Plan(spec, in)
 		})
@@ -449,7 +425,7 @@ func buildAndRun(t *testing.T, net *Network) (err error) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	fuzzAllocated(t, func() {
+	testkit.Allocated(t, func() {
 		if err = net.Build(b, 1, 1); err != nil {
 			return
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,28 +14,10 @@ import (
 	"github.com/trainer-go/trainer/data"
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
+	"github.com/trainer-go/trainer/internal/testkit"
 	"github.com/trainer-go/trainer/model"
 	"github.com/trainer-go/trainer/run/meta"
 )
-
-// writeRandomCIFAR writes a small CIFAR-10 folder with random pixels and labels.
-func writeRandomCIFAR(t *testing.T, dir string, perFile int) {
-	t.Helper()
-	os.MkdirAll(dir, 0o755)
-	rng := rand.New(rand.NewPCG(1, 1))
-	for _, f := range append(data.TrainFiles[:], data.TestFile) {
-		rec := make([]byte, perFile*data.RecordSize)
-		for i := range rec {
-			rec[i] = byte(rng.IntN(256))
-		}
-		for i := 0; i < perFile; i++ {
-			rec[i*data.RecordSize] = byte(rng.IntN(10))
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), rec, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // testEnv trains on the CIFAR-10 folder of d.Dir on one CPU thread; stderr
 // collects what the run prints.
@@ -51,7 +32,7 @@ func testEnv(stderr *strings.Builder) Env {
 // smallConfig is a run of 80 random images (10 steps of 8 per epoch).
 func smallConfig(t *testing.T) Config {
 	dir := filepath.Join(t.TempDir(), "cifar")
-	writeRandomCIFAR(t, dir, 16)
+	testkit.WriteRandomCIFAR(t, dir, 16)
 	cfg := Default()
 	cfg.Data.Dir = dir
 	cfg.Epochs, cfg.BatchSize, cfg.Model = 2, 8, "flatten,dense16,dense10"

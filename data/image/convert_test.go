@@ -5,6 +5,8 @@ import (
 	"image/color"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trainer-go/trainer/internal/testkit"
 )
 
 // TestToPlanes checks the fast conversions against the generic one.
@@ -43,7 +45,7 @@ func TestToPlanes(t *testing.T) {
 	for i := range pal.Pix {
 		pal.Pix[i] = uint8(rng.IntN(3))
 	}
-	imgs = append(imgs, rgba, gray, gray16, cmyk, pal, noise(rng, 7, 5), noise(rng, 9, 9).SubImage(image.Rect(2, 3, 8, 7)))
+	imgs = append(imgs, rgba, gray, gray16, cmyk, pal, testkit.Noise(rng, 7, 5), testkit.Noise(rng, 9, 9).SubImage(image.Rect(2, 3, 8, 7)))
 
 	for k, img := range imgs {
 		b := img.Bounds()

@@ -8,105 +8,15 @@ package image
 
 import (
 	"bytes"
-	"encoding/binary"
-	"fmt"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/trainer-go/trainer/internal/testkit"
 )
-
-// fuzzTimeLimit is how long one input may take.
-const fuzzTimeLimit = 10 * time.Second
-
-// fuzzAllocated runs fn, crashing the process with every goroutine's stack
-// if it has not returned after fuzzTimeLimit, and returns how many bytes the
-// process allocated meanwhile.
-func fuzzAllocated(t testing.TB, fn func()) uint64 {
-	t.Helper()
-	timer := time.AfterFunc(fuzzTimeLimit, func() {
-		debug.SetTraceback("all")
-		panic(fmt.Sprintf("%s: one input ran for more than %v (hang?)", t.Name(), fuzzTimeLimit))
-	})
-	defer timer.Stop()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
-// checkAlloc fails if got bytes exceed the budget.
-func checkAlloc(t testing.TB, got, budget uint64, what string) {
-	t.Helper()
-	if got > budget {
-		t.Fatalf("%s allocated %d bytes, more than its budget of %d (does a reader trust a size before checking it?)", what, got, budget)
-	}
-}
-
-// checkFileErr fails unless err is a one-line message naming path.
-func checkFileErr(t testing.TB, err error, path string) {
-	t.Helper()
-	msg := err.Error()
-	if strings.ContainsAny(msg, "\r\n") {
-		t.Errorf("error is not one line: %q", msg)
-	}
-	if !strings.Contains(msg, path) {
-		t.Errorf("error does not name the file %s: %q", path, msg)
-	}
-}
-
-// fuzzWrite writes b to a new file name in a fresh temporary folder and
-// returns its path.
-func fuzzWrite(t testing.TB, name string, b []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// solidGray returns a w x h grey image of one level.
-func solidGray(w, h int, v uint8) *image.Gray {
-	m := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range m.Pix {
-		m.Pix[i] = v
-	}
-	return m
-}
-
-// noise returns a w x h opaque image of random colours.
-func noise(rng *rand.Rand, w, h int) *image.NRGBA {
-	m := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i := range m.Pix {
-		m.Pix[i] = uint8(rng.Uint32())
-		if i%4 == 3 {
-			m.Pix[i] = 255
-		}
-	}
-	return m
-}
-
-// pngHeader returns a PNG signature and IHDR chunk for a w x h RGB image
-// (with a valid CRC) followed by nothing: enough for DecodeConfig, not for
-// Decode.
-func pngHeader(w, h uint32) []byte {
-	b := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR")
-	b = binary.BigEndian.AppendUint32(b, w)
-	b = binary.BigEndian.AppendUint32(b, h)
-	b = append(b, 8, 2, 0, 0, 0)
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[12:]))
-}
 
 // ---- image folders: one image's decode and resize ----
 
@@ -149,23 +59,23 @@ func FuzzDecodeImage(f *testing.F) {
 	for i := range rgba64.Pix {
 		rgba64.Pix[i] = uint8(rng.Uint32())
 	}
-	translucent := noise(rng, 6, 6)
+	translucent := testkit.Noise(rng, 6, 6)
 	for i := 3; i < len(translucent.Pix); i += 4 {
 		translucent.Pix[i] = uint8(rng.Uint32())
 	}
 	seeds := [][]byte{
-		fuzzEncode(f, noise(rng, 8, 8), "png", 0),
-		fuzzEncode(f, solidGray(5, 9, 77), "png", 0),
+		fuzzEncode(f, testkit.Noise(rng, 8, 8), "png", 0),
+		fuzzEncode(f, testkit.SolidGray(5, 9, 77), "png", 0),
 		fuzzEncode(f, pal, "png", 0),
 		fuzzEncode(f, g16, "png", 0),
 		fuzzEncode(f, rgba64, "png", 0),
 		fuzzEncode(f, translucent, "png", 0),
-		fuzzEncode(f, noise(rng, 8, 8), "jpeg", 90),
-		fuzzEncode(f, noise(rng, 13, 7), "jpeg", 50), // 4:2:0 with partial blocks
-		fuzzEncode(f, solidGray(9, 5, 200), "jpeg", 75),
-		fuzzEncode(f, noise(rng, 150, 150), "png", 0), // over 64 KiB: streamed, not read whole
-		pngHeader(1024, 1024),                         // header only, at the pixel cap
-		pngHeader(2049, 1),                            // over the side cap
+		fuzzEncode(f, testkit.Noise(rng, 8, 8), "jpeg", 90),
+		fuzzEncode(f, testkit.Noise(rng, 13, 7), "jpeg", 50), // 4:2:0 with partial blocks
+		fuzzEncode(f, testkit.SolidGray(9, 5, 200), "jpeg", 75),
+		fuzzEncode(f, testkit.Noise(rng, 150, 150), "png", 0), // over 64 KiB: streamed, not read whole
+		testkit.PNGHeader(1024, 1024),                         // header only, at the pixel cap
+		testkit.PNGHeader(2049, 1),                            // over the side cap
 		[]byte("GIF89a"),
 	}
 	for i, s := range seeds {
@@ -176,23 +86,23 @@ func FuzzDecodeImage(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, file []byte, w8, h8 uint8, exact bool) {
 		w, h := int(w8)%64+1, int(h8)%64+1
-		path := fuzzWrite(t, "img.png", file)
+		path := testkit.WriteTemp(t, "img.png", file)
 		dec := NewDecoder()
 		dst := make([]uint8, 3*w*h)
 		dst2 := make([]uint8, 3*h*w)
 		var err, err2 error
-		got := fuzzAllocated(t, func() {
+		got := testkit.Allocated(t, func() {
 			err = dec.Load(path, dst, Shape{C: 3, H: h, W: w}, !exact)
 			err2 = dec.Load(path, dst2, Shape{C: 3, H: w, W: h}, true)
 		})
 		// Two decodes of a capped source (at most 8 bytes a pixel, RGB
 		// planes, float rows) plus what the decoders keep per input byte.
-		checkAlloc(t, got, uint64(64*len(file))+uint64(maxPixels)*48+4<<20, "decoding an image twice")
+		testkit.CheckAlloc(t, got, uint64(64*len(file))+uint64(maxPixels)*48+4<<20, "decoding an image twice")
 		if err != nil {
-			checkFileErr(t, err, path)
+			testkit.CheckFileErr(t, err, path)
 		}
 		if err2 != nil {
-			checkFileErr(t, err2, path)
+			testkit.CheckFileErr(t, err2, path)
 		}
 		if err == nil && err2 != nil && !exact {
 			t.Fatalf("decoded to %dx%d but not to %dx%d: %v", w, h, h, w, err2)

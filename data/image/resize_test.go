@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trainer-go/trainer/internal/testkit"
 )
 
 // refWeights is an independent float64 triangle (bilinear) filter as PIL
@@ -62,7 +64,7 @@ func writePNG(t *testing.T, dir, name string, img image.Image) string {
 	if err := png.Encode(&buf, img); err != nil {
 		t.Fatal(err)
 	}
-	return fuzzWrite(t, name, buf.Bytes())
+	return testkit.WriteTemp(t, name, buf.Bytes())
 }
 
 // TestResizeMatchesReference resizes random images, up and down, through
@@ -82,7 +84,7 @@ func TestResizeMatchesReference(t *testing.T) {
 	worst := 0.0
 	for _, sz := range sizes {
 		sw, sh, dw, dh := sz[0], sz[1], sz[2], sz[3]
-		img := noise(rng, sw, sh)
+		img := testkit.Noise(rng, sw, sh)
 		path := writePNG(t, t.TempDir(), "n.png", img)
 		for _, c := range []int{3, 1} {
 			got := make([]uint8, c*dw*dh)
@@ -141,7 +143,7 @@ func TestResizeConstant(t *testing.T) {
 // resizing or not, and without resizing another size is a *SizeError.
 func TestLoadSameSizeIsExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	img := noise(rng, 9, 6)
+	img := testkit.Noise(rng, 9, 6)
 	path := writePNG(t, t.TempDir(), "s.png", img)
 	dec := NewDecoder()
 	for _, resize := range []bool{true, false} {
