@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: formatting, vet, both builds, the PTX check
-# (when nvcc and ptxas are installed), every test, then every fuzz target for
-# FUZZ_SECONDS (10) seconds.
+# (when nvcc and ptxas are installed), every test, the CPU packages' tests
+# again under the race detector, then every fuzz target for FUZZ_SECONDS
+# (10) seconds.
 # Set TRAINER_CIFAR_SAMPLE to a CIFAR-10 sample archive to run the end-to-end
 # training test (it skips and says so otherwise).
 set -euo pipefail
@@ -17,4 +18,7 @@ else
   echo "note: nvcc/ptxas not installed: the PTX freshness and ptxas checks are skipped (CI installs them)"
 fi
 go test -count=1 -timeout 30m ./...
+# The race detector over the CPU packages (the GPU packages need a GPU for
+# anything concurrent, and their emulator tests are single-threaded C).
+go test -race -count=1 -timeout 30m ./internal/... ./device/cpu/... ./model/... ./run/... ./checkpoint/... ./data/... ./cli/...
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
