@@ -9,7 +9,8 @@ import (
 	"github.com/trainer-go/trainer/model"
 )
 
-// ExitInterrupted is the exit status of a run stopped by SIGINT/SIGTERM.
+// ExitInterrupted is the exit status of a run stopped by SIGINT, SIGTERM or
+// SIGHUP.
 const ExitInterrupted = 130
 
 // InterruptedError is a run stopped by an interrupt (or ctx's
