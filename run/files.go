@@ -26,9 +26,11 @@ type files struct {
 	log     *zerolog.Logger
 }
 
-// HistoryPath is the history CSV of a run whose checkpoint is out
-// (history.jsonl lies beside it, and history.png once drawn).
-func HistoryPath(out string) string { return filepath.Join(filepath.Dir(out), "history.csv") }
+// HistoryPath is the history CSV of the run whose checkpoint is out:
+// <stem>.history.csv beside it, stem being out without .safetensors
+// (<stem>.history.jsonl lies beside it, and <stem>.history.png once drawn).
+// Each run has its own, so several runs can share a folder.
+func HistoryPath(out string) string { return strings.TrimSuffix(out, ".safetensors") + ".history.csv" }
 
 func (r *files) base() (dir, stem string) {
 	return filepath.Dir(r.out), strings.TrimSuffix(filepath.Base(r.out), ".safetensors")
