@@ -34,28 +34,42 @@ type historyRow struct {
 
 func jsonlPath(csv string) string { return strings.TrimSuffix(csv, ".csv") + ".jsonl" }
 
-// truncate loads an existing history and keeps the epochs up to keep (a
-// resumed run drops epochs recorded after its checkpoint); keep 0 starts
-// afresh.
-func (h *history) truncate(path string, keep int) error {
+// truncate loads the history at from and writes to path its epochs up to
+// keep (a resumed run drops epochs recorded after its checkpoint); keep 0
+// starts afresh.
+func (h *history) truncate(from, path string, keep int) error {
 	h.rows, h.json = nil, nil
 	if keep == 0 {
 		return h.write(path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(from)
 	if errors.Is(err, fs.ErrNotExist) {
 		return h.write(path) // no history yet: start one
 	}
 	if err != nil {
-		return fmt.Errorf("history %s: %w", path, err)
+		return fmt.Errorf("history %s: %w", from, err)
 	}
-	if h.rows, err = readHistory(path, b, keep); err != nil {
+	if h.rows, err = readHistory(from, b, keep); err != nil {
 		return err
 	}
-	if jb, err := os.ReadFile(jsonlPath(path)); err == nil {
+	if jb, err := os.ReadFile(jsonlPath(from)); err == nil {
 		h.json = readHistoryJSON(jb, keep)
 	}
 	return h.write(path)
+}
+
+// resumedHistory is the history a run resumed from the checkpoint ck into
+// out continues: out's own, or where out has none yet (a new --out), that
+// of the run ck belongs to (ck's own, or for a copy its run's).
+func resumedHistory(ck, out string) string {
+	own := HistoryPath(out)
+	if _, err := os.Stat(own); err == nil {
+		return own
+	}
+	if run, ok := runOf(ck); ok {
+		ck = run
+	}
+	return HistoryPath(ck)
 }
 
 // readHistory parses a history CSV (b, read from path) and returns, for

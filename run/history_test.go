@@ -76,7 +76,7 @@ func TestHistoryNoDuplicateEpochs(t *testing.T) {
 		"2,0.7,0.4,0.7,0.4,0.001,1,1", "3,0.6,0.5,0.6,0.5,0.001,1,1", "4,0.5,0.6,0.5,0.6,0.001,1,1"}
 	os.WriteFile(path, []byte(HistoryHeader+"\n"+strings.Join(rows, "\n")+"\n"), 0o644)
 	var h history
-	if err := h.truncate(path, 3); err != nil {
+	if err := h.truncate(path, path, 3); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -91,4 +91,3 @@ func TestHistoryNoDuplicateEpochs(t *testing.T) {
 		t.Fatalf("after adding epoch 3 again: epochs %q", got)
 	}
 }
-
