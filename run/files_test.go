@@ -154,3 +154,28 @@ func (s fileSnap) check(t *testing.T) {
 }
 
 func testLogger(w *strings.Builder) zerolog.Logger { return zerolog.New(w) }
+
+// TestNoPeriodicSaveAtEpochEnd: a periodic save never falls on an epoch's
+// last step, where the training state (step 10 of 10) does not resume; a
+// run killed between that save and the epoch's own could not continue. The
+// epoch's save covers that step.
+func TestNoPeriodicSaveAtEpochEnd(t *testing.T) {
+	cfg := smallConfig(t) // 10 steps per epoch
+	cfg.SaveEvery, cfg.Keep = 5, 0
+	var e strings.Builder
+	env := testEnv(&e)
+	env.Log = testLogger(&e)
+	if err := Train(context.Background(), cfg, env); err != nil {
+		t.Fatalf("%v\n%s", err, e.String())
+	}
+	var periodic []string
+	for _, l := range strings.Split(e.String(), "\n") {
+		if strings.Contains(l, `"why":"periodic"`) {
+			i := strings.Index(l, `"global_step":`)
+			periodic = append(periodic, strings.SplitN(l[i+len(`"global_step":`):], ",", 2)[0])
+		}
+	}
+	if got := strings.Join(periodic, " "); got != "5 15" {
+		t.Errorf("periodic saves at global steps %q, want 5 15 (10 and 20 end epochs)", got)
+	}
+}

@@ -199,7 +199,9 @@ func (s *session) trainOptions() model.TrainOptions {
 			if cfg.StopAfterSteps > 0 && t.TotalSteps() >= cfg.StopAfterSteps {
 				s.stop() // as if Ctrl-C: the loop stops before the next step
 			}
-			if cfg.SaveEvery > 0 && t.TotalSteps()%cfg.SaveEvery == 0 {
+			// Not at an epoch's last step: a state at its end does not
+			// resume (the epoch's own save, with its validation, follows).
+			if cfg.SaveEvery > 0 && t.TotalSteps()%cfg.SaveEvery == 0 && t.Position() < t.StepsPerEpoch() {
 				return s.files.save(t, "periodic")
 			}
 			return nil
