@@ -1,9 +1,13 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -16,11 +20,10 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("saving %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, tmp, err := createTemp(path)
 	if err != nil {
 		return fmt.Errorf("saving %s: %w", path, err)
 	}
-	tmp := f.Name()
 	fail := func(err error) error {
 		f.Close()
 		os.Remove(tmp)
@@ -45,6 +48,25 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	removeStaleTemps(path)
 	return nil
+}
+
+// createTemp creates a new temporary file beside path, named
+// .<name>.tmp<random>. Unlike os.CreateTemp (mode 0600) it asks for 0666,
+// so the kernel applies the umask and the file renamed into place gets the
+// mode os.WriteFile would give it (0644 under the usual umask 022). Reading
+// the umask with syscall.Umask would have to set it, which races with other
+// threads creating files.
+func createTemp(path string) (*os.File, string, error) {
+	prefix := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	for range 100 {
+		tmp := prefix + strconv.FormatUint(rand.Uint64()%1e10, 10)
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, tmp, err
+	}
+	return nil, "", fmt.Errorf("no free temporary file name beside it")
 }
 
 // staleTemp is how old a leftover temporary file of a killed writer must be

@@ -25,7 +25,7 @@ import (
 const (
 	ExitOK          = 0
 	ExitError       = 1                        // bad input, failed run
-	ExitInterrupted = trainrun.ExitInterrupted // Ctrl-C / SIGTERM
+	ExitInterrupted = trainrun.ExitInterrupted // Ctrl-C / SIGTERM / SIGHUP
 )
 
 // exitError carries an exit code through urfave/cli.
@@ -121,7 +121,7 @@ func userError(err error) error {
 	return err
 }
 
-// signalContext is cancelled by the first SIGINT/SIGTERM; a second one exits
+// signalContext is cancelled by the first SIGINT/SIGTERM/SIGHUP; a second one exits
 // at once (see trainrun.SignalContext).
 func signalContext() (context.Context, func()) { return trainrun.SignalContext(stderr) }
 

@@ -23,6 +23,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/trainer-go/trainer/checkpoint"
+	trainrun "github.com/trainer-go/trainer/run"
 )
 
 // plotCSVName is the per-epoch CSV that train writes into a run folder, and
@@ -63,30 +64,47 @@ func plotCommand() *ucli.Command {
 	}
 }
 
-// plotPaths resolves the RUN argument to the CSV to read and the PNG to write.
+// plotPaths resolves the RUN argument to the CSV to read and the PNG to
+// write: a checkpoint's <stem>.history.csv (the checkpoint itself need not
+// be there), the one <stem>.history.csv of a run folder (history.csv in a
+// folder of an older version), or a CSV file.
 func plotPaths(run, out string) (csvPath, png string, err error) {
-	st, err := os.Stat(run)
-	if err != nil {
+	if strings.HasSuffix(run, ".safetensors") {
+		csvPath = trainrun.HistoryPath(run)
+	} else if st, err := os.Stat(run); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("run %s: not found (give a run folder holding %s, or the CSV file)", run, plotCSVName)
 		}
 		return "", "", fmt.Errorf("run %s: %v", run, err)
-	}
-	if st.IsDir() {
-		csvPath = filepath.Join(run, plotCSVName)
-		if out == "" {
-			out = filepath.Join(run, plotPNGName)
-		}
-	} else {
+	} else if !st.IsDir() {
 		csvPath = run
-		if out == "" {
-			out = strings.TrimSuffix(run, filepath.Ext(run)) + ".png"
-		}
+	} else if csvPath, err = folderHistory(run); err != nil {
+		return "", "", err
+	}
+	if out == "" {
+		out = strings.TrimSuffix(csvPath, filepath.Ext(csvPath)) + ".png"
 	}
 	if strings.HasSuffix(out, "/") || filepath.Clean(out) == filepath.Clean(csvPath) {
 		return "", "", fmt.Errorf("--out %q: give a PNG file path such as %s", out, plotPNGName)
 	}
 	return csvPath, out, nil
+}
+
+// folderHistory is the history CSV of the one run in folder dir; several
+// runs are an error that lists them.
+func folderHistory(dir string) (string, error) {
+	runs, _ := filepath.Glob(filepath.Join(dir, "*.history.csv"))
+	switch len(runs) {
+	case 0:
+		return filepath.Join(dir, plotCSVName), nil
+	case 1:
+		return runs[0], nil
+	}
+	names := make([]string, len(runs))
+	for i, r := range runs {
+		names[i] = filepath.Base(r)
+	}
+	return "", fmt.Errorf("run %s holds the histories of %d runs (%s): give one of them, or its checkpoint", dir, len(runs), strings.Join(names, ", "))
 }
 
 // plotColumns are the CSV columns that plot needs; others are ignored.

@@ -64,9 +64,9 @@ func TestResumeBitIdentical(t *testing.T) {
 					}
 				}
 			}
-			hist, err := os.ReadFile(filepath.Join(filepath.Dir(out), "history.csv"))
+			hist, err := os.ReadFile(strings.TrimSuffix(out, ".safetensors") + ".history.csv")
 			if err != nil || strings.Count(string(hist), "\n") != 4 {
-				t.Fatalf("history.csv after resume should hold a header and 3 epochs:\n%s", hist)
+				t.Fatalf("run.history.csv after resume should hold a header and 3 epochs:\n%s", hist)
 			}
 		})
 	}

@@ -13,13 +13,14 @@ import (
 	"github.com/trainer-go/trainer/model"
 )
 
-// TestSignalSavesAndResumes sends a real SIGINT (and, separately, SIGTERM)
+// TestSignalSavesAndResumes sends a real SIGINT (and, separately, SIGTERM
+// and SIGHUP, the signal of a closed terminal or SSH session)
 // to a training process: it must finish the step, save a checkpoint that
 // loads and holds the training state, print the resume command and exit 130.
 func TestSignalSavesAndResumes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cifar")
 	testkit.WriteRandomCIFAR(t, dir, 400) // 2,000 images: long enough to be stopped mid-epoch
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "m.safetensors")
 			cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -30,7 +30,7 @@ func trainCommand() *ucli.Command {
 			"and sparse softmax cross-entropy and validates after every epoch. The checkpoint --out\n" +
 			"is written after every epoch (and every --save-every steps) with everything needed to\n" +
 			"resume; numbered copies (the last --keep) and the best by val_accuracy are kept beside\n" +
-			"it, with history.csv and history.jsonl. Ctrl-C finishes the step, saves and prints the\n" +
+			"it, with <name>.history.csv and .history.jsonl. Ctrl-C finishes the step, saves and prints the\n" +
 			"command that resumes; a second Ctrl-C quits at once.\n\n" +
 			"Examples:\n   trainer train --epochs 10 --batch-size 32 --out runs/a/model.safetensors\n" +
 			"   trainer train --resume runs/a/model.safetensors --epochs 20\n\n" + model.SpecGrammar,

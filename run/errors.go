@@ -9,7 +9,8 @@ import (
 	"github.com/trainer-go/trainer/model"
 )
 
-// ExitInterrupted is the exit status of a run stopped by SIGINT/SIGTERM.
+// ExitInterrupted is the exit status of a run stopped by SIGINT, SIGTERM or
+// SIGHUP.
 const ExitInterrupted = 130
 
 // InterruptedError is a run stopped by an interrupt (or ctx's
@@ -73,4 +74,19 @@ func WithBatchHint(err error, b device.Backend, net *model.Network) error {
 		return fmt.Errorf("%w; even one image needs %.1f MiB", err, float64(net.BytesPerImage())/(1<<20))
 	}
 	return fmt.Errorf("%w; about %.2f MiB per image: --batch-size %d would fit", err, float64(net.BytesPerImage())/(1<<20), fit)
+}
+
+// LockedError is a run refused because another process holds the lock on
+// its --out.
+type LockedError struct {
+	Out, Lock string // the checkpoint and its lock file
+	PID       int    // of the holder, 0 if the lock file does not say
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = fmt.Sprintf("PID %d", e.PID)
+	}
+	return fmt.Sprintf("--out %s is in use by another run: %s holds the lock file %s (wait for it to end or stop it, or choose another --out)", e.Out, who, e.Lock)
 }

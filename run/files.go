@@ -26,9 +26,11 @@ type files struct {
 	log     *zerolog.Logger
 }
 
-// HistoryPath is the history CSV of a run whose checkpoint is out
-// (history.jsonl lies beside it, and history.png once drawn).
-func HistoryPath(out string) string { return filepath.Join(filepath.Dir(out), "history.csv") }
+// HistoryPath is the history CSV of the run whose checkpoint is out:
+// <stem>.history.csv beside it, stem being out without .safetensors
+// (<stem>.history.jsonl lies beside it, and <stem>.history.png once drawn).
+// Each run has its own, so several runs can share a folder.
+func HistoryPath(out string) string { return strings.TrimSuffix(out, ".safetensors") + ".history.csv" }
 
 func (r *files) base() (dir, stem string) {
 	return filepath.Dir(r.out), strings.TrimSuffix(filepath.Base(r.out), ".safetensors")
@@ -83,4 +85,64 @@ func (r *files) copyTo(path string) error {
 func (r *files) copyBest() error {
 	dir, stem := r.base()
 	return r.copyTo(filepath.Join(dir, stem+"-best.safetensors"))
+}
+
+// nameMax and pathMax are the longest file name and path that Linux (and
+// most Unix file systems) accept, in bytes.
+const (
+	nameMax = 255
+	pathMax = 4096
+)
+
+// checkOut refuses an --out that cannot hold a run's checkpoint, before
+// anything is read or created: a folder, a symbolic link (a save renames a
+// new file over --out, which would replace the link, not write where it
+// points), a path under a file, or names too long for the file system,
+// counting the longest name made from it (the temporary file of a numbered
+// copy).
+func checkOut(out string) error {
+	if out == "" {
+		return nil // validate says what to give
+	}
+	if st, err := os.Lstat(out); err == nil {
+		switch {
+		case st.Mode()&os.ModeSymlink != 0:
+			return fmt.Errorf("--out %s is a symbolic link: give the path of the checkpoint file itself (saving renames a new file over --out, which would replace the link rather than write where it points)", out)
+		case st.IsDir():
+			return fmt.Errorf("--out %s is a folder: give a checkpoint file path, e.g. %s", out, filepath.Join(out, "model.safetensors"))
+		}
+	}
+	dir, base := filepath.Split(out)
+	for _, c := range strings.Split(filepath.ToSlash(dir), "/") {
+		if len(c) > nameMax {
+			return fmt.Errorf("--out: the folder name %.32s... is %d bytes long, over the %d-byte limit of a file name", c, len(c), nameMax)
+		}
+	}
+	stem := strings.TrimSuffix(base, ".safetensors")
+	longest := len("." + stem + "-step000000000.safetensors" + ".tmp0123456789")
+	if longest > nameMax {
+		return fmt.Errorf("--out: the file name %.32s... is %d bytes long; with the names made from it (<name>-step000000000.safetensors and its temporary file) it comes over the %d-byte limit of a file name: give a name of at most %d bytes",
+			base, len(base), nameMax, nameMax-(longest-len(base)))
+	}
+	if n := len(out) + longest - len(base); n >= pathMax {
+		return fmt.Errorf("--out: the path is too long (%d bytes, with the names made from it %d; the system takes at most %d)", len(out), n, pathMax-1)
+	}
+	return checkParent(out)
+}
+
+// checkParent refuses an --out whose nearest existing parent is not a
+// folder.
+func checkParent(out string) error {
+	for d := filepath.Dir(out); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("--out %s: %s is not a folder", out, d)
+			}
+			return nil
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }

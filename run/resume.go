@@ -1,7 +1,14 @@
 package run
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/trainer-go/trainer/checkpoint"
 
 	"github.com/trainer-go/trainer/model"
 	"github.com/trainer-go/trainer/run/meta"
@@ -9,7 +16,8 @@ import (
 
 // loadResume reads the checkpoint of cfg.Resume and takes the run's
 // settings from it: settings given explicitly (cfg.Set) may not contradict
-// it. Out defaults to the checkpoint.
+// it. Out defaults to the checkpoint, or for a copy (-best, -stepN) to the
+// run's checkpoint beside it.
 func loadResume(cfg *Config) (*model.Checkpoint, error) {
 	p := cfg.Resume
 	ck, err := model.LoadCheckpoint(p)
@@ -36,8 +44,52 @@ func loadResume(cfg *Config) (*model.Checkpoint, error) {
 		saved.Model, saved.BatchSize, saved.LR, saved.LRSchedule, saved.Seed, saved.Augment
 	if !cfg.isSet("out") {
 		cfg.Out = p
+		if run, ok := runOf(p); ok {
+			if err := checkRunAhead(run, p, saved); err != nil {
+				return nil, err
+			}
+			cfg.Out = run
+		}
 	}
 	return ck, nil
+}
+
+// copyName matches the names of a run's copies: <stem>-best.safetensors
+// and <stem>-stepNNNNNNNNN.safetensors.
+var copyName = regexp.MustCompile(`^(.+)-(best|step[0-9]{9})\.safetensors$`)
+
+// runOf returns the checkpoint of the run that path is a copy of, and false
+// if path is not a copy. A file named like a copy that has its own history
+// is a run's checkpoint (its --out was named so).
+func runOf(path string) (string, bool) {
+	dir, base := filepath.Split(path)
+	m := copyName.FindStringSubmatch(base)
+	if m == nil {
+		return "", false
+	}
+	if _, err := os.Stat(HistoryPath(path)); err == nil {
+		return "", false
+	}
+	return dir + m[1] + ".safetensors", true
+}
+
+// checkRunAhead refuses to resume the copy cp (metadata saved) into the
+// run's checkpoint run when that is further on, or does not load: writing
+// there would throw training away.
+func checkRunAhead(run, cp string, saved meta.Meta) error {
+	f, err := checkpoint.Read(run)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--resume %s is a copy of the run in %s, which does not load (%v): pass --out %s to resume the copy into it anyway, or another --out for a new run", cp, run, err, run)
+	}
+	m := meta.Decode(f.Meta)
+	if m.Train != nil && saved.Train != nil && m.Train.AdamStep > saved.Train.AdamStep {
+		return fmt.Errorf("--resume %s is a copy at global step %d of the run in %s, which is further on (global step %d): resume %s to continue the run, or pass --out to start a new run from the copy",
+			cp, saved.Train.AdamStep, run, m.Train.AdamStep, run)
+	}
+	return nil
 }
 
 // resumeDataset takes the dataset kind from the checkpoint resumed; a

@@ -105,14 +105,14 @@ func TestKeepAndBest(t *testing.T) {
 		t.Fatalf("%v\n%s", err, e.String())
 	}
 	dir := filepath.Dir(cfg.Out)
-	if len(plotted) != 2 || plotted[0] != filepath.Join(dir, "history.csv") || plotted[1] != filepath.Join(dir, "history.png") {
+	if len(plotted) != 2 || plotted[0] != filepath.Join(dir, "m.history.csv") || plotted[1] != filepath.Join(dir, "m.history.png") {
 		t.Errorf("plot hook called with %v", plotted)
 	}
 	numbered, _ := filepath.Glob(filepath.Join(dir, "m-step*.safetensors"))
 	if len(numbered) != 2 || filepath.Base(numbered[0]) != "m-step000000028.safetensors" || filepath.Base(numbered[1]) != "m-step000000030.safetensors" {
 		t.Fatalf("numbered checkpoints %v; want the last 2 (steps 28 and 30)", numbered)
 	}
-	for _, f := range []string{"m.safetensors", "m-best.safetensors", "history.csv", "history.jsonl"} {
+	for _, f := range []string{"m.safetensors", "m-best.safetensors", "m.history.csv", "m.history.jsonl"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("run folder lacks %s", f)
 		}

@@ -9,13 +9,14 @@ import (
 	"syscall"
 )
 
-// SignalContext is cancelled by the first SIGINT/SIGTERM, after a note on
+// SignalContext is cancelled by the first SIGINT, SIGTERM or SIGHUP (a
+// closed terminal or SSH session), after a note on
 // w; a second one exits the process at once with ExitInterrupted. stop
 // releases the signals.
 func SignalContext(w io.Writer) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		n := 0
 		for range ch {

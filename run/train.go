@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,6 +55,7 @@ type session struct {
 	resume *model.Checkpoint
 	lrAt   LRFunc
 	files  *files
+	unlock func() // releases the lock on Out (nil: not taken yet)
 	tr     *model.Trainer
 	stop   context.CancelFunc
 	valN   int // validation images
@@ -70,6 +72,7 @@ func Train(ctx context.Context, cfg Config, env Env) error {
 	if s.env.Stderr == nil {
 		s.env.Stderr = io.Discard
 	}
+	defer s.release()
 	if err := s.prepare(); err != nil {
 		return err
 	}
@@ -92,7 +95,8 @@ func Train(ctx context.Context, cfg Config, env Env) error {
 }
 
 // prepare resolves the run's settings (from the checkpoint when resuming)
-// and checks them.
+// and checks them, then locks Out if its folder exists (nothing is created
+// before the data has loaded).
 func (s *session) prepare() error {
 	if s.cfg.Resume != "" {
 		ck, err := loadResume(&s.cfg)
@@ -100,13 +104,54 @@ func (s *session) prepare() error {
 			return err
 		}
 		s.resume = ck
+		if s.cfg.Out != ck.Path && !s.cfg.isSet("out") {
+			s.log.Info().Str("copy", ck.Path).Str("checkpoint", s.cfg.Out).
+				Msgf("--resume %s is a copy: writing to %s, the run's checkpoint (the copy is left as it is)", ck.Path, s.cfg.Out)
+		}
+	}
+	if err := checkOut(s.cfg.Out); err != nil {
+		return err
 	}
 	if err := s.cfg.validate(s.resume != nil); err != nil {
 		return err
 	}
 	s.cfg.Data.Seed = s.cfg.Seed
 	s.lrAt, _ = Schedule(s.cfg.Schedule, s.cfg.LR, s.cfg.Epochs)
-	return resumeDataset(&s.cfg, s.resume)
+	if err := resumeDataset(&s.cfg, s.resume); err != nil {
+		return err
+	}
+	return s.lock(false)
+}
+
+// lock takes the lock on Out (see lockOut) for the rest of the run. Where
+// Out's folder does not exist yet it creates it if create is set, and
+// otherwise leaves the lock for later.
+func (s *session) lock(create bool) error {
+	if s.unlock != nil {
+		return nil
+	}
+	dir := filepath.Dir(s.cfg.Out)
+	if _, err := os.Stat(dir); err != nil {
+		if !create {
+			return nil
+		}
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("--out %s: %w", s.cfg.Out, err)
+		}
+	}
+	unlock, err := lockOut(s.cfg.Out)
+	if err != nil {
+		return err
+	}
+	s.unlock = unlock
+	return nil
+}
+
+// release releases the lock on Out, if taken.
+func (s *session) release() {
+	if s.unlock != nil {
+		s.unlock()
+	}
 }
 
 // setup loads the data, plans and builds the network and makes the
@@ -154,7 +199,9 @@ func (s *session) trainOptions() model.TrainOptions {
 			if cfg.StopAfterSteps > 0 && t.TotalSteps() >= cfg.StopAfterSteps {
 				s.stop() // as if Ctrl-C: the loop stops before the next step
 			}
-			if cfg.SaveEvery > 0 && t.TotalSteps()%cfg.SaveEvery == 0 {
+			// Not at an epoch's last step: a state at its end does not
+			// resume (the epoch's own save, with its validation, follows).
+			if cfg.SaveEvery > 0 && t.TotalSteps()%cfg.SaveEvery == 0 && t.Position() < t.StepsPerEpoch() {
 				return s.files.save(t, "periodic")
 			}
 			return nil
@@ -169,7 +216,10 @@ func (s *session) trainOptions() model.TrainOptions {
 // begin restores the resumed state, starts the history and logs the run.
 func (s *session) begin(net *model.Network, train *data.Dataset) error {
 	cfg, f := &s.cfg, s.files
-	keep := 0
+	if err := s.lock(true); err != nil {
+		return err
+	}
+	keep, from := 0, HistoryPath(cfg.Out)
 	if ck := s.resume; ck != nil {
 		st, err := ck.State(net)
 		if err != nil {
@@ -185,8 +235,9 @@ func (s *session) begin(net *model.Network, train *data.Dataset) error {
 		s.log.Info().Str("checkpoint", ck.Path).Int("epoch", st.Epoch).Int("step", st.Pos).Int("global_step", st.AdamStep).
 			Msgf("resuming after epoch %d, step %d", st.Epoch, st.Pos)
 		keep = st.Epoch
+		from = resumedHistory(ck.Path, cfg.Out)
 	}
-	if err := f.history.truncate(HistoryPath(cfg.Out), keep); err != nil {
+	if err := f.history.truncate(from, HistoryPath(cfg.Out), keep); err != nil {
 		return err
 	}
 	if s.tr.Epoch() >= cfg.Epochs {
