@@ -146,12 +146,17 @@ func (s *session) checkMemory(b device.Backend, m memEstimate) error {
 		msg += fmt.Sprintf("; the dataset, %d images of %s, %s", m.images, m.shape, mib(m.dataBytes()))
 	}
 	msg += fmt.Sprintf(") but %s available on the %s", mib(free), b.Name())
-	if base := m.fixed + m.dataBytes(); base < free*9/10 {
+	size := s.cfg.Data.ImageSize
+	if base := m.fixed + m.dataBytes(); base < free*9/10 && m.perImage > 0 {
 		if fit := (free*9/10 - base) / m.perImage; fit >= 1 {
-			return fmt.Errorf("--batch-size %d: %s; --batch-size %d would fit", s.cfg.BatchSize, msg, fit)
+			hint := ""
+			if size > 0 {
+				hint = fmt.Sprintf(", or use a smaller --image-size (%d now: %s per image in the dataset, %s per image in a batch)", size, mib(uint64(m.shape.Size())), mib(m.perImage))
+			}
+			return fmt.Errorf("--batch-size %d: %s; --batch-size %d would fit%s", s.cfg.BatchSize, msg, fit, hint)
 		}
 	}
-	if size := s.cfg.Data.ImageSize; size > 0 {
+	if size > 0 {
 		return fmt.Errorf("--image-size %d: %s; at %s per image in the dataset and %s per image in a batch, use a smaller --image-size",
 			size, msg, mib(uint64(m.shape.Size())), mib(m.perImage))
 	}
@@ -165,10 +170,16 @@ func (s *session) checkListed(b device.Backend) error {
 	if l == nil || l.shape.Size() == 0 {
 		return nil
 	}
+	m := memEstimate{images: l.images, shape: l.shape}
 	net, err := model.Plan(s.cfg.Model, l.shape)
-	if err != nil {
-		return nil // reported after loading, where a bad image comes first
+	switch {
+	case err == nil:
+		m.fixed, m.perImage, m.batch = uint64(net.FixedBytes()), uint64(net.BytesPerImage()), min(s.cfg.BatchSize, l.images)
+	case s.cfg.Data.ImageSize > 0:
+		return FlagError(err) // the shape is --image-size's: no need to decode to know
 	}
-	return s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImage()),
-		batch: min(s.cfg.BatchSize, l.images), images: l.images, shape: l.shape})
+	// Otherwise (images kept at the first one's size) a model that does not
+	// plan is reported after loading, where a bad image comes first; the
+	// dataset alone is still checked.
+	return s.checkMemory(b, m)
 }

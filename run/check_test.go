@@ -3,7 +3,6 @@ package run
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"image/png"
 	"math/rand/v2"
@@ -113,14 +112,13 @@ func TestFolderDefaultHead(t *testing.T) {
 	if err := Train(context.Background(), cfg, folderEnv(&logs)); err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
-	ck, net, _, err := model.Open(cfg.Out)
+	_, net, _, err := model.Open(cfg.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := strings.TrimSuffix(model.DefaultSpec, "dense10") + "dense12"; net.Classes != 12 || net.Spec != want {
 		t.Fatalf("model %q with %d classes, want %q", net.Spec, net.Classes, want)
 	}
-	_ = ck
 	if want := "found 48 images in 12 classes: 36 for training, 12 for validation"; !strings.Contains(logs.String(), want) {
 		t.Fatalf("logs lack %q:\n%s", want, logs.String())
 	}
@@ -260,5 +258,3 @@ func TestLabelsBeyondLogits(t *testing.T) {
 		t.Errorf("valid labels: %v", err)
 	}
 }
-
-var _ = errors.New
