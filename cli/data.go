@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -128,9 +129,14 @@ func toModel(d *data.Dataset) *model.Data {
 
 func shapeOf(d *data.Dataset) model.Shape { return model.Shape{C: d.C, H: d.H, W: d.W} }
 
+// checkShape checks that d's images and classes suit net: its input shape,
+// and as many outputs as d has classes.
 func checkShape(net *model.Network, d *data.Dataset, what string) error {
 	if s := shapeOf(d); s != net.Input {
 		return fmt.Errorf("%s images are %s but the model expects %s", what, s, net.Input)
+	}
+	if k := len(d.Classes); k > 0 && k != net.Classes {
+		return fmt.Errorf("the model has %d outputs but the %s data has %d classes (%s): it was trained on another dataset", net.Classes, what, k, strings.Join(d.Classes, ", "))
 	}
 	return nil
 }

@@ -16,8 +16,10 @@ import (
 
 func deviceFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringFlag{Name: "device", Value: "auto", Usage: "auto (GPU if usable, else CPU), cpu or gpu"},
-		&ucli.IntFlag{Name: "threads", Usage: "CPU worker threads (0: one per core)"},
+		&ucli.StringFlag{Name: "device", Value: "auto", Usage: "auto (GPU if usable, else CPU), cpu or gpu",
+			Action: func(_ *ucli.Context, v string) error { return trainrun.Device{Name: v}.Validate() }},
+		&ucli.IntFlag{Name: "threads", Usage: "CPU worker threads (0: one per core)",
+			Action: func(_ *ucli.Context, v int) error { return trainrun.ValidateThreads(v) }},
 		&ucli.BoolFlag{Name: "tf32", Usage: "allow TF32 tensor-core GEMMs on the GPU (faster, ~1e-3 relative error)"},
 	}
 }

@@ -112,6 +112,38 @@ func LoadFolder(root string, o FolderOptions) (*Dataset, error) {
 	return d, nil
 }
 
+// FolderLayout says what an image folder is, for errors.
+const FolderLayout = folderLayout
+
+// FolderListing is what listing an image folder tells without decoding an
+// image.
+type FolderListing struct {
+	Classes []string // the class names, as LoadFolder labels them
+	Images  int      // image files
+	first   string   // the first image file in load order
+}
+
+// ListFolder lists an image folder as LoadFolder would load it with the
+// class list classes (nil: the class folders), with the same checks and
+// errors, but decodes nothing: it is cheap, so a caller can check the
+// class count and the dataset's size first.
+func ListFolder(root string, classes []string) (*FolderListing, error) {
+	if err := checkFolderOptions(FolderOptions{Classes: classes}); err != nil {
+		return nil, err
+	}
+	files, names, err := listFolder(root, classes)
+	if err != nil {
+		return nil, err
+	}
+	return &FolderListing{Classes: names, Images: len(files), first: files[0].path}, nil
+}
+
+// FirstImageSize is the width and height of the first image, read from its
+// header: the size of every image when they are not resized.
+func (l *FolderListing) FirstImageSize() (w, h int, err error) {
+	return image.NewDecoder().Config(l.first)
+}
+
 // checkFolderOptions checks the values of o.
 func checkFolderOptions(o FolderOptions) error {
 	if o.Size < 0 || o.Size > image.MaxSide() {

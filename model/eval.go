@@ -39,6 +39,9 @@ func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
 	if bs < 1 || bs > net.MaxBatch() {
 		return nil, fmt.Errorf("evaluation batch %d: must be between 1 and %d", bs, net.MaxBatch())
 	}
+	if err := checkLabels(d, net.Classes, "evaluation set"); err != nil {
+		return nil, err
+	}
 	dd, err := upload(b, d, "evaluation set")
 	if err != nil {
 		return nil, err

@@ -320,6 +320,10 @@ func (n *Network) Predict(x []float32, cnt int) ([]float32, error) {
 	return logits, nil
 }
 
+// FixedBytes is the memory Build allocates whatever the batch: the
+// parameters, their gradients and both Adam moments.
+func (n *Network) FixedBytes() int { return 16 * n.nParam }
+
 // BytesPerImage estimates the device memory one image of a batch needs:
 // every activation, gradient, im2col and index buffer Build allocates per
 // image. Parameters and the dataset come on top.

@@ -105,8 +105,20 @@ type Trainer struct {
 // NewTrainer puts the datasets on the network's backend.
 func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, error) {
 	b := net.Backend()
-	if opt.Batch < 1 || opt.Batch > net.MaxBatch() {
+	most := train.N // the largest batch a step or validation uses
+	if val != nil {
+		most = max(most, val.N)
+	}
+	if opt.Batch < 1 || min(opt.Batch, most) > net.MaxBatch() {
 		return nil, fmt.Errorf("batch size %d: must be between 1 and %d", opt.Batch, net.MaxBatch())
+	}
+	if err := checkLabels(train, net.Classes, "training set"); err != nil {
+		return nil, err
+	}
+	if val != nil {
+		if err := checkLabels(val, net.Classes, "validation set"); err != nil {
+			return nil, err
+		}
 	}
 	pcg := rand.NewPCG(opt.Seed, 0xda7a)
 	t := &Trainer{net: net, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
@@ -143,6 +155,17 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 		return nil, err
 	}
 	return t, nil
+}
+
+// checkLabels refuses a label the network has no output for (the loss
+// would index past the logits): once per dataset, not per step.
+func checkLabels(d *Data, classes int, what string) error {
+	for i, l := range d.Labels[:d.N] {
+		if l < 0 || int(l) >= classes {
+			return fmt.Errorf("%s: image %d has label %d, but the model has %d outputs (labels 0 to %d): was it made for another dataset?", what, i, l, classes, classes-1)
+		}
+	}
+	return nil
 }
 
 // Epoch is the number of epochs completed.

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/trainer-go/trainer/internal/pool"
 	"github.com/trainer-go/trainer/model"
 	"github.com/trainer-go/trainer/run/meta"
 )
@@ -82,7 +83,8 @@ func Default() Config {
 func (c *Config) isSet(name string) bool { return c.Set[name] }
 
 // validate checks the settings of a run; resumed says whether they come
-// from a checkpoint.
+// from a checkpoint. It reads no data: every setting is checked before
+// anything is loaded or downloaded.
 func (c *Config) validate(resumed bool) error {
 	if c.Epochs < 1 {
 		return fmt.Errorf("--epochs %d: must be at least 1", c.Epochs)
@@ -99,13 +101,41 @@ func (c *Config) validate(resumed bool) error {
 	if _, err := os.Stat(c.Out); err == nil && !resumed && !c.Force {
 		return fmt.Errorf("--out %s already holds a checkpoint: continue it with --resume %s, choose another --out, or pass --force to replace it", c.Out, c.Out)
 	}
-	if c.SaveEvery < 0 || c.Keep < 0 || c.EarlyStop < 0 {
-		return fmt.Errorf("--save-every, --keep and --early-stop take counts of 0 or more")
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"save-every", c.SaveEvery}, {"keep", c.Keep}, {"early-stop", c.EarlyStop}} {
+		if n.v < 0 {
+			return fmt.Errorf("--%s %d: must be 0 or more", n.flag, n.v)
+		}
 	}
 	if _, err := Schedule(c.Schedule, c.LR, c.Epochs); err != nil {
 		return err
 	}
+	if err := c.Device.Validate(); err != nil {
+		return err
+	}
 	return c.Data.validate(c.isSet("val-split"))
+}
+
+// Validate checks the device settings (eval, predict and bench use it).
+func (d Device) Validate() error {
+	if err := ValidateThreads(d.Threads); err != nil {
+		return err
+	}
+	switch d.Name {
+	case "auto", "cpu", "gpu":
+		return nil
+	}
+	return fmt.Errorf("--device %s: use auto, cpu or gpu", d.Name)
+}
+
+// ValidateThreads checks a --threads value (eval, predict and bench use it).
+func ValidateThreads(n int) error {
+	if n < 0 || n > pool.MaxWorkers {
+		return fmt.Errorf("--threads %d: must be 0 (one per core) to %d", n, pool.MaxWorkers)
+	}
+	return nil
 }
 
 // validate checks the dataset settings; valSplitSet says whether
@@ -120,7 +150,7 @@ func (d Dataset) validate(valSplitSet bool) error {
 		if d.Dir == "" {
 			return fmt.Errorf("--dataset folder needs --data-dir ROOT, a folder with one subfolder of images per class")
 		}
-		if !(d.ValSplit > 0 && d.ValSplit < 1) && d.ValDir == "" {
+		if !(d.ValSplit > 0 && d.ValSplit < 1) && (d.ValDir == "" || valSplitSet) {
 			return fmt.Errorf("--val-split %g: must be between 0 and 1 (or give --val-dir)", d.ValSplit)
 		}
 		if d.ImageSize < 0 || d.ImageSize > 4096 {

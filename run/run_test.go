@@ -183,7 +183,12 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.LR = math.NaN() }, "--lr NaN: must be a positive number below 10"},
 		{func(c *Config) { c.Out = "runs/a/" }, `--out "runs/a/": give a file path ending in .safetensors, e.g. runs/a/model.safetensors`},
 		{func(c *Config) { c.Out = existing }, "--out " + existing + " already holds a checkpoint: continue it with --resume " + existing + ", choose another --out, or pass --force to replace it"},
-		{func(c *Config) { c.Keep = -1 }, "--save-every, --keep and --early-stop take counts of 0 or more"},
+		{func(c *Config) { c.Keep = -1 }, "--keep -1: must be 0 or more"},
+		{func(c *Config) { c.SaveEvery = -2 }, "--save-every -2: must be 0 or more"},
+		{func(c *Config) { c.EarlyStop = -3 }, "--early-stop -3: must be 0 or more"},
+		{func(c *Config) { c.Device.Threads = -1 }, "--threads -1: must be 0 (one per core) to 256"},
+		{func(c *Config) { c.Device.Name = "tpu" }, "--device tpu: use auto, cpu or gpu"},
+		{func(c *Config) { c.LR = math.Inf(1) }, "--lr +Inf: must be a positive number below 10"},
 		{func(c *Config) { c.Schedule = "linear" }, `--lr-schedule "linear": use constant, cosine or step`},
 		{func(c *Config) { c.Data.Kind = "imagenet" }, `--dataset "imagenet": use cifar10, mnist or folder`},
 		{func(c *Config) { c.Data.ImageSize = 24 }, "--val-dir, --val-split and --image-size apply to --dataset folder only (cifar10 has its own test split)"},
@@ -250,6 +255,9 @@ func (b *tightBackend) MemInfo() (uint64, uint64, error) {
 	return b.free, 2 * b.free, nil
 }
 
+// Caps: a device with its own memory, so the run leaves the check to Alloc.
+func (b *tightBackend) Caps() device.Caps { return device.Caps{DeviceMemory: 2 * b.free} }
+
 func (b *tightBackend) Close() error { b.closed = true; return b.Backend.Close() }
 
 // TestOutOfMemoryHint: a batch too large for the device fails with the
@@ -258,12 +266,12 @@ func (b *tightBackend) Close() error { b.closed = true; return b.Backend.Close()
 // asking it.
 func TestOutOfMemoryHint(t *testing.T) {
 	cfg := smallConfig(t)
-	cfg.BatchSize = 4096
+	cfg.BatchSize = 64 // of 80 images: the buffers hold 64
 	var tb *tightBackend
 	env := testEnv(&strings.Builder{})
 	env.OpenDevice = func(Device) (device.Backend, error) {
 		c, err := cpu.New(device.Options{Threads: 1})
-		tb = &tightBackend{Backend: c, limit: 1 << 20, free: 3 << 20, t: t}
+		tb = &tightBackend{Backend: c, limit: 512 << 10, free: 3 << 20, t: t}
 		return tb, err
 	}
 	err := Train(context.Background(), cfg, env)

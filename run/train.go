@@ -49,16 +49,17 @@ type Progress interface {
 
 // session is one run under way.
 type session struct {
-	cfg    Config
-	env    Env
-	log    *zerolog.Logger
-	resume *model.Checkpoint
-	lrAt   LRFunc
-	files  *files
-	unlock func() // releases the lock on Out (nil: not taken yet)
-	tr     *model.Trainer
-	stop   context.CancelFunc
-	valN   int // validation images
+	cfg     Config
+	env     Env
+	log     *zerolog.Logger
+	resume  *model.Checkpoint
+	lrAt    LRFunc
+	files   *files
+	unlock  func() // releases the lock on Out (nil: not taken yet)
+	tr      *model.Trainer
+	listing *listing // a folder dataset's listing
+	stop    context.CancelFunc
+	valN    int // validation images
 }
 
 // Train runs cfg: a new run, or the one in cfg.Resume continued. Cancelling
@@ -120,6 +121,9 @@ func (s *session) prepare() error {
 	if err := resumeDataset(&s.cfg, s.resume); err != nil {
 		return err
 	}
+	if err := s.checkData(); err != nil {
+		return err
+	}
 	return s.lock(false)
 }
 
@@ -154,26 +158,49 @@ func (s *session) release() {
 	}
 }
 
-// setup loads the data, plans and builds the network and makes the
-// trainer, restored from the checkpoint when resuming.
+// setup opens the device, loads the data, plans and builds the network
+// and makes the trainer, restored from the checkpoint when resuming.
 func (s *session) setup(ctx context.Context) (*model.Network, *data.Dataset, error) {
+	b, err := s.env.OpenDevice(s.cfg.Device)
+	if err != nil {
+		return nil, nil, err
+	}
+	net, train, err := s.build(ctx, b)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return net, train, nil
+}
+
+// build is setup on the open backend b. Its buffers hold min(--batch-size,
+// dataset size) images: no step or validation batch is larger.
+func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, *data.Dataset, error) {
 	cfg := &s.cfg
+	if err := s.checkListed(b); err != nil {
+		return nil, nil, err
+	}
 	train, test, err := s.env.Load(ctx, cfg.Data)
 	if err != nil {
 		return nil, nil, interrupted(ctx, err)
+	}
+	if cfg.Data.Kind == "folder" {
+		s.log.Info().Int("images", train.N+test.N).Int("classes", len(train.Classes)).Int("train", train.N).Int("validation", test.N).
+			Msgf("found %d images in %d classes: %d for training, %d for validation", train.N+test.N, len(train.Classes), train.N, test.N)
 	}
 	net, err := model.Plan(cfg.Model, model.Shape{C: train.C, H: train.H, W: train.W})
 	if err != nil {
 		return nil, nil, FlagError(err)
 	}
-	b, err := s.env.OpenDevice(cfg.Device)
-	if err != nil {
+	if k := len(train.Classes); k > 0 && net.Classes != k {
+		return nil, nil, headError(net.Summary()[len(net.Summary())-1].Name, net.Classes, cfg.Data.Kind, k)
+	}
+	batch := min(cfg.BatchSize, max(train.N, test.N))
+	if err := s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImage()), batch: batch}); err != nil {
 		return nil, nil, err
 	}
-	if err := net.Build(b, cfg.BatchSize, cfg.Seed); err != nil {
-		err = WithBatchHint(err, b, net) // asks the open backend for its free memory
-		b.Close()
-		return nil, nil, err
+	if err := net.Build(b, batch, cfg.Seed); err != nil {
+		return nil, nil, WithBatchHint(err, b, net) // asks the open backend for its free memory
 	}
 	m := meta.Meta{BatchSize: cfg.BatchSize, EvalBatch: cfg.BatchSize, LR: cfg.LR, LRSchedule: cfg.Schedule, Seed: cfg.Seed,
 		Augment: cfg.Augment, Dataset: cfg.Data.Kind, ValSplit: cfg.Data.ValSplit, DataDir: absDir(cfg.Data), Classes: train.Classes,
@@ -181,7 +208,6 @@ func (s *session) setup(ctx context.Context) (*model.Network, *data.Dataset, err
 	s.valN = test.N
 	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log}
 	if s.tr, err = model.NewTrainer(net, toModel(train), toModel(test), s.trainOptions()); err != nil {
-		b.Close()
 		return nil, nil, err
 	}
 	return net, train, nil

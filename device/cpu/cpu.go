@@ -91,10 +91,21 @@ func (b *Backend) Describe() string {
 // Threads is the number of workers.
 func (b *Backend) Threads() int { return b.threads }
 
-// Alloc makes a zeroed buffer.
+// checkAllocAbove is the size from which Alloc compares a request with the
+// available memory (reading it costs a file read).
+const checkAllocAbove = 64 << 20
+
+// Alloc makes a zeroed buffer. A request above the available host memory
+// (HostMemory) is a *device.OutOfMemoryError, not a fatal error of the Go
+// runtime.
 func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("allocating %s: negative length %d", what, n)
+	}
+	if req := uint64(n) * uint64(dt.Size()); req > checkAllocAbove {
+		if avail, total, err := HostMemory(); err == nil && req > avail {
+			return nil, &device.OutOfMemoryError{Device: "CPU", What: what, Requested: req, Free: avail, Total: total}
+		}
 	}
 	switch dt {
 	case device.F32:
