@@ -58,8 +58,8 @@ func plotCommand() *ucli.Command {
 			if err := PlotHistory(csvPath, out); err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, out)
-			return nil
+			_, err = fmt.Fprintln(stdout, out)
+			return err
 		},
 	}
 }
