@@ -25,6 +25,7 @@ import (
 const (
 	ExitOK          = 0
 	ExitError       = 1                        // bad input, failed run
+	ExitSkipped     = 2                        // predict: some input files could not be read and were skipped
 	ExitInterrupted = trainrun.ExitInterrupted // Ctrl-C / SIGTERM
 )
 

@@ -8,9 +8,11 @@ package cli
 // ).
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/trainer-go/trainer/internal/testkit"
@@ -55,6 +57,62 @@ func FuzzPlotHistory(f *testing.F) {
 		}
 		if _, err := os.Stat(pngPath); err != nil {
 			t.Fatalf("PlotHistory returned nil but wrote no PNG: %v", err)
+		}
+	})
+}
+
+// FuzzReadRegularFile fuzzes predict's bounded file read (readRegularFile;
+// the decode of the bytes read is data/image's, fuzzed there by
+// FuzzDecodeImage and FuzzLoadBytes): a regular file of the input's bytes
+// under a limit, or a directory, a FIFO, or a symbolic link to either kind.
+// It must return promptly, allocate about the limit at most, refuse all but
+// regular files within the limit with a one-line error naming the path, and
+// return a regular file's bytes exactly.
+func FuzzReadRegularFile(f *testing.F) {
+	f.Add([]byte("\x89PNG\r\n\x1a\n"), uint16(100), uint8(0))
+	f.Add([]byte("0123456789"), uint16(9), uint8(0))
+	f.Add([]byte{}, uint16(0), uint8(1))
+	f.Add([]byte("x"), uint16(1), uint8(2))
+	f.Add([]byte("x"), uint16(1), uint8(3))
+	f.Add([]byte("x"), uint16(1), uint8(4))
+	f.Fuzz(func(t *testing.T, content []byte, limit16 uint16, kind uint8) {
+		dir := t.TempDir()
+		target := filepath.Join(dir, "img.png")
+		switch kind % 5 {
+		case 0, 3:
+			if err := os.WriteFile(target, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			os.Mkdir(target, 0o755)
+		case 2, 4:
+			if err := syscall.Mkfifo(target, 0o644); err != nil {
+				t.Skip(err)
+			}
+		}
+		path := target
+		if kind%5 >= 3 {
+			path = filepath.Join(dir, "link.png")
+			if err := os.Symlink(target, path); err != nil {
+				t.Skip(err)
+			}
+		}
+		limit := int64(limit16)
+		var b []byte
+		var err error
+		got := testkit.Allocated(t, func() { b, err = readRegularFile(path, limit) })
+		testkit.CheckAlloc(t, got, uint64(limit)*4+64<<10, "reading a file")
+		regular := kind%5 == 0 || kind%5 == 3
+		switch {
+		case err != nil:
+			testkit.CheckFileErr(t, err, path)
+			if regular && int64(len(content)) <= limit {
+				t.Fatalf("a regular file of %d bytes under a limit of %d: %v", len(content), limit, err)
+			}
+		case !regular || int64(len(content)) > limit:
+			t.Fatalf("read %d bytes from a %d-byte file of kind %d under a limit of %d", len(b), len(content), kind%5, limit)
+		case !bytes.Equal(b, content):
+			t.Fatalf("read %q, the file holds %q", b, content)
 		}
 	})
 }

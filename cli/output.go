@@ -85,6 +85,14 @@ func jsonLine(w io.Writer, level zerolog.Level, msg string, code int) {
 // the stderr variable is a jsonLines writer for plain lines).
 var logStderr io.Writer
 
+// logStderrOr is the real stderr: logStderr during Run, else stderr.
+func logStderrOr() io.Writer {
+	if logStderr != nil {
+		return logStderr
+	}
+	return stderr
+}
+
 // jsonLines turns each line written to it into a JSON object
 // {"level":"warn","message":line} on w. Safe for concurrent use (the
 // signal goroutine writes to it).
