@@ -25,6 +25,7 @@ import (
 const (
 	ExitOK          = 0
 	ExitError       = 1                        // bad input, failed run
+	ExitSkipped     = 2                        // predict: some input files could not be read and were skipped
 	ExitInterrupted = trainrun.ExitInterrupted // Ctrl-C / SIGTERM / SIGHUP
 )
 
@@ -55,6 +56,7 @@ func setupLogging(format, level string, w io.Writer, tty bool) error {
 	if err != nil || level == "" {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
+	jsonMode = format == "json"
 	switch format {
 	case "json":
 		log = zerolog.New(w).Level(lv).With().Timestamp().Logger()
@@ -84,22 +86,56 @@ func App() *ucli.App {
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
 		Before: func(c *ucli.Context) error {
-			return setupLogging(c.String("log-format"), c.String("log-level"), stderr, stderr == os.Stderr && isTerminal(os.Stderr))
+			w := stderr
+			if logStderr != nil {
+				w = logStderr
+			}
+			return setupLogging(c.String("log-format"), c.String("log-level"), w, w == os.Stderr && isTerminal(os.Stderr))
 		},
 		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand(), predictCommand(), plotCommand(), completionCommand()},
 	}
 }
 
 // Run runs the command line and returns the process exit code. Errors are
-// printed as one line on stderr.
+// printed as one line on stderr (a JSON object with --log-format json). A
+// failed write to stdout is an error too: whatever the command, output that
+// did not arrive never exits 0.
 func Run(args []string) int {
+	out := &errWriter{w: stdout}
+	saved := stdout
+	stdout = out
+	defer func() { stdout = saved }()
+	// In JSON mode the plain lines written to stderr (the interrupt notice
+	// and resume command from package run) become JSON objects; the logger
+	// and the error line write JSON to the real stderr themselves.
+	rawErr := stderr
+	jsonMode = jsonFormatArg(args)
+	lines := &jsonLines{w: rawErr}
+	logStderr = rawErr
+	if jsonMode {
+		stderr = lines
+	}
+	defer func() { stderr, logStderr = rawErr, nil }()
+
 	app := App()
+	app.Writer, app.ErrWriter = out, rawErr
 	app.ExitErrHandler = func(*ucli.Context, error) {} // we print errors ourselves
+	if jsonMode {
+		setUsageErrors(app)
+	}
 	err := app.Run(args)
+	lines.Flush()
+	err = outputError(err, out.err)
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "trainer: error: %v\n", userError(err))
+	code := exitCode(err)
+	printError(rawErr, userError(err), code)
+	return code
+}
+
+// exitCode is the exit code for err.
+func exitCode(err error) int {
 	var ee *exitError
 	var ie *trainrun.InterruptedError
 	switch {
@@ -109,6 +145,15 @@ func Run(args []string) int {
 		return ExitInterrupted
 	}
 	return ExitError
+}
+
+// printError prints the one error line of a failed command on stderr.
+func printError(w io.Writer, err error, code int) {
+	if jsonMode {
+		jsonLine(w, zerolog.ErrorLevel, err.Error(), code)
+		return
+	}
+	fmt.Fprintf(w, "trainer: error: %v\n", err)
 }
 
 // userError adds command-line advice to errors that speak of values only:

@@ -71,9 +71,9 @@ func runBench(c *ucli.Context) error {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 	fmt.Fprintf(stdout, "device %s (%s), batch %d, %d steps\n", r.Device, r.Describe, r.BatchSize, r.Steps)
-	fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
+	_, err = fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
 		r.ImagesPerS, r.MsPerStepMedian, r.MsPerStepP90, r.GFLOPS)
-	return nil
+	return err
 }
 
 // Bench trains net on b on synthetic data and times each step.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -42,21 +43,22 @@ func completionCommand() *ucli.Command {
 		ArgsUsage:   "bash|zsh|fish",
 		Description: "Example:\n   source <(trainer completion bash)       # add to ~/.bashrc to keep it",
 		Action: func(c *ucli.Context) error {
+			var s string
 			switch c.Args().First() {
 			case "bash":
-				fmt.Fprint(stdout, bashCompletion)
+				s = bashCompletion
 			case "zsh":
-				fmt.Fprint(stdout, zshCompletion)
+				s = zshCompletion
 			case "fish":
-				s, err := c.App.ToFishCompletion()
-				if err != nil {
+				var err error
+				if s, err = c.App.ToFishCompletion(); err != nil {
 					return err
 				}
-				fmt.Fprint(stdout, s)
 			default:
 				return fmt.Errorf("completion %q: name a shell: bash, zsh or fish", c.Args().First())
 			}
-			return nil
+			_, err := io.WriteString(stdout, s)
+			return err
 		},
 	}
 }

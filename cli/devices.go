@@ -18,8 +18,8 @@ func devicesCommand() *ucli.Command {
 		Description: "Example:\n   trainer devices",
 		Action: func(c *ucli.Context) error {
 			fmt.Fprintf(stdout, "cpu: %s, %d cores, %s/%s, SIMD: %s\n", cpu.CPUModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, strings.Join(cpu.Features(), " "))
-			fmt.Fprintln(stdout, gpu.Report())
-			return nil
+			_, err := fmt.Fprintln(stdout, gpu.Report())
+			return err
 		},
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
@@ -22,7 +23,7 @@ func evalCommand() *ucli.Command {
 		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "checkpoint", Value: "model.safetensors", Usage: "safetensors file written by train"},
 			&ucli.IntFlag{Name: "batch-size", Usage: "evaluation batch (default: the checkpoint's training batch)"},
-			&ucli.BoolFlag{Name: "json", Usage: `print one JSON object {"loss","accuracy","samples"} on stdout`},
+			&ucli.BoolFlag{Name: "json", Usage: `print one JSON object {"loss","accuracy","nonfinite","samples",...} on stdout (a NaN or infinite loss or accuracy is null, with "nonfinite": true)`},
 		}, append(dataFlags(), deviceFlags()...)...),
 		Action: runEval,
 	}
@@ -82,15 +83,29 @@ func runEval(c *ucli.Context) error {
 		}
 	}
 	perClass := r.ClassAccuracy()
+	nonFinite := !finite(r.Loss) || !finite(r.Accuracy)
 	if c.Bool("json") {
 		pc := map[string]float64{}
 		for i, a := range perClass {
 			pc[classes[i]] = a
 		}
-		return json.NewEncoder(stdout).Encode(map[string]any{"loss": r.Loss, "accuracy": r.Accuracy, "samples": r.Samples,
-			"classes": classes, "per_class_accuracy": pc, "confusion": r.Confusion})
+		// encoding/json refuses NaN and Inf: a value that is not finite is
+		// null, and "nonfinite" says so.
+		return json.NewEncoder(stdout).Encode(map[string]any{"loss": finiteOrNil(r.Loss), "accuracy": finiteOrNil(r.Accuracy),
+			"nonfinite": nonFinite, "samples": r.Samples, "classes": classes, "per_class_accuracy": pc, "confusion": r.Confusion})
 	}
-	fmt.Fprintf(stdout, "loss %.4f  accuracy %.4f  on %d images\n\n", r.Loss, r.Accuracy, r.Samples)
+	if _, err := fmt.Fprintf(stdout, "loss %.4f  accuracy %.4f  on %d images\n", r.Loss, r.Accuracy, r.Samples); err != nil {
+		return err
+	}
+	if nonFinite {
+		fmt.Fprintf(stdout, "warning: the loss or accuracy is not finite (NaN or Inf): the model's outputs are not finite numbers; are the weights in %s finite?\n", ck.Path)
+	}
+	return printConfusion(r, classes, perClass)
+}
+
+// printConfusion prints the confusion matrix with each class's accuracy.
+func printConfusion(r *model.Report, classes []string, perClass []float64) error {
+	fmt.Fprintln(stdout)
 	w := tabwriter.NewWriter(stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprint(w, "true \\ predicted\t")
 	for i := range classes {
@@ -105,4 +120,14 @@ func runEval(c *ucli.Context) error {
 		fmt.Fprintf(w, "%.4f\t\n", perClass[t])
 	}
 	return w.Flush()
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// finiteOrNil is v, or nil (JSON null) when v is NaN or infinite.
+func finiteOrNil(v float64) any {
+	if !finite(v) {
+		return nil
+	}
+	return v
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 	"gonum.org/v1/plot"
@@ -26,11 +27,13 @@ import (
 	trainrun "github.com/trainer-go/trainer/run"
 )
 
-// plotCSVName is the per-epoch CSV that train writes into a run folder, and
-// plotPNGName the PNG that plot draws from it by default.
+// plotCSVName is the per-epoch CSV that train writes beside a checkpoint
+// <name>.safetensors (<name> + plotCSVName), and the name an older version
+// wrote into the run folder; plotPNGName is the PNG that plot draws.
 const (
-	plotCSVName = "history.csv"
-	plotPNGName = "history.png"
+	plotCSVName = ".history.csv"
+	plotPNGName = ".history.png"
+	oldCSVName  = "history.csv"
 )
 
 func plotCommand() *ucli.Command {
@@ -38,18 +41,19 @@ func plotCommand() *ucli.Command {
 		Name:      "plot",
 		Usage:     "draw the loss and accuracy curves of a training run as a PNG",
 		ArgsUsage: "RUN",
-		Description: "RUN is a run folder holding " + plotCSVName + " or the CSV file itself (header\n" +
+		Description: "RUN is a checkpoint (its <name>" + plotCSVName + " beside it is read), a run folder\n" +
+			"holding one run's <name>" + plotCSVName + ", or the CSV file itself (header\n" +
 			"epoch,loss,accuracy,val_loss,val_accuracy,... and one row per epoch). Draws two\n" +
 			"panels, loss and val_loss by epoch, accuracy and val_accuracy by epoch, into --out\n" +
-			"(default: " + plotPNGName + " in the run folder, or the CSV's name with .png beside it).\n\n" +
-			"Examples:\n   trainer plot runs/cifar10    # writes runs/cifar10/" + plotPNGName + "\n" +
-			"   trainer plot --out curves.png runs/cifar10/" + plotCSVName,
+			"(default: the CSV's name with .png, beside it).\n\n" +
+			"Examples:\n   trainer plot runs/a/model.safetensors    # writes runs/a/model" + plotPNGName + "\n" +
+			"   trainer plot --out curves.png runs/a/model" + plotCSVName,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "out", Usage: "PNG file to write"},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("plot takes one run folder or %s file, got %d arguments (flags go before them), e.g. trainer plot runs/cifar10", plotCSVName, c.NArg())
+				return fmt.Errorf("plot takes one checkpoint, run folder or <name>%s file, got %d arguments (flags go before them), e.g. trainer plot runs/a/model.safetensors", plotCSVName, c.NArg())
 			}
 			csvPath, out, err := plotPaths(c.Args().First(), c.String("out"))
 			if err != nil {
@@ -58,8 +62,8 @@ func plotCommand() *ucli.Command {
 			if err := PlotHistory(csvPath, out); err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, out)
-			return nil
+			_, err = fmt.Fprintln(stdout, out)
+			return err
 		},
 	}
 }
@@ -73,7 +77,7 @@ func plotPaths(run, out string) (csvPath, png string, err error) {
 		csvPath = trainrun.HistoryPath(run)
 	} else if st, err := os.Stat(run); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", "", fmt.Errorf("run %s: not found (give a run folder holding %s, or the CSV file)", run, plotCSVName)
+			return "", "", fmt.Errorf("run %s: not found (give a checkpoint, a run folder holding <name>%s, or the CSV file)", run, plotCSVName)
 		}
 		return "", "", fmt.Errorf("run %s: %v", run, err)
 	} else if !st.IsDir() {
@@ -85,7 +89,7 @@ func plotPaths(run, out string) (csvPath, png string, err error) {
 		out = strings.TrimSuffix(csvPath, filepath.Ext(csvPath)) + ".png"
 	}
 	if strings.HasSuffix(out, "/") || filepath.Clean(out) == filepath.Clean(csvPath) {
-		return "", "", fmt.Errorf("--out %q: give a PNG file path such as %s", out, plotPNGName)
+		return "", "", fmt.Errorf("--out %q: give a PNG file path such as model%s", out, plotPNGName)
 	}
 	return csvPath, out, nil
 }
@@ -96,7 +100,7 @@ func folderHistory(dir string) (string, error) {
 	runs, _ := filepath.Glob(filepath.Join(dir, "*.history.csv"))
 	switch len(runs) {
 	case 0:
-		return filepath.Join(dir, plotCSVName), nil
+		return filepath.Join(dir, oldCSVName), nil
 	case 1:
 		return runs[0], nil
 	}
@@ -115,19 +119,27 @@ type historyCurves struct {
 	cols [5][]float64 // epoch, loss, accuracy, val_loss, val_accuracy
 }
 
-// readHistoryCSV parses a history CSV. An empty cell (a metric not measured in
-// that epoch) reads as NaN and leaves a gap in its curve.
+// Limits of a history CSV: a real one is far inside them, a corrupt or
+// hostile one is refused before any drawing.
+const (
+	maxHistoryBytes = 16 << 20 // bytes of the file
+	maxHistoryRows  = 100000   // epochs
+	maxHistoryEpoch = 1e9      // largest epoch number
+	maxHistoryValue = 1e9      // largest magnitude of a loss or accuracy
+)
+
+// readHistoryCSV parses a history CSV. An empty cell or NaN (a metric not
+// measured in that epoch) reads as NaN and leaves a gap in its curve. Each
+// row's epoch must be a whole number from 1 to maxHistoryEpoch, greater
+// than the row before; each value must be finite and at most
+// maxHistoryValue in magnitude. Errors name the file and the line.
 func readHistoryCSV(path string) (*historyCurves, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := readRegularFile(path, maxHistoryBytes)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: not found (train writes it into the run folder)", path)
 		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, err
 	}
 	r := csv.NewReader(bytes.NewReader(raw))
 	r.FieldsPerRecord = -1 // we check the count and name the line ourselves
@@ -138,17 +150,9 @@ func readHistoryCSV(path string) (*historyCurves, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	idx := make([]int, len(plotColumns))
-	for i, name := range plotColumns {
-		idx[i] = -1
-		for j, h := range header {
-			if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) == name {
-				idx[i] = j
-			}
-		}
-		if idx[i] < 0 {
-			return nil, fmt.Errorf("%s line 1: the header lacks column %q (expected %s,...)", path, name, strings.Join(plotColumns, ","))
-		}
+	idx, err := historyColumns(path, header)
+	if err != nil {
+		return nil, err
 	}
 	h := &historyCurves{}
 	for {
@@ -163,18 +167,11 @@ func readHistoryCSV(path string) (*historyCurves, error) {
 		if len(rec) != len(header) {
 			return nil, fmt.Errorf("%s line %d: %d fields, the header has %d", path, line, len(rec), len(header))
 		}
-		for i, j := range idx {
-			cell := strings.TrimSpace(rec[j])
-			v := math.NaN()
-			if cell != "" {
-				v, err = strconv.ParseFloat(cell, 64)
-				if err != nil || math.IsInf(v, 0) || (i == 0 && math.IsNaN(v)) {
-					return nil, fmt.Errorf("%s line %d: %s %q is not a number", path, line, plotColumns[i], cell)
-				}
-			} else if i == 0 {
-				return nil, fmt.Errorf("%s line %d: the epoch is empty", path, line)
-			}
-			h.cols[i] = append(h.cols[i], v)
+		if len(h.cols[0]) == maxHistoryRows {
+			return nil, fmt.Errorf("%s line %d: more than %d epochs; plot draws at most that many", path, line, maxHistoryRows)
+		}
+		if err := h.addRow(rec, idx); err != nil {
+			return nil, fmt.Errorf("%s line %d: %v", path, line, err)
 		}
 	}
 	if len(h.cols[0]) == 0 {
@@ -183,28 +180,107 @@ func readHistoryCSV(path string) (*historyCurves, error) {
 	return h, nil
 }
 
+// historyColumns finds each of plotColumns in the header.
+func historyColumns(path string, header []string) ([]int, error) {
+	idx := make([]int, len(plotColumns))
+	for i, name := range plotColumns {
+		idx[i] = -1
+		for j, h := range header {
+			if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) == name {
+				idx[i] = j
+			}
+		}
+		if idx[i] < 0 {
+			return nil, fmt.Errorf("%s line 1: the header lacks column %q (expected %s,...)", path, name, strings.Join(plotColumns, ","))
+		}
+	}
+	return idx, nil
+}
+
+// addRow checks one CSV row (the columns at idx) and appends it.
+func (h *historyCurves) addRow(rec []string, idx []int) error {
+	var row [5]float64
+	for i, j := range idx {
+		cell := strings.TrimSpace(rec[j])
+		v, err := strconv.ParseFloat(cell, 64)
+		switch {
+		case i == 0 && cell == "":
+			return errors.New("the epoch is empty")
+		case i == 0 && (err != nil || v != math.Trunc(v) || v < 1 || v > maxHistoryEpoch):
+			return fmt.Errorf("epoch %q is not a whole number from 1 to %g", cell, float64(maxHistoryEpoch))
+		case i == 0 && len(h.cols[0]) > 0 && v <= h.cols[0][len(h.cols[0])-1]:
+			return fmt.Errorf("epoch %s does not follow epoch %g (epochs must increase)", cell, h.cols[0][len(h.cols[0])-1])
+		case cell == "" || (err == nil && math.IsNaN(v)):
+			v = math.NaN() // not measured: a gap
+		case err != nil || math.IsInf(v, 0):
+			return fmt.Errorf("%s %q is not a finite number", plotColumns[i], cell)
+		case math.Abs(v) > maxHistoryValue:
+			return fmt.Errorf("%s %s is out of range (at most %g in magnitude)", plotColumns[i], cell, float64(maxHistoryValue))
+		}
+		row[i] = v
+	}
+	for i, v := range row {
+		h.cols[i] = append(h.cols[i], v)
+	}
+	return nil
+}
+
+// plotDeadline bounds the time a plot may take (training waits for the
+// plot drawn at its end); a variable so tests can shorten it.
+var plotDeadline = 60 * time.Second
+
 // PlotHistory draws the loss and accuracy curves of the history CSV at
-// csvPath side by side into the PNG pngPath (written atomically).
+// csvPath side by side into the PNG pngPath (written atomically). It gives
+// up with an error after plotDeadline, so that nothing, training included,
+// ever waits on a plot for longer.
 func PlotHistory(csvPath, pngPath string) error {
+	type result struct {
+		png []byte
+		err error
+	}
+	done := make(chan result, 1) // buffered: a late plot does not block
+	go func() {
+		png, err := renderHistory(csvPath, pngPath)
+		done <- result{png, err}
+	}()
+	timer := time.NewTimer(plotDeadline)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return r.err
+		}
+		return checkpoint.WriteFileAtomic(pngPath, r.png)
+	case <-timer.C:
+		return fmt.Errorf("plot %s: plot took longer than %v; gave up (is %s very long?)", pngPath, plotDeadline, csvPath)
+	}
+}
+
+// renderHistory reads the history CSV at csvPath and returns its plot as a
+// PNG.
+func renderHistory(csvPath, pngPath string) ([]byte, error) {
 	h, err := readHistoryCSV(csvPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	name := filepath.Base(filepath.Dir(csvPath))
 	if abs, err := filepath.Abs(csvPath); err == nil {
 		name = filepath.Base(filepath.Dir(abs))
 	}
-	if filepath.Base(csvPath) != plotCSVName {
-		name = filepath.Base(csvPath)
+	switch base := filepath.Base(csvPath); {
+	case strings.HasSuffix(base, plotCSVName): // runs/a/model.history.csv: "a/model"
+		name += "/" + strings.TrimSuffix(base, plotCSVName)
+	case base != oldCSVName:
+		name = base
 	}
 	epochs := h.cols[0]
 	lossP, err := historyPanel("Loss", "cross-entropy", epochs, h.cols[1], h.cols[3], true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	accP, err := historyPanel("Accuracy", "fraction correct", epochs, h.cols[2], h.cols[4], false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	const dpi = 96
@@ -233,9 +309,9 @@ func PlotHistory(csvPath, pngPath string) error {
 
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return fmt.Errorf("plot %s: encoding PNG: %w", pngPath, err)
+		return nil, fmt.Errorf("plot %s: encoding PNG: %w", pngPath, err)
 	}
-	return checkpoint.WriteFileAtomic(pngPath, buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 var (
@@ -346,31 +422,65 @@ func placeLegend(p *plot.Plot, xs []float64, series [][]float64, legendTop bool)
 	}
 }
 
+// maxTicks bounds the ticks of an axis, whatever its range.
+const maxTicks = 20
+
+// tickRange reports whether lo..hi is a range ticks can be placed on: finite,
+// increasing, and wide enough that stepping through it advances (a span
+// below the float64 resolution at lo would step for ever).
+func tickRange(lo, hi float64) bool {
+	span := hi - lo
+	return !math.IsNaN(span) && !math.IsInf(span, 0) && span > 0 && span > 1e-9*max(math.Abs(lo), math.Abs(hi))
+}
+
 // epochTicks labels whole epochs only, about eight at most.
 type epochTicks struct{}
 
 func (epochTicks) Ticks(lo, hi float64) []plot.Tick {
-	span := hi - lo
-	step := 1.0
-	for _, s := range []float64{1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000} {
-		step = s
-		if span/s <= 8 {
-			break
+	if !tickRange(lo, hi) {
+		return nil
+	}
+	// The smallest whole step of 1, 2, 2.5 or 5 times a power of ten that
+	// gives at most eight ticks.
+	step := 0.0
+	for p := 1.0; step == 0 && !math.IsInf(p, 0); p *= 10 {
+		for _, m := range []float64{1, 2, 2.5, 5} {
+			if s := m * p; s == math.Trunc(s) && (hi-lo)/s <= 8 {
+				step = s
+				break
+			}
 		}
 	}
+	if step == 0 {
+		return nil
+	}
 	var ts []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi+1e-9; v += step {
+	for i, v := 0, math.Ceil(lo/step)*step; v <= hi+1e-9 && i < maxTicks; i, v = i+1, v+step {
 		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}
 	return ts
 }
 
 // valueTicks are gonum's default ticks labelled with as many decimals as the
-// tick values need (the default can print 1.8 twice for 1.75 and 1.85).
+// tick values need (the default can print 1.8 twice for 1.75 and 1.85), at
+// most maxTicks of them.
 type valueTicks struct{}
 
 func (valueTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !tickRange(lo, hi) {
+		return nil
+	}
 	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	if len(ts) > maxTicks { // keep the labelled ones, then thin them out
+		ts = slices.DeleteFunc(ts, func(t plot.Tick) bool { return t.Label == "" })
+		for k := 2; len(ts) > maxTicks; k++ {
+			var kept []plot.Tick
+			for i := 0; i < len(ts); i += k {
+				kept = append(kept, ts[i])
+			}
+			ts = kept
+		}
+	}
 	for d := 0; d <= 8; d++ {
 		exact := true
 		for _, t := range ts {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rs/zerolog"
 	ucli "github.com/urfave/cli/v2"
 
 	dimage "github.com/trainer-go/trainer/data/image"
@@ -18,6 +19,9 @@ import (
 // run in several batches.
 const maxPredictBatch = 256
 
+// maxImageBytes is the largest image file predict reads.
+const maxImageBytes = 64 << 20
+
 func predictCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "predict",
@@ -27,7 +31,8 @@ func predictCommand() *ucli.Command {
 			"resizes it to the model's input (bilinear, antialiased when shrinking) and scales pixels to\n" +
 			"[0,1], exactly as training reads an image folder, then prints the --top most likely\n" +
 			"classes with their probabilities.\n" +
-			"Every image is decoded before any prediction, so one bad file fails the run up front.\n" +
+			"Only regular files of at most 64 MiB are read. A file that cannot be read or decoded is\n" +
+			"named on one stderr line and skipped; the others are predicted and the exit code is 2.\n" +
 			"With --json each image is one line: {\"file\":...,\"top\":[{\"class\",\"index\",\"p\"},...]}.\n\n" +
 			"Example:\n   trainer predict --checkpoint model.safetensors --top 3 cat.png ship.jpg",
 		Flags: append([]ucli.Flag{
@@ -71,13 +76,11 @@ func runPredict(c *ucli.Context) error {
 	classes := classNames(ck, net.Classes)
 	topK = min(topK, net.Classes)
 
-	// Decode everything first: a bad file fails the run before any work.
-	x := make([]float32, len(files)*in.Size())
-	dec := dimage.NewDecoder()
-	for i, f := range files {
-		if err := loadImageInput(dec, f, in, x[i*in.Size():(i+1)*in.Size()]); err != nil {
-			return err
-		}
+	// Decode everything first: bad files are reported and skipped before
+	// any work.
+	files, x, skipped, err := loadInputs(files, in)
+	if err != nil {
+		return err
 	}
 
 	b, err := openDevice(c.String("device"), c.Int("threads"), c.Bool("tf32"))
@@ -111,13 +114,70 @@ func runPredict(c *ucli.Context) error {
 				}
 				continue
 			}
-			fmt.Fprintln(stdout, file)
-			for r, p := range top {
-				fmt.Fprintf(stdout, "  %d. %-12s %.4f\n", r+1, p.Class, p.P)
+			if err := printTop(file, top); err != nil {
+				return err
 			}
 		}
 	}
+	if skipped > 0 {
+		return &exitError{ExitSkipped, fmt.Errorf("%d of %d images could not be read and were skipped (each is named above)", skipped, skipped+len(files))}
+	}
 	return nil
+}
+
+// printTop prints an image's top classes as text.
+func printTop(file string, top []prediction) error {
+	if _, err := fmt.Fprintln(stdout, file); err != nil {
+		return err
+	}
+	for r, p := range top {
+		if _, err := fmt.Fprintf(stdout, "  %d. %-12s %.4f\n", r+1, p.Class, p.P); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadInputs reads and decodes the image files as model inputs of shape in.
+// A file that cannot be read or decoded is named on one line on stderr and
+// left out; it returns the files read, their inputs, and how many were left
+// out. When none can be read it fails (with a single file's own error).
+func loadInputs(files []string, in model.Shape) (ok []string, x []float32, skipped int, err error) {
+	x = make([]float32, 0, len(files)*in.Size())
+	dec := dimage.NewDecoder()
+	dst := make([]float32, in.Size())
+	var errs []error
+	for _, f := range files {
+		if err := loadImageInput(dec, f, in, dst); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok = append(ok, f)
+		x = append(x, dst...)
+	}
+	switch {
+	case len(errs) == 1 && len(files) == 1:
+		return nil, nil, 0, errs[0]
+	case len(ok) == 0:
+		for _, e := range errs {
+			printSkipped(e)
+		}
+		return nil, nil, 0, fmt.Errorf("none of the %d images could be read (each is named above)", len(files))
+	}
+	for _, e := range errs {
+		printSkipped(e)
+	}
+	return ok, x, len(errs), nil
+}
+
+// printSkipped reports an image file left out, on one line of stderr.
+func printSkipped(err error) {
+	msg := err.Error() + " (skipped)"
+	if jsonMode {
+		jsonLine(logStderrOr(), zerolog.ErrorLevel, msg, -1)
+		return
+	}
+	fmt.Fprintf(stderr, "trainer: error: %s\n", msg)
 }
 
 // classNames reads the checkpoint's class names, or numbers the classes
@@ -160,8 +220,16 @@ func topClasses(probs []float32, classes []string, k int) []prediction {
 // in.H x in.W and scaled to [0,1], into dst (CHW, in.C = 1 or 3): by the
 // same path, bit for bit, as training reads an image folder and gathers a
 // batch (package data/image).
+//
+// Only a regular file of at most maxImageBytes is read (a device such as
+// /dev/zero, a FIFO or a directory is refused without reading it), and
+// then decoded from memory.
 func loadImageInput(dec *dimage.Decoder, path string, in model.Shape, dst []float32) error {
-	if err := dec.LoadFloat(path, dst, dimage.Shape{C: in.C, H: in.H, W: in.W}); err != nil {
+	b, err := readRegularFile(path, maxImageBytes)
+	if err != nil {
+		return fmt.Errorf("image %w", err)
+	}
+	if err := dec.LoadFloatBytes(path, b, dst, dimage.Shape{C: in.C, H: in.H, W: in.W}); err != nil {
 		return fmt.Errorf("image %w", err)
 	}
 	return nil

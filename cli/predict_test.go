@@ -337,8 +337,9 @@ func TestPredictGreyModel(t *testing.T) {
 	}
 }
 
-// TestPredictErrors: bad input gives exit 1 and one error line naming the
-// file, and nothing is predicted when any image is bad.
+// TestPredictErrors: bad input gives exit 1 and an error line naming the
+// file, and nothing is predicted, when no image can be read (see
+// TestPredictSkipsBadFiles for bad files among good ones).
 func TestPredictErrors(t *testing.T) {
 	ck := tinyCheckpoint(t, model.Shape{C: 3, H: 32, W: 32}, testClasses)
 	dir := t.TempDir()
@@ -356,8 +357,9 @@ func TestPredictErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"missing file", append(pred, ck, good, filepath.Join(dir, "nope.jpg")), []string{"nope.jpg", "not found"}},
-		{"text as png", append(pred, ck, good, text), []string{"x.png", "not a PNG or JPEG"}},
+		{"missing file", append(pred, ck, filepath.Join(dir, "nope.jpg")), []string{"nope.jpg", "not found"}},
+		{"text as png", append(pred, ck, text), []string{"x.png", "not a PNG or JPEG"}},
+		{"all bad", append(pred, ck, text, trunc), []string{"none of the 2 images"}},
 		{"truncated png", append(pred, ck, trunc), []string{"trunc.png", "PNG"}},
 		{"no images", append(pred, ck), []string{"at least one image"}},
 		{"bad top", append(append(pred, ck), "--top", "0", good), []string{"--top 0"}},

@@ -82,7 +82,13 @@ func TestResumeHint(t *testing.T) {
 	code, _, e := run(t, "--log-format", "json", "train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--epochs", "2",
 		"--batch-size", "8", "--out", out, "--seed", "4", "--keep", "3", "--stop-after-steps", "3")
 	want := "resume with:\n  trainer --log-format json train --resume " + out + " --epochs 2 --data-dir '" + dir + "' --device cpu\n"
-	if code != ExitInterrupted || !strings.Contains(e, want) {
+	// In JSON mode each plain line on stderr is the message of a JSON object.
+	var msgs strings.Builder
+	for _, o := range checkJSONLines(t, e) {
+		msg, _ := o["message"].(string)
+		msgs.WriteString(msg + "\n")
+	}
+	if code != ExitInterrupted || !strings.Contains(msgs.String(), want) {
 		t.Fatalf("exit %d; want %d and %q in:\n%s", code, ExitInterrupted, want, e)
 	}
 }

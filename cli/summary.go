@@ -34,10 +34,11 @@ func summaryCommand() *ucli.Command {
 			for i, r := range net.Summary() {
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t\n", i+1, r.Name, r.Output, comma(r.Params))
 			}
-			w.Flush()
-			fmt.Fprintf(stdout, "total parameters: %s\n", comma(net.NumParams()))
-			fmt.Fprintf(stdout, "training cost: %.1f MFLOP per image\n", net.FlopsPerImage()/1e6)
-			return nil
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "total parameters: %s\ntraining cost: %.1f MFLOP per image\n", comma(net.NumParams()), net.FlopsPerImage()/1e6)
+			return err
 		},
 	}
 }

@@ -190,6 +190,11 @@ func (d *Decoder) decode(path string, want *Shape) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return d.decodeOpen(path, f, inMemory, want)
+}
+
+// decodeOpen is decode once d.src reads the file (from f, or from memory).
+func (d *Decoder) decodeOpen(path string, f *os.File, inMemory bool, want *Shape) (image.Image, error) {
 	cfg, format, err := d.config(path)
 	if err != nil {
 		return nil, err
@@ -220,6 +225,17 @@ func (d *Decoder) decode(path string, want *Shape) (image.Image, error) {
 // has that size; without, a different size is a *SizeError (checked from
 // the header, before decoding).
 func (d *Decoder) Load(path string, dst []uint8, s Shape, resize bool) error {
+	return d.load(path, nil, false, dst, s, resize)
+}
+
+// LoadBytes is Load of an image file already read whole into b (name is
+// the file's name, for errors): the same decode, bit for bit.
+func (d *Decoder) LoadBytes(name string, b []byte, dst []uint8, s Shape, resize bool) error {
+	return d.load(name, b, true, dst, s, resize)
+}
+
+// load is Load (fromBytes false: path is read) or LoadBytes.
+func (d *Decoder) load(path string, data []byte, fromBytes bool, dst []uint8, s Shape, resize bool) error {
 	if s.C != 1 && s.C != 3 {
 		return fmt.Errorf("image: %d channels; 1 (grey) or 3 (RGB) are supported", s.C)
 	}
@@ -227,7 +243,15 @@ func (d *Decoder) Load(path string, dst []uint8, s Shape, resize bool) error {
 	if !resize {
 		want = &s
 	}
-	img, err := d.decode(path, want)
+	var img image.Image
+	var err error
+	if fromBytes {
+		d.mem.Reset(data)
+		d.src = &d.mem
+		img, err = d.decodeOpen(path, nil, true, want)
+	} else {
+		img, err = d.decode(path, want)
+	}
 	if err != nil {
 		return err
 	}
@@ -248,6 +272,17 @@ func (d *Decoder) Load(path string, dst []uint8, s Shape, resize bool) error {
 func (d *Decoder) LoadFloat(path string, dst []float32, s Shape) error {
 	px := make([]uint8, s.Size())
 	if err := d.Load(path, px, s, true); err != nil {
+		return err
+	}
+	ToFloat(dst, px)
+	return nil
+}
+
+// LoadFloatBytes is LoadFloat of an image file already read whole into b
+// (name is the file's name, for errors).
+func (d *Decoder) LoadFloatBytes(name string, b []byte, dst []float32, s Shape) error {
+	px := make([]uint8, s.Size())
+	if err := d.LoadBytes(name, b, px, s, true); err != nil {
 		return err
 	}
 	ToFloat(dst, px)
