@@ -46,13 +46,7 @@ func writeCIFAR(t *testing.T, dir string, n int, label byte) {
 // that validation accuracy is far above chance (10%) and that eval of the
 // saved checkpoint reproduces the final val_accuracy exactly.
 func TestTrainEvalEndToEnd(t *testing.T) {
-	dir, skip, err := data.SampleDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if skip != "" {
-		t.Skip(skip)
-	}
+	dir := cifarSample(t)
 	ck := filepath.Join(t.TempDir(), "m.safetensors")
 	code, _, logs := run(t, "--log-format", "json", "train", "--device", "cpu", "--data-dir", dir, "--epochs", "3", "--out", ck)
 	if code != 0 {
@@ -172,4 +166,19 @@ func TestBenchJSON(t *testing.T) {
 	if r["images_per_s"].(float64) <= 0 {
 		t.Errorf("images_per_s %v", r["images_per_s"])
 	}
+}
+
+// cifarSample unpacks the CIFAR-10 sample named by TRAINER_CIFAR_SAMPLE
+// into a temporary folder and returns it; without the sample the test
+// skips and says why.
+func cifarSample(t *testing.T) string {
+	t.Helper()
+	dir, skip, err := data.SampleDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if skip != "" {
+		t.Skip(skip)
+	}
+	return dir
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trainer-go/trainer/device"
-	"github.com/trainer-go/trainer/device/cpu"
 	"github.com/trainer-go/trainer/internal/testkit"
 	"github.com/trainer-go/trainer/model"
 )
@@ -17,19 +15,7 @@ import (
 // model's checkpoint API.
 func nanCheckpoint(t *testing.T) string {
 	t.Helper()
-	net, err := model.Plan("conv4k3,maxpool2,flatten,dense10", model.Shape{C: 3, H: 32, W: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := cpu.New(device.Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := net.Build(b, 1, 7); err != nil {
-		t.Fatal(err)
-	}
-	p, _ := net.GetParams()
+	net, p := tinyNet(t, model.Shape{C: 3, H: 32, W: 32})
 	for i := range p {
 		p[i] = float32(math.NaN())
 	}

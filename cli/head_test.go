@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trainer-go/trainer/data"
 	"github.com/trainer-go/trainer/internal/testkit"
 )
 
@@ -43,13 +42,7 @@ func TestEvalHeadMismatch(t *testing.T) {
 // training images) trains: the buffers hold the dataset's images, not
 // 65,536 images' worth.
 func TestHugeBatchOnSample(t *testing.T) {
-	dir, skip, err := data.SampleDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if skip != "" {
-		t.Skip(skip)
-	}
+	dir := cifarSample(t)
 	ck := filepath.Join(t.TempDir(), "m.safetensors")
 	code, _, e := run(t, "train", "--device", "cpu", "--data-dir", dir, "--epochs", "1", "--batch-size", "65536",
 		"--out", ck)

@@ -25,9 +25,10 @@ import (
 
 var testClasses = []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
 
-// tinyCheckpoint saves a small randomly initialised model for input in,
-// with the CIFAR-10 class names unless classes is empty.
-func tinyCheckpoint(t *testing.T, in model.Shape, classes []string) string {
+// tinyNet plans and builds the small test network for input in on a
+// one-thread CPU backend (closed when the test ends) and returns it with its
+// initial parameters.
+func tinyNet(t *testing.T, in model.Shape) (*model.Network, []float32) {
 	t.Helper()
 	net, err := model.Plan("conv4k3,maxpool2,flatten,dense10", in)
 	if err != nil {
@@ -37,13 +38,24 @@ func tinyCheckpoint(t *testing.T, in model.Shape, classes []string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
 	if err := net.Build(b, 1, 7); err != nil {
 		t.Fatal(err)
 	}
+	p, err := net.GetParams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net, p
+}
+
+// tinyCheckpoint saves a small randomly initialised model for input in,
+// with the CIFAR-10 class names unless classes is empty.
+func tinyCheckpoint(t *testing.T, in model.Shape, classes []string) string {
+	t.Helper()
+	net, p := tinyNet(t, in)
 	// Glorot weights on a tiny net give nearly uniform probabilities; scale
 	// them up so the top classes are well separated.
-	p, _ := net.GetParams()
 	for i := range p {
 		p[i] *= 8
 	}

@@ -63,13 +63,13 @@ func headError(token string, units int, where string, k int) error {
 func listFolders(d Dataset) (*listing, error) {
 	l, err := data.ListFolder(d.Dir, d.Classes)
 	if err != nil {
-		return nil, dataError(err, d)
+		return nil, DataError(err, d)
 	}
 	out := &listing{classes: l.Classes, images: l.Images}
 	if d.ValDir != "" {
 		vl, err := data.ListFolder(d.ValDir, l.Classes)
 		if err != nil {
-			return nil, dataError(err, d)
+			return nil, DataError(err, d)
 		}
 		out.images += vl.Images
 	}
@@ -81,8 +81,11 @@ func listFolders(d Dataset) (*listing, error) {
 	return out, nil
 }
 
-// dataError words a data location error with the flag that set the value.
-func dataError(err error, d Dataset) error {
+// DataError words an error of package data about a value (a
+// *data.LocationError) with the flag that set it: --data-dir, --val-dir
+// (when the value is d's validation folder) or --image-size. Other errors,
+// and nil, are returned as they are.
+func DataError(err error, d Dataset) error {
 	var le *data.LocationError
 	if !errors.As(err, &le) {
 		return err
@@ -94,7 +97,12 @@ func dataError(err error, d Dataset) error {
 	case d.ValDir != "" && le.Root == d.ValDir:
 		flag = "--val-dir"
 	}
-	return &flagError{le.Fix(flag, true), err}
+	msg := le.Fix(flag, true)
+	if le != err {
+		// Wrapped: keep the outer context, with the inner message replaced.
+		msg = strings.Replace(err.Error(), le.Error(), msg, 1)
+	}
+	return &flagError{msg, err}
 }
 
 // sameDir says whether two paths name one folder (after making them
