@@ -203,8 +203,8 @@ var workers struct {
 
 // workerPool is the worker pool for --threads (0: one worker per core).
 func workerPool(threads int) (*pool.Pool, error) {
-	if threads > pool.MaxWorkers {
-		return nil, fmt.Errorf("--threads %d: at most %d", threads, pool.MaxWorkers)
+	if err := trainrun.ValidateThreads(threads); err != nil {
+		return nil, err
 	}
 	workers.mu.Lock()
 	defer workers.mu.Unlock()
