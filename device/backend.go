@@ -171,13 +171,78 @@ type Backend interface {
 	// dlogits (nil: no gradient), and adds to stats[0] the sum over rows of
 	// -log softmax[label] and to stats[1] the number of rows whose first
 	// largest logit is at the label. Labels outside [0, k) are a caller bug.
-	SoftmaxXent(logits, labels Buffer, n, k int, gradScale float32, dlogits, stats Buffer)
+	//
+	// With label smoothing eps (PyTorch's CrossEntropyLoss(label_smoothing=
+	// eps)) the target of row r is q = (1-eps)*onehot(label) + eps/k, the
+	// row's loss is -sum_j q_j*log softmax_j, and the gradient is
+	// (softmax - q) * gradScale. eps 0 is the plain loss above. The
+	// accuracy count never depends on eps.
+	SoftmaxXent(logits, labels Buffer, n, k int, gradScale, smoothing float32, dlogits, stats Buffer)
 
 	// Adam updates params in place from grads with the moments m and v (all n
-	// long), Keras/TF2 form: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
-	// p -= lrT * m / (sqrt(v) + eps), where the caller passes the bias-
-	// corrected step size lrT = lr*sqrt(1-b2^t)/(1-b1^t).
-	Adam(params, grads, m, v Buffer, n int, lrT, beta1, beta2, eps float32)
+	// long). In float32, per element, in this order:
+	//   g = grad + l2*p                 (L2 penalty; l2 0: none)
+	//   p = p - decay*p                 (decoupled decay, AdamW: decay = lr*wd)
+	//   m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
+	//   p = p - lrT*m / (sqrt(v) + eps)
+	// The caller passes the bias-corrected step lrT = lr*sqrt(1-b2^t)/(1-b1^t):
+	// with eps as given that is Keras/TF2's Adam; with eps*sqrt(1-b2^t) it is
+	// PyTorch's Adam/AdamW exactly.
+	Adam(params, grads, m, v Buffer, n int, lrT, beta1, beta2, eps, l2, decay float32)
+	// SGD is PyTorch's SGD step (dampening 0) on n elements, in float32:
+	//   g = grad + l2*p
+	//   buf = momentum*buf + g          (only when momentum != 0)
+	//   g = nesterov ? g + momentum*buf : buf   (only when momentum != 0)
+	//   p = p - lr*g
+	// buf starts at zero, which gives PyTorch's first step buf = g.
+	SGD(params, grads, buf Buffer, n int, lr, momentum, l2 float32, nesterov bool)
+	// RMSprop is PyTorch's RMSprop step (centered=False) on n elements:
+	//   g = grad + l2*p
+	//   sq = alpha*sq + (1-alpha)*g*g
+	//   a = sqrt(sq) + eps
+	//   momentum != 0: buf = momentum*buf + g/a; p = p - lr*buf
+	//   momentum == 0: p = p - lr*g/a       (buf not touched, may be nil)
+	RMSprop(params, grads, sq, buf Buffer, n int, lr, alpha, eps, l2, momentum float32)
+
+	// BatchNormStats writes the per-channel mean and biased variance
+	// (divided by outer*inner) of x viewed as [outer, C, inner] (CNHW conv
+	// output: outer 1, inner N*H*W; dense output [N, F]: outer N, inner 1)
+	// to mean[c] and variance[c]. Two passes (the mean, then the mean
+	// squared deviation), so the variance is never negative.
+	BatchNormStats(x, mean, variance Buffer, outer, c, inner int)
+	// BatchNormForward writes, for x viewed as [outer, C, inner],
+	//   z = (x - mean[c]) / sqrt(variance[c] + eps) * gamma[c] + beta[c]
+	//   y = act(z)
+	// z is written only when z is not nil (the caller keeps it for a GELU's
+	// backward); with ActNone y is z. The statistics may be the batch's
+	// (training) or the running ones (evaluation).
+	BatchNormForward(x, mean, variance, gamma, beta Buffer, outer, c, inner int, eps float32, act Act, z, y Buffer)
+	// BatchNormBackward is the training-mode backward of z above (batch
+	// statistics), given dz = dL/dz: per channel, with M = outer*inner,
+	// xhat = (x-mean)*invstd, invstd = 1/sqrt(variance+eps):
+	//   dbeta[c]  = sum dz           dgamma[c] = sum dz*xhat
+	//   dx = gamma*invstd * (dz - dbeta/M - xhat*dgamma/M)
+	// dbeta and dgamma are overwritten; dx may be dz.
+	BatchNormBackward(x, dz, mean, variance, gamma Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta Buffer)
+
+	// GELUForward writes y = x * Phi(x) = 0.5*x*(1+erf(x/sqrt(2))) (the exact
+	// GELU, PyTorch's default) for n elements (y may be x).
+	GELUForward(x, y Buffer, n int)
+	// GELUBackward writes dx = dy * (Phi(x) + x*phi(x)), phi the standard
+	// normal density, where x is the GELU's input (dx may be dy).
+	GELUBackward(x, dy, dx Buffer, n int)
+	// Add writes y = a + b for n elements, then max(0, .) when relu (y may be
+	// a or b): a residual connection, or a gradient accumulated from two
+	// consumers.
+	Add(a, bb, y Buffer, n int, relu bool)
+	// Axpby writes y = alpha*x + beta*y for n elements; with beta 0, y is not
+	// read. EMA, running statistics, copies (alpha 1, beta 0).
+	Axpby(x, y Buffer, n int, alpha, beta float32)
+	// Dropout writes y = x * keep_i / (1-p) for n elements, where element i
+	// is kept when DropoutKeep(seed, step, i, p) (a counter-based hash: the
+	// backward pass is the same call on dy with the same seed and step).
+	// y may be x.
+	Dropout(x, y Buffer, n int, p float32, seed uint64, step int)
 
 	// GatherImages reads images idx[0..n) from the uint8 dataset src (each
 	// c*hw bytes, channel-major as in the CIFAR-10 files) and writes them
@@ -196,10 +261,65 @@ type Backend interface {
 	// top-left corner is (dy, dx) in the padded image, then mirror the crop
 	// left-right when flip is set. A pure copy: every backend writes the same
 	// bits. pad >= 0; pad 0 only flips.
-	Augment(src, dst Buffer, c, n, h, w, pad int, seed uint64, step int)
+	//
+	// With reflect, the padding mirrors the image instead of zeros (PyTorch's
+	// F.pad mode "reflect", the edge not repeated): a source index i outside
+	// [0, size) reads Reflect(i, size). pad < h and pad < w. With noFlip
+	// the draw's flip bit is ignored (translation only).
+	Augment(src, dst Buffer, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int)
+	// Translate writes the same view of every image (test-time
+	// augmentation): dst[ch, j, y, x] = src[ch, j, Reflect(y+dy, h),
+	// Reflect(xs+dx, w)], xs = flip ? w-1-x : x. |dy| < h, |dx| < w.
+	Translate(src, dst Buffer, c, n, h, w, dy, dx int, flip bool)
 
 	// Fill sets the first n elements of a float32 buffer to v.
 	Fill(x Buffer, n int, v float32)
+}
+
+// Act is an activation fused into an op.
+type Act int
+
+// The activations.
+const (
+	ActNone Act = iota
+	ActReLU
+	ActGELU
+)
+
+func (a Act) String() string {
+	switch a {
+	case ActNone:
+		return "none"
+	case ActReLU:
+		return "relu"
+	case ActGELU:
+		return "gelu"
+	}
+	return fmt.Sprintf("act(%d)", int(a))
+}
+
+// Reflect maps an index i in (-size, 2*size-1) into [0, size) by mirroring
+// at the edges without repeating them: -1 -> 1, size -> size-2 (PyTorch's
+// "reflect" padding). size 1 maps everything to 0.
+func Reflect(i, size int) int {
+	if size == 1 {
+		return 0
+	}
+	if i < 0 {
+		i = -i
+	}
+	if i >= size {
+		i = 2*(size-1) - i
+	}
+	return i
+}
+
+// DropoutKeep says whether Backend.Dropout keeps element i in step step:
+// u = (AugmentHash(seed, step, i) >> 40) * 2^-24, a uniform draw on a
+// 24-bit grid, computed exactly in float32; kept when u >= p.
+func DropoutKeep(seed uint64, step, i int, p float32) bool {
+	u := float32(AugmentHash(seed, step, i)>>40) * (1.0 / (1 << 24))
+	return u >= p
 }
 
 // The hash of Backend.Augment, written once here (the CPU backend uses it)

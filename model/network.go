@@ -231,7 +231,7 @@ const AugmentPad = 4
 // allocated or uploaded: the result goes to a second input buffer made by
 // Build, which then becomes the input.
 func (n *Network) AugmentInput(seed uint64, step, cnt int) {
-	n.b.Augment(n.input, n.augmented, n.Input.C, cnt, n.Input.H, n.Input.W, AugmentPad, seed, step)
+	n.b.Augment(n.input, n.augmented, n.Input.C, cnt, n.Input.H, n.Input.W, AugmentPad, false, false, seed, step)
 	n.input, n.augmented = n.augmented, n.input
 }
 
@@ -252,7 +252,7 @@ func (n *Network) Loss(logits device.Buffer, cnt int, grad bool, stats device.Bu
 	if grad {
 		dl = n.dlogits
 	}
-	n.b.SoftmaxXent(logits, n.labels, cnt, n.Classes, 1/float32(cnt), dl, stats)
+	n.b.SoftmaxXent(logits, n.labels, cnt, n.Classes, 1/float32(cnt), 0, dl, stats)
 }
 
 // Backward fills Grads from the logit gradient written by Loss.
@@ -268,7 +268,7 @@ func (n *Network) AdamStep(c Config) {
 	n.step++
 	t := float64(n.step)
 	lrT := c.LR * math.Sqrt(1-math.Pow(c.Beta2, t)) / (1 - math.Pow(c.Beta1, t))
-	n.b.Adam(n.Params, n.Grads, n.M, n.V, n.nParam, float32(lrT), float32(c.Beta1), float32(c.Beta2), float32(c.Eps))
+	n.b.Adam(n.Params, n.Grads, n.M, n.V, n.nParam, float32(lrT), float32(c.Beta1), float32(c.Beta2), float32(c.Eps), 0, 0)
 }
 
 // TrainStep is one full step on the loaded batch: forward, loss, backward, Adam.

@@ -51,7 +51,7 @@ func augment(t *testing.T, b device.Backend, src []float32, c, n, h, w, pad int,
 		dst[i] = float32(math.NaN())
 	}
 	sb, db := upload(t, b, slices.Concat(src, []float32{7, 7, 7})), upload(t, b, dst)
-	b.Augment(sb, db, c, n, h, w, pad, seed, step)
+	b.Augment(sb, db, c, n, h, w, pad, false, false, seed, step)
 	out := download(t, b, db)
 	for _, v := range out[c*n*h*w:] {
 		if v == v {
@@ -301,7 +301,7 @@ func TestAugmentAllocs(t *testing.T) {
 		src, dst := upload(t, b, codes(c, n, h, w)), upload(t, b, make([]float32, c*n*h*w))
 		step := 0
 		if a := testing.AllocsPerRun(20, func() {
-			b.Augment(src, dst, c, n, h, w, 4, 5, step)
+			b.Augment(src, dst, c, n, h, w, 4, false, false, 5, step)
 			step++
 		}); a != 0 {
 			t.Errorf("%d threads: %v allocations per Augment", threads, a)

@@ -505,7 +505,7 @@ type softmaxJob struct {
 
 // SoftmaxXent: see device.Backend. Rows are independent; the statistics are
 // summed in float64 in row order and added once.
-func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale float32, dlogits, stats device.Buffer) {
+func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
 	j := &b.jSoftmax
 	j.logits, j.labels, j.n, j.k, j.scale, j.dl, j.stats = f32(logits), i32(labels), n, k, gradScale, f32(dlogits), f32(stats)
 	j.Run(0, 1)
@@ -553,7 +553,7 @@ type adamJob struct {
 }
 
 // Adam: see device.Backend. Elementwise, split over the flat buffer.
-func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps float32) {
+func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps, l2, decay float32) {
 	j := &b.jAdam
 	j.p, j.g, j.m, j.v = f32(params)[:n], f32(grads)[:n], f32(m)[:n], f32(v)[:n]
 	j.lrT, j.b1, j.b2, j.eps = lrT, beta1, beta2, eps
@@ -610,7 +610,7 @@ type augmentJob struct {
 // Augment: see device.Backend. Split over images; each image's draw is
 // computed once, then every row is a copy (or a reversed copy) of the valid
 // part of one source row with zeros around it.
-func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, seed uint64, step int) {
+func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) {
 	j := &b.jAugment
 	size := c * n * h * w
 	j.src, j.dst = f32(src)[:size], f32(dst)[:size]

@@ -240,6 +240,6 @@ func BenchmarkAdam(b *testing.B) {
 	}
 	v := benchBuf(b, be, vv)
 	b.Run(fmt.Sprint(n), func(b *testing.B) {
-		runOp(b, 4*7*n, func() { be.Adam(p, g, m, v, n, 1e-3, 0.9, 0.999, 1e-7) })
+		runOp(b, 4*7*n, func() { be.Adam(p, g, m, v, n, 1e-3, 0.9, 0.999, 1e-7, 0, 0) })
 	})
 }

@@ -427,7 +427,7 @@ func TestOpsAllocateNothing(t *testing.T) {
 		b.ReLUBackward(y, y, y, 64*4096)
 		b.BiasGrad(y, db, 1, 64, 4096)
 		b.BiasGrad(y, db, 4096, 64, 1)
-		b.Adam(p, g, m, v, 50000, 1e-3, 0.9, 0.999, 1e-7)
+		b.Adam(p, g, m, v, 50000, 1e-3, 0.9, 0.999, 1e-7, 0, 0)
 	}
 	step()
 	if a := testing.AllocsPerRun(10, step); a != 0 {

@@ -318,13 +318,13 @@ func testSoftmaxAdamGatherVector(t *testing.T, p *pair) {
 		}
 		labels := p.i32(lab)
 		dl, stats := p.nan(n*k), p.f32([]float32{1.5, 2})
-		p.c.SoftmaxXent(logits.c, labels.c, n, k, 1/float32(n), dl.c, stats.c)
-		p.g.SoftmaxXent(logits.g, labels.g, n, k, 1/float32(n), dl.g, stats.g)
+		p.c.SoftmaxXent(logits.c, labels.c, n, k, 1/float32(n), 0, dl.c, stats.c)
+		p.g.SoftmaxXent(logits.g, labels.g, n, k, 1/float32(n), 0, dl.g, stats.g)
 		p.check(fmt.Sprintf("softmax grad %v", s), dl, 1e-7, 1e-4)
 		p.check(fmt.Sprintf("softmax stats %v", s), stats, 1e-4, 1e-5)
 		stats2 := p.f32([]float32{0, 0})
-		p.c.SoftmaxXent(logits.c, labels.c, n, k, 1, nil, stats2.c)
-		p.g.SoftmaxXent(logits.g, labels.g, n, k, 1, nil, stats2.g)
+		p.c.SoftmaxXent(logits.c, labels.c, n, k, 1, 0, nil, stats2.c)
+		p.g.SoftmaxXent(logits.g, labels.g, n, k, 1, 0, nil, stats2.g)
 		p.check("softmax stats, no grad", stats2, 1e-4, 1e-5)
 	}
 	const n = 122570
@@ -334,8 +334,8 @@ func testSoftmaxAdamGatherVector(t *testing.T, p *pair) {
 		vv[i] = p.rng.Float32() * 0.01
 	}
 	v := p.f32(vv) // second moments are never negative
-	p.c.Adam(par.c, gr.c, m.c, v.c, n, 0.001, 0.9, 0.999, 1e-7)
-	p.g.Adam(par.g, gr.g, m.g, v.g, n, 0.001, 0.9, 0.999, 1e-7)
+	p.c.Adam(par.c, gr.c, m.c, v.c, n, 0.001, 0.9, 0.999, 1e-7, 0, 0)
+	p.g.Adam(par.g, gr.g, m.g, v.g, n, 0.001, 0.9, 0.999, 1e-7, 0, 0)
 	p.check("adam m", m, 1e-7, 1e-6)
 	p.check("adam v", v, 1e-9, 1e-6)
 	p.check("adam params", par, 1e-6, 1e-6)
@@ -388,8 +388,8 @@ func testAugment(t *testing.T, p *pair) {
 		}{{0, 0}, {42, 7}, {0xdeadbeefcafef00d, 1<<33 + 5}} {
 			src := p.rand(c*n*h*w, 1)
 			dst := p.nan(c * n * h * w)
-			p.c.Augment(src.c, dst.c, c, n, h, w, pad, d.seed, d.step)
-			p.g.Augment(src.g, dst.g, c, n, h, w, pad, d.seed, d.step)
+			p.c.Augment(src.c, dst.c, c, n, h, w, pad, false, false, d.seed, d.step)
+			p.g.Augment(src.g, dst.g, c, n, h, w, pad, false, false, d.seed, d.step)
 			hc, hg := make([]float32, dst.c.Len()), make([]float32, dst.g.Len())
 			p.c.DownloadF32(dst.c, 0, hc)
 			if err := p.g.DownloadF32(dst.g, 0, hg); err != nil {

@@ -424,12 +424,12 @@ func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
 }
 
 // SoftmaxXent: see device.Backend.
-func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale float32, dlogits, stats device.Buffer) {
+func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
 	kernels.SoftmaxXent(b.k(), ptr(logits), ptr(labels), n, k, gradScale, ptr(dlogits), ptr(stats))
 }
 
 // Adam: see device.Backend.
-func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps float32) {
+func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps, l2, decay float32) {
 	kernels.Adam(b.k(), ptr(params), ptr(grads), ptr(m), ptr(v), n, lrT, beta1, beta2, eps)
 }
 
@@ -441,7 +441,7 @@ func (b *Backend) GatherImages(src, idx device.Buffer, n, c, hw int, scale float
 // Augment: see device.Backend. The draws come from a hash of (seed, step,
 // image) computed in the kernel: nothing is uploaded and nothing waits.
 // seed and step travel as unsigned long long.
-func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, seed uint64, step int) {
+func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) {
 	kernels.Augment(b.k(), ptr(src), ptr(dst), c, n, h, w, pad, seed, uint64(step))
 }
 
