@@ -26,9 +26,13 @@ import (
 // this key) and the data.
 const MetaChecksum = "sha256"
 
-// DTypeF32 is the only dtype trainer writes and reads: little-endian
-// float32.
-const DTypeF32 = "F32"
+// DTypeF32 is little-endian float32, the dtype of every trainer tensor
+// but BatchNorm's num_batches_tracked, which is DTypeI64 (int64) as in
+// PyTorch's state_dict.
+const (
+	DTypeF32 = "F32"
+	DTypeI64 = "I64"
+)
 
 // maxHeader bounds the JSON header so a corrupt length cannot make us
 // allocate gigabytes.
@@ -49,6 +53,24 @@ func F32(name string, shape []int, v []float32) Tensor {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}
 	return Tensor{Name: name, DType: DTypeF32, Shape: shape, Data: b}
+}
+
+// I64 makes an int64 tensor.
+func I64(name string, shape []int, v []int64) Tensor {
+	b := make([]byte, 0, 8*len(v))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint64(b, uint64(x))
+	}
+	return Tensor{Name: name, DType: DTypeI64, Shape: shape, Data: b}
+}
+
+// Int64s decodes an I64 tensor's data.
+func (t Tensor) Int64s() []int64 {
+	v := make([]int64, len(t.Data)/8)
+	for i := range v {
+		v[i] = int64(binary.LittleEndian.Uint64(t.Data[i*8:]))
+	}
+	return v
 }
 
 // Float32s decodes an F32 tensor's data.
@@ -266,8 +288,13 @@ func parseEntries(raw map[string]json.RawMessage, dataLen int64) (map[string]any
 
 // checkEntry checks one tensor's dtype, shape and byte range.
 func checkEntry(name string, e entry, dataLen int64) error {
-	if e.DType != DTypeF32 {
-		return fmt.Errorf("tensor %q has dtype %q; trainer checkpoints are F32", name, e.DType)
+	size := int64(4)
+	switch e.DType {
+	case DTypeF32:
+	case DTypeI64:
+		size = 8
+	default:
+		return fmt.Errorf("tensor %q has dtype %q; trainer checkpoints are F32 (and I64 for num_batches_tracked)", name, e.DType)
 	}
 	count := int64(1)
 	for _, d := range e.Shape {
@@ -280,7 +307,7 @@ func checkEntry(name string, e entry, dataLen int64) error {
 		}
 	}
 	b, en := e.DataOffsets[0], e.DataOffsets[1]
-	if b < 0 || en < b || en > dataLen || en-b != count*4 {
+	if b < 0 || en < b || en > dataLen || en-b != count*size {
 		return fmt.Errorf("tensor %q: byte range [%d,%d) does not match shape %v in %d data bytes", name, b, en, e.Shape, dataLen)
 	}
 	return nil

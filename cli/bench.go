@@ -90,7 +90,7 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int) (BenchResu
 	for i := range d.Labels {
 		d.Labels[i] = int32(rng.IntN(net.Classes))
 	}
-	tr, err := model.NewTrainer(net, d, nil, model.TrainOptions{Batch: bs, Adam: model.DefaultAdam, Seed: 1})
+	tr, err := model.NewTrainer(net, d, nil, model.TrainOptions{Batch: bs, LR: 1e-3, Optim: model.DefaultAdam, Seed: 1})
 	if err != nil {
 		return BenchResult{}, err
 	}

@@ -23,6 +23,8 @@ func evalCommand() *ucli.Command {
 		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "checkpoint", Value: "model.safetensors", Usage: "safetensors file written by train"},
 			&ucli.IntFlag{Name: "batch-size", Usage: "evaluation batch (default: the checkpoint's training batch)"},
+			&ucli.StringFlag{Name: "tta", Value: "none", Usage: "test-time augmentation: none, flip (mean logits of the image and its mirror) or flip-translate (airbench94's: also shifted by one pixel, reflect padded)"},
+			&ucli.BoolFlag{Name: "no-ema", Usage: "evaluate the trained weights even when the checkpoint holds their moving average (--ema)"},
 			&ucli.BoolFlag{Name: "json", Usage: `print one JSON object {"loss","accuracy","nonfinite","samples",...} on stdout (a NaN or infinite loss or accuracy is null, with "nonfinite": true)`},
 		}, append(dataFlags(), deviceFlags()...)...),
 		Action: runEval,
@@ -30,9 +32,17 @@ func evalCommand() *ucli.Command {
 }
 
 func runEval(c *ucli.Context) error {
+	tta, err := model.ParseTTA(c.String("tta"))
+	if err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	ck, net, flat, err := model.Open(c.String("checkpoint"))
 	if err != nil {
 		return err
+	}
+	weights := "trained"
+	if ck.HasEMA(net) && !c.Bool("no-ema") {
+		flat, weights = ck.FlatEMA(net), "ema"
 	}
 	bs := c.Int("batch-size")
 	if bs == 0 {
@@ -71,7 +81,7 @@ func runEval(c *ucli.Context) error {
 	if err := net.SetParams(flat); err != nil {
 		return err
 	}
-	r, err := model.EvaluateReport(net, toModel(test), bs)
+	r, err := model.EvaluateReport(net, toModel(test), bs, tta)
 	if err != nil {
 		return err
 	}
@@ -92,7 +102,7 @@ func runEval(c *ucli.Context) error {
 		// encoding/json refuses NaN and Inf: a value that is not finite is
 		// null, and "nonfinite" says so.
 		return json.NewEncoder(stdout).Encode(map[string]any{"loss": finiteOrNil(r.Loss), "accuracy": finiteOrNil(r.Accuracy),
-			"nonfinite": nonFinite, "samples": r.Samples, "classes": classes, "per_class_accuracy": pc, "confusion": r.Confusion})
+			"nonfinite": nonFinite, "samples": r.Samples, "weights": weights, "tta": c.String("tta"), "classes": classes, "per_class_accuracy": pc, "confusion": r.Confusion})
 	}
 	if _, err := fmt.Fprintf(stdout, "loss %.4f  accuracy %.4f  on %d images\n", r.Loss, r.Accuracy, r.Samples); err != nil {
 		return err

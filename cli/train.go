@@ -39,8 +39,8 @@ func trainCommand() *ucli.Command {
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "epochs", Value: 10, Usage: "train until this many epochs are complete"},
 			&ucli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per step"},
-			&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate"},
-			&ucli.StringFlag{Name: "lr-schedule", Value: "constant", Usage: "constant, cosine (to 0 over the run) or step (x0.1 at 50% and 75% of the epochs)"},
+			&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "learning rate (the peak of onecycle and linear)"},
+			&ucli.StringFlag{Name: "lr-schedule", Value: "constant", Usage: "constant, cosine (to 0 over the run), step (x0.1 at 50% and 75% of the epochs), onecycle (PyTorch's OneCycleLR) or linear (--warmup, --lr-start-factor, --lr-end-factor); stepped per batch"},
 			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for weights and shuffling"},
 			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "layer spec (see above)"},
 			&ucli.StringFlag{Name: "out", Value: "model.safetensors", Usage: "checkpoint path"},
@@ -51,8 +51,8 @@ func trainCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the final result"},
 			&ucli.BoolFlag{Name: "force", Usage: "start a new run even if --out already holds a checkpoint (it is replaced)"},
 			&ucli.IntFlag{Name: "stop-after-steps", Hidden: true, Usage: "act as if interrupted after N steps (tests)"},
-			&ucli.BoolFlag{Name: "augment", Usage: "random crops (4-pixel zero padding) and horizontal flips of the training images"},
-		}, append(dataFlags(), deviceFlags()...)...),
+			&ucli.BoolFlag{Name: "augment", Usage: "random crops (--augment-pad pixels of --augment-padding) and horizontal flips of the training images"},
+		}, append(recipeFlags(), append(dataFlags(), deviceFlags()...)...)...),
 		Action: runTrain,
 	}
 }
@@ -67,7 +67,7 @@ func runTrain(c *ucli.Context) error {
 		Resume: c.String("resume"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"), EarlyStop: c.Int("early-stop"),
 		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"),
 		Data: datasetFlags(c), Device: trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), TF32: c.Bool("tf32")},
-		Set: map[string]bool{}, Global: globalArgs(c)}
+		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c)}
 	for _, name := range c.FlagNames() {
 		cfg.Set[name] = c.IsSet(name)
 	}
@@ -116,3 +116,50 @@ func interrupted(ctx context.Context, err error) error {
 }
 
 func round(v float64, digits int) float64 { return trainrun.Round(v, digits) }
+
+// recipeFlags are the flags of trainrun.Recipe: the optimiser,
+// regularisation, schedule shape, weight averaging and augmentation.
+func recipeFlags() []ucli.Flag {
+	d := trainrun.DefaultRecipe()
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adam (Keras's: eps 1e-7), adamw, sgd or rmsprop (PyTorch's definitions and defaults)"},
+		&ucli.Float64Flag{Name: "momentum", Usage: "momentum of sgd and rmsprop"},
+		&ucli.BoolFlag{Name: "nesterov", Usage: "Nesterov momentum (sgd)"},
+		&ucli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty for adam, sgd and rmsprop; decoupled decay for adamw (default 0; adamw 0.01)"},
+		&ucli.Float64Flag{Name: "bias-weight-decay", Usage: "weight decay of conv and dense biases (default: --weight-decay; 0 exempts them)"},
+		&ucli.Float64Flag{Name: "norm-weight-decay", Usage: "weight decay of BatchNorm weights and biases (default: --weight-decay; 0 exempts them)"},
+		&ucli.Float64Flag{Name: "norm-lr-factor", Value: 1, Usage: "learning-rate factor of BatchNorm weights and biases"},
+		&ucli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the training loss, as PyTorch's CrossEntropyLoss"},
+		&ucli.Float64Flag{Name: "warmup", Usage: "warm-up of linear (and onecycle's pct_start): a fraction of the run below 1, or a number of steps"},
+		&ucli.Float64Flag{Name: "lr-start-factor", Usage: "linear: the warm-up starts at --lr times this"},
+		&ucli.Float64Flag{Name: "lr-end-factor", Usage: "linear: the last step's rate is --lr times this"},
+		&ucli.Float64Flag{Name: "ema", Usage: "keep an exponential moving average of the weights with this decay (e.g. 0.999), used for validation and eval"},
+		&ucli.IntFlag{Name: "ema-every", Value: d.EMAEvery, Usage: "update the --ema average every N steps"},
+		&ucli.Float64Flag{Name: "lookahead", Usage: "airbench's lookahead: every --lookahead-every steps average the weights with decay D*(step/steps)^3 and reset them to the average"},
+		&ucli.IntFlag{Name: "lookahead-every", Value: d.LookaheadEvery, Usage: "steps between lookahead updates"},
+		&ucli.IntFlag{Name: "augment-pad", Value: d.AugmentPad, Usage: "padding of --augment's random crops, in pixels (the largest shift)"},
+		&ucli.StringFlag{Name: "augment-padding", Value: d.AugmentPadding, Usage: "zero, or reflect (mirror the image: a random translation)"},
+		&ucli.BoolFlag{Name: "augment-flip", Value: d.AugmentFlip, Usage: "random horizontal flips with --augment (--augment-flip=false: translation only)"},
+	}
+}
+
+// recipeOf reads the recipe flags.
+func recipeOf(c *ucli.Context) trainrun.Recipe {
+	r := trainrun.Recipe{Optimizer: c.String("optimizer"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
+		NormLRFactor: c.Float64("norm-lr-factor"), LabelSmoothing: c.Float64("label-smoothing"), Warmup: c.Float64("warmup"),
+		LRStartFactor: c.Float64("lr-start-factor"), LREndFactor: c.Float64("lr-end-factor"), EMA: c.Float64("ema"),
+		EMAEvery: c.Int("ema-every"), Lookahead: c.Float64("lookahead"), LookaheadEvery: c.Int("lookahead-every"),
+		AugmentPad: c.Int("augment-pad"), AugmentPadding: c.String("augment-padding"), AugmentFlip: c.Bool("augment-flip")}
+	opt := func(name string) *float64 {
+		if !c.IsSet(name) {
+			return nil
+		}
+		v := c.Float64(name)
+		return &v
+	}
+	r.WeightDecay, r.BiasWeightDecay, r.NormWeightDecay = opt("weight-decay"), opt("bias-weight-decay"), opt("norm-weight-decay")
+	if r.NormLRFactor == 1 {
+		r.NormLRFactor = 0
+	}
+	return r
+}

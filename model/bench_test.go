@@ -24,7 +24,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			for i := range d.Images {
 				d.Images[i] = uint8(i * 7)
 			}
-			tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: bs, Adam: DefaultAdam})
+			tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: bs, Optim: DefaultAdam})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,10 +18,16 @@ import (
 
 // Meta keys written to every checkpoint (aliases of run/meta's).
 const (
-	MetaFormat = meta.Format
-	MetaSpec   = meta.Model
-	MetaInput  = meta.Input
+	MetaFormat    = meta.Format
+	MetaSpec      = meta.Model
+	MetaInput     = meta.Input
+	MetaModelJSON = meta.ModelJSON
+	MetaOptimizer = meta.Optimizer
 )
+
+// EMAPrefix starts the names of the weight average's tensors
+// ("ema.conv1.weight"): PyTorch loaders skip them, eval uses them.
+const EMAPrefix = "ema."
 
 // Optimizer tensors and the checksum key of a resumable checkpoint. PyTorch
 // loaders skip them (scripts/torch_eval.py does).
@@ -32,15 +38,29 @@ const (
 )
 
 // StateTensors returns the named tensors of a checkpoint of net: the
-// parameters flat (state_dict names and shapes), and with st the Adam
-// moments after them.
-func (n *Network) StateTensors(flat []float32, st *State) []checkpoint.Tensor {
+// parameters and buffers (state_dict names and shapes, num_batches_tracked
+// = steps), and with st the optimiser's state (named for optimizer kind)
+// and the weight average after them.
+func (n *Network) StateTensors(flat []float32, steps int, st *State, optimizer string) []checkpoint.Tensor {
 	var ts []checkpoint.Tensor
 	for _, t := range n.Tensors(flat) {
 		ts = append(ts, checkpoint.F32(t.Name, t.Shape, t.Data))
 	}
-	if st != nil {
-		ts = append(ts, checkpoint.F32(TensorAdamM, []int{len(st.M)}, st.M), checkpoint.F32(TensorAdamV, []int{len(st.V)}, st.V))
+	for _, name := range n.batchNorms() {
+		ts = append(ts, checkpoint.I64(name+".num_batches_tracked", []int{}, []int64{int64(steps)}))
+	}
+	if st == nil {
+		return ts
+	}
+	mName, vName := DefaultOptim(optimizer).StateNames()
+	ts = append(ts, checkpoint.F32(mName, []int{len(st.M)}, st.M))
+	if vName != "" {
+		ts = append(ts, checkpoint.F32(vName, []int{len(st.V)}, st.V))
+	}
+	if st.EMA != nil {
+		for _, t := range n.Tensors(st.EMA) {
+			ts = append(ts, checkpoint.F32(EMAPrefix+t.Name, t.Shape, t.Data))
+		}
 	}
 	return ts
 }
@@ -61,17 +81,21 @@ func SaveCheckpoint(path string, net *Network, st *State, m map[string]string) e
 		}
 		flat = p
 	}
-	md := map[string]string{meta.Format: meta.FormatV1, meta.Model: net.Spec,
+	md := map[string]string{meta.Format: meta.FormatV1, meta.Model: net.Spec, meta.ModelJSON: net.Desc.JSON(),
 		meta.Input: fmt.Sprintf("%dx%dx%d", net.Input.C, net.Input.H, net.Input.W)}
 	for k, v := range m {
 		md[k] = v
+	}
+	steps := net.Steps()
+	if st != nil {
+		steps = st.AdamStep
 	}
 	if st != nil {
 		ts := meta.TrainState{Epoch: st.Epoch, Pos: st.Pos, AdamStep: st.AdamStep, RNG: st.RNG, Seconds: st.Seconds}
 		copy(ts.Stats[:], st.Stats)
 		ts.Encode(md)
 	}
-	return checkpoint.Write(path, net.StateTensors(flat, st), md)
+	return checkpoint.Write(path, net.StateTensors(flat, steps, st, md[meta.Optimizer]), md)
 }
 
 // Checkpoint is a loaded checkpoint: its metadata and float32 tensors.
@@ -79,6 +103,7 @@ type Checkpoint struct {
 	Path    string
 	Meta    map[string]string
 	Tensors map[string]Tensor
+	Int64s  map[string][]int64 // num_batches_tracked
 }
 
 // LoadCheckpoint reads and validates a checkpoint (see checkpoint.Read);
@@ -91,8 +116,12 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if strings.TrimSpace(f.Meta[meta.Model]) == "" || f.Meta[meta.Input] == "" {
 		return nil, fmt.Errorf("checkpoint %s: metadata lacks %q or %q (not a trainer safetensors file, or truncated/corrupted)", path, meta.Model, meta.Input)
 	}
-	ck := &Checkpoint{Path: path, Meta: f.Meta, Tensors: make(map[string]Tensor, len(f.Tensors))}
+	ck := &Checkpoint{Path: path, Meta: f.Meta, Tensors: make(map[string]Tensor, len(f.Tensors)), Int64s: map[string][]int64{}}
 	for name, t := range f.Tensors {
+		if t.DType == checkpoint.DTypeI64 {
+			ck.Int64s[name] = t.Int64s()
+			continue
+		}
 		ck.Tensors[name] = Tensor{Name: name, Shape: t.Shape, Data: t.Float32s()}
 	}
 	return ck, nil
@@ -121,7 +150,21 @@ func (c *Checkpoint) Plan() (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, err := Plan(c.Meta[MetaSpec], in)
+	var net *Network
+	if js := c.Meta[MetaModelJSON]; js != "" {
+		d, err := ParseDesc([]byte(js), "model description")
+		if err == nil {
+			net, err = PlanDesc(c.Meta[MetaSpec], d, in)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", c.Path, err)
+		}
+		return net, nil
+	}
+	d, err := DescFromSpec(c.Meta[MetaSpec])
+	if err == nil {
+		net, err = PlanDesc(c.Meta[MetaSpec], d, in)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", c.Path, err)
 	}
@@ -143,15 +186,41 @@ func (c *Checkpoint) Flat(net *Network) ([]float32, error) {
 		}
 	}
 	for name := range c.Tensors {
-		if name != TensorAdamM && name != TensorAdamV && !net.hasParam(name) {
+		if !isStateTensor(name) && !net.hasParam(strings.TrimPrefix(name, EMAPrefix)) {
 			return nil, fmt.Errorf("checkpoint %s does not match the model: it has a tensor %q the model does not", c.Path, name)
 		}
 	}
-	flat := make([]float32, net.NumParams())
+	return c.flat(net, ""), nil
+}
+
+// flat assembles the flat vector from the tensors named prefix+name.
+func (c *Checkpoint) flat(net *Network, prefix string) []float32 {
+	flat := make([]float32, net.FlatLen())
 	for _, p := range net.params {
-		copy(flat[p.Off:], c.Tensors[p.Name].Data)
+		copy(flat[p.Off:], c.Tensors[prefix+p.Name].Data)
 	}
-	return flat, nil
+	return flat
+}
+
+// HasEMA says whether the checkpoint holds a weight average (--ema).
+func (c *Checkpoint) HasEMA(net *Network) bool {
+	for _, p := range net.params {
+		if t, ok := c.Tensors[EMAPrefix+p.Name]; !ok || len(t.Data) != p.N {
+			return false
+		}
+	}
+	return len(net.params) > 0
+}
+
+// FlatEMA is the weight average's flat vector (HasEMA must hold).
+func (c *Checkpoint) FlatEMA(net *Network) []float32 { return c.flat(net, EMAPrefix) }
+
+func isStateTensor(name string) bool {
+	switch name {
+	case TensorAdamM, TensorAdamV, "optimizer.momentum_buffer", "optimizer.square_avg":
+		return true
+	}
+	return false
 }
 
 func (n *Network) hasParam(name string) bool {
@@ -184,15 +253,23 @@ func (c *Checkpoint) State(net *Network) (*State, error) {
 	}
 	st := &State{Params: flat, Epoch: ts.Epoch, Pos: ts.Pos, AdamStep: ts.AdamStep, RNG: ts.RNG,
 		Stats: []float32{ts.Stats[0], ts.Stats[1]}, Seconds: ts.Seconds}
+	mName, vName := DefaultOptim(c.Meta[MetaOptimizer]).StateNames()
+	st.V = make([]float32, net.FlatLen())
 	for _, x := range []struct {
 		name string
 		dst  *[]float32
-	}{{TensorAdamM, &st.M}, {TensorAdamV, &st.V}} {
+	}{{mName, &st.M}, {vName, &st.V}} {
+		if x.name == "" {
+			continue
+		}
 		t, ok := c.Tensors[x.name]
-		if !ok || len(t.Data) != net.NumParams() {
+		if !ok || len(t.Data) != net.FlatLen() {
 			return nil, bad(x.name)
 		}
 		*x.dst = t.Data
+	}
+	if c.HasEMA(net) {
+		st.EMA = c.FlatEMA(net)
 	}
 	return st, nil
 }

@@ -27,7 +27,7 @@ func TestDeterministic100Steps(t *testing.T) {
 		if err := net.Build(b, bs, 3); err != nil {
 			t.Fatal(err)
 		}
-		tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: bs, Adam: DefaultAdam, Seed: 3})
+		tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: bs, Optim: DefaultAdam, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
 		}

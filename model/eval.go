@@ -32,9 +32,10 @@ func (r *Report) ClassAccuracy() []float64 {
 	return out
 }
 
-// EvaluateReport runs net over d in batches of bs like Evaluate, and also
-// downloads each batch's logits to build the confusion matrix.
-func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
+// EvaluateReport runs net over d in batches of bs like validation (with the
+// test-time augmentation tta), and also downloads each batch's logits to
+// build the confusion matrix.
+func EvaluateReport(net *Network, d *Data, bs int, tta TTA) (*Report, error) {
 	b := net.Backend()
 	if bs < 1 || bs > net.MaxBatch() {
 		return nil, fmt.Errorf("evaluation batch %d: must be between 1 and %d", bs, net.MaxBatch())
@@ -62,7 +63,7 @@ func EvaluateReport(net *Network, d *Data, bs int) (*Report, error) {
 		r.Confusion[i] = make([]int, k)
 	}
 	logits := make([]float32, bs*k)
-	err = evalPass(net, dd, iota, bs, stats, func(off, cnt int, out device.Buffer) error {
+	err = evalPass(net, dd, iota, bs, stats, tta, func(off, cnt int, out device.Buffer) error {
 		if err := b.DownloadF32(out, 0, logits[:cnt*k]); err != nil {
 			return err
 		}

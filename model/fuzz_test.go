@@ -309,12 +309,12 @@ const fuzzBuildLimit = 1 << 20
 // buildFloats estimates the floats Build allocates for net at batch 1, or
 // returns math.MaxInt when they cannot be counted (or overflow).
 func buildFloats(net *Network) int {
-	total := 4*net.NumParams() + 2*net.Input.Size() + net.Classes
-	for _, l := range net.layers {
-		in, out := l.in(), l.out()
-		n := 2*in.Size() + 2*out.Size()
-		if ls := l.spec(); ls.Kind == "conv" {
-			n += 2 * in.C * ls.K * ls.K * out.H * out.W
+	total := 4*net.FlatLen() + 2*net.Input.Size() + net.Classes
+	for _, nd := range net.nodes {
+		in, out := nd.l.in(), nd.l.out()
+		n := 2*in.Size() + 3*out.Size()
+		if c, ok := nd.l.(*conv); ok {
+			n += 2 * in.C * c.d.Kernel * c.d.Kernel * out.H * out.W
 		}
 		if n < 0 || total > math.MaxInt-n {
 			return math.MaxInt
@@ -398,7 +398,7 @@ func checkSummary(t *testing.T, net *Network, specs []LayerSpec) {
 	sum := 0
 	for i, r := range rows {
 		sum += r.Params
-		if r.Params < 0 || r.Name != specs[i].Token || r.Output.C < 1 || r.Output.H < 1 || r.Output.W < 1 {
+		if r.Params < 0 || r.Type != specs[i].Kind || r.Output.C < 1 || r.Output.H < 1 || r.Output.W < 1 {
 			t.Fatalf("summary row %d %+v for layer %+v", i, r, specs[i])
 		}
 		if k := specs[i].Kind; k != "relu" && (k == "dense" || k == "flatten") != r.Output.Flat {
@@ -446,7 +446,12 @@ func buildAndRun(t *testing.T, net *Network) (err error) {
 			err = aerr
 			return
 		}
-		net.TrainStep(1, DefaultAdam, stats)
+		o, oerr := NewOptimizer(net, DefaultAdam)
+		if oerr != nil {
+			err = oerr
+			return
+		}
+		net.TrainStep(1, o, 1e-3, 0, stats)
 		err = b.Sync()
 	})
 	return err

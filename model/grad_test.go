@@ -95,14 +95,26 @@ func checkLayer(t *testing.T, l layer, n int, seed uint64) {
 	xb, _ := b.Alloc("x", device.F32, (n+1)*is.Size())
 	b.UploadF32(xb, 0, toBackendLayout(x, n, is))
 
-	y := l.forward(b, xb, n)
+	var x2 []float64
+	if a, ok := l.(*add); ok {
+		x2 = randVec(rng, n*is.Size(), 1)
+		a.x2, _ = b.Alloc("x2", device.F32, (n+1)*is.Size())
+		b.UploadF32(a.x2, 0, toBackendLayout(x2, n, is))
+	}
+	y := l.forward(b, xb, n, &pass{train: true})
 	yh := make([]float32, n*os.Size())
 	b.DownloadF32(y, 0, yh)
 	got := fromBackendLayout(yh, n, os)
-	want := refLayer(l, x, p, n)
+	ref := func(x, p []float64) []float64 {
+		if x2 != nil {
+			return refLayer(l, x, p, n, x2)
+		}
+		return refLayer(l, x, p, n)
+	}
+	want := ref(x, p)
 	for i := range want {
 		if !closeEnough(got[i], want[i]) {
-			t.Fatalf("%s forward[%d] = %g, reference %g", l.spec().Token, i, got[i], want[i])
+			t.Fatalf("%s forward[%d] = %g, reference %g", l.desc().Name, i, got[i], want[i])
 		}
 	}
 
@@ -117,7 +129,7 @@ func checkLayer(t *testing.T, l layer, n int, seed uint64) {
 
 	loss := func(x, p []float64) float64 {
 		var s float64
-		for i, v := range refLayer(l, x, p, n) {
+		for i, v := range ref(x, p) {
 			s += v * r[i]
 		}
 		return s
@@ -135,15 +147,58 @@ func checkLayer(t *testing.T, l layer, n int, seed uint64) {
 	for i := range x {
 		want := fd(x, i, func(xx []float64) float64 { return loss(xx, p) })
 		if !closeEnough(gotDx[i], want) {
-			t.Fatalf("%s dL/dx[%d] = %g, finite difference %g", l.spec().Token, i, gotDx[i], want)
+			t.Fatalf("%s dL/dx[%d] = %g, finite difference %g", l.desc().Name, i, gotDx[i], want)
 		}
 	}
-	for i := range p {
-		want := fd(p, i, func(pp []float64) float64 { return loss(x, pp) })
-		if !closeEnough(float64(gotDp[i]), want) {
-			t.Fatalf("%s dL/dparam[%d] = %g, finite difference %g", l.spec().Token, i, gotDp[i], want)
+	if a, ok := l.(*add); ok {
+		d2 := make([]float32, n*is.Size())
+		b.DownloadF32(a.secondGrad(b), 0, d2)
+		got2 := fromBackendLayout(d2, n, is)
+		for i := range x2 {
+			want := fd(x2, i, func(xx []float64) float64 {
+				var s float64
+				for j, v := range refLayer(l, x, p, n, xx) {
+					s += v * r[j]
+				}
+				return s
+			})
+			if !closeEnough(got2[i], want) {
+				t.Fatalf("%s dL/dx2[%d] = %g, finite difference %g", l.desc().Name, i, got2[i], want)
+			}
 		}
 	}
+	for _, pr := range l.params() {
+		if pr.Group == groupBuffer || pr.Group == groupFrozen {
+			continue
+		}
+		for i := pr.Off; i < pr.Off+pr.N; i++ {
+			want := fd(p, i, func(pp []float64) float64 { return loss(x, pp) })
+			if !closeEnough(float64(gotDp[i]), want) {
+				t.Fatalf("%s dL/d%s[%d] = %g, finite difference %g", l.desc().Name, pr.Name, i-pr.Off, gotDp[i], want)
+			}
+		}
+	}
+}
+
+// layerFor builds one layer from its description (defaults filled in) on
+// input in; a second input of an add has the same shape.
+func layerFor(t *testing.T, d LayerDesc, in Shape) layer {
+	t.Helper()
+	if d.Name == "" {
+		d.Name = "l"
+	}
+	if d.Type == "add" {
+		d.Inputs = []string{"input", "input"}
+	}
+	desc := &Desc{Layers: []LayerDesc{d}}
+	if err := desc.check("test"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := newLayer(&desc.Layers[0], 0, func(int) Shape { return in }, []int{-1, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func TestLayerGradients(t *testing.T) {
@@ -174,28 +229,54 @@ func TestLayerGradients(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s_%s_n%d", c.tok, c.in, c.n), func(t *testing.T) {
-			specs, err := ParseSpec(c.tok + ",dense2")
+			d, err := DescFromSpec(c.tok + ",dense2")
 			if err != nil {
 				t.Fatal(err)
 			}
-			ls := specs[0]
-			var l layer
-			switch ls.Kind {
-			case "conv":
-				l, err = newConv(ls, "conv1", c.in)
-			case "maxpool", "avgpool":
-				l, err = newPool(ls, c.in)
-			case "relu":
-				l = &relu{ls: ls, s: c.in}
-			case "flatten":
-				l = &flatten{ls: ls, is: c.in}
-			case "dense":
-				l, err = newDense(ls, "fc1", c.in)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkLayer(t, l, c.n, uint64(i+1))
+			checkLayer(t, layerFor(t, d.Layers[0], c.in), c.n, uint64(i+1))
+		})
+	}
+}
+
+// TestNewLayerGradients checks the layers only a model file can describe:
+// BatchNorm (batch statistics, with each fused activation, image and flat
+// input, a frozen scale), residual add, global average pooling, GELU,
+// normalize, conv and dense without bias, with PyTorch padding, GELU and a
+// scale.
+func TestNewLayerGradients(t *testing.T) {
+	img := func(c, h, w int) Shape { return Shape{C: c, H: h, W: w} }
+	flat := func(f int) Shape { return Shape{C: f, H: 1, W: 1, Flat: true} }
+	f, tr := false, true
+	eps := 1e-5
+	one := &Padding{N: 1}
+	cases := []struct {
+		name string
+		d    LayerDesc
+		in   Shape
+		n    int
+	}{
+		{"bn", LayerDesc{Type: "batchnorm"}, img(3, 4, 5), 3},
+		{"bn-relu", LayerDesc{Type: "batchnorm", Act: "relu"}, img(2, 3, 3), 2},
+		{"bn-gelu", LayerDesc{Type: "batchnorm", Act: "gelu", Eps: &eps}, img(2, 5, 3), 2},
+		{"bn-flat", LayerDesc{Type: "batchnorm"}, flat(5), 4},
+		{"bn-flat-gelu", LayerDesc{Type: "batchnorm", Act: "gelu"}, flat(3), 5},
+		{"bn-frozen-weight", LayerDesc{Type: "batchnorm", TrainWeight: &f}, img(2, 3, 4), 2},
+		{"add", LayerDesc{Type: "add"}, img(2, 3, 3), 2},
+		{"add-relu", LayerDesc{Type: "add", Act: "relu"}, flat(7), 3},
+		{"gap", LayerDesc{Type: "globalavgpool"}, img(3, 4, 5), 2},
+		{"gelu", LayerDesc{Type: "gelu"}, img(2, 3, 4), 2},
+		{"normalize", LayerDesc{Type: "normalize", Mean: []float64{0.5, -0.25}, Std: []float64{0.3, 2}}, img(2, 3, 3), 2},
+		{"conv-nobias-pad1", LayerDesc{Type: "conv", Filters: 3, Kernel: 3, Padding: one, Bias: &f}, img(2, 5, 6), 2},
+		{"conv-s2-pad1", LayerDesc{Type: "conv", Filters: 2, Kernel: 3, Stride: 2, Padding: one, Act: "relu", Bias: &f}, img(3, 7, 6), 2},
+		{"conv-1x1-s2", LayerDesc{Type: "conv", Filters: 4, Kernel: 1, Stride: 2, Bias: &f}, img(3, 5, 5), 2},
+		{"conv-gelu", LayerDesc{Type: "conv", Filters: 3, Kernel: 2, Act: "gelu", Bias: &tr}, img(2, 4, 4), 2},
+		{"conv-dirac", LayerDesc{Type: "conv", Filters: 3, Kernel: 3, Padding: &Padding{Same: true}, Init: "dirac", Bias: &f}, img(2, 4, 4), 2},
+		{"dense-nobias-scale", LayerDesc{Type: "dense", Units: 4, Bias: &f, Scale: 1.0 / 9}, flat(6), 3},
+		{"dense-gelu", LayerDesc{Type: "dense", Units: 3, Act: "gelu"}, flat(5), 2},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			checkLayer(t, layerFor(t, c.d, c.in), c.n, uint64(100+i))
 		})
 	}
 }
@@ -210,6 +291,7 @@ func TestNetworkGradient(t *testing.T) {
 	}{
 		{"conv4k3same,maxpool2,conv5k2,avgpool2,flatten,dense6,dense3", Shape{C: 2, H: 9, W: 9}},
 		{"conv3k3s2,relu,flatten,dense4linear,relu,dense5", Shape{C: 3, H: 7, W: 8}},
+		{"testdata/tiny-resnet.json", Shape{C: 2, H: 6, W: 6}},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			const n = 3
@@ -231,22 +313,23 @@ func TestNetworkGradient(t *testing.T) {
 			b.UploadF32(net.input, 0, nchwToCNHW(x, n, tc.in))
 			b.UploadI32(net.labels, 0, labels)
 			stats, _ := b.Alloc("stats", device.F32, 2)
-			logits := net.Forward(n)
-			net.Loss(logits, n, true, stats)
+			const smooth = 0.1
+			logits := net.Forward(n, true)
+			net.Loss(logits, n, true, smooth, stats)
 			net.Backward(n)
-			got := make([]float32, net.NumParams())
+			got := make([]float32, net.FlatLen())
 			b.DownloadF32(net.Grads, 0, got)
 			st := make([]float32, 2)
 			b.DownloadF32(stats, 0, st)
 
 			lossAt := func(p []float64) float64 {
-				return refXent(refForward(net.layers, x, p, n), labels, n, net.Classes)
+				return refXentSmooth(refNet(net, x, p, n), labels, n, net.Classes, smooth)
 			}
 			if l := lossAt(p64); math.Abs(float64(st[0])/n-l) > 1e-4*math.Max(1, l) {
 				t.Fatalf("loss %g, reference %g", st[0]/n, l)
 			}
 			const h = 1e-6
-			for i := range p64 {
+			for i := range p64[:net.trainEnd()] {
 				old := p64[i]
 				p64[i] = old + h
 				lp := lossAt(p64)
@@ -278,11 +361,15 @@ func TestAdam(t *testing.T) {
 	p := randVec(rng, np, 1)
 	net.SetParams(f32s(p))
 	m, v := make([]float64, np), make([]float64, np)
-	c := Config{LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7}
+	const lr, eps = 0.01, 1e-7
+	o, err := NewOptimizer(net, DefaultAdam)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for step := 1; step <= 3; step++ {
 		g := randVec(rng, np, 2)
 		b.UploadF32(net.Grads, 0, f32s(g))
-		net.AdamStep(c)
+		o.Step(net, lr)
 		for i := range p {
 			m[i] = 0.9*m[i] + 0.1*g[i]
 			v[i] = 0.999*v[i] + 0.001*g[i]*g[i]
@@ -290,7 +377,7 @@ func TestAdam(t *testing.T) {
 			vhat := v[i] / (1 - math.Pow(0.999, float64(step)))
 			// Keras applies epsilon to the uncorrected sqrt(v): the form
 			// below is the same update written with the corrected moments.
-			p[i] -= c.LR * mhat / (math.Sqrt(vhat) + c.Eps*math.Sqrt(1/(1-math.Pow(0.999, float64(step)))))
+			p[i] -= lr * mhat / (math.Sqrt(vhat) + eps*math.Sqrt(1/(1-math.Pow(0.999, float64(step)))))
 		}
 	}
 	got, _ := net.GetParams()
@@ -298,6 +385,115 @@ func TestAdam(t *testing.T) {
 		if math.Abs(float64(got[i])-p[i]) > 1e-6 {
 			t.Fatalf("param %d = %.8f after 3 Adam steps, hand-computed %.8f", i, got[i], p[i])
 		}
+	}
+}
+
+// torchStep is one step of PyTorch's optimizer kind on one parameter
+// group, in float64, from torch/optim's documented algorithms.
+func torchStep(c OptimConfig, t int, lr, wd float64, p, g, m, v []float64) {
+	for i := range p {
+		gi := g[i]
+		switch c.Kind {
+		case "sgd":
+			gi += wd * p[i]
+			if c.Momentum != 0 {
+				if t == 1 {
+					m[i] = gi
+				} else {
+					m[i] = c.Momentum*m[i] + gi
+				}
+				if c.Nesterov {
+					gi += c.Momentum * m[i]
+				} else {
+					gi = m[i]
+				}
+			}
+			p[i] -= lr * gi
+		case "adamw":
+			p[i] *= 1 - lr*wd
+			m[i] = c.Beta1*m[i] + (1-c.Beta1)*gi
+			v[i] = c.Beta2*v[i] + (1-c.Beta2)*gi*gi
+			bc1, bc2 := 1-math.Pow(c.Beta1, float64(t)), 1-math.Pow(c.Beta2, float64(t))
+			p[i] -= lr / bc1 * m[i] / (math.Sqrt(v[i])/math.Sqrt(bc2) + c.Eps)
+		case "rmsprop":
+			gi += wd * p[i]
+			v[i] = c.Alpha*v[i] + (1-c.Alpha)*gi*gi
+			avg := math.Sqrt(v[i]) + c.Eps
+			if c.Momentum > 0 {
+				m[i] = c.Momentum*m[i] + gi/avg
+				p[i] -= lr * m[i]
+			} else {
+				p[i] -= lr * gi / avg
+			}
+		}
+	}
+}
+
+// TestOptimizersMatchPyTorch runs four steps of each optimiser on a network
+// with conv and dense weights, biases and BatchNorm (own learning-rate
+// factor and decays per group) against PyTorch's update rules in float64.
+func TestOptimizersMatchPyTorch(t *testing.T) {
+	bwd, nwd := 0.0, 0.02
+	cases := []OptimConfig{
+		{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
+		{Kind: "sgd", Momentum: 0.85, WeightDecay: 1e-3, BiasWeightDecay: &bwd, NormWeightDecay: &nwd, NormLRFactor: 4},
+		{Kind: "sgd"},
+		{Kind: "adamw", Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, NormWeightDecay: &bwd},
+		{Kind: "rmsprop", Alpha: 0.99, Eps: 1e-8, WeightDecay: 1e-4},
+		{Kind: "rmsprop", Alpha: 0.9, Eps: 1e-6, Momentum: 0.5, NormLRFactor: 0.5},
+	}
+	for ci, c := range cases {
+		t.Run(fmt.Sprintf("%s_%d", c.Kind, ci), func(t *testing.T) {
+			b := newCPU(t, 2)
+			net, err := Plan("testdata/tiny-resnet.json", Shape{C: 2, H: 6, W: 6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := net.Build(b, 2, 1); err != nil {
+				t.Fatal(err)
+			}
+			o, err := NewOptimizer(net, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(uint64(ci), 4))
+			np := net.FlatLen()
+			p := randVec(rng, np, 1)
+			net.SetParams(f32s(p))
+			m, v := make([]float64, np), make([]float64, np)
+			const lr = 0.05
+			for step := 1; step <= 4; step++ {
+				g := randVec(rng, np, 1)
+				b.UploadF32(net.Grads, 0, f32s(g))
+				o.Step(net, lr)
+				for _, pr := range net.params {
+					lrF, wd := 1.0, c.WeightDecay
+					switch pr.Group {
+					case groupFrozen, groupBuffer:
+						continue
+					case groupBias:
+						if c.BiasWeightDecay != nil {
+							wd = *c.BiasWeightDecay
+						}
+					case groupNorm:
+						if c.NormWeightDecay != nil {
+							wd = *c.NormWeightDecay
+						}
+						if c.NormLRFactor > 0 {
+							lrF = c.NormLRFactor
+						}
+					}
+					r := pr.Off + pr.N
+					torchStep(c, step, lr*lrF, wd, p[pr.Off:r], g[pr.Off:r], m[pr.Off:r], v[pr.Off:r])
+				}
+			}
+			got, _ := net.GetParams()
+			for i := range p {
+				if math.Abs(float64(got[i])-p[i]) > 2e-5*math.Max(1, math.Abs(p[i])) {
+					t.Fatalf("flat[%d] = %.8f after 4 steps, PyTorch's rule gives %.8f", i, got[i], p[i])
+				}
+			}
+		})
 	}
 }
 
@@ -352,7 +548,7 @@ func TestCPUStepAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &Data{Images: make([]uint8, 64*3072), Labels: make([]int32, 64), N: 64}
-	tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: 8, Adam: DefaultAdam})
+	tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: 8, Optim: DefaultAdam})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,28 +62,54 @@ type Progress struct {
 // TrainOptions configure a Trainer.
 type TrainOptions struct {
 	Batch int
-	Adam  Config
+	// LR is the base learning rate; Optim the optimiser (zero: Keras's Adam).
+	LR    float64
+	Optim OptimConfig
 	Seed  uint64
+	// Smoothing is the label smoothing of the training loss (PyTorch's
+	// CrossEntropyLoss(label_smoothing)); validation reports the plain loss.
+	Smoothing float64
+	// EMA keeps an exponential moving average of the weights (see EMAOptions).
+	EMA EMAOptions
 	// ProgressEvery is how often OnProgress is called (0: never). Reading the
 	// running loss waits for the device, so keep it to seconds, not steps.
 	ProgressEvery time.Duration
 	OnProgress    func(Progress)
 	// OnStep runs after every step; an error stops the epoch with it.
 	OnStep func(*Trainer) error
-	// LR gives the learning rate of step s (of steps) in epoch (0-based,
-	// epochs completed); nil: Adam.LR throughout.
-	LR func(epoch, s, steps int) float64
+	// Schedule gives the learning rate of step s (of steps) in epoch
+	// (0-based, epochs completed); nil: LR throughout.
+	Schedule func(epoch, s, steps int) float64
 	// CheckEvery overrides how often the loss is checked for NaN/Inf.
 	CheckEvery int
 	// Augment randomly crops and flips every training batch on the device
-	// (Network.AugmentInput, keyed by Seed and the global step); validation
-	// and evaluation never augment.
-	Augment bool
+	// (Network.AugmentInput with Augmentation, keyed by Seed and the global
+	// step); validation and evaluation never augment.
+	Augment      bool
+	Augmentation Augmentation
+}
+
+// EMAOptions configure a moving average of the weights and BatchNorm's
+// running statistics, updated every Every steps (0: 1):
+//
+//	ema = d*ema + (1-d)*weights
+//
+// with d = Decay, or with Lookahead d = Decay*(s/TotalSteps)^3 at global
+// step s and the weights then set to the average (airbench's lookahead; the
+// last step of the run copies the average into the weights). Without
+// Lookahead, validation and the checkpoint's "ema." tensors use the
+// average. Decay 0: off.
+type EMAOptions struct {
+	Decay      float64
+	Every      int
+	Lookahead  bool
+	TotalSteps int
 }
 
 // Trainer runs epochs of a network over a training set.
 type Trainer struct {
 	net        *Network
+	opt2       *Optimizer
 	b          device.Backend
 	train, val *deviceData
 	opt        TrainOptions
@@ -120,9 +146,24 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 			return nil, err
 		}
 	}
+	if opt.Optim.Kind == "" {
+		opt.Optim = DefaultAdam
+	}
+	if opt.LR == 0 {
+		opt.LR = 1e-3
+	}
+	optim, err := NewOptimizer(net, opt.Optim)
+	if err != nil {
+		return nil, err
+	}
+	if opt.EMA.Decay > 0 && net.EMA == nil {
+		if net.EMA, err = b.Alloc("weight average", device.F32, net.nParam); err != nil {
+			return nil, err
+		}
+		b.Axpby(net.Params, net.EMA, net.nParam, 1, 0)
+	}
 	pcg := rand.NewPCG(opt.Seed, 0xda7a)
-	t := &Trainer{net: net, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
-	var err error
+	t := &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
 	if t.train, err = upload(b, train, "training set"); err != nil {
 		return nil, err
 	}
@@ -238,15 +279,16 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 		}
 		s := t.pos
 		cnt := t.batchIdx[s].Len()
-		adam := t.opt.Adam
-		if t.opt.LR != nil {
-			adam.LR = t.opt.LR(t.epoch, s, steps)
+		lr := t.opt.LR
+		if t.opt.Schedule != nil {
+			lr = t.opt.Schedule(t.epoch, s, steps)
 		}
 		t.net.LoadBatch(t.train.images, t.train.labels, t.batchIdx[s], cnt)
 		if t.opt.Augment {
-			t.net.AugmentInput(t.opt.Seed, t.net.Steps(), cnt)
+			t.net.AugmentInput(t.opt.Augmentation, t.opt.Seed, t.net.Steps(), cnt)
 		}
-		t.net.TrainStep(cnt, adam, t.stats)
+		t.net.TrainStep(cnt, t.opt2, lr, float32(t.opt.Smoothing), t.stats)
+		t.averageWeights()
 		t.pos++
 		done := min(t.pos*bs, n)
 		progress := t.opt.OnProgress != nil && t.opt.ProgressEvery > 0 && time.Now().After(next)
@@ -261,7 +303,7 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 				if check > 1 {
 					where = fmt.Sprintf("between steps %d and %d of epoch %d", max(t.pos-check+1, 1), t.pos, t.epoch+1)
 				}
-				return r, &DivergedError{Loss: l, Where: where, GlobalStep: t.net.step, LR: adam.LR}
+				return r, &DivergedError{Loss: l, Where: where, GlobalStep: t.net.step, LR: lr}
 			}
 			if progress {
 				el := time.Since(start)
@@ -316,8 +358,9 @@ type State struct {
 	RNG      []byte    // the shuffling RNG's state at the start of the current epoch
 	Stats    []float32 // the current epoch's loss sum and correct count so far
 	Seconds  float64   // time spent in the current epoch so far
-	Params   []float32 // flat parameters, Adam first and second moments
+	Params   []float32 // flat parameters and buffers, the optimiser's two state vectors
 	M, V     []float32
+	EMA      []float32 // the weight average, when one is kept
 }
 
 // State reads the complete training state from the device.
@@ -339,12 +382,20 @@ func (t *Trainer) State() (*State, error) {
 			return nil, err
 		}
 	}
-	np := t.net.NumParams()
+	np := t.net.FlatLen()
 	s.Params, s.M, s.V = make([]float32, np), make([]float32, np), make([]float32, np)
-	for _, x := range []struct {
+	xs := []struct {
 		b device.Buffer
 		h []float32
-	}{{t.net.Params, s.Params}, {t.net.M, s.M}, {t.net.V, s.V}} {
+	}{{t.net.Params, s.Params}, {t.net.M, s.M}, {t.net.V, s.V}}
+	if t.net.EMA != nil {
+		s.EMA = make([]float32, np)
+		xs = append(xs, struct {
+			b device.Buffer
+			h []float32
+		}{t.net.EMA, s.EMA})
+	}
+	for _, x := range xs {
 		if err := t.b.DownloadF32(x.b, 0, x.h); err != nil {
 			return nil, err
 		}
@@ -354,9 +405,12 @@ func (t *Trainer) State() (*State, error) {
 
 // Restore puts a saved State back, so the next RunEpoch continues it.
 func (t *Trainer) Restore(s *State) error {
-	np := t.net.NumParams()
+	np := t.net.FlatLen()
 	if len(s.Params) != np || len(s.M) != np || len(s.V) != np || len(s.Stats) != 2 {
 		return fmt.Errorf("training state has %d/%d/%d values, the model needs %d", len(s.Params), len(s.M), len(s.V), np)
+	}
+	if (t.net.EMA != nil) != (s.EMA != nil) || (s.EMA != nil && len(s.EMA) != np) {
+		return fmt.Errorf("training state: the weight average (--ema) is %s in the checkpoint but %s now", onOff(s.EMA != nil), onOff(t.net.EMA != nil))
 	}
 	if s.Pos < 0 || s.Pos >= len(t.batchIdx) {
 		return fmt.Errorf("training state is at step %d of an epoch of %d steps: was it saved with another batch size or dataset?", s.Pos, len(t.batchIdx))
@@ -367,7 +421,10 @@ func (t *Trainer) Restore(s *State) error {
 	for _, x := range []struct {
 		b device.Buffer
 		h []float32
-	}{{t.net.Params, s.Params}, {t.net.M, s.M}, {t.net.V, s.V}, {t.stats, s.Stats}} {
+	}{{t.net.Params, s.Params}, {t.net.M, s.M}, {t.net.V, s.V}, {t.stats, s.Stats}, {t.net.EMA, s.EMA}} {
+		if x.b == nil {
+			continue
+		}
 		if err := t.b.UploadF32(x.b, 0, x.h); err != nil {
 			return err
 		}
@@ -385,7 +442,7 @@ func (t *Trainer) Restore(s *State) error {
 func (t *Trainer) Step(s int) {
 	idx := t.batchIdx[s%len(t.batchIdx)]
 	t.net.LoadBatch(t.train.images, t.train.labels, idx, idx.Len())
-	t.net.TrainStep(idx.Len(), t.opt.Adam, t.stats)
+	t.net.TrainStep(idx.Len(), t.opt2, t.opt.LR, float32(t.opt.Smoothing), t.stats)
 }
 
 // Validate evaluates the network on the validation set.
@@ -393,7 +450,11 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 	if t.val == nil || t.val.n == 0 {
 		return 0, 0, fmt.Errorf("no validation data")
 	}
-	if err := evalPass(t.net, t.val, t.iotaBuf, t.opt.Batch, t.stats, nil); err != nil {
+	if t.net.EMA != nil && !t.opt.EMA.Lookahead {
+		t.net.bindTo(t.net.EMA)
+		defer t.net.bindTo(t.net.Params)
+	}
+	if err := evalPass(t.net, t.val, t.iotaBuf, t.opt.Batch, t.stats, TTANone, nil); err != nil {
 		return 0, 0, err
 	}
 	return t.readStats(t.val.n)
@@ -402,14 +463,14 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 // evalPass runs net over dd in batches of bs without gradients, summing the
 // loss and the correct count into stats (zeroed first). When perBatch is
 // set it gets each batch's logits, queued on the device.
-func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, perBatch func(off, cnt int, logits device.Buffer) error) error {
+func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
 	b := net.Backend()
 	b.Fill(stats, 2, 0)
 	for off := 0; off < dd.n; off += bs {
 		cnt := min(bs, dd.n-off)
 		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
-		logits := net.Forward(cnt)
-		net.Loss(logits, cnt, false, stats)
+		logits := net.forwardTTA(cnt, tta)
+		net.Loss(logits, cnt, false, 0, stats)
 		if perBatch != nil {
 			if err := perBatch(off, cnt, logits); err != nil {
 				return err
@@ -455,13 +516,113 @@ func (t *Trainer) WarmUp() (time.Duration, error) {
 	cnt := idx.Len()
 	t.net.LoadBatch(t.train.images, t.train.labels, idx, cnt)
 	if t.opt.Augment {
-		t.net.AugmentInput(t.opt.Seed, 0, cnt)
+		t.net.AugmentInput(t.opt.Augmentation, t.opt.Seed, 0, cnt)
 	}
-	t.net.Loss(t.net.Forward(cnt), cnt, true, scratch)
+	t.net.noUpdate = true
+	t.net.Loss(t.net.Forward(cnt, true), cnt, true, 0, scratch)
+	t.net.noUpdate = false
 	t.net.Backward(cnt)
 	if t.val != nil {
 		t.net.LoadBatch(t.val.images, t.val.labels, t.b.View(t.iotaBuf, 0, min(t.opt.Batch, t.val.n)), min(t.opt.Batch, t.val.n))
-		t.net.Loss(t.net.Forward(min(t.opt.Batch, t.val.n)), min(t.opt.Batch, t.val.n), false, scratch)
+		t.net.Loss(t.net.Forward(min(t.opt.Batch, t.val.n), false), min(t.opt.Batch, t.val.n), false, 0, scratch)
 	}
 	return time.Since(start), t.b.Sync()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// averageWeights updates the weight average after a step (EMAOptions).
+func (t *Trainer) averageWeights() {
+	e, net := t.opt.EMA, t.net
+	if e.Decay <= 0 || net.EMA == nil {
+		return
+	}
+	every := max(e.Every, 1)
+	s := net.step
+	last := e.Lookahead && e.TotalSteps > 0 && s == e.TotalSteps
+	if s%every != 0 && !last {
+		return
+	}
+	d := e.Decay
+	if e.Lookahead {
+		frac := 1.0
+		if e.TotalSteps > 0 {
+			frac = min(float64(s)/float64(e.TotalSteps), 1)
+		}
+		d = e.Decay * frac * frac * frac
+		if last {
+			d = 1
+		}
+	}
+	n := net.nParam
+	if d < 1 {
+		t.b.Axpby(net.Params, net.EMA, n, float32(1-d), float32(d))
+	}
+	if e.Lookahead {
+		t.b.Axpby(net.EMA, net.Params, n, 1, 0)
+	}
+}
+
+// TTA is a test-time augmentation: which views of each image are averaged.
+type TTA int
+
+// The test-time augmentations.
+const (
+	TTANone          TTA = iota
+	TTAFlip              // the mean of the logits of the image and its mirror
+	TTAFlipTranslate     // airbench's: 0.5*flip + 0.25*flip of the image shifted by (-1,-1) and by (1,1), reflect padded
+)
+
+// ParseTTA reads a --tta value.
+func ParseTTA(s string) (TTA, error) {
+	switch s {
+	case "", "none":
+		return TTANone, nil
+	case "flip":
+		return TTAFlip, nil
+	case "flip-translate":
+		return TTAFlipTranslate, nil
+	}
+	return 0, fmt.Errorf("tta %q: want none, flip or flip-translate", s)
+}
+
+// forwardTTA runs the loaded batch in evaluation mode through the views of
+// tta and returns the weighted mean of their logits.
+func (n *Network) forwardTTA(cnt int, tta TTA) device.Buffer {
+	if tta == TTANone {
+		return n.Forward(cnt, false)
+	}
+	k := cnt * n.Classes
+	orig, other := n.input, n.augmented
+	sum := n.dlogits // free during evaluation
+	type view struct {
+		dy, dx int
+		flip   bool
+		w      float32
+	}
+	views := []view{{0, 0, false, 0.5}, {0, 0, true, 0.5}}
+	if tta == TTAFlipTranslate {
+		views = []view{{0, 0, false, 0.25}, {0, 0, true, 0.25},
+			{-1, -1, false, 0.125}, {-1, -1, true, 0.125}, {1, 1, false, 0.125}, {1, 1, true, 0.125}}
+	}
+	for i, v := range views {
+		n.input = orig
+		if v.dy != 0 || v.dx != 0 || v.flip {
+			n.b.Translate(orig, other, n.Input.C, cnt, n.Input.H, n.Input.W, v.dy, v.dx, v.flip)
+			n.input = other
+		}
+		logits := n.Forward(cnt, false)
+		beta := float32(1)
+		if i == 0 {
+			beta = 0
+		}
+		n.b.Axpby(logits, sum, k, v.w, beta)
+	}
+	n.input = orig
+	return sum
 }

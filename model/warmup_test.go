@@ -36,7 +36,7 @@ func TestWarmUpChangesNothing(t *testing.T) {
 		if err := net.Build(b, bs, 5); err != nil {
 			t.Fatal(err)
 		}
-		tr, err := NewTrainer(net, d, d, TrainOptions{Batch: bs, Adam: DefaultAdam, Seed: 5, Augment: true})
+		tr, err := NewTrainer(net, d, d, TrainOptions{Batch: bs, Optim: DefaultAdam, Seed: 5, Augment: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -244,14 +244,14 @@ func TestLabelsBeyondLogits(t *testing.T) {
 	}
 	good := &model.Data{Images: make([]uint8, 8), Labels: []int32{0, 2}, N: 2}
 	bad := &model.Data{Images: make([]uint8, 8), Labels: []int32{1, 3}, N: 2}
-	o := model.TrainOptions{Batch: 2, Adam: model.DefaultAdam}
+	o := model.TrainOptions{Batch: 2, Optim: model.DefaultAdam}
 	for _, c := range []struct{ train, val *model.Data }{{bad, good}, {good, bad}} {
 		_, err := model.NewTrainer(net, c.train, c.val, o)
 		if err == nil || !strings.Contains(err.Error(), "label 3") || !strings.Contains(err.Error(), "3 outputs") {
 			t.Errorf("got %v, want a refusal of label 3 for 3 outputs", err)
 		}
 	}
-	if _, err := model.EvaluateReport(net, bad, 2); err == nil || !strings.Contains(err.Error(), "label 3") {
+	if _, err := model.EvaluateReport(net, bad, 2, model.TTANone); err == nil || !strings.Contains(err.Error(), "label 3") {
 		t.Errorf("EvaluateReport: got %v, want a refusal of label 3", err)
 	}
 	if _, err := model.NewTrainer(net, good, good, o); err != nil {

@@ -63,6 +63,7 @@ type Config struct {
 	StopAfterSteps int     // --stop-after-steps: act as if interrupted after N steps (tests)
 	Data           Dataset
 	Device         Device
+	Recipe         Recipe // the optimiser and the rest of how it trains
 
 	// Set names the settings given explicitly, by flag name ("lr",
 	// "dataset", ...). A resumed run refuses set settings that contradict
@@ -77,7 +78,8 @@ type Config struct {
 // Default is the configuration of `trainer train` without flags.
 func Default() Config {
 	return Config{Model: model.DefaultSpec, Epochs: 10, BatchSize: 32, LR: 1e-3, Schedule: "constant", Seed: 1,
-		Out: "model.safetensors", Keep: 3, Data: Dataset{Kind: "cifar10", ValSplit: 0.1}, Device: Device{Name: "auto"}}
+		Out: "model.safetensors", Keep: 3, Data: Dataset{Kind: "cifar10", ValSplit: 0.1}, Device: Device{Name: "auto"},
+		Recipe: DefaultRecipe()}
 }
 
 func (c *Config) isSet(name string) bool { return c.Set[name] }
@@ -109,7 +111,10 @@ func (c *Config) validate(resumed bool) error {
 			return fmt.Errorf("--%s %d: must be 0 or more", n.flag, n.v)
 		}
 	}
-	if _, err := Schedule(c.Schedule, c.LR, c.Epochs); err != nil {
+	if _, err := Schedule(c.Schedule, c.LR, c.Epochs, c.Recipe); err != nil {
+		return err
+	}
+	if err := c.Recipe.validate(); err != nil {
 		return err
 	}
 	if err := c.Device.Validate(); err != nil {

@@ -42,6 +42,13 @@ func loadResume(cfg *Config) (*model.Checkpoint, error) {
 	}
 	cfg.Model, cfg.BatchSize, cfg.LR, cfg.Schedule, cfg.Seed, cfg.Augment =
 		saved.Model, saved.BatchSize, saved.LR, saved.LRSchedule, saved.Seed, saved.Augment
+	recipe, err := decodeRecipe(ck.Meta[meta.Recipe])
+	if err != nil {
+		return nil, fmt.Errorf("--resume %s: %v", p, err)
+	}
+	if err := cfg.Recipe.mergeResumed(recipe, cfg.isSet, p); err != nil {
+		return nil, err
+	}
 	if !cfg.isSet("out") {
 		cfg.Out = p
 		if run, ok := runOf(p); ok {

@@ -7,7 +7,7 @@ import (
 
 // TestSchedules compares the schedules with values worked out by hand.
 func TestSchedules(t *testing.T) {
-	cos, err := Schedule("cosine", 0.1, 10)
+	cos, err := Schedule("cosine", 0.1, 10, DefaultRecipe())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,23 +26,23 @@ func TestSchedules(t *testing.T) {
 			t.Errorf("cosine(%d,%d/%d) = %.15g, want %.15g", c.epoch, c.s, c.steps, got, c.want)
 		}
 	}
-	step, _ := Schedule("step", 1, 8)
+	step, _ := Schedule("step", 1, 8, DefaultRecipe())
 	for epoch, want := range []float64{1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01} {
 		if got := step(epoch, 0, 10); math.Abs(got-want) > 1e-12 {
 			t.Errorf("step schedule epoch %d = %g, want %g", epoch, got, want)
 		}
 	}
 	// 5 epochs: x0.1 from epoch 5/2 = 2, x0.01 from 15/4 = 3.
-	step5, _ := Schedule("step", 2, 5)
+	step5, _ := Schedule("step", 2, 5, DefaultRecipe())
 	for epoch, want := range []float64{2, 2, 0.2, 0.02, 0.02} {
 		if got := step5(epoch, 3, 10); math.Abs(got-want) > 1e-12 {
 			t.Errorf("5-epoch step schedule epoch %d = %g, want %g", epoch, got, want)
 		}
 	}
-	if f, err := Schedule("constant", 1, 8); f != nil || err != nil {
+	if f, err := Schedule("constant", 1, 8, DefaultRecipe()); f != nil || err != nil {
 		t.Error("constant schedule should be nil (Adam's LR throughout)")
 	}
-	if _, err := Schedule("linear", 1, 8); err == nil {
+	if _, err := Schedule("linear", 1, 8, DefaultRecipe()); err == nil {
 		t.Error("unknown schedule accepted")
 	}
 }

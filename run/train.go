@@ -49,17 +49,18 @@ type Progress interface {
 
 // session is one run under way.
 type session struct {
-	cfg     Config
-	env     Env
-	log     *zerolog.Logger
-	resume  *model.Checkpoint
-	lrAt    LRFunc
-	files   *files
-	unlock  func() // releases the lock on Out (nil: not taken yet)
-	tr      *model.Trainer
-	listing *listing // a folder dataset's listing
-	stop    context.CancelFunc
-	valN    int // validation images
+	cfg           Config
+	env           Env
+	log           *zerolog.Logger
+	resume        *model.Checkpoint
+	lrAt          LRFunc
+	files         *files
+	unlock        func() // releases the lock on Out (nil: not taken yet)
+	tr            *model.Trainer
+	listing       *listing // a folder dataset's listing
+	stop          context.CancelFunc
+	valN          int // validation images
+	stepsPerEpoch int
 }
 
 // Train runs cfg: a new run, or the one in cfg.Resume continued. Cancelling
@@ -117,7 +118,7 @@ func (s *session) prepare() error {
 		return err
 	}
 	s.cfg.Data.Seed = s.cfg.Seed
-	s.lrAt, _ = Schedule(s.cfg.Schedule, s.cfg.LR, s.cfg.Epochs)
+	s.lrAt, _ = Schedule(s.cfg.Schedule, s.cfg.LR, s.cfg.Epochs, s.cfg.Recipe)
 	if err := resumeDataset(&s.cfg, s.resume); err != nil {
 		return err
 	}
@@ -202,10 +203,15 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 	if err := net.Build(b, batch, cfg.Seed); err != nil {
 		return nil, nil, WithBatchHint(err, b, net) // asks the open backend for its free memory
 	}
+	if err := cfg.Recipe.checkImage(train.H, train.W); err != nil {
+		return nil, nil, err
+	}
 	m := meta.Meta{BatchSize: cfg.BatchSize, EvalBatch: cfg.BatchSize, LR: cfg.LR, LRSchedule: cfg.Schedule, Seed: cfg.Seed,
 		Augment: cfg.Augment, Dataset: cfg.Data.Kind, ValSplit: cfg.Data.ValSplit, DataDir: absDir(cfg.Data), Classes: train.Classes,
-		BestValAccuracy: -1, BestValLoss: math.Inf(1)}
+		BestValAccuracy: -1, BestValLoss: math.Inf(1),
+		Extra: map[string]string{meta.Recipe: cfg.Recipe.encode(), meta.Optimizer: cfg.Recipe.Optimizer}}
 	s.valN = test.N
+	s.stepsPerEpoch = (train.N + cfg.BatchSize - 1) / cfg.BatchSize
 	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log}
 	if s.tr, err = model.NewTrainer(net, toModel(train), toModel(test), s.trainOptions()); err != nil {
 		return nil, nil, err
@@ -217,9 +223,10 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 // save and the stop-after-steps hook.
 func (s *session) trainOptions() model.TrainOptions {
 	cfg := &s.cfg
-	adam := model.DefaultAdam
-	adam.LR = cfg.LR
-	o := model.TrainOptions{Batch: cfg.BatchSize, Adam: adam, Seed: cfg.Seed, LR: s.lrAt, Augment: cfg.Augment,
+	r := cfg.Recipe
+	o := model.TrainOptions{Batch: cfg.BatchSize, LR: cfg.LR, Optim: r.Optim(), Seed: cfg.Seed, Schedule: s.lrAt,
+		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing,
+		EMA:        model.EMAOptions{Decay: r.EMA, Every: r.EMAEvery},
 		OnProgress: func(model.Progress) {},
 		OnStep: func(t *model.Trainer) error {
 			if cfg.StopAfterSteps > 0 && t.TotalSteps() >= cfg.StopAfterSteps {
@@ -232,6 +239,9 @@ func (s *session) trainOptions() model.TrainOptions {
 			}
 			return nil
 		}}
+	if r.Lookahead > 0 {
+		o.EMA = model.EMAOptions{Decay: r.Lookahead, Every: r.LookaheadEvery, Lookahead: true, TotalSteps: cfg.Epochs * s.stepsPerEpoch}
+	}
 	if p := s.env.Progress; p != nil {
 		o.ProgressEvery = 250 * time.Millisecond // live progress only on a terminal
 		o.OnProgress = p.Update

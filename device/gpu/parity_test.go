@@ -20,6 +20,7 @@ type stepper struct {
 	images, label device.Buffer
 	idx           []device.Buffer
 	stats         device.Buffer
+	opt           *model.Optimizer
 }
 
 func newStepper(t *testing.T, b device.Backend, bs int, imgs []uint8, labels []int32, order []int32) *stepper {
@@ -32,6 +33,10 @@ func newStepper(t *testing.T, b device.Backend, bs int, imgs []uint8, labels []i
 		t.Fatal(err)
 	}
 	s := &stepper{b: b, net: net}
+	s.opt, err = model.NewOptimizer(net, model.DefaultAdam)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.images, _ = b.Alloc("images", device.U8, len(imgs))
 	s.label, _ = b.Alloc("labels", device.I32, len(labels))
 	ord, _ := b.Alloc("order", device.I32, len(order))
@@ -48,7 +53,7 @@ func newStepper(t *testing.T, b device.Backend, bs int, imgs []uint8, labels []i
 func (s *stepper) step(i, bs int) float64 {
 	s.b.Fill(s.stats, 2, 0)
 	s.net.LoadBatch(s.images, s.label, s.idx[i%len(s.idx)], bs)
-	s.net.TrainStep(bs, model.DefaultAdam, s.stats)
+	s.net.TrainStep(bs, s.opt, 1e-3, 0, s.stats)
 	var h [2]float32
 	s.b.DownloadF32(s.stats, 0, h[:])
 	return float64(h[0]) / float64(bs)
@@ -101,7 +106,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 	i := 0
 	allocs := testing.AllocsPerRun(20, func() {
 		s.net.LoadBatch(s.images, s.label, s.idx[i%len(s.idx)], bs)
-		s.net.TrainStep(bs, model.DefaultAdam, s.stats)
+		s.net.TrainStep(bs, s.opt, 1e-3, 0, s.stats)
 		i++
 	})
 	if err := g.Sync(); err != nil {

@@ -240,7 +240,7 @@ func TestCPUElementwise(t *testing.T) {
 			cp2, cg, cm, cv := upF32(t, b, p), upF32(t, b, g), upF32(t, b, m), upF32(t, b, v)
 			for range 2 {
 				must(t, Adam(GPU, p, g, m, v, n, 3e-4, 0.9, 0.999, 1e-7))
-				b.Adam(cp2, cg, cm, cv, n, 3e-4, 0.9, 0.999, 1e-7)
+				b.Adam(cp2, cg, cm, cv, n, 3e-4, 0.9, 0.999, 1e-7, 0, 0)
 			}
 			closeCPU(t, "adam p", p, downF32(t, b, cp2), nil)
 			closeCPU(t, "adam m", m, downF32(t, b, cm), nil)
@@ -280,7 +280,7 @@ func TestCPUSoftmaxXent(t *testing.T) {
 			dl, stats := nans(n*k), []float32{0.5, 3}
 			must(t, SoftmaxXent(GPU, logits, labels, n, k, scale, dl, stats))
 			cdl, cstats := upF32(t, b, nans(n*k)), upF32(t, b, []float32{0.5, 3})
-			b.SoftmaxXent(upF32(t, b, logits), upI32(t, b, labels), n, k, scale, cdl, cstats)
+			b.SoftmaxXent(upF32(t, b, logits), upI32(t, b, labels), n, k, scale, 0, cdl, cstats)
 			mag := make([]float64, n*k)
 			for i := range mag {
 				mag[i] = float64(scale) // absolute error of p-1 near 0: ulps of 1
@@ -329,7 +329,7 @@ func TestCPUAugment(t *testing.T) {
 				dst := nans(len(src))
 				must(t, Augment(GPU, src, dst, c, n, h, w, pad, seed, step))
 				csrc, cdst := upF32(t, b, src), upF32(t, b, nans(len(src)))
-				b.Augment(csrc, cdst, c, n, h, w, pad, seed, step)
+				b.Augment(csrc, cdst, c, n, h, w, pad, false, false, seed, step)
 				equalBits(t, "augment", dst, downF32(t, b, cdst))
 				equalBits(t, "augment src", downF32(t, b, csrc), src) // untouched
 			})

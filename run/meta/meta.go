@@ -21,9 +21,10 @@ import (
 // Keys of a checkpoint's metadata.
 const (
 	// Written by model for every checkpoint.
-	Format = "format" // FormatV1
-	Model  = "model"  // the model spec
-	Input  = "input"  // CxHxW
+	Format    = "format"     // FormatV1
+	Model     = "model"      // what --model said: preset, file or comma spec
+	ModelJSON = "model.json" // the canonical model description (model.Desc)
+	Input     = "input"      // CxHxW
 
 	// The run's settings (train).
 	BatchSize  = "batch_size"
@@ -36,6 +37,8 @@ const (
 	ValSplit   = "val_split" // folder datasets only
 	DataDir    = "data_dir"  // folder datasets only, absolute
 	Classes    = "classes"   // comma-separated class names
+	Recipe     = "recipe"    // run.Recipe as JSON
+	Optimizer  = "optimizer" // the optimiser kind, which names its state tensors
 
 	// The run's results so far (train).
 	Epoch           = "epoch"
