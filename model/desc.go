@@ -184,6 +184,9 @@ func ParseDesc(b []byte, where string) (*Desc, error) {
 
 func jsonErr(err error) string {
 	var se *json.SyntaxError
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "not valid JSON: it ends early"
+	}
 	if errors.As(err, &se) {
 		return fmt.Sprintf("not valid JSON at byte %d: %v", se.Offset, err)
 	}
@@ -509,5 +512,9 @@ func ResolveModel(s string) (*Desc, error) {
 		}
 		return nil, &SpecError{Msg: fmt.Sprintf("%q is not a preset (%s), a model file (.json, .yaml) or a layer spec", s, strings.Join(Presets(), ", "))}
 	}
-	return DescFromSpec(s)
+	d, err := DescFromSpec(s)
+	if err != nil && !strings.Contains(s, ",") {
+		return nil, &SpecError{Msg: fmt.Sprintf("%q is not a preset (%s), a model file (.json, .yaml) or a layer spec (%v)", s, strings.Join(Presets(), ", "), err)}
+	}
+	return d, err
 }

@@ -203,6 +203,12 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 	if err := net.Build(b, batch, cfg.Seed); err != nil {
 		return nil, nil, WithBatchHint(err, b, net) // asks the open backend for its free memory
 	}
+	if s.resume == nil && net.NeedsData() {
+		if err := net.InitFromData(train.Images, train.N); err != nil {
+			return nil, nil, FlagError(err)
+		}
+		s.log.Info().Int("images", min(train.N, model.WhitenImages)).Msg("whitening conv initialised from the training images' patch covariance")
+	}
 	if err := cfg.Recipe.checkImage(train.H, train.W); err != nil {
 		return nil, nil, err
 	}
