@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
@@ -14,9 +15,12 @@ func summaryCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:        "summary",
 		Usage:       "print the layers, output shapes and parameter counts of a model",
-		Description: "Example:\n   trainer summary --model conv32k3,maxpool2,flatten,dense10 --input 3x32x32\n\n" + model.SpecGrammar,
+		Description: "Examples:\n   trainer summary --model resnet20\n   trainer summary --model my-net.yaml\n" +
+			"   trainer summary --model conv32k3,maxpool2,flatten,dense10 --input 3x32x32\n   trainer summary --model resnet20 --json   (the canonical model file)\n\n" +
+			"--model takes a preset (" + strings.Join(model.Presets(), ", ") + "), a model file (.json, .yaml; see the README) or a layer spec.\n\n" + model.SpecGrammar,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "layer spec"},
+			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "preset, model file or layer spec"},
+			&ucli.BoolFlag{Name: "json", Usage: "print the model's canonical JSON description (every default filled in) instead of the table"},
 			&ucli.StringFlag{Name: "input", Value: "3x32x32", Usage: "input shape CxHxW"},
 		},
 		Action: func(c *ucli.Context) error {
@@ -28,11 +32,15 @@ func summaryCommand() *ucli.Command {
 			if err != nil {
 				return trainrun.FlagError(err)
 			}
-			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(w, "#\tlayer\toutput\tparams\t")
-			fmt.Fprintf(w, "\tinput\t%s\t\t\n", in)
+			if c.Bool("json") {
+				_, err := fmt.Fprintln(stdout, net.Desc.JSON())
+				return err
+			}
+			w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "#\tlayer\ttype\tinput\toutput\tparams")
+			fmt.Fprintf(w, "\tinput\t\t\t%s\t\n", in)
 			for i, r := range net.Summary() {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t\n", i+1, r.Name, r.Output, comma(r.Params))
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Name, r.Type, r.Input, r.Output, comma(r.Params))
 			}
 			if err := w.Flush(); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -330,36 +331,9 @@ func (l *LayerDesc) fill(init string) error {
 		}
 		return l.fillInit(init, true)
 	case "dense":
-		if err := rangeInt("units", l.Units, 1, 1<<20); err != nil {
-			return err
-		}
-		if l.Bias == nil {
-			l.Bias = &t
-		}
-		if l.Scale == 0 {
-			l.Scale = 1
-		}
-		if l.Scale < 0 || l.Scale > 1e6 || l.Scale != l.Scale {
-			return fmt.Errorf("scale %g: want a positive number", l.Scale)
-		}
-		return l.fillInit(init, false)
+		return l.fillDense(init)
 	case "batchnorm":
-		m, e := 0.1, 1e-5
-		if l.Momentum == nil {
-			l.Momentum = &m
-		}
-		if l.Eps == nil {
-			l.Eps = &e
-		}
-		if !(*l.Momentum >= 0 && *l.Momentum <= 1) {
-			return fmt.Errorf("momentum %g: want 0 to 1 (PyTorch's convention: running = (1-m)*running + m*batch)", *l.Momentum)
-		}
-		if !(*l.Eps > 0 && *l.Eps < 1) {
-			return fmt.Errorf("eps %g: want a small positive number", *l.Eps)
-		}
-		if l.TrainWeight == nil {
-			l.TrainWeight = &t
-		}
+		return l.fillBatchNorm()
 	case "maxpool", "avgpool":
 		return l.kernelStride()
 	case "dropout":
@@ -371,13 +345,55 @@ func (l *LayerDesc) fill(init string) error {
 			return fmt.Errorf("p %g: want 0 <= p < 1", *l.P)
 		}
 	case "normalize":
-		if len(l.Mean) == 0 || len(l.Mean) != len(l.Std) {
-			return fmt.Errorf("normalize needs \"mean\" and \"std\" with one value per channel")
-		}
-		for _, s := range l.Std {
-			if !(s > 0) {
-				return fmt.Errorf("std %g: want positive values", s)
-			}
+		return l.checkNormalize()
+	}
+	return nil
+}
+
+func (l *LayerDesc) fillDense(init string) error {
+	if err := rangeInt("units", l.Units, 1, 1<<20); err != nil {
+		return err
+	}
+	if l.Bias == nil {
+		t := true
+		l.Bias = &t
+	}
+	if l.Scale == 0 {
+		l.Scale = 1
+	}
+	if !(l.Scale > 0 && l.Scale <= 1e6) {
+		return fmt.Errorf("scale %g: want a positive number", l.Scale)
+	}
+	return l.fillInit(init, false)
+}
+
+func (l *LayerDesc) fillBatchNorm() error {
+	m, e, t := 0.1, 1e-5, true
+	if l.Momentum == nil {
+		l.Momentum = &m
+	}
+	if l.Eps == nil {
+		l.Eps = &e
+	}
+	if !(*l.Momentum >= 0 && *l.Momentum <= 1) {
+		return fmt.Errorf("momentum %g: want 0 to 1 (PyTorch's convention: running = (1-m)*running + m*batch)", *l.Momentum)
+	}
+	if !(*l.Eps > 0 && *l.Eps < 1) {
+		return fmt.Errorf("eps %g: want a small positive number", *l.Eps)
+	}
+	if l.TrainWeight == nil {
+		l.TrainWeight = &t
+	}
+	return nil
+}
+
+func (l *LayerDesc) checkNormalize() error {
+	if len(l.Mean) == 0 || len(l.Mean) != len(l.Std) || len(l.Mean) > 1<<16 {
+		return fmt.Errorf("normalize needs \"mean\" and \"std\" with one value per channel")
+	}
+	for i, s := range l.Std {
+		if !(s > 0 && s < 1e30) || math.IsNaN(l.Mean[i]) || math.IsInf(l.Mean[i], 0) {
+			return fmt.Errorf("std %g, mean %g: want positive finite stds and finite means", s, l.Mean[i])
 		}
 	}
 	return nil

@@ -235,6 +235,9 @@ func (n *Network) Summary() []LayerRow {
 	for i, nd := range n.nodes {
 		d := nd.l.desc()
 		r := LayerRow{Name: d.Name, Type: d.Type, Output: nd.l.out()}
+		if d.Act != "" && d.Act != "none" {
+			r.Type += "+" + d.Act
+		}
 		if len(nd.inputs) > 1 || nd.inputs[0] != i-1 {
 			var ins []string
 			for _, j := range nd.inputs {
