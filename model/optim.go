@@ -77,11 +77,11 @@ func (c OptimConfig) Check() error {
 	}
 	for _, w := range wds {
 		if !(w >= 0 && w < 1e3) {
-			return fmt.Errorf("weight decay %g: want a value >= 0", w)
+			return fmt.Errorf("weight-decay %g: want a value >= 0", w)
 		}
 	}
 	if !(c.NormLRFactor >= 0 && c.NormLRFactor < 1e6) {
-		return fmt.Errorf("norm learning-rate factor %g: want a positive value", c.NormLRFactor)
+		return fmt.Errorf("norm-lr-factor %g: want a positive value", c.NormLRFactor)
 	}
 	if (c.Kind == "adam" || c.Kind == "adamw" || c.Kind == "rmsprop") && !(c.Eps > 0) {
 		return fmt.Errorf("eps %g: want a small positive value", c.Eps)

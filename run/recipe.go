@@ -55,6 +55,7 @@ func RecipeFlags() []string {
 // Optim is the optimiser's configuration.
 func (r Recipe) Optim() model.OptimConfig {
 	c := model.DefaultOptim(r.Optimizer)
+	c.Kind = r.Optimizer // an unknown name stays unknown, for Check
 	c.Momentum, c.Nesterov = r.Momentum, r.Nesterov
 	if r.WeightDecay != nil {
 		c.WeightDecay = *r.WeightDecay
