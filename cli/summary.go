@@ -13,8 +13,8 @@ import (
 
 func summaryCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:        "summary",
-		Usage:       "print the layers, output shapes and parameter counts of a model",
+		Name:  "summary",
+		Usage: "print the layers, output shapes and parameter counts of a model",
 		Description: "Examples:\n   trainer summary --model resnet20\n   trainer summary --model my-net.yaml\n" +
 			"   trainer summary --model conv32k3,maxpool2,flatten,dense10 --input 3x32x32\n   trainer summary --model resnet20 --json   (the canonical model file)\n\n" +
 			"--model takes a preset (" + strings.Join(model.Presets(), ", ") + "), a model file (.json, .yaml; see the README) or a layer spec.\n\n" + model.SpecGrammar,
