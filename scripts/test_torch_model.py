@@ -16,7 +16,10 @@ Go side (PyTorch 1.13 on the CPU, one thread, about half a minute):
 - torch_eval.py on hand-written safetensors files: the logits of the
   reference network, --tta flip and flip-translate against airbench94's
   infer code, num_batches_tracked as int64 or float, skipped optimizer
-  tensors, and the errors for missing, unexpected and mis-typed tensors.
+  tensors, and the errors for missing, unexpected and mis-typed tensors;
+- torch_resnet20.py's augmentation against a per-image crop and flip, its
+  pixel arithmetic, batching, OneCycle settings, and its command line
+  (training and --json-bench) on a few random images.
 """
 import json
 import math
@@ -580,6 +583,76 @@ class Eval(unittest.TestCase):
             self.assertIn(want, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
             self.assertEqual(r.stdout, "")
+
+
+class Twin(unittest.TestCase):
+    """The pieces of torch_resnet20.py, and its command line on tiny data."""
+
+    def test_augment_is_crop_then_flip(self):
+        import torch_resnet20 as twin
+        x = torch.rand(16, 3, 32, 32)
+        got = twin.augment(x, torch.Generator().manual_seed(3))
+        gen = torch.Generator().manual_seed(3)
+        dy, dx = torch.randint(0, 9, (16,), generator=gen), torch.randint(0, 9, (16,), generator=gen)
+        flip = torch.randint(0, 2, (16,), generator=gen)
+        for i in range(16):
+            want = F.pad(x[i], (4, 4, 4, 4))[:, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+            if flip[i]:
+                want = want.flip(-1)
+            self.assertTrue(torch.equal(got[i], want), i)
+        self.assertGreater(flip.sum().item(), 0)
+        self.assertLess(flip.sum().item(), 16)
+
+    def test_pixels_as_the_trainer(self):
+        import torch_resnet20 as twin
+        u8 = torch.arange(256, dtype=torch.uint8)
+        want = u8.numpy().astype(np.float32) * np.float32(1 / 255)
+        self.assertTrue(np.array_equal(twin.to_float(u8).numpy(), want))
+
+    def test_batches_keep_the_last_partial_one(self):
+        import torch_resnet20 as twin
+        sizes = [len(b) for b in twin.batches(10, 4, torch.Generator().manual_seed(0))]
+        self.assertEqual(sizes, [4, 4, 2])
+        got = torch.cat(list(twin.batches(10, 4, torch.Generator().manual_seed(0))))
+        self.assertEqual(sorted(got.tolist()), list(range(10)))
+        self.assertEqual([len(b) for b in twin.batches(10, 4, torch.Generator(), full_only=True)], [4, 4])
+
+    def test_onecycle(self):
+        import torch_resnet20 as twin
+        a = type("A", (), dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, lr_schedule="onecycle"))
+        opt, sched = twin.optimizer(a, nn.Linear(2, 2), 100)
+        lrs = []
+        for _ in range(100):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        self.assertAlmostEqual(lrs[0], 0.1 / 25)
+        self.assertAlmostEqual(max(lrs), 0.1)
+        self.assertIn(lrs.index(max(lrs)), (29, 30))
+        self.assertAlmostEqual(lrs[-1], 0.1 / 25 / 1e4)  # the last batch runs at the floor
+        self.assertEqual(opt.param_groups[0]["momentum"], 0.9)
+        self.assertTrue(opt.param_groups[0]["nesterov"])
+
+    def test_command_line(self):
+        with tempfile.TemporaryDirectory() as d:
+            gen = torch.Generator().manual_seed(1)
+            write_test_batch(d, 12, gen)
+            os.rename(os.path.join(d, "test_batch.bin"), os.path.join(d, "data_batch_1.bin"))
+            write_test_batch(d, 8, gen)
+            cmd = [sys.executable, os.path.join(HERE, "torch_resnet20.py"), "--data", d, "--threads", "1", "--batch", "5"]
+            r = subprocess.run(cmd + ["--epochs", "2", "--augment", "--nesterov"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = [json.loads(line) for line in r.stdout.splitlines()]
+            self.assertEqual([line["epoch"] for line in lines], [1, 2])
+            self.assertEqual(set(lines[0]), {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds",
+                                             "images_per_s"})
+            self.assertIn("272474 parameters", r.stderr)
+            r = subprocess.run(cmd + ["--json-bench", "--steps", "2", "--warmup", "1"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout, r'"images_per_s": [0-9.]+')
+            r = subprocess.run(cmd + ["--steps", "2"], capture_output=True, text=True)
+            self.assertEqual((r.returncode, r.stdout), (1, ""))
+            self.assertIn("--json-bench", r.stderr)
 
 
 if __name__ == "__main__":
