@@ -97,7 +97,7 @@ var layerTypes = []string{"conv", "dense", "batchnorm", "relu", "gelu", "maxpool
 // The weight initialisations.
 var initKinds = []string{"torch", "glorot", "kaiming_normal", "dirac", "whiten"}
 
-var reName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$`)
+var reName = regexp.MustCompile(`^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$`)
 
 //go:embed presets/*.json
 var presetFS embed.FS

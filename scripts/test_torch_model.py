@@ -4,7 +4,7 @@ Go side (PyTorch 1.13 on the CPU, one thread, about half a minute):
 
     /usr/bin/python3 scripts/test_torch_model.py [-v] [-k PATTERN]
 
-- resnet20.json and airbench94.json build with the expected parameter
+- the presets model/presets/resnet20.json and airbench94.json build with the expected parameter
   counts, and their state_dict keys are exactly what the naming rule gives
   from the JSON alone (NAME.weight, NAME.bias, the BatchNorm statistics);
 - each loads, strict, into an independent hand-written PyTorch network of
@@ -147,7 +147,7 @@ class Airbench94(nn.Module):
 # ---- helpers ---------------------------------------------------------------
 
 def spec_of(name):
-    return torch_model.load_spec(os.path.join(HERE, name))
+    return torch_model.load_spec(os.path.join(HERE, "..", "model", "presets", name))
 
 
 def randomize_stats(net, gen):
@@ -395,7 +395,7 @@ class Layers(unittest.TestCase):
             p = F.avg_pool2d(x, 2)
             x = F.gelu(F.relu(c2(p)) + p)
             x = F.relu(F.max_pool2d(x, 2, 1)).flatten(1)
-            x = F.gelu(d1(x) * 0.5)
+            x = F.gelu(F.linear(x, d1.weight) * 0.5 + d1.bias)
             x = F.gelu(bn1d(x))
             return d2(x)
 

@@ -3,7 +3,7 @@
 The one definition that torch_eval.py and the PyTorch twins share:
 
     import torch_model
-    spec = torch_model.load_spec("scripts/resnet20.json")
+    spec = torch_model.load_spec("model/presets/resnet20.json")
     net = torch_model.build(spec, (3, 32, 32))   # seeded by torch.manual_seed
 
 The layer named "a.b.c" is the submodule at path a.b.c (plain nn.Module
@@ -102,16 +102,18 @@ class Conv(nn.Conv2d):
 
 
 class Dense(nn.Linear):
-    """nn.Linear; the output times scale (after the bias), then act."""
+    """nn.Linear with the product scaled before the bias: act(scale*(x W^T) + b)."""
 
     def __init__(self, cin, units, bias, scale, act):
         super().__init__(cin, units, bias=bias)
         self.scale, self.act = scale, act
 
     def forward(self, x):
-        y = super().forward(x)
-        if self.scale != 1:
-            y = y * self.scale
+        if self.scale == 1:
+            return _act(super().forward(x), self.act)
+        y = F.linear(x, self.weight) * self.scale
+        if self.bias is not None:
+            y = y + self.bias
         return _act(y, self.act)
 
 

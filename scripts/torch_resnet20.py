@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch twin of the trainer's ResNet-20 recipe on CIFAR-10 (binary layout).
 
-    /usr/bin/python3 scripts/torch_resnet20.py --data DIR [--model scripts/resnet20.json]
+    /usr/bin/python3 scripts/torch_resnet20.py --data DIR [--model model/presets/resnet20.json]
         [--epochs 10] [--batch 128] [--lr 0.1] [--momentum 0.9] [--nesterov]
         [--weight-decay 5e-4] [--lr-schedule onecycle|none] [--label-smoothing 0.1]
         [--augment] [--seed 0] [--threads N]
@@ -215,7 +215,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="cifar-10-batches-bin folder (data_batch_*.bin, test_batch.bin)")
-    p.add_argument("--model", default=os.path.join(here, "resnet20.json"), help="model file (default: resnet20.json beside this script)")
+    p.add_argument("--model", default=os.path.join(here, "..", "model", "presets", "resnet20.json"), help="model file (default: the trainer's resnet20 preset, model/presets/resnet20.json)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (onecycle: its max_lr)")
