@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -21,12 +22,13 @@ func benchCommand() *ucli.Command {
 		Description: "Runs full training steps (gather, forward, loss, backward, Adam) on random images\n" +
 			"and labels, excludes the warm-up steps, and reports images/s, the median and p90\n" +
 			"step time and the achieved GFLOP/s of the GEMM work.\n\n" +
-			"Example:\n   trainer bench --device=cpu --batch-size 32 --steps 200 --json",
+			"Examples:\n   trainer bench --device=cpu --batch-size 32 --steps 200 --json\n   trainer bench --model resnet20 --optimizer sgd --batch-size 128",
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per step"},
 			&ucli.IntFlag{Name: "steps", Value: 200, Usage: "timed steps"},
 			&ucli.IntFlag{Name: "warmup", Value: 10, Usage: "untimed steps first"},
-			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "layer spec"},
+			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "preset (" + strings.Join(model.Presets(), ", ") + "), model file or layer spec"},
+			&ucli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam, adamw, sgd (with momentum 0.9, Nesterov) or rmsprop"},
 			&ucli.BoolFlag{Name: "json", Usage: "print one JSON object on stdout"},
 		}, deviceFlags()...),
 		Action: runBench,
@@ -53,6 +55,14 @@ func runBench(c *ucli.Context) error {
 	if steps < 1 || warm < 0 {
 		return fmt.Errorf("--steps %d / --warmup %d: need at least one timed step", steps, warm)
 	}
+	opt := model.DefaultOptim(c.String("optimizer"))
+	opt.Kind = c.String("optimizer")
+	if opt.Kind == "sgd" {
+		opt.Momentum, opt.Nesterov = 0.9, true
+	}
+	if err := opt.Check(); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	in := model.Shape{C: 3, H: 32, W: 32}
 	net, err := model.Plan(c.String("model"), in)
 	if err != nil {
@@ -63,7 +73,7 @@ func runBench(c *ucli.Context) error {
 		return err
 	}
 	defer b.Close()
-	r, err := Bench(b, net, bs, steps, warm)
+	r, err := Bench(b, net, bs, steps, warm, opt)
 	if err != nil {
 		return trainrun.WithBatchHint(err, b, net)
 	}
@@ -77,7 +87,7 @@ func runBench(c *ucli.Context) error {
 }
 
 // Bench trains net on b on synthetic data and times each step.
-func Bench(b device.Backend, net *model.Network, bs, steps, warm int) (BenchResult, error) {
+func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.OptimConfig) (BenchResult, error) {
 	if err := net.Build(b, bs, 1); err != nil {
 		return BenchResult{}, err
 	}
@@ -90,7 +100,7 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int) (BenchResu
 	for i := range d.Labels {
 		d.Labels[i] = int32(rng.IntN(net.Classes))
 	}
-	tr, err := model.NewTrainer(net, d, nil, model.TrainOptions{Batch: bs, LR: 1e-3, Optim: model.DefaultAdam, Seed: 1})
+	tr, err := model.NewTrainer(net, d, nil, model.TrainOptions{Batch: bs, LR: 1e-3, Optim: opt, Seed: 1})
 	if err != nil {
 		return BenchResult{}, err
 	}

@@ -82,7 +82,7 @@ for m in $models; do
     ;;
   resnet20)
     steps=${STEPS_RESNET20:-40} warm=${WARMUP_RESNET20:-5}
-    compare "resnet20 batch 128" "$tmp/trainer" bench --device=cpu --model resnet20 --batch-size 128 --steps "$steps" --warmup "$warm" --json \
+    compare "resnet20 batch 128" "$tmp/trainer" bench --device=cpu --model resnet20 --optimizer sgd --batch-size 128 --steps "$steps" --warmup "$warm" --json \
       -- "${torch_env[@]}" scripts/torch_resnet20.py --data "$data" --model scripts/resnet20.json \
       --json-bench --batch 128 --steps "$steps" --warmup "$warm"
     ;;
