@@ -63,6 +63,8 @@ type Backend struct {
 	jSwap    swapJob
 	jSoftmax softmaxJob
 	jAugment augmentJob
+	jSGD     sgdJob
+	jRMSprop rmspropJob
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).

@@ -550,19 +550,26 @@ func (j *softmaxJob) Run(w, nw int) {
 type adamJob struct {
 	p, g, m, v       []float32
 	lrT, b1, b2, eps float32
+	l2, decay        float32
 }
 
-// Adam: see device.Backend. Elementwise, split over the flat buffer.
+// Adam: see device.Backend. Elementwise, split over the flat buffer. With
+// l2 and decay both 0 it runs the plain kernel (adam, AVX2 where there is
+// one); otherwise adamGeneral, where a zero l2 or decay skips its term.
 func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps, l2, decay float32) {
 	j := &b.jAdam
 	j.p, j.g, j.m, j.v = f32(params)[:n], f32(grads)[:n], f32(m)[:n], f32(v)[:n]
-	j.lrT, j.b1, j.b2, j.eps = lrT, beta1, beta2, eps
+	j.lrT, j.b1, j.b2, j.eps, j.l2, j.decay = lrT, beta1, beta2, eps, l2, decay
 	b.par(j, n*8)
 }
 
 func (j *adamJob) Run(w, nw int) {
 	lo, hi := pool.Span(len(j.p), w, nw)
-	adam(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps)
+	if j.l2 == 0 && j.decay == 0 {
+		adam(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps)
+		return
+	}
+	adamGeneral(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps, j.l2, j.decay)
 }
 
 // ---- data ----

@@ -4,12 +4,6 @@ import "github.com/trainer-go/trainer/device"
 
 // ---- ops of issue 10, not yet implemented on this backend ----
 
-func (b *Backend) SGD(params, grads, buf device.Buffer, n int, lr, momentum, l2 float32, nesterov bool) {
-	panic("SGD: not implemented")
-}
-func (b *Backend) RMSprop(params, grads, sq, buf device.Buffer, n int, lr, alpha, eps, l2, momentum float32) {
-	panic("RMSprop: not implemented")
-}
 func (b *Backend) BatchNormStats(x, mean, variance device.Buffer, outer, c, inner int) {
 	panic("BatchNormStats: not implemented")
 }
