@@ -500,49 +500,78 @@ type softmaxJob struct {
 	logits, dl, stats []float32
 	labels            []int32
 	n, k              int
-	scale             float32
+	scale, smoothing  float32
 }
 
 // SoftmaxXent: see device.Backend. Rows are independent; the statistics are
-// summed in float64 in row order and added once.
+// summed in float64 in row order and added once. Per row, in float64: mx is
+// the first largest logit, sum = sum_j exp(float64(v_j - mx)) (the
+// difference in float32), logZ = log(sum), p_j = exp(float64(v_j - mx)) /
+// sum. The loss is logZ - float64(v_label - mx); with smoothing eps it is
+//
+//	(1-eps)*(logZ - float64(v_label - mx)) + eps*(logZ - s/k),
+//	s = sum_j float64(v_j - mx)
+//
+// (eps as float64: the mean of -log p_j over j is logZ - s/k). The gradient
+// is float32(p_j - q_j) * gradScale with q_j = eps/k + (label ? 1-eps : 0)
+// in float64, which for eps 0 is exactly p_j - onehot.
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
 	j := &b.jSoftmax
 	j.logits, j.labels, j.n, j.k, j.scale, j.dl, j.stats = f32(logits), i32(labels), n, k, gradScale, f32(dlogits), f32(stats)
+	j.smoothing = smoothing
 	j.Run(0, 1)
 }
 
 func (j *softmaxJob) Run(w, nw int) {
 	var loss, correct float64
 	for r := 0; r < j.n; r++ {
-		row := j.logits[r*j.k : (r+1)*j.k]
-		lab := int(j.labels[r])
-		mx, arg := row[0], 0
-		for i, v := range row {
-			if v > mx {
-				mx, arg = v, i
-			}
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v - mx))
-		}
-		loss += math.Log(sum) - float64(row[lab]-mx)
-		if arg == lab {
+		l, ok := j.row(r)
+		loss += l
+		if ok {
 			correct++
-		}
-		if j.dl != nil {
-			d := j.dl[r*j.k : (r+1)*j.k]
-			for i, v := range row {
-				p := math.Exp(float64(v-mx)) / sum
-				if i == lab {
-					p--
-				}
-				d[i] = float32(p) * j.scale
-			}
 		}
 	}
 	j.stats[0] += float32(loss)
 	j.stats[1] += float32(correct)
+}
+
+// row is the loss of row r and whether its first largest logit is at the
+// label; it writes the row's gradient when j.dl is set.
+func (j *softmaxJob) row(r int) (loss float64, correct bool) {
+	row := j.logits[r*j.k : (r+1)*j.k]
+	lab := int(j.labels[r])
+	mx, arg := row[0], 0
+	for i, v := range row {
+		if v > mx {
+			mx, arg = v, i
+		}
+	}
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v - mx))
+	}
+	loss = math.Log(sum) - float64(row[lab]-mx)
+	eps := float64(j.smoothing)
+	if eps != 0 {
+		var s float64
+		for _, v := range row {
+			s += float64(v - mx)
+		}
+		loss = float64((1-eps)*loss) + float64(eps*(math.Log(sum)-s/float64(j.k)))
+	}
+	if j.dl != nil {
+		d := j.dl[r*j.k : (r+1)*j.k]
+		qo := eps / float64(j.k)
+		for i, v := range row {
+			p := math.Exp(float64(v-mx)) / sum
+			q := qo
+			if i == lab {
+				q += 1 - eps
+			}
+			d[i] = float32(p-q) * j.scale
+		}
+	}
+	return loss, arg == lab
 }
 
 // ---- optimiser ----

@@ -80,5 +80,21 @@ func uploadI32(t *testing.T, b device.Backend, v []int32) device.Buffer {
 	return buf
 }
 
+// fdGrad is the float64 central difference of f in each element of v.
+func fdGrad(v []float64, f func() float64) []float64 {
+	g := make([]float64, len(v))
+	for i := range v {
+		h := 1e-6 * max(1, math.Abs(v[i]))
+		old := v[i]
+		v[i] = old + h
+		lp := f()
+		v[i] = old - h
+		lm := f()
+		v[i] = old
+		g[i] = (lp - lm) / (2 * h)
+	}
+	return g
+}
+
 // testThreads are the worker counts the tests run the ops with.
 var testThreads = []int{1, 3}
