@@ -65,6 +65,11 @@ type Backend struct {
 	jAugment augmentJob
 	jSGD     sgdJob
 	jRMSprop rmspropJob
+	jGELUF   geluFwdJob
+	jGELUB   geluBwdJob
+	jAdd     addJob
+	jAxpby   axpbyJob
+	jDropout dropoutJob
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).

@@ -13,17 +13,6 @@ func (b *Backend) BatchNormForward(x, mean, variance, gamma, beta device.Buffer,
 func (b *Backend) BatchNormBackward(x, dz, mean, variance, gamma device.Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta device.Buffer) {
 	panic("BatchNormBackward: not implemented")
 }
-func (b *Backend) GELUForward(x, y device.Buffer, n int) { panic("GELUForward: not implemented") }
-func (b *Backend) GELUBackward(x, dy, dx device.Buffer, n int) {
-	panic("GELUBackward: not implemented")
-}
-func (b *Backend) Add(a, bb, y device.Buffer, n int, relu bool) { panic("Add: not implemented") }
-func (b *Backend) Axpby(x, y device.Buffer, n int, alpha, beta float32) {
-	panic("Axpby: not implemented")
-}
-func (b *Backend) Dropout(x, y device.Buffer, n int, p float32, seed uint64, step int) {
-	panic("Dropout: not implemented")
-}
 func (b *Backend) Translate(src, dst device.Buffer, c, n, h, w, dy, dx int, flip bool) {
 	panic("Translate: not implemented")
 }
