@@ -70,6 +70,11 @@ type Backend struct {
 	jAdd     addJob
 	jAxpby   axpbyJob
 	jDropout dropoutJob
+	jBNStats bnStatsJob
+	jBNFwd   bnFwdJob
+	jBNBwd   bnBwdJob
+
+	bnChans []bnChan // per-channel scratch of the BatchNorm ops
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).
