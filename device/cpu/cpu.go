@@ -73,6 +73,7 @@ type Backend struct {
 	jBNStats bnStatsJob
 	jBNFwd   bnFwdJob
 	jBNBwd   bnBwdJob
+	jTransl  augmentJob
 
 	bnChans []bnChan // per-channel scratch of the BatchNorm ops
 }

@@ -636,62 +636,6 @@ func (j *gatherJob) Run(w, nw int) {
 	}
 }
 
-type augmentJob struct {
-	src, dst        []float32
-	c, n, h, w, pad int
-	seed            uint64
-	step            int
-}
-
-// Augment: see device.Backend. Split over images; each image's draw is
-// computed once, then every row is a copy (or a reversed copy) of the valid
-// part of one source row with zeros around it.
-func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) {
-	j := &b.jAugment
-	size := c * n * h * w
-	j.src, j.dst = f32(src)[:size], f32(dst)[:size]
-	j.c, j.n, j.h, j.w, j.pad, j.seed, j.step = c, n, h, w, pad, seed, step
-	b.par(j, size)
-}
-
-func (j *augmentJob) Run(wk, nw int) {
-	h, w := j.h, j.w
-	i0, i1 := pool.Span(j.n, wk, nw)
-	for i := i0; i < i1; i++ {
-		dy, dx, flip := device.AugmentDraw(j.seed, j.step, i, j.pad)
-		oy, ox := dy-j.pad, dx-j.pad // source row/column = y+oy, xs+ox
-		// Destination columns x whose source column is inside [0, w): with
-		// xs = x (no flip) that is x in [-ox, w-ox); with xs = w-1-x it is
-		// x in [ox, w+ox). Clamped to [0, w).
-		x0, x1 := max(-ox, 0), min(w-ox, w)
-		if flip {
-			x0, x1 = max(ox, 0), min(w+ox, w)
-		}
-		x1 = max(x1, x0)
-		for ch := 0; ch < j.c; ch++ {
-			plane := (ch*j.n + i) * h * w
-			for y := 0; y < h; y++ {
-				d := j.dst[plane+y*w:][:w]
-				sy := y + oy
-				if sy < 0 || sy >= h || x0 == x1 {
-					clear(d)
-					continue
-				}
-				s := j.src[plane+sy*w:][:w]
-				clear(d[:x0])
-				clear(d[x1:])
-				if flip {
-					for x := x0; x < x1; x++ {
-						d[x] = s[w-1-x+ox]
-					}
-				} else {
-					copy(d[x0:x1], s[x0+ox:x1+ox])
-				}
-			}
-		}
-	}
-}
-
 // ---- vector ----
 
 // Fill sets x[:n] = v.
