@@ -63,6 +63,19 @@ type Backend struct {
 	jSwap    swapJob
 	jSoftmax softmaxJob
 	jAugment augmentJob
+	jSGD     sgdJob
+	jRMSprop rmspropJob
+	jGELUF   geluFwdJob
+	jGELUB   geluBwdJob
+	jAdd     addJob
+	jAxpby   axpbyJob
+	jDropout dropoutJob
+	jBNStats bnStatsJob
+	jBNFwd   bnFwdJob
+	jBNBwd   bnBwdJob
+	jTransl  augmentJob
+
+	bnChans []bnChan // per-channel scratch of the BatchNorm ops
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).

@@ -500,49 +500,78 @@ type softmaxJob struct {
 	logits, dl, stats []float32
 	labels            []int32
 	n, k              int
-	scale             float32
+	scale, smoothing  float32
 }
 
 // SoftmaxXent: see device.Backend. Rows are independent; the statistics are
-// summed in float64 in row order and added once.
+// summed in float64 in row order and added once. Per row, in float64: mx is
+// the first largest logit, sum = sum_j exp(float64(v_j - mx)) (the
+// difference in float32), logZ = log(sum), p_j = exp(float64(v_j - mx)) /
+// sum. The loss is logZ - float64(v_label - mx); with smoothing eps it is
+//
+//	(1-eps)*(logZ - float64(v_label - mx)) + eps*(logZ - s/k),
+//	s = sum_j float64(v_j - mx)
+//
+// (eps as float64: the mean of -log p_j over j is logZ - s/k). The gradient
+// is float32(p_j - q_j) * gradScale with q_j = eps/k + (label ? 1-eps : 0)
+// in float64, which for eps 0 is exactly p_j - onehot.
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
 	j := &b.jSoftmax
 	j.logits, j.labels, j.n, j.k, j.scale, j.dl, j.stats = f32(logits), i32(labels), n, k, gradScale, f32(dlogits), f32(stats)
+	j.smoothing = smoothing
 	j.Run(0, 1)
 }
 
 func (j *softmaxJob) Run(w, nw int) {
 	var loss, correct float64
 	for r := 0; r < j.n; r++ {
-		row := j.logits[r*j.k : (r+1)*j.k]
-		lab := int(j.labels[r])
-		mx, arg := row[0], 0
-		for i, v := range row {
-			if v > mx {
-				mx, arg = v, i
-			}
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v - mx))
-		}
-		loss += math.Log(sum) - float64(row[lab]-mx)
-		if arg == lab {
+		l, ok := j.row(r)
+		loss += l
+		if ok {
 			correct++
-		}
-		if j.dl != nil {
-			d := j.dl[r*j.k : (r+1)*j.k]
-			for i, v := range row {
-				p := math.Exp(float64(v-mx)) / sum
-				if i == lab {
-					p--
-				}
-				d[i] = float32(p) * j.scale
-			}
 		}
 	}
 	j.stats[0] += float32(loss)
 	j.stats[1] += float32(correct)
+}
+
+// row is the loss of row r and whether its first largest logit is at the
+// label; it writes the row's gradient when j.dl is set.
+func (j *softmaxJob) row(r int) (loss float64, correct bool) {
+	row := j.logits[r*j.k : (r+1)*j.k]
+	lab := int(j.labels[r])
+	mx, arg := row[0], 0
+	for i, v := range row {
+		if v > mx {
+			mx, arg = v, i
+		}
+	}
+	var sum float64
+	for _, v := range row {
+		sum += math.Exp(float64(v - mx))
+	}
+	loss = math.Log(sum) - float64(row[lab]-mx)
+	eps := float64(j.smoothing)
+	if eps != 0 {
+		var s float64
+		for _, v := range row {
+			s += float64(v - mx)
+		}
+		loss = float64((1-eps)*loss) + float64(eps*(math.Log(sum)-s/float64(j.k)))
+	}
+	if j.dl != nil {
+		d := j.dl[r*j.k : (r+1)*j.k]
+		qo := eps / float64(j.k)
+		for i, v := range row {
+			p := math.Exp(float64(v-mx)) / sum
+			q := qo
+			if i == lab {
+				q += 1 - eps
+			}
+			d[i] = float32(p-q) * j.scale
+		}
+	}
+	return loss, arg == lab
 }
 
 // ---- optimiser ----
@@ -550,19 +579,26 @@ func (j *softmaxJob) Run(w, nw int) {
 type adamJob struct {
 	p, g, m, v       []float32
 	lrT, b1, b2, eps float32
+	l2, decay        float32
 }
 
-// Adam: see device.Backend. Elementwise, split over the flat buffer.
+// Adam: see device.Backend. Elementwise, split over the flat buffer. With
+// l2 and decay both 0 it runs the plain kernel (adam, AVX2 where there is
+// one); otherwise adamGeneral, where a zero l2 or decay skips its term.
 func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps, l2, decay float32) {
 	j := &b.jAdam
 	j.p, j.g, j.m, j.v = f32(params)[:n], f32(grads)[:n], f32(m)[:n], f32(v)[:n]
-	j.lrT, j.b1, j.b2, j.eps = lrT, beta1, beta2, eps
+	j.lrT, j.b1, j.b2, j.eps, j.l2, j.decay = lrT, beta1, beta2, eps, l2, decay
 	b.par(j, n*8)
 }
 
 func (j *adamJob) Run(w, nw int) {
 	lo, hi := pool.Span(len(j.p), w, nw)
-	adam(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps)
+	if j.l2 == 0 && j.decay == 0 {
+		adam(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps)
+		return
+	}
+	adamGeneral(j.p[lo:hi], j.g[lo:hi], j.m[lo:hi], j.v[lo:hi], j.lrT, j.b1, j.b2, j.eps, j.l2, j.decay)
 }
 
 // ---- data ----
@@ -596,62 +632,6 @@ func (j *gatherJob) Run(w, nw int) {
 		}
 		if j.dstL != nil {
 			j.dstL[i] = j.labels[j.idx[i]]
-		}
-	}
-}
-
-type augmentJob struct {
-	src, dst        []float32
-	c, n, h, w, pad int
-	seed            uint64
-	step            int
-}
-
-// Augment: see device.Backend. Split over images; each image's draw is
-// computed once, then every row is a copy (or a reversed copy) of the valid
-// part of one source row with zeros around it.
-func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) {
-	j := &b.jAugment
-	size := c * n * h * w
-	j.src, j.dst = f32(src)[:size], f32(dst)[:size]
-	j.c, j.n, j.h, j.w, j.pad, j.seed, j.step = c, n, h, w, pad, seed, step
-	b.par(j, size)
-}
-
-func (j *augmentJob) Run(wk, nw int) {
-	h, w := j.h, j.w
-	i0, i1 := pool.Span(j.n, wk, nw)
-	for i := i0; i < i1; i++ {
-		dy, dx, flip := device.AugmentDraw(j.seed, j.step, i, j.pad)
-		oy, ox := dy-j.pad, dx-j.pad // source row/column = y+oy, xs+ox
-		// Destination columns x whose source column is inside [0, w): with
-		// xs = x (no flip) that is x in [-ox, w-ox); with xs = w-1-x it is
-		// x in [ox, w+ox). Clamped to [0, w).
-		x0, x1 := max(-ox, 0), min(w-ox, w)
-		if flip {
-			x0, x1 = max(ox, 0), min(w+ox, w)
-		}
-		x1 = max(x1, x0)
-		for ch := 0; ch < j.c; ch++ {
-			plane := (ch*j.n + i) * h * w
-			for y := 0; y < h; y++ {
-				d := j.dst[plane+y*w:][:w]
-				sy := y + oy
-				if sy < 0 || sy >= h || x0 == x1 {
-					clear(d)
-					continue
-				}
-				s := j.src[plane+sy*w:][:w]
-				clear(d[:x0])
-				clear(d[x1:])
-				if flip {
-					for x := x0; x < x1; x++ {
-						d[x] = s[w-1-x+ox]
-					}
-				} else {
-					copy(d[x0:x1], s[x0+ox:x1+ox])
-				}
-			}
 		}
 	}
 }

@@ -429,7 +429,40 @@ func TestOpsAllocateNothing(t *testing.T) {
 		b.BiasGrad(y, db, 4096, 64, 1)
 		b.Adam(p, g, m, v, 50000, 1e-3, 0.9, 0.999, 1e-7, 0, 0)
 	}
+	labels, _ := b.Alloc("labels", device.I32, 64)
+	logits, dl, stats := mk(64*10), mk(64*10), mk(2)
+	mean, variance, gamma, beta := mk(64), mk(64), mk(64), mk(64)
+	b.Fill(variance, 64, 1)
+	z, y2, img, img2 := mk(64*4096), mk(64*4096), mk(3*64*32*32), mk(3*64*32*32)
+	step10 := func() { // the ops of issue 10
+		b.SoftmaxXent(logits, labels, 64, 10, 1.0/64, 0.1, dl, stats)
+		b.Adam(p, g, m, v, 50000, 1e-3, 0.9, 0.999, 1e-7, 1e-4, 1e-5)
+		b.SGD(p, g, m, 50000, 0.01, 0.9, 1e-4, true)
+		b.SGD(p, g, nil, 50000, 0.01, 0, 0, false)
+		b.RMSprop(p, g, v, m, 50000, 0.01, 0.99, 1e-8, 1e-4, 0.9)
+		for _, s := range [][3]int{{1, 64, 4096}, {4096, 64, 1}} {
+			b.BatchNormStats(y, mean, variance, s[0], s[1], s[2])
+			for _, act := range []device.Act{device.ActNone, device.ActReLU, device.ActGELU} {
+				b.BatchNormForward(y, mean, variance, gamma, beta, s[0], s[1], s[2], 1e-5, act, z, y2)
+			}
+			b.BatchNormForward(y, mean, variance, gamma, beta, s[0], s[1], s[2], 1e-5, device.ActReLU, nil, y2)
+			b.BatchNormBackward(y, y2, mean, variance, gamma, s[0], s[1], s[2], 1e-5, z, db, bias)
+		}
+		b.GELUForward(y, y2, 64*4096)
+		b.GELUBackward(y, y2, z, 64*4096)
+		b.Add(y, y2, z, 64*4096, true)
+		b.Axpby(y, y2, 64*4096, 0.5, 0.5)
+		b.Axpby(y, y2, 64*4096, 1, 0)
+		b.Dropout(y, y2, 64*4096, 0.5, 3, 4)
+		b.Dropout(y, y2, 64*4096, 0, 3, 4)
+		b.Translate(img, img2, 3, 64, 32, 32, -2, 3, true)
+		b.Augment(img, img2, 3, 64, 32, 32, 4, true, true, 5, 6)
+	}
 	step()
+	step10()
+	if a := testing.AllocsPerRun(10, step10); a != 0 {
+		t.Fatalf("%v allocations per run of the ops of issue 10", a)
+	}
 	if a := testing.AllocsPerRun(10, step); a != 0 {
 		t.Fatalf("%v allocations per step", a)
 	}
