@@ -43,12 +43,16 @@ func (s *session) checkData() error {
 			s.cfg.Model = strings.TrimSuffix(model.DefaultSpec, "dense10") + fmt.Sprintf("dense%d", k)
 		}
 	}
-	specs, err := model.ParseSpec(s.cfg.Model)
+	md, err := model.ResolveModel(s.cfg.Model)
 	if err != nil {
 		return FlagError(err)
 	}
-	if last := specs[len(specs)-1]; last.Kind == "dense" && last.Units != k {
-		return headError(last.Token, last.Units, where, k)
+	if last := md.Layers[len(md.Layers)-1]; last.Type == "dense" && last.Units != k {
+		name := last.Name
+		if specs, err := model.ParseSpec(s.cfg.Model); err == nil && !model.IsModelFile(s.cfg.Model) {
+			name = specs[len(specs)-1].Token // the user's own word for it
+		}
+		return headError(name, last.Units, where, k)
 	}
 	return nil
 }

@@ -81,7 +81,8 @@ func checkDecoded(t *testing.T, m meta.Meta, cfg Config) {
 	t.Helper()
 	if m.Model != cfg.Model || m.Input != "3x32x32" || m.Format != "trainer/1" || m.BatchSize != 8 || m.EvalBatch != 8 ||
 		m.LR != 0.002 || m.LRSchedule != "cosine" || m.Seed != 9 || !m.Augment || m.Dataset != "cifar10" ||
-		len(m.Classes) != 10 || m.Classes[0] != "airplane" || m.Epoch != 2 || m.SavedBecause != "epoch" || m.Extra != nil {
+		len(m.Classes) != 10 || m.Classes[0] != "airplane" || m.Epoch != 2 || m.SavedBecause != "epoch" || m.Extra != nil ||
+		m.Optimizer != "adam" || !strings.Contains(m.ModelJSON, `"name":"fc1"`) || !strings.Contains(m.Recipe, `"optimizer":"adam"`) {
 		t.Fatalf("decoded %+v", m)
 	}
 	if m.Train == nil || m.Train.Epoch != 2 || m.Train.Pos != 0 || m.Train.AdamStep != 20 {
@@ -189,7 +190,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Device.Threads = -1 }, "--threads -1: must be 0 (one per core) to 256"},
 		{func(c *Config) { c.Device.Name = "tpu" }, "--device tpu: use auto, cpu or gpu"},
 		{func(c *Config) { c.LR = math.Inf(1) }, "--lr +Inf: must be a positive number below 10"},
-		{func(c *Config) { c.Schedule = "linear" }, `--lr-schedule "linear": use constant, cosine or step`},
+		{func(c *Config) { c.Schedule = "triangle" }, `--lr-schedule "triangle": use constant, cosine, step, onecycle or linear`},
 		{func(c *Config) { c.Data.Kind = "imagenet" }, `--dataset "imagenet": use cifar10, mnist or folder`},
 		{func(c *Config) { c.Data.ImageSize = 24 }, "--val-dir, --val-split and --image-size apply to --dataset folder only (cifar10 has its own test split)"},
 		{func(c *Config) { c.Data.Kind = "folder" }, "--dataset folder needs --data-dir ROOT, a folder with one subfolder of images per class"},

@@ -42,7 +42,7 @@ func TestSchedules(t *testing.T) {
 	if f, err := Schedule("constant", 1, 8, DefaultRecipe()); f != nil || err != nil {
 		t.Error("constant schedule should be nil (Adam's LR throughout)")
 	}
-	if _, err := Schedule("linear", 1, 8, DefaultRecipe()); err == nil {
+	if _, err := Schedule("triangle", 1, 8, DefaultRecipe()); err == nil {
 		t.Error("unknown schedule accepted")
 	}
 }

@@ -214,8 +214,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 	}
 	m := meta.Meta{BatchSize: cfg.BatchSize, EvalBatch: cfg.BatchSize, LR: cfg.LR, LRSchedule: cfg.Schedule, Seed: cfg.Seed,
 		Augment: cfg.Augment, Dataset: cfg.Data.Kind, ValSplit: cfg.Data.ValSplit, DataDir: absDir(cfg.Data), Classes: train.Classes,
-		BestValAccuracy: -1, BestValLoss: math.Inf(1),
-		Extra: map[string]string{meta.Recipe: cfg.Recipe.encode(), meta.Optimizer: cfg.Recipe.Optimizer}}
+		BestValAccuracy: -1, BestValLoss: math.Inf(1), Recipe: cfg.Recipe.encode(), Optimizer: cfg.Recipe.Optimizer}
 	s.valN = test.N
 	s.stepsPerEpoch = (train.N + cfg.BatchSize - 1) / cfg.BatchSize
 	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log}

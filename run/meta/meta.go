@@ -133,6 +133,9 @@ type Meta struct {
 	ValSplit             float64 // Dataset "folder" only
 	DataDir              string  // Dataset "folder" only
 	Classes              []string
+	ModelJSON            string // the canonical model description (written by model)
+	Optimizer            string
+	Recipe               string // run.Recipe as JSON
 
 	Epoch                int
 	ValAccuracy, ValLoss float64
@@ -147,7 +150,8 @@ type Meta struct {
 var known = map[string]bool{Format: true, Model: true, Input: true, BatchSize: true, EvalBatch: true, LR: true, LRSchedule: true,
 	Seed: true, Augment: true, Dataset: true, ValSplit: true, DataDir: true, Classes: true, Epoch: true, ValAccuracy: true,
 	ValLoss: true, BestValAccuracy: true, BestValLoss: true, BadEpochs: true, SavedBecause: true, TrainEpoch: true,
-	TrainPos: true, TrainAdamStep: true, TrainRNG: true, TrainStats: true, TrainSeconds: true, Checksum: true}
+	TrainPos: true, TrainAdamStep: true, TrainRNG: true, TrainStats: true, TrainSeconds: true, Checksum: true,
+	ModelJSON: true, Optimizer: true, Recipe: true}
 
 // Encode returns the metadata map (without the checksum, which the
 // checkpoint package adds).
@@ -170,6 +174,11 @@ func (m Meta) Encode() map[string]string {
 		}
 	}
 	out[Classes] = strings.Join(m.Classes, ",")
+	for k, v := range map[string]string{ModelJSON: m.ModelJSON, Optimizer: m.Optimizer, Recipe: m.Recipe} {
+		if v != "" {
+			out[k] = v
+		}
+	}
 	out[Epoch] = strconv.Itoa(m.Epoch)
 	out[ValAccuracy] = strconv.FormatFloat(m.ValAccuracy, 'f', -1, 64)
 	out[ValLoss] = strconv.FormatFloat(m.ValLoss, 'f', -1, 64)
@@ -187,6 +196,7 @@ func (m Meta) Encode() map[string]string {
 func Decode(in map[string]string) Meta {
 	m := Meta{Format: in[Format], Model: in[Model], Input: in[Input], LRSchedule: in[LRSchedule], Dataset: in[Dataset],
 		DataDir: in[DataDir], SavedBecause: in[SavedBecause], Augment: in[Augment] == "true",
+		ModelJSON: in[ModelJSON], Optimizer: in[Optimizer], Recipe: in[Recipe],
 		BestValAccuracy: -1, BestValLoss: math.Inf(1)}
 	m.BatchSize, _ = strconv.Atoi(in[BatchSize])
 	m.EvalBatch, _ = strconv.Atoi(in[EvalBatch])
