@@ -9,10 +9,19 @@ import (
 // (gather, forward, loss, backward, Adam) and reports images/s; allocs/op
 // must be 0.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, bs := range []int{32, 128} {
+	benchSteps(b, DefaultSpec, DefaultAdam, 32, 128)
+}
+
+// BenchmarkResNet20 is the same for resnet20 with SGD-Nesterov at batch 128.
+func BenchmarkResNet20(b *testing.B) {
+	benchSteps(b, "resnet20", OptimConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true}, 128)
+}
+
+func benchSteps(b *testing.B, spec string, opt OptimConfig, batches ...int) {
+	for _, bs := range batches {
 		b.Run(fmt.Sprintf("batch%d", bs), func(b *testing.B) {
 			be := newCPU(b, 0)
-			net, err := Plan(DefaultSpec, Shape{C: 3, H: 32, W: 32})
+			net, err := Plan(spec, Shape{C: 3, H: 32, W: 32})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -24,7 +33,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			for i := range d.Images {
 				d.Images[i] = uint8(i * 7)
 			}
-			tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: bs, Optim: DefaultAdam})
+			tr, err := NewTrainer(net, d, nil, TrainOptions{Batch: bs, Optim: opt})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -22,3 +22,17 @@ go test -count=1 -timeout 30m ./...
 # anything concurrent, and their emulator tests are single-threaded C).
 go test -race -count=1 -timeout 30m ./internal/... ./device/cpu/... ./model/... ./run/... ./checkpoint/... ./data/... ./cli/...
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+# The PyTorch twins, where PyTorch is installed (CI installs Debian's):
+# the module builder against hand-written PyTorch networks, and a resnet20
+# checkpoint evaluated by PyTorch to the trainer's accuracy (0.1 point).
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/test_torch_model.py
+  if [ -n "${TRAINER_CIFAR_SAMPLE:-}" ]; then
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    tar -xzf "$TRAINER_CIFAR_SAMPLE" -C "$tmp"
+    DEVICE=cpu MODEL=resnet20 TRAIN_ARGS="--batch-size 64 --optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --weight-decay 5e-4 --label-smoothing 0.1 --augment --lr-schedule onecycle" \
+      bash scripts/torch-interop.sh "$tmp/cifar-10-batches-bin"
+  fi
+else
+  echo "note: PyTorch (python3-torch) not installed: the PyTorch twin checks are skipped (CI installs it)"
+fi

@@ -10,7 +10,9 @@
 #
 # DATA_DIR is a cifar-10-batches-bin folder (data_batch_*.bin, test_batch.bin).
 # If omitted, the CIFAR-10 sample beside the checkout is unpacked and used.
-# DEVICE (default auto) picks the trainer's device; EPOCHS (default 1).
+# DEVICE (default auto) picks the trainer's device; EPOCHS (default 1);
+# MODEL (default: the seed CNN) is a --model value (a preset such as
+# resnet20, or a model file); TRAIN_ARGS are more train flags (word-split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=/usr/bin/python3
@@ -27,7 +29,10 @@ if [ -z "$data" ]; then
 fi
 go build -o "$tmp/trainer" .
 ck=$tmp/run/model.safetensors
-"$tmp/trainer" train --device "${DEVICE:-auto}" --epochs "${EPOCHS:-1}" --data-dir "$data" --out "$ck" 2> "$tmp/train.log" ||
+model_args=()
+[ -n "${MODEL:-}" ] && model_args=(--model "$MODEL")
+# shellcheck disable=SC2086
+"$tmp/trainer" train --device "${DEVICE:-auto}" --epochs "${EPOCHS:-1}" --data-dir "$data" --out "$ck" "${model_args[@]}" ${TRAIN_ARGS:-} 2> "$tmp/train.log" ||
   { cat "$tmp/train.log" >&2; exit 1; }
 ours=$("$tmp/trainer" eval --device "${DEVICE:-auto}" --checkpoint "$ck" --data-dir "$data" --json 2> "$tmp/eval.log") ||
   { cat "$tmp/eval.log" >&2; exit 1; }
