@@ -38,6 +38,7 @@ func predictCommand() *ucli.Command {
 		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "checkpoint", Value: "model.safetensors", Usage: "safetensors file written by train"},
 			&ucli.IntFlag{Name: "top", Value: 3, Usage: "how many classes to print per image"},
+			&ucli.BoolFlag{Name: "no-ema", Usage: "use the trained weights even when the checkpoint holds their moving average (--ema)"},
 			&ucli.BoolFlag{Name: "json", Usage: "print one JSON object per image per line"},
 		}, deviceFlags()...),
 		Action: runPredict,
@@ -68,6 +69,9 @@ func runPredict(c *ucli.Context) error {
 	ck, net, flat, err := model.Open(c.String("checkpoint"))
 	if err != nil {
 		return err
+	}
+	if ck.HasEMA(net) && !c.Bool("no-ema") {
+		flat = ck.FlatEMA(net) // the weights validation used
 	}
 	in := net.Input
 	if in.C != 1 && in.C != 3 {
