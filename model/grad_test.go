@@ -247,7 +247,7 @@ func TestNewLayerGradients(t *testing.T) {
 	img := func(c, h, w int) Shape { return Shape{C: c, H: h, W: w} }
 	flat := func(f int) Shape { return Shape{C: f, H: 1, W: 1, Flat: true} }
 	f, tr := false, true
-	eps := 1e-5
+	eps, drop := 1e-5, 0.3
 	one := &Padding{N: 1}
 	cases := []struct {
 		name string
@@ -273,6 +273,7 @@ func TestNewLayerGradients(t *testing.T) {
 		{"conv-dirac", LayerDesc{Type: "conv", Filters: 3, Kernel: 3, Padding: &Padding{Same: true}, Init: "dirac", Bias: &f}, img(2, 4, 4), 2},
 		{"dense-nobias-scale", LayerDesc{Type: "dense", Units: 4, Bias: &f, Scale: 1.0 / 9}, flat(6), 3},
 		{"dense-gelu", LayerDesc{Type: "dense", Units: 3, Act: "gelu"}, flat(5), 2},
+		{"dropout", LayerDesc{Type: "dropout", P: &drop}, img(2, 3, 4), 3},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

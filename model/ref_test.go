@@ -46,6 +46,15 @@ func refLayer(l layer, x, p []float64, n int, x2 ...[]float64) []float64 {
 				y[i] = math.Max(y[i], 0)
 			}
 		}
+	case *dropout: // the mask of seed 0, step 0 (checkLayer's pass), drawn per CNHW position
+		scale := float64(float32(1 / (1 - float64(l.p))))
+		hw, c := l.s.H*l.s.W, l.s.C
+		for i := range y {
+			img, ch, p := i/(c*hw), i/hw%c, i%hw
+			if device.DropoutKeep(l.salt, 0, (ch*n+img)*hw+p, l.p) {
+				y[i] = x[i] * scale
+			}
+		}
 	case *normalize:
 		hw := l.s.H * l.s.W
 		for i := range y {
