@@ -269,6 +269,7 @@ func TestNewLayerGradients(t *testing.T) {
 		{"conv-nobias-pad1", LayerDesc{Type: "conv", Filters: 3, Kernel: 3, Padding: one, Bias: &f}, img(2, 5, 6), 2},
 		{"conv-s2-pad1", LayerDesc{Type: "conv", Filters: 2, Kernel: 3, Stride: 2, Padding: one, Act: "relu", Bias: &f}, img(3, 7, 6), 2},
 		{"conv-1x1-s2", LayerDesc{Type: "conv", Filters: 4, Kernel: 1, Stride: 2, Bias: &f}, img(3, 5, 5), 2},
+		{"conv-1x1-pointwise", LayerDesc{Type: "conv", Filters: 4, Kernel: 1, Act: "relu"}, img(3, 4, 5), 3},
 		{"conv-gelu", LayerDesc{Type: "conv", Filters: 3, Kernel: 2, Act: "gelu", Bias: &tr}, img(2, 4, 4), 2},
 		{"conv-dirac", LayerDesc{Type: "conv", Filters: 3, Kernel: 3, Padding: &Padding{Same: true}, Init: "dirac", Bias: &f}, img(2, 4, 4), 2},
 		{"dense-nobias-scale", LayerDesc{Type: "dense", Units: 4, Bias: &f, Scale: 1.0 / 9}, flat(6), 3},
@@ -557,6 +558,23 @@ func TestCPUStepAllocatesNothing(t *testing.T) {
 	s := 1
 	if a := testing.AllocsPerRun(5, func() { tr.Step(s); s++ }); a != 0 {
 		t.Fatalf("a CPU training step allocates %v times", a)
+	}
+	// The new layers, optimisers, the weight average, augmentation and TTA.
+	sgd := OptimConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4, NormLRFactor: 2}
+	for _, o := range []OptimConfig{sgd, DefaultOptim("adamw"), {Kind: "rmsprop", Alpha: 0.99, Eps: 1e-8, Momentum: 0.5}} {
+		_, tr := tinyTrainer(t, TrainOptions{Batch: 4, Optim: o, LR: 0.01, Smoothing: 0.1, EMA: EMAOptions{Decay: 0.9},
+			Augment: true, Augmentation: Augmentation{Pad: 2, Reflect: true}})
+		step := func() {
+			tr.net.LoadBatch(tr.train.images, tr.train.labels, tr.batchIdx[0], 4)
+			tr.net.AugmentInput(tr.opt.Augmentation, 1, tr.net.Steps(), 4)
+			tr.net.TrainStep(4, tr.opt2, 0.01, 0.1, tr.stats)
+			tr.averageWeights()
+			tr.net.forwardTTA(4, TTAFlipTranslate)
+		}
+		step()
+		if a := testing.AllocsPerRun(5, step); a != 0 {
+			t.Fatalf("%s: a training step of the residual network allocates %v times", o.Kind, a)
+		}
 	}
 }
 

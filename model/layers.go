@@ -191,9 +191,18 @@ func (c *conv) geom(n int) device.ConvGeom {
 		SH: c.d.Stride, SW: c.d.Stride, PadH: c.padH, PadW: c.padW, OH: c.os.H, OW: c.os.W}
 }
 
+// pointwise says whether the conv is 1x1, stride 1, unpadded: its im2col
+// matrix is its input (CNHW [C, N*H*W]), so it is one plain GEMM.
+func (c *conv) pointwise() bool {
+	return c.d.Kernel == 1 && c.d.Stride == 1 && c.padH == 0 && c.padW == 0
+}
+
 func (c *conv) floatsPerImage() int {
 	g := c.geom(1)
-	f := 2*g.ColRows()*g.ColCols() + c.is.Size() + c.os.Size()
+	f := c.is.Size() + c.os.Size()
+	if !c.pointwise() {
+		f += 2 * g.ColRows() * g.ColCols()
+	}
 	if c.act == device.ActGELU {
 		f += c.os.Size()
 	}
@@ -204,8 +213,10 @@ func (c *conv) setup(b device.Backend, maxN int) error {
 	var err error
 	g := c.geom(maxN)
 	name := c.d.Name
-	c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
-	c.dcol = alloc(b, name+" im2col gradient", g.ColRows()*g.ColCols(), &err)
+	if !c.pointwise() {
+		c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		c.dcol = alloc(b, name+" im2col gradient", g.ColRows()*g.ColCols(), &err)
+	}
 	c.y = alloc(b, name+" output", maxN*c.os.Size(), &err)
 	c.dx = alloc(b, name+" input gradient", maxN*c.is.Size(), &err)
 	c.z = c.y
@@ -225,7 +236,11 @@ func (c *conv) bind(b device.Backend, params, grads device.Buffer) {
 func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	b.Im2Col(g, x, c.col)
+	if c.pointwise() {
+		c.col = x
+	} else {
+		b.Im2Col(g, x, c.col)
+	}
 	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	relu := c.act == device.ActReLU
 	switch {
@@ -252,6 +267,10 @@ func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	}
 	if !needDx {
 		return nil
+	}
+	if c.pointwise() {
+		b.Gemm(true, false, k, np, oc, 1, c.W, k, dy, np, 0, c.dx, np)
+		return c.dx
 	}
 	b.Gemm(true, false, k, np, oc, 1, c.W, k, dy, np, 0, c.dcol, np)
 	b.Col2Im(g, c.dcol, c.dx)
