@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -28,21 +29,23 @@ func trainCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "train",
 		Usage: "train a model on CIFAR-10 (downloaded on first use)",
-		Description: "Trains the model given by --model (default: the Keras CIFAR-10 tutorial CNN) with Adam\n" +
-			"and sparse softmax cross-entropy and validates after every epoch. The checkpoint --out\n" +
+		Description: "Trains the model given by --model (default: the Keras CIFAR-10 tutorial CNN) with\n" +
+			"--optimizer (default Adam) and softmax cross-entropy and validates after every epoch. The checkpoint --out\n" +
 			"is written after every epoch (and every --save-every steps) with everything needed to\n" +
 			"resume; numbered copies (the last --keep) and the best by val_accuracy are kept beside\n" +
 			"it, with <name>.history.csv and .history.jsonl. Ctrl-C finishes the step, saves and prints the\n" +
 			"command that resumes; a second Ctrl-C quits at once.\n\n" +
 			"Examples:\n   trainer train --epochs 10 --batch-size 32 --out runs/a/model.safetensors\n" +
-			"   trainer train --resume runs/a/model.safetensors --epochs 20\n\n" + model.SpecGrammar,
+			"   trainer train --resume runs/a/model.safetensors --epochs 20\n" +
+			"   trainer train --model resnet20 --batch-size 128 --epochs 30 --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov \\\n" +
+			"       --weight-decay 5e-4 --lr-schedule onecycle --label-smoothing 0.1 --augment\n\n" + model.SpecGrammar,
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "epochs", Value: 10, Usage: "train until this many epochs are complete"},
 			&ucli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per step"},
 			&ucli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "learning rate (the peak of onecycle and linear)"},
 			&ucli.StringFlag{Name: "lr-schedule", Value: "constant", Usage: "constant, cosine (to 0 over the run), step (x0.1 at 50% and 75% of the epochs), onecycle (PyTorch's OneCycleLR) or linear (--warmup, --lr-start-factor, --lr-end-factor); stepped per batch"},
 			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed for weights and shuffling"},
-			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "layer spec (see above)"},
+			&ucli.StringFlag{Name: "model", Value: model.DefaultSpec, Usage: "preset (" + strings.Join(model.Presets(), ", ") + "), model file (.json, .yaml; see the README) or layer spec (see above)"},
 			&ucli.StringFlag{Name: "out", Value: "model.safetensors", Usage: "checkpoint path"},
 			&ucli.StringFlag{Name: "resume", Usage: "continue the run saved in this checkpoint"},
 			&ucli.IntFlag{Name: "save-every", Usage: "also save every N steps (0: at epoch ends only)"},
