@@ -99,3 +99,60 @@ func TestTTA(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNormRunningStats: a training-mode forward pass updates the
+// running statistics as PyTorch does (momentum m, unbiased variance), for
+// image and flat input; evaluation then normalises with them.
+func TestBatchNormRunningStats(t *testing.T) {
+	mom, eps := 0.4, 1e-5
+	for _, in := range []Shape{{C: 3, H: 4, W: 5}, {C: 4, H: 1, W: 1, Flat: true}} {
+		l := layerFor(t, LayerDesc{Type: "batchnorm", Momentum: &mom, Eps: &eps}, in).(*batchnorm)
+		b := newCPU(t, 2)
+		const n = 6
+		if err := l.setup(b, n); err != nil {
+			t.Fatal(err)
+		}
+		np := 0
+		for _, p := range l.params() {
+			p.Off = np
+			np += p.N
+		}
+		rng := rand.New(rand.NewPCG(3, 9))
+		p := randVec(rng, np, 1)
+		for i := range l.runVar.N {
+			p[l.runVar.Off+i] = 0.5 + rng.Float64() // positive
+		}
+		params, _ := b.Alloc("p", 0, np)
+		grads, _ := b.Alloc("g", 0, np)
+		b.UploadF32(params, 0, f32s(p))
+		l.bind(b, params, grads)
+		x := randVec(rng, n*in.Size(), 2)
+		xb, _ := b.Alloc("x", 0, n*in.Size())
+		b.UploadF32(xb, 0, toBackendLayout(x, n, in))
+		l.forward(b, xb, n, &pass{train: true, update: true})
+		got := make([]float32, np)
+		b.DownloadF32(params, 0, got)
+		hw := in.H * in.W
+		for c := 0; c < in.C; c++ {
+			var s, ss float64
+			for i := 0; i < n; i++ {
+				for q := 0; q < hw; q++ {
+					s += x[(i*in.C+c)*hw+q]
+				}
+			}
+			m := float64(n * hw)
+			mean := s / m
+			for i := 0; i < n; i++ {
+				for q := 0; q < hw; q++ {
+					d := x[(i*in.C+c)*hw+q] - mean
+					ss += d * d
+				}
+			}
+			wantM := (1-mom)*p[l.runMean.Off+c] + mom*mean
+			wantV := (1-mom)*p[l.runVar.Off+c] + mom*ss/(m-1)
+			if math.Abs(float64(got[l.runMean.Off+c])-wantM) > 1e-5 || math.Abs(float64(got[l.runVar.Off+c])-wantV) > 1e-5*math.Max(1, wantV) {
+				t.Fatalf("%s channel %d: running mean/var %v/%v, PyTorch's %v/%v", in, c, got[l.runMean.Off+c], got[l.runVar.Off+c], wantM, wantV)
+			}
+		}
+	}
+}
