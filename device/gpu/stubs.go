@@ -32,6 +32,3 @@ func (b *Backend) Axpby(x, y device.Buffer, n int, alpha, beta float32) {
 func (b *Backend) Dropout(x, y device.Buffer, n int, p float32, seed uint64, step int) {
 	panic("Dropout: not implemented")
 }
-func (b *Backend) Translate(src, dst device.Buffer, c, n, h, w, dy, dx int, flip bool) {
-	panic("Translate: not implemented")
-}
