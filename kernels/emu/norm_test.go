@@ -128,7 +128,13 @@ func TestBatchNormBackward(t *testing.T) {
 			n := outer * c * inner
 			x := bnInput(t, outer, c, inner)
 			mean, variance, gamma, _ := bnParams(t, x, outer, c, inner)
+			// dz correlated with x and with a nonzero mean, so that
+			// dgamma/M and dbeta/M both weigh in dx.
 			dz := randF32(rng(t), n)
+			for i := range dz {
+				ch := i / inner % c
+				dz[i] = 0.3 + 0.5*dz[i] + 0.5*float32((float64(x[i])-float64(mean[ch]))*refInvStd(variance[ch], eps))
+			}
 			out := each(t, func(cfg Config) ([]any, error) {
 				dx, dg, db := nans(n), nans(c), nans(c)
 				if err := BatchNormBackward(cfg, x, dz, mean, variance, gamma, outer, c, inner, eps, dx, dg, db); err != nil {
