@@ -1,6 +1,8 @@
 // all.cu: the single translation unit that scripts/build-kernels.sh compiles
 // to kernels.ptx (one PTX module holding every kernel, so the GPU backend
-// loads one module). The host emulator (emu/) compiles it too.
+// loads one module). The host emulator (emu/) compiles it too. Order
+// matters where a file uses another's helpers: pointwise.cu uses
+// augment.cu's hash, norm.cu pointwise.cu's GELU.
 #include "conv.cu"
 #include "pool.cu"
 #include "elementwise.cu"
@@ -8,3 +10,6 @@
 #include "adam.cu"
 #include "gather.cu"
 #include "augment.cu"
+#include "optim.cu"
+#include "pointwise.cu"
+#include "norm.cu"

@@ -39,10 +39,13 @@
 //
 // Rounding. The PTX is built with --fmad=false and IEEE division and sqrt:
 // each kernel computes exactly the float32 operations its source states, in
-// the order it states, like plain Go code on amd64. Only bias_grad_f32 (sum
-// order), softmax_xent_f32 (expf/logf; the loss sum's order) differ from
-// the CPU backend beyond that by design; the others can match it bit for
-// bit.
+// the order it states, like plain Go code on amd64. Only bias_grad_f32 and
+// channel_sum_f32 (float32 sums in a fixed order; the CPU sums in float64),
+// softmax_xent_f32 (expf/logf; the loss sum's order), gelu_fwd_f32,
+// gelu_bwd_f32 and bn_fwd_f32 with the GELU (erff/expf in float32; the CPU
+// uses float64) and bn_bwd_f32 (float32 where the CPU uses float64) differ
+// from the CPU backend beyond that by design, each within the tolerance
+// its source states; the others can match it bit for bit.
 //
 // Limits: sizes are C int. Every buffer a kernel touches, and every work
 // count, must be at most MaxElems elements. The dataset of
@@ -104,7 +107,10 @@ var Kernels = []*Kernel{
 	Im2ColKernel, Col2ImKernel,
 	MaxPoolFwdKernel, MaxPoolBwdKernel, AvgPoolFwdKernel, AvgPoolBwdKernel,
 	BiasAddKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
-	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel,
+	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,
+	SGDKernel, RMSpropKernel,
+	GELUFwdKernel, GELUBwdKernel, AddKernel, AxpbyKernel, DropoutKernel,
+	ChannelSumKernel, BNInvStdKernel, BNFwdKernel, BNBwdKernel,
 }
 
 // BiasGradStep is one launch of bias_grad_f32 in a BiasGrad plan. In and

@@ -85,10 +85,22 @@ func launchAll(rng *rand.Rand) []launch {
 	ReLUBwd(&r, "y", "dy", "dx", n())
 	SwapAxes01(&r, "src", "dst", n(), n(), n())
 	Fill(&r, "x", n(), f())
-	SoftmaxXent(&r, "logits", "labels", n(), n(), f(), "dlogits", "stats")
-	Adam(&r, "p", "g", "m", "v", n(), f(), f(), f(), f())
+	SoftmaxXent(&r, "logits", "labels", n(), n(), f(), f(), "dlogits", "stats")
+	Adam(&r, "p", "g", "m", "v", n(), f(), f(), f(), f(), f(), f())
 	GatherImages(&r, "src", "idx", n(), n(), n(), f(), "dst", "labels", "dstLabels")
-	Augment(&r, "src", "dst", n(), n(), n(), n(), n(), rng.Uint64(), rng.Uint64())
+	Augment(&r, "src", "dst", n(), n(), n(), n(), n(), rng.IntN(2) == 1, rng.IntN(2) == 1, rng.Uint64(), rng.Uint64())
+	Translate(&r, "src", "dst", n(), n(), n(), n(), n(), n(), rng.IntN(2) == 1)
+	SGD(&r, "p", "g", "buf", n(), f(), f(), f(), rng.IntN(2) == 1)
+	RMSprop(&r, "p", "g", "sq", "buf", n(), f(), f(), f(), f(), f())
+	GELUFwd(&r, "x", "y", n())
+	GELUBwd(&r, "x", "dy", "dx", n())
+	Add(&r, "a", "b", "y", n(), rng.IntN(2) == 1)
+	Axpby(&r, "x", "y", n(), f(), f())
+	Dropout(&r, "x", "y", n(), f(), f(), rng.Uint64(), rng.Uint64())
+	ChannelSum(&r, "x", "y", "mean", "invstd", "out", n(), n(), n(), n(), SumTerm(rng.IntN(3)), f())
+	BNInvStd(&r, "variance", "invstd", n(), f())
+	BNFwd(&r, "x", "mean", "invstd", "gamma", "beta", "z", "y", n(), n(), n(), rng.IntN(3))
+	BNBwd(&r, "x", "dz", "mean", "invstd", "gamma", "dgamma", "dbeta", "dx", n(), n(), n())
 	return r.got
 }
 
@@ -302,8 +314,10 @@ func TestLaunchAllocatesNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		BiasGradPasses(l, steps, 0x1000, 0x2000, 64, s.at)
 		Im2Col(l, g, 0x1000, 0x2000)
-		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7)
-		Augment(l, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7, 1e-4, 1e-5)
+		Augment(l, 1, 2, 3, 4, 5, 6, 7, true, false, 8, 9)
+		ChannelSumPasses(l, steps, SumYXhat, 0x1000, 0x3000, 0x4000, 0x4100, 0x2000, 64, 131072, s.at)
+		Dropout(l, 1, 2, 1000, 0.1, DropoutScale(0.1), 8, 9)
 	})
 	if allocs != 0 {
 		t.Errorf("a launch allocates %v times", allocs)

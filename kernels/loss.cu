@@ -9,6 +9,15 @@
 // first largest logit (strict '>' scan from j = 0) is at the label. Precise
 // expf/logf, not the __expf intrinsics, to stay close to the CPU backend.
 //
+// Label smoothing eps = smoothing (PyTorch's label_smoothing): the target is
+// q = (1-eps)*onehot + eps/k. In float32, with p = exp(l[j] - m) / s:
+//   dlogits[j] = ((j == label ? p - (1 - eps) : p) - eps/k) * gradScale
+//   loss = (1 - eps)*(log(s) - (l[label] - m)) + eps*(log(s) - t/k),
+//   t = sum_j (l[j] - m)        (t/k - log(s) is the mean log-softmax)
+// With eps 0 the gradient is bit for bit the plain one above (1 - 0 = 1,
+// x - 0 = x) and the loss is computed by the plain formula, without t.
+// The accuracy count does not depend on eps.
+//
 // Stats: stats[0] += loss, stats[1] += 1 if correct, by atomicAdd. stats[1]
 // holds whole numbers, exact (and so order-independent) below 2^24. stats[0]
 // is a float sum in whatever order the rows finish, so it can differ in the
@@ -21,7 +30,7 @@
 // (kernels.MaxElems). No shared memory, no barriers.
 
 extern "C" __global__ void softmax_xent_f32(const float* logits, const int* labels,
-                                            int n, int k, float gradScale,
+                                            int n, int k, float gradScale, float smoothing,
                                             float* dlogits, float* stats)
 {
     if (k <= 0) {
@@ -44,12 +53,22 @@ extern "C" __global__ void softmax_xent_f32(const float* logits, const int* labe
         for (int j = 0; j < k; ++j) {
             s += expf(l[j] - m);
         }
-        const float loss = valid ? logf(s) - (l[label] - m) : __int_as_float(0x7fc00000);
+        const float logs = logf(s);
+        float loss = valid ? logs - (l[label] - m) : __int_as_float(0x7fc00000);
+        if (smoothing != 0.0f) {
+            float t = 0.0f;
+            for (int j = 0; j < k; ++j) {
+                t += l[j] - m;
+            }
+            loss = (1.0f - smoothing) * loss + smoothing * (logs - t / (float)k);
+        }
         if (dlogits != 0) {
             float* d = dlogits + row * k;
+            const float hit = 1.0f - smoothing;
+            const float q = smoothing / (float)k;
             for (int j = 0; j < k; ++j) {
                 const float p = expf(l[j] - m) / s;
-                d[j] = (j == label ? p - 1.0f : p) * gradScale;
+                d[j] = ((j == label ? p - hit : p) - q) * gradScale;
             }
         }
         atomicAdd(&stats[0], loss);

@@ -40,9 +40,17 @@ type Backend struct {
 	total uint64 // device memory, bytes
 	err   error  // first asynchronous error, reported by Sync/Download
 
-	scratch    cuda.DevicePtr // bias-gradient partial sums
-	scratchLen int
-	biasPlans  map[[3]int][]kernels.BiasGradStep
+	scratch    cuda.DevicePtr // partial sums of the channel reductions, BatchNorm's invstd
+	scratchLen int            // floats
+	plans      map[[3]int]reducePlan
+}
+
+// reducePlan is kernels.BiasGradPlan of one [outer, c, inner] shape: the
+// passes of bias_grad_f32 and channel_sum_f32 and the scratch floats they
+// need.
+type reducePlan struct {
+	steps   []kernels.BiasGradStep
+	scratch int
 }
 
 // New opens the first GPU, or returns why there is none usable.
@@ -67,7 +75,7 @@ func New(o device.Options) (*Backend, error) {
 
 // newBackend is the Backend on d.
 func newBackend(d dev, info string, total uint64) *Backend {
-	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, biasPlans: map[[3]int][]kernels.BiasGradStep{}}
+	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}}
 }
 
 // Caps: device memory, queued ops, lazy module loading, pinned transfers.
@@ -372,24 +380,35 @@ func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool)
 }
 
 // BiasGrad: see device.Backend. Deterministic multi-pass reduction planned by
-// kernels.BiasGradPlan; the plan and scratch are made once per shape.
+// kernels.BiasGradPlan; the plan is made once per shape.
 func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
-	key := [3]int{outer, c, inner}
-	steps, ok := b.biasPlans[key]
+	p, ok := b.plan(outer, c, inner, 0)
 	if !ok {
-		var need int
-		steps, need = kernels.BiasGradPlan(outer, c, inner)
-		if !b.growScratch(need) {
-			return
-		}
-		b.biasPlans[key] = steps
+		return
 	}
-	kernels.BiasGradPasses(b.k(), steps, ptr(dy), ptr(db), c, b.scratchAt)
+	kernels.BiasGradPasses(b.k(), p.steps, ptr(dy), ptr(db), c, b.scratchAt)
+}
+
+// plan is the reduction plan of [outer, c, inner] (made once per shape,
+// so a steady-state step allocates nothing), with the scratch grown to
+// hold the plan's partial sums and extra floats after them (at offset
+// p.scratch). ok is false when the scratch could not be allocated (the
+// error is kept for Sync).
+func (b *Backend) plan(outer, c, inner, extra int) (p reducePlan, ok bool) {
+	key := [3]int{outer, c, inner}
+	p, ok = b.plans[key]
+	if !ok {
+		p.steps, p.scratch = kernels.BiasGradPlan(outer, c, inner)
+		b.plans[key] = p
+	}
+	return p, b.growScratch(p.scratch + extra)
 }
 
 func (b *Backend) scratchAt(off, _ int) cuda.DevicePtr { return b.scratch.Add(off * 4) }
 
-// growScratch makes the bias-gradient scratch hold at least need floats.
+// growScratch makes the scratch hold at least need floats. Growing waits
+// for the queued work (which may still read the old scratch); the scratch
+// never shrinks.
 func (b *Backend) growScratch(need int) bool {
 	if need <= b.scratchLen {
 		return true
@@ -399,7 +418,7 @@ func (b *Backend) growScratch(need int) bool {
 		b.keep(b.d.MemFree(b.scratch))
 		b.scratch, b.scratchLen = 0, 0
 	}
-	p, err := b.d.MemAlloc(need*4, "bias-gradient scratch")
+	p, err := b.d.MemAlloc(need*4, "reduction scratch")
 	if err != nil {
 		b.keep(err)
 		return false
@@ -423,14 +442,15 @@ func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
 	kernels.SwapAxes01(b.k(), ptr(src), ptr(dst), a, bb, inner)
 }
 
-// SoftmaxXent: see device.Backend.
+// SoftmaxXent: see device.Backend (label smoothing in the kernel; eps 0
+// is the plain loss, bit for bit).
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
-	kernels.SoftmaxXent(b.k(), ptr(logits), ptr(labels), n, k, gradScale, ptr(dlogits), ptr(stats))
+	kernels.SoftmaxXent(b.k(), ptr(logits), ptr(labels), n, k, gradScale, smoothing, ptr(dlogits), ptr(stats))
 }
 
-// Adam: see device.Backend.
+// Adam: see device.Backend (L2 penalty and decoupled decay in the kernel).
 func (b *Backend) Adam(params, grads, m, v device.Buffer, n int, lrT, beta1, beta2, eps, l2, decay float32) {
-	kernels.Adam(b.k(), ptr(params), ptr(grads), ptr(m), ptr(v), n, lrT, beta1, beta2, eps)
+	kernels.Adam(b.k(), ptr(params), ptr(grads), ptr(m), ptr(v), n, lrT, beta1, beta2, eps, l2, decay)
 }
 
 // GatherImages: see device.Backend.
@@ -442,7 +462,12 @@ func (b *Backend) GatherImages(src, idx device.Buffer, n, c, hw int, scale float
 // image) computed in the kernel: nothing is uploaded and nothing waits.
 // seed and step travel as unsigned long long.
 func (b *Backend) Augment(src, dst device.Buffer, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) {
-	kernels.Augment(b.k(), ptr(src), ptr(dst), c, n, h, w, pad, seed, uint64(step))
+	kernels.Augment(b.k(), ptr(src), ptr(dst), c, n, h, w, pad, reflect, noFlip, seed, uint64(step))
+}
+
+// Translate: see device.Backend.
+func (b *Backend) Translate(src, dst device.Buffer, c, n, h, w, dy, dx int, flip bool) {
+	kernels.Translate(b.k(), ptr(src), ptr(dst), c, n, h, w, dy, dx, flip)
 }
 
 // Fill: see device.Backend.

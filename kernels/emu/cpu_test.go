@@ -239,8 +239,8 @@ func TestCPUElementwise(t *testing.T) {
 			}
 			cp2, cg, cm, cv := upF32(t, b, p), upF32(t, b, g), upF32(t, b, m), upF32(t, b, v)
 			for range 2 {
-				must(t, Adam(GPU, p, g, m, v, n, 3e-4, 0.9, 0.999, 1e-7))
-				b.Adam(cp2, cg, cm, cv, n, 3e-4, 0.9, 0.999, 1e-7, 0, 0)
+				must(t, Adam(GPU, p, g, m, v, n, 3e-4, 0.9, 0.999, 1e-7, 1e-3, 3e-5))
+				b.Adam(cp2, cg, cm, cv, n, 3e-4, 0.9, 0.999, 1e-7, 1e-3, 3e-5)
 			}
 			closeCPU(t, "adam p", p, downF32(t, b, cp2), nil)
 			closeCPU(t, "adam m", m, downF32(t, b, cm), nil)
@@ -259,8 +259,9 @@ func TestCPUElementwise(t *testing.T) {
 
 func TestCPUSoftmaxXent(t *testing.T) {
 	b := newCPU(t)
-	for _, s := range [][2]int{{1, 10}, {7, 3}, {128, 10}, {300, 17}} {
-		t.Run(fmt.Sprint(s), func(t *testing.T) {
+	for i, s := range [][2]int{{1, 10}, {7, 3}, {128, 10}, {300, 17}} {
+		smoothing := float32(0.1 * float32(i%2))
+		t.Run(fmt.Sprintf("%v/smoothing=%v", s, smoothing), func(t *testing.T) {
 			n, k := s[0], s[1]
 			r := rng(t)
 			logits := make([]float32, n*k)
@@ -278,9 +279,9 @@ func TestCPUSoftmaxXent(t *testing.T) {
 			}
 			scale := 1 / float32(n)
 			dl, stats := nans(n*k), []float32{0.5, 3}
-			must(t, SoftmaxXent(GPU, logits, labels, n, k, scale, dl, stats))
+			must(t, SoftmaxXent(GPU, logits, labels, n, k, scale, smoothing, dl, stats))
 			cdl, cstats := upF32(t, b, nans(n*k)), upF32(t, b, []float32{0.5, 3})
-			b.SoftmaxXent(upF32(t, b, logits), upI32(t, b, labels), n, k, scale, 0, cdl, cstats)
+			b.SoftmaxXent(upF32(t, b, logits), upI32(t, b, labels), n, k, scale, smoothing, cdl, cstats)
 			mag := make([]float64, n*k)
 			for i := range mag {
 				mag[i] = float64(scale) // absolute error of p-1 near 0: ulps of 1
@@ -322,14 +323,16 @@ func TestCPUAugment(t *testing.T) {
 	b := newCPU(t)
 	for _, s := range append(augmentShapes, [5]int{3, 128, 32, 32, 4}) {
 		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
-		for _, step := range []int{0, 1, 999, 1<<40 + 3} {
-			t.Run(fmt.Sprintf("%v/%d", s, step), func(t *testing.T) {
+		modes := augmentModes(pad, h, w)
+		for i, step := range []int{0, 1, 999, 1<<40 + 3} {
+			mode := modes[i%len(modes)]
+			t.Run(fmt.Sprintf("%v/%d/%+v", s, step, mode), func(t *testing.T) {
 				const seed = 0x5eed0f5eed
 				src := augmentSrc(rng(t), c*n*h*w)
 				dst := nans(len(src))
-				must(t, Augment(GPU, src, dst, c, n, h, w, pad, seed, step))
+				must(t, Augment(GPU, src, dst, c, n, h, w, pad, mode.reflect, mode.noFlip, seed, step))
 				csrc, cdst := upF32(t, b, src), upF32(t, b, nans(len(src)))
-				b.Augment(csrc, cdst, c, n, h, w, pad, false, false, seed, step)
+				b.Augment(csrc, cdst, c, n, h, w, pad, mode.reflect, mode.noFlip, seed, step)
 				equalBits(t, "augment", dst, downF32(t, b, cdst))
 				equalBits(t, "augment src", downF32(t, b, csrc), src) // untouched
 			})

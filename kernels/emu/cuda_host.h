@@ -59,7 +59,8 @@ static inline int __float_as_int(float f)
 }
 
 // The fast-math intrinsics map to the precise functions; the kernels use
-// the precise ones anyway. fmaxf, fminf, expf, logf, sqrtf come from math.h.
+// the precise ones anyway. fmaxf, fminf, expf, logf, erff, sqrtf and the
+// double sqrt come from math.h.
 // (Macros, as glibc declares __expf/__logf itself.)
 #define __expf(x) expf(x)
 #define __logf(x) logf(x)

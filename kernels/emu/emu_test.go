@@ -396,8 +396,12 @@ func TestSwapAxes01(t *testing.T) {
 
 func TestSoftmaxXent(t *testing.T) {
 	for _, s := range [][2]int{{1, 1}, {1, 10}, {7, 3}, {128, 10}, {300, 17}, {5, 1000}} {
-		for _, withGrad := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%v/grad=%v", s, withGrad), func(t *testing.T) {
+		for _, c := range []struct {
+			withGrad  bool
+			smoothing float32
+		}{{true, 0}, {false, 0}, {true, 0.1}, {false, 0.25}} {
+			withGrad, smoothing := c.withGrad, c.smoothing
+			t.Run(fmt.Sprintf("%v/grad=%v/smoothing=%v", s, withGrad, smoothing), func(t *testing.T) {
 				n, k := s[0], s[1]
 				r := rng(t)
 				logits := make([]float32, n*k)
@@ -425,11 +429,11 @@ func TestSoftmaxXent(t *testing.T) {
 					// stats[0] is an atomic float sum: on a GPU its order
 					// varies, here it is fixed per launch, so it is compared
 					// with a tolerance below, not bit for bit.
-					return []any{dl, []float32{stats[1]}}, SoftmaxXent(cfg, logits, labels, n, k, gradScale, dl, stats)
+					return []any{dl, []float32{stats[1]}}, SoftmaxXent(cfg, logits, labels, n, k, gradScale, smoothing, dl, stats)
 				})
-				loss, correct, grad := refSoftmax(logits, labels, n, k, gradScale)
+				loss, correct, grad := refSoftmax(logits, labels, n, k, gradScale, smoothing)
 				stats := []float32{stats0[0], stats0[1]}
-				if err := SoftmaxXent(GPU, logits, labels, n, k, gradScale, nil, stats); err != nil {
+				if err := SoftmaxXent(GPU, logits, labels, n, k, gradScale, smoothing, nil, stats); err != nil {
 					t.Fatal(err)
 				}
 				if d := math.Abs(float64(stats[0]) - (float64(stats0[0]) + loss)); d > 1e-5*(1.5+loss) {
@@ -453,8 +457,12 @@ func TestSoftmaxXent(t *testing.T) {
 }
 
 func TestAdam(t *testing.T) {
-	for _, n := range []int{1, 33, 5000} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
+	for _, c := range []struct {
+		n         int
+		l2, decay float32
+	}{{1, 0, 0}, {33, 0, 0}, {5000, 0, 0}, {33, 1e-2, 0}, {33, 0, 1e-3}, {5000, 5e-3, 1e-4}} {
+		n, l2, decay := c.n, c.l2, c.decay
+		t.Run(fmt.Sprintf("%d/l2=%v/decay=%v", n, l2, decay), func(t *testing.T) {
 			r := rng(t)
 			p0, m0 := randF32(r, n), randF32(r, n)
 			v0 := make([]float32, n)
@@ -471,7 +479,7 @@ func TestAdam(t *testing.T) {
 				for step, g := range grads {
 					tt := float64(step + 1)
 					lrT := float32(lr * math.Sqrt(1-math.Pow(b2, tt)) / (1 - math.Pow(b1, tt)))
-					if err := Adam(cfg, p, g, m, v, n, lrT, b1, b2, eps); err != nil {
+					if err := Adam(cfg, p, g, m, v, n, lrT, b1, b2, eps, l2, decay); err != nil {
 						return nil, err
 					}
 				}
@@ -480,7 +488,7 @@ func TestAdam(t *testing.T) {
 			p, m, v := append([]float32(nil), p0...), append([]float32(nil), m0...), append([]float32(nil), v0...)
 			for step, g := range grads {
 				tt := float64(step + 1)
-				refAdam(p, g, m, v, float32(lr*math.Sqrt(1-math.Pow(b2, tt))/(1-math.Pow(b1, tt))), b1, b2, eps)
+				refAdam(p, g, m, v, float32(lr*math.Sqrt(1-math.Pow(b2, tt))/(1-math.Pow(b1, tt))), b1, b2, eps, l2, decay)
 			}
 			// No fused multiply-adds: bit for bit the float32 expression.
 			equalF32(t, "p", out[0].([]float32), p)
@@ -577,17 +585,35 @@ func TestAugment(t *testing.T) {
 	draws := []sd{{0, 0}, {42, 7}, {0xdeadbeefcafef00d, 123456}, {1 << 63, 1<<33 + 5}}
 	for _, s := range augmentShapes {
 		c, n, h, w, pad := s[0], s[1], s[2], s[3], s[4]
-		for _, d := range draws {
-			t.Run(fmt.Sprintf("%v/%v", s, d), func(t *testing.T) {
-				src := augmentSrc(rng(t), c*n*h*w)
-				out := each(t, func(cfg Config) ([]any, error) {
-					dst := nans(len(src))
-					return []any{dst}, Augment(cfg, src, dst, c, n, h, w, pad, d.seed, d.step)
+		for i, d := range draws {
+			for _, mode := range augmentModes(pad, h, w) {
+				if mode.reflect && i%2 == 1 {
+					continue // half the draws are enough for the reflect cases
+				}
+				t.Run(fmt.Sprintf("%v/%v/%+v", s, d, mode), func(t *testing.T) {
+					src := augmentSrc(rng(t), c*n*h*w)
+					out := each(t, func(cfg Config) ([]any, error) {
+						dst := nans(len(src))
+						return []any{dst}, Augment(cfg, src, dst, c, n, h, w, pad, mode.reflect, mode.noFlip, d.seed, d.step)
+					})
+					equalBits(t, "dst", out[0].([]float32), refAugment(src, c, n, h, w, pad, mode.reflect, mode.noFlip, d.seed, d.step))
 				})
-				equalBits(t, "dst", out[0].([]float32), refAugment(src, c, n, h, w, pad, d.seed, d.step))
-			})
+			}
 		}
 	}
+}
+
+type augmentMode struct{ reflect, noFlip bool }
+
+// augmentModes are the padding and flip modes Augment takes for an image of
+// h x w with pad: zero padding with and without flips, and reflect padding
+// (with and without flips) where pad < h and pad < w.
+func augmentModes(pad, h, w int) []augmentMode {
+	modes := []augmentMode{{false, false}, {false, true}}
+	if pad < h && pad < w {
+		modes = append(modes, augmentMode{true, false}, augmentMode{true, true})
+	}
+	return modes
 }
 
 // splitmix64 is Vigna's generator, for TestAugmentHash.
@@ -739,7 +765,7 @@ func TestHarness(t *testing.T) {
 	if err := Run("relu_fwd_f32", l, x[:10], x[5:15], 10); err == nil || !strings.Contains(err.Error(), "overlap") {
 		t.Errorf("partial overlap: err = %v", err)
 	}
-	if err := Run("augment_f32", l, x, make([]float32, 16), 1, 1, 4, 4, 1, 7, uint64(0)); err == nil || !strings.Contains(err.Error(), "must be uint64") {
+	if err := Run("augment_f32", l, x, make([]float32, 16), 1, 1, 4, 4, 1, 0, 0, 7, uint64(0)); err == nil || !strings.Contains(err.Error(), "must be uint64") {
 		t.Errorf("augment_f32 with an int seed: err = %v", err)
 	}
 	if err := Run("nope_f32", l); err == nil {

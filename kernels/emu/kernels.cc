@@ -104,6 +104,18 @@ const Entry table[] = {
     KERNEL(adam_f32),
     KERNEL(gather_images_f32),
     KERNEL(augment_f32),
+    KERNEL(translate_f32),
+    KERNEL(sgd_f32),
+    KERNEL(rmsprop_f32),
+    KERNEL(gelu_fwd_f32),
+    KERNEL(gelu_bwd_f32),
+    KERNEL(add_f32),
+    KERNEL(axpby_f32),
+    KERNEL(dropout_f32),
+    KERNEL(channel_sum_f32),
+    KERNEL(bn_invstd_f32),
+    KERNEL(bn_fwd_f32),
+    KERNEL(bn_bwd_f32),
 };
 
 const int ntable = sizeof table / sizeof table[0];

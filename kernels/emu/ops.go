@@ -245,8 +245,9 @@ func SwapAxes01(cfg Config, src, dst []float32, a, b, inner int) error {
 	return with(cfg, func(l *launcher) { kernels.SwapAxes01[any](l, src, dst, a, b, inner) })
 }
 
-// SoftmaxXent runs softmax_xent_f32; dlogits may be nil.
-func SoftmaxXent(cfg Config, logits []float32, labels []int32, n, k int, gradScale float32, dlogits, stats []float32) error {
+// SoftmaxXent runs softmax_xent_f32 with label smoothing eps = smoothing;
+// dlogits may be nil.
+func SoftmaxXent(cfg Config, logits []float32, labels []int32, n, k int, gradScale, smoothing float32, dlogits, stats []float32) error {
 	logits, err := need("SoftmaxXent", "logits", logits, n*k)
 	if err != nil {
 		return err
@@ -260,18 +261,182 @@ func SoftmaxXent(cfg Config, logits []float32, labels []int32, n, k int, gradSca
 	if stats, err = need("SoftmaxXent", "stats", stats, 2); err != nil {
 		return err
 	}
-	return with(cfg, func(l *launcher) { kernels.SoftmaxXent[any](l, logits, labels, n, k, gradScale, dlogits, stats) })
+	return with(cfg, func(l *launcher) {
+		kernels.SoftmaxXent[any](l, logits, labels, n, k, gradScale, smoothing, dlogits, stats)
+	})
 }
 
 // Adam runs adam_f32.
-func Adam(cfg Config, p, g, m, v []float32, n int, lrT, beta1, beta2, eps float32) error {
+func Adam(cfg Config, p, g, m, v []float32, n int, lrT, beta1, beta2, eps, l2, decay float32) error {
+	if err := needAll("Adam", n, &p, &g, &m, &v); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.Adam[any](l, p, g, m, v, n, lrT, beta1, beta2, eps, l2, decay) })
+}
+
+// needAll cuts each of the slices to n elements, or fails when one is nil or
+// shorter.
+func needAll(op string, n int, s ...*[]float32) error {
 	var err error
-	for _, s := range []*[]float32{&p, &g, &m, &v} {
-		if *s, err = need("Adam", "buffer", *s, n); err != nil {
+	for _, x := range s {
+		if *x, err = need(op, "buffer", *x, n); err != nil {
 			return err
 		}
 	}
-	return with(cfg, func(l *launcher) { kernels.Adam[any](l, p, g, m, v, n, lrT, beta1, beta2, eps) })
+	return nil
+}
+
+// SGD runs sgd_f32; buf may be nil when momentum is 0.
+func SGD(cfg Config, p, g, buf []float32, n int, lr, momentum, l2 float32, nesterov bool) error {
+	if err := needAll("SGD", n, &p, &g); err != nil {
+		return err
+	}
+	buf, err := momentumBuf("SGD", buf, n, momentum)
+	if err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.SGD[any](l, p, g, buf, n, lr, momentum, l2, nesterov) })
+}
+
+// RMSprop runs rmsprop_f32; buf may be nil when momentum is 0.
+func RMSprop(cfg Config, p, g, sq, buf []float32, n int, lr, alpha, eps, l2, momentum float32) error {
+	if err := needAll("RMSprop", n, &p, &g, &sq); err != nil {
+		return err
+	}
+	buf, err := momentumBuf("RMSprop", buf, n, momentum)
+	if err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.RMSprop[any](l, p, g, sq, buf, n, lr, alpha, eps, l2, momentum) })
+}
+
+// momentumBuf is the momentum buffer cut to n: needed when momentum != 0,
+// else optional.
+func momentumBuf(op string, buf []float32, n int, momentum float32) ([]float32, error) {
+	if momentum != 0 {
+		return need(op, "buf", buf, n)
+	}
+	return opt(op, "buf", buf, n)
+}
+
+// GELUForward runs gelu_fwd_f32; y may be x.
+func GELUForward(cfg Config, x, y []float32, n int) error {
+	if err := needAll("GELUForward", n, &x, &y); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.GELUFwd[any](l, x, y, n) })
+}
+
+// GELUBackward runs gelu_bwd_f32; dx may be dy.
+func GELUBackward(cfg Config, x, dy, dx []float32, n int) error {
+	if err := needAll("GELUBackward", n, &x, &dy, &dx); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.GELUBwd[any](l, x, dy, dx, n) })
+}
+
+// Add runs add_f32; y may be a or b.
+func Add(cfg Config, a, b, y []float32, n int, relu bool) error {
+	if err := needAll("Add", n, &a, &b, &y); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.Add[any](l, a, b, y, n, relu) })
+}
+
+// Axpby runs axpby_f32.
+func Axpby(cfg Config, x, y []float32, n int, alpha, beta float32) error {
+	if err := needAll("Axpby", n, &x, &y); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.Axpby[any](l, x, y, n, alpha, beta) })
+}
+
+// Dropout runs dropout_f32 with scale kernels.DropoutScale(p), as the GPU
+// backend does; y may be x.
+func Dropout(cfg Config, x, y []float32, n int, p float32, seed uint64, step int) error {
+	if err := needAll("Dropout", n, &x, &y); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) {
+		kernels.Dropout[any](l, x, y, n, p, kernels.DropoutScale(p), seed, uint64(step))
+	})
+}
+
+// bnScratch is the scratch of a channel_sum_f32 plan for [outer, c, inner],
+// filled with NaN (every pass must write what the next reads).
+func bnScratch(outer, c, inner int) ([]kernels.BiasGradStep, func(off, n int) any) {
+	steps, n := kernels.BiasGradPlan(outer, c, inner)
+	scratch := nanF32(n)
+	return steps, func(off, n int) any { return scratch[off : off+n] }
+}
+
+// nanF32 is n float32 NaNs.
+func nanF32(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(math.NaN())
+	}
+	return s
+}
+
+// BatchNormStats runs Backend.BatchNormStats as the GPU backend does: the
+// channel_sum_f32 passes of the mean (term x, divided by M), then those of
+// the variance (term (x-mean)^2, divided by M).
+func BatchNormStats(cfg Config, x, mean, variance []float32, outer, c, inner int) error {
+	x, err := need("BatchNormStats", "x", x, outer*c*inner)
+	if err != nil {
+		return err
+	}
+	if err := needAll("BatchNormStats", c, &mean, &variance); err != nil {
+		return err
+	}
+	steps, at := bnScratch(outer, c, inner)
+	m := float32(outer * inner)
+	return with(cfg, func(l *launcher) {
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, x, []float32(nil), []float32(nil), []float32(nil), mean, c, m, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumSqDev, x, []float32(nil), mean, []float32(nil), variance, c, m, at)
+	})
+}
+
+// BatchNormForward runs bn_invstd_f32 into a scratch slice, then
+// bn_fwd_f32; z may be nil.
+func BatchNormForward(cfg Config, x, mean, variance, gamma, beta []float32, outer, c, inner int, eps float32, act device.Act, z, y []float32) error {
+	n := outer * c * inner
+	if err := needAll("BatchNormForward", n, &x, &y); err != nil {
+		return err
+	}
+	if err := needAll("BatchNormForward", c, &mean, &variance, &gamma, &beta); err != nil {
+		return err
+	}
+	z, err := opt("BatchNormForward", "z", z, n)
+	if err != nil {
+		return err
+	}
+	inv := nanF32(c)
+	return with(cfg, func(l *launcher) {
+		kernels.BNInvStd[any](l, variance, inv, c, eps)
+		kernels.BNFwd[any](l, x, mean, inv, gamma, beta, z, y, outer, c, inner, int(act))
+	})
+}
+
+// BatchNormBackward runs bn_invstd_f32, the channel_sum_f32 passes of
+// dbeta (term dz) and dgamma (term dz*xhat), then bn_bwd_f32; dx may be dz.
+func BatchNormBackward(cfg Config, x, dz, mean, variance, gamma []float32, outer, c, inner int, eps float32, dx, dgamma, dbeta []float32) error {
+	n := outer * c * inner
+	if err := needAll("BatchNormBackward", n, &x, &dz, &dx); err != nil {
+		return err
+	}
+	if err := needAll("BatchNormBackward", c, &mean, &variance, &gamma, &dgamma, &dbeta); err != nil {
+		return err
+	}
+	steps, at := bnScratch(outer, c, inner)
+	inv := nanF32(c)
+	return with(cfg, func(l *launcher) {
+		kernels.BNInvStd[any](l, variance, inv, c, eps)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, dz, []float32(nil), []float32(nil), []float32(nil), dbeta, c, 1, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumYXhat, x, dz, mean, inv, dgamma, c, 1, at)
+		kernels.BNBwd[any](l, x, dz, mean, inv, gamma, dgamma, dbeta, dx, outer, c, inner)
+	})
 }
 
 // GatherImages runs gather_images_f32; labels and dstLabels may be nil.
@@ -303,7 +468,7 @@ func GatherImages(cfg Config, src []uint8, idx []int32, n, c, hw int, scale floa
 
 // Augment runs augment_f32 (Backend.Augment): src and dst are CNHW
 // [c, n, h, w] and must not overlap.
-func Augment(cfg Config, src, dst []float32, c, n, h, w, pad int, seed uint64, step int) error {
+func Augment(cfg Config, src, dst []float32, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) error {
 	size := c * n * h * w
 	src, err := need("Augment", "src", src, size)
 	if err != nil {
@@ -315,7 +480,25 @@ func Augment(cfg Config, src, dst []float32, c, n, h, w, pad int, seed uint64, s
 	if pad < 0 {
 		return fmt.Errorf("Augment: negative pad %d", pad)
 	}
-	return with(cfg, func(l *launcher) { kernels.Augment[any](l, src, dst, c, n, h, w, pad, seed, uint64(step)) })
+	if reflect && (pad >= h || pad >= w) {
+		return fmt.Errorf("Augment: reflect padding %d not below the image size %dx%d", pad, h, w)
+	}
+	return with(cfg, func(l *launcher) {
+		kernels.Augment[any](l, src, dst, c, n, h, w, pad, reflect, noFlip, seed, uint64(step))
+	})
+}
+
+// Translate runs translate_f32 (Backend.Translate): src and dst are CNHW
+// [c, n, h, w] and must not overlap; |dy| < h, |dx| < w.
+func Translate(cfg Config, src, dst []float32, c, n, h, w, dy, dx int, flip bool) error {
+	size := c * n * h * w
+	if err := needAll("Translate", size, &src, &dst); err != nil {
+		return err
+	}
+	if dy <= -h || dy >= h || dx <= -w || dx >= w {
+		return fmt.Errorf("Translate: shift (%d, %d) not inside the image size %dx%d", dy, dx, h, w)
+	}
+	return with(cfg, func(l *launcher) { kernels.Translate[any](l, src, dst, c, n, h, w, dy, dx, flip) })
 }
 
 // Fill runs fill_f32.

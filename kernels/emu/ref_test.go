@@ -187,9 +187,11 @@ func refSwap(src []float32, a, b, inner int) []float32 {
 }
 
 // refSoftmax returns the loss sum, the correct count and the gradient, in
-// float64.
-func refSoftmax(logits []float32, labels []int32, n, k int, gradScale float32) (loss, correct float64, grad []float64) {
+// float64, with label smoothing eps: the target is q = (1-eps)*onehot +
+// eps/k, the loss -sum_j q_j*log p_j, the gradient (p - q)*gradScale.
+func refSoftmax(logits []float32, labels []int32, n, k int, gradScale, smoothing float32) (loss, correct float64, grad []float64) {
 	grad = make([]float64, n*k)
+	eps := float64(smoothing)
 	for r := 0; r < n; r++ {
 		row := logits[r*k : (r+1)*k]
 		lab := int(labels[r])
@@ -204,30 +206,76 @@ func refSoftmax(logits []float32, labels []int32, n, k int, gradScale float32) (
 		for _, v := range row {
 			s += math.Exp(float64(v) - m)
 		}
-		loss += -(float64(row[lab]) - m - math.Log(s))
+		for j, v := range row {
+			logp := float64(v) - m - math.Log(s)
+			q := eps / float64(k)
+			if j == lab {
+				q += 1 - eps
+			}
+			loss -= q * logp
+			grad[r*k+j] = (math.Exp(logp) - q) * float64(gradScale)
+		}
 		if first == lab {
 			correct++
-		}
-		for j, v := range row {
-			p := math.Exp(float64(v)-m) / s
-			if j == lab {
-				p--
-			}
-			grad[r*k+j] = p * float64(gradScale)
 		}
 	}
 	return loss, correct, grad
 }
 
 // refAdam is the float32 step, each operation rounded as written (explicit
-// conversions stop Go from fusing multiply-adds).
-func refAdam(p, g, m, v []float32, lrT, b1, b2, eps float32) {
+// conversions stop Go from fusing multiply-adds), with the L2 penalty and
+// the decoupled decay skipped when 0.
+func refAdam(p, g, m, v []float32, lrT, b1, b2, eps, l2, decay float32) {
 	for i := range p {
-		mi := float32(float32(b1*m[i]) + float32(float32(1-b1)*g[i]))
-		vi := float32(float32(b2*v[i]) + float32(float32(float32(1-b2)*g[i])*g[i]))
+		gi, pi := g[i], p[i]
+		if l2 != 0 {
+			gi = gi + float32(l2*pi)
+		}
+		if decay != 0 {
+			pi = pi - float32(decay*pi)
+		}
+		mi := float32(float32(b1*m[i]) + float32(float32(1-b1)*gi))
+		vi := float32(float32(b2*v[i]) + float32(float32(float32(1-b2)*gi)*gi))
 		m[i], v[i] = mi, vi
 		step := float32(float32(lrT*mi) / float32(float32(math.Sqrt(float64(vi)))+eps))
-		p[i] = p[i] - step
+		p[i] = pi - step
+	}
+}
+
+// refSGD is PyTorch's SGD step in float32, each operation rounded.
+func refSGD(p, g, buf []float32, lr, momentum, l2 float32, nesterov bool) {
+	for i := range p {
+		gi := g[i]
+		if l2 != 0 {
+			gi = gi + float32(l2*p[i])
+		}
+		if momentum != 0 {
+			buf[i] = float32(momentum*buf[i]) + gi
+			if nesterov {
+				gi = gi + float32(momentum*buf[i])
+			} else {
+				gi = buf[i]
+			}
+		}
+		p[i] = p[i] - float32(lr*gi)
+	}
+}
+
+// refRMSprop is PyTorch's RMSprop step in float32, each operation rounded.
+func refRMSprop(p, g, sq, buf []float32, lr, alpha, eps, l2, momentum float32) {
+	for i := range p {
+		gi := g[i]
+		if l2 != 0 {
+			gi = gi + float32(l2*p[i])
+		}
+		sq[i] = float32(alpha*sq[i]) + float32(float32(float32(1-alpha)*gi)*gi)
+		a := float32(math.Sqrt(float64(sq[i]))) + eps
+		if momentum != 0 {
+			buf[i] = float32(momentum*buf[i]) + gi/a
+			p[i] = p[i] - float32(lr*buf[i])
+		} else {
+			p[i] = p[i] - float32(lr*gi)/a
+		}
 	}
 }
 
@@ -269,11 +317,29 @@ func refAugmentHash(seed, step, j uint64) uint64 {
 	return next(&s)
 }
 
+// refReflect mirrors i into [0, size) without repeating the edge
+// (PyTorch's "reflect" padding), by walking: every step outside the range
+// bounces back.
+func refReflect(i, size int) int {
+	if size == 1 {
+		return 0
+	}
+	for i < 0 || i >= size {
+		if i < 0 {
+			i = -i
+		} else {
+			i = 2*(size-1) - i
+		}
+	}
+	return i
+}
+
 // refAugment is Backend.Augment as its documentation tells it: pad each
-// plane with pad zeros on every side, crop h x w at (dy, dx), mirror the crop
-// when flip is set. dy, dx and flip come from the bits of refAugmentHash
-// (dy: bits 0..31, dx: bits 32..62, flip: bit 63, scaled by 2*pad+1).
-func refAugment(src []float32, c, n, h, w, pad int, seed uint64, step int) []float32 {
+// plane with pad zeros (or its mirror image, reflect) on every side, crop
+// h x w at (dy, dx), mirror the crop when flip is set (and not noFlip). dy,
+// dx and flip come from the bits of refAugmentHash (dy: bits 0..31, dx:
+// bits 32..62, flip: bit 63, scaled by 2*pad+1).
+func refAugment(src []float32, c, n, h, w, pad int, reflect, noFlip bool, seed uint64, step int) []float32 {
 	dst := make([]float32, len(src))
 	ph, pw := h+2*pad, w+2*pad
 	padded := make([]float32, ph*pw)
@@ -283,12 +349,18 @@ func refAugment(src []float32, c, n, h, w, pad int, seed uint64, step int) []flo
 		hv := refAugmentHash(seed, uint64(step), uint64(j))
 		dy := int(uint64(uint32(hv)) * r >> 32)
 		dx := int(uint64(uint32(hv>>32)&0x7FFFFFFF) * r >> 31)
-		flip := hv&(1<<63) != 0
+		flip := hv&(1<<63) != 0 && !noFlip
 		for ch := 0; ch < c; ch++ {
 			plane := src[(ch*n+j)*h*w:][:h*w]
 			clear(padded)
-			for y := 0; y < h; y++ {
-				copy(padded[(y+pad)*pw+pad:][:w], plane[y*w:(y+1)*w])
+			for y := -pad; y < h+pad; y++ {
+				for x := -pad; x < w+pad; x++ {
+					if reflect {
+						padded[(y+pad)*pw+x+pad] = plane[refReflect(y, h)*w+refReflect(x, w)]
+					} else if y >= 0 && y < h && x >= 0 && x < w {
+						padded[(y+pad)*pw+x+pad] = plane[y*w+x]
+					}
+				}
 			}
 			for y := 0; y < h; y++ {
 				for x := 0; x < w; x++ {
@@ -308,4 +380,70 @@ func refAugment(src []float32, c, n, h, w, pad int, seed uint64, step int) []flo
 		}
 	}
 	return dst
+}
+
+// refTranslate is Backend.Translate: every plane shifted by (dy, dx) with
+// reflect padding, the result mirrored left-right when flip.
+func refTranslate(src []float32, c, n, h, w, dy, dx int, flip bool) []float32 {
+	dst := make([]float32, len(src))
+	for p := 0; p < c*n; p++ {
+		plane, out := src[p*h*w:][:h*w], dst[p*h*w:][:h*w]
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				xs := x
+				if flip {
+					xs = w - 1 - x
+				}
+				out[y*w+x] = plane[refReflect(y+dy, h)*w+refReflect(xs+dx, w)]
+			}
+		}
+	}
+	return dst
+}
+
+// refDropout is Backend.Dropout from its documentation: element i kept
+// when the top 24 bits of refAugmentHash(seed, step, i), as a fraction of
+// 2^24, are >= p, then multiplied by the float32 nearest 1/(1-p).
+func refDropout(x []float32, p float32, seed uint64, step int) []float32 {
+	y := make([]float32, len(x))
+	scale := float32(1 / (1 - float64(p)))
+	for i, v := range x {
+		u := float64(refAugmentHash(seed, uint64(step), uint64(i))>>40) / (1 << 24)
+		if u >= float64(p) {
+			y[i] = v * scale
+			if p == 0 {
+				y[i] = v
+			}
+		}
+	}
+	return y
+}
+
+// refGELU is the exact GELU and its derivative in float64.
+func refGELU(x float64) (y, dydx float64) {
+	cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
+	return x * cdf, cdf + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+}
+
+// refBNStats is the per-channel mean and biased variance of x viewed as
+// [outer, c, inner] in float64, and the mean of |x| (the scale of the
+// mean's rounding).
+func refBNStats(x []float32, outer, c, inner int) (mean, variance, mag []float64) {
+	mean, variance, mag = make([]float64, c), make([]float64, c), make([]float64, c)
+	m := float64(outer * inner)
+	each := func(ch int, f func(v float64)) {
+		for o := 0; o < outer; o++ {
+			for _, v := range x[(o*c+ch)*inner:][:inner] {
+				f(float64(v))
+			}
+		}
+	}
+	for ch := range c {
+		each(ch, func(v float64) { mean[ch] += v; mag[ch] += math.Abs(v) })
+		mean[ch] /= m
+		mag[ch] /= m
+		each(ch, func(v float64) { variance[ch] += (v - mean[ch]) * (v - mean[ch]) })
+		variance[ch] /= m
+	}
+	return mean, variance, mag
 }
