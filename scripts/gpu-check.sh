@@ -6,68 +6,246 @@
 # CPU/GPU parity; zero-allocation step), `trainer bench` on the GPU and the CPU at
 # batch 32 and 128 and, when .gpu/ holds the CIFAR-10 JPEG archive and the
 # converter, a real 10-epoch training run on the GPU; then prints a table.
+#
+# RECIPES=1 adds the README's training recipes on the 40k/10k dev split
+# (at most about 8 minutes: the timeouts below sum to 450 s; RECIPES=only
+# runs just them, since one command on the device machine may last 10
+# minutes):
+#   (a) resnet20, 30 epochs (RESNET20_EPOCHS), final val_accuracy, wall time
+#       and seconds per epoch;
+#   (b) airbench94, 10 epochs (AIRBENCH_EPOCHS), then
+#       `trainer eval --tta flip-translate`;
+#   (c) scripts/torch_airbench94.py --device cuda on the same split (9.9
+#       epochs, TWIN_EPOCHS; after an untimed warm-up run as upstream), beside
+#       (b), with the ratios of the times.
+# Each run is bounded by a timeout (RESNET20_TIMEOUT 180, AIRBENCH_TIMEOUT
+# 120, 60 for the eval, TWIN_TIMEOUT 90, in seconds) that interrupts it (the
+# trainer saves and stops); a run cut short reports the epochs it finished
+# and their time.
+# RECIPE_ARGS is added to both trainer runs (--tf32, say); PYTHON names the
+# Python that has PyTorch (python3).
 set -u
 BIN=${BIN:-.gpu}
 LOG=${LOG:-${OUT:-/tmp}/gpu-check}
+RECIPES=${RECIPES:-0}
 mkdir -p "$LOG"
 rows=()
 row() { rows+=("$(printf '%-34s %s' "$1" "$2")"); }
+case $RECIPES in 0|1|only) ;; *) echo "gpu-check: RECIPES=$RECIPES: want 0, 1 or only" >&2; exit 2 ;; esac
+
+# The dev split in the binary layout, from the JPEG archive, converted once:
+# sets data (the cifar-10-batches-bin folder) and d (a scratch folder).
+data=
+dev_split() {
+  [ -n "$data" ] && return 0
+  if [ ! -f "$BIN/cifar10-train-jpeg.tar.xz" ] || [ ! -x "$BIN/jpeg2cifar" ]; then
+    echo "no CIFAR-10 in $BIN: pass the JPEG archive and the jpeg2cifar folder to scripts/gpu-bundle.sh"
+    return 1
+  fi
+  d=$(mktemp -d)
+  mkdir -p "$d/jpeg" "$d/cifar-10-batches-bin"
+  if ! tar -xJf "$BIN/cifar10-train-jpeg.tar.xz" -C "$d/jpeg" ||
+    ! "$BIN/jpeg2cifar" -src "$d/jpeg" -dst "$d/cifar-10-batches-bin" -devsplit; then
+    echo "converting $BIN/cifar10-train-jpeg.tar.xz failed"
+    return 1
+  fi
+  data=$d/cifar-10-batches-bin
+}
 
 echo "== GPU"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
 "$BIN/trainer" devices
 
 BIN=$(cd "$BIN" && pwd)
-for t in cuda:cuda gpu:device/gpu; do
-  dir=${t#*:}; t=${t%%:*}
-  echo "== $t tests"
-  # Test binaries run in their package folder, as go test runs them.
-  (cd "$dir" && TRAINER_REQUIRE_GPU=1 timeout 300 "$BIN/$t.test" -test.v -test.count=1) >"$LOG/$t-test.log" 2>&1
-  rc=$?
-  grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|loss cpu|OOM message' "$LOG/$t-test.log" | tail -80
-  pass=$(grep -c -- '--- PASS' "$LOG/$t-test.log"); fail=$(grep -c -- '--- FAIL' "$LOG/$t-test.log"); skip=$(grep -c -- '--- SKIP' "$LOG/$t-test.log")
-  row "$t tests (exit $rc)" "$pass passed, $fail failed, $skip skipped"
-done
+# The quick check: test suites, bench and, with the data, a short training run.
+if [ "$RECIPES" != only ]; then
+  for t in cuda:cuda gpu:device/gpu; do
+    dir=${t#*:}; t=${t%%:*}
+    echo "== $t tests"
+    # Test binaries run in their package folder, as go test runs them.
+    (cd "$dir" && TRAINER_REQUIRE_GPU=1 timeout 300 "$BIN/$t.test" -test.v -test.count=1) >"$LOG/$t-test.log" 2>&1
+    rc=$?
+    grep -E '^ *(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|loss cpu|OOM message' "$LOG/$t-test.log" | tail -80
+    pass=$(grep -c -- '--- PASS' "$LOG/$t-test.log"); fail=$(grep -c -- '--- FAIL' "$LOG/$t-test.log"); skip=$(grep -c -- '--- SKIP' "$LOG/$t-test.log")
+    row "$t tests (exit $rc)" "$pass passed, $fail failed, $skip skipped"
+  done
 
-bench() { # device batch steps
-  local out
-  out=$(timeout 300 "$BIN/trainer" bench --device="$1" --batch-size "$2" --steps "$3" --json 2>"$LOG/bench-$1-$2.err")
-  echo "$out"
-  if [ -n "$out" ]; then
-    row "bench $1 batch $2" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
-  else
-    row "bench $1 batch $2" "failed: $(tail -1 "$LOG/bench-$1-$2.err")"
+  bench() { # device batch steps
+    local out
+    out=$(timeout 300 "$BIN/trainer" bench --device="$1" --batch-size "$2" --steps "$3" --json 2>"$LOG/bench-$1-$2.err")
+    echo "$out"
+    if [ -n "$out" ]; then
+      row "bench $1 batch $2" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
+    else
+      row "bench $1 batch $2" "failed: $(tail -1 "$LOG/bench-$1-$2.err")"
+    fi
+  }
+  echo "== bench"
+  bench gpu 32 2000
+  bench gpu 128 1000
+  bench gpu 32 2000
+  bench cpu 32 30
+  bench cpu 128 10
+
+  if [ -f "$BIN/cifar10-train-jpeg.tar.xz" ] && [ -x "$BIN/jpeg2cifar" ]; then
+    echo "== CIFAR-10 on the GPU"
+    dev_split || row "CIFAR-10 on the GPU" "skipped: converting the dev split failed"
+  fi
+  if [ -n "$data" ]; then
+    for aug in "" --augment; do
+      tag=train${aug:+-augment}
+      timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$data" \
+        --epochs "${EPOCHS:-10}" --out "$d/$tag/model.safetensors" $aug 2>"$LOG/$tag.log"
+      grep '"val_accuracy"' "$LOG/$tag.log" | grep '"seconds"' | tee "$LOG/$tag.jsonl"
+      last=$(tail -1 "$LOG/$tag.jsonl")
+      row "$tag gpu, last epoch" "$(echo "$last" | sed -E 's/.*"epoch":([0-9]+).*"val_accuracy":([0-9.]+).*/epoch \1 val_accuracy \2/')"
+      row "$tag gpu, epoch seconds" "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$LOG/$tag.jsonl" | tr '\n' ' ')"
+      ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/$tag/model.safetensors" --data-dir "$data" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
+      row "eval gpu ($tag)" "$ev"
+    done
+    echo "== out of memory on purpose"
+    oom=$("$BIN/trainer" train --device gpu --data-dir "$data" --epochs 1 --batch-size 4096 \
+      --model conv512k3same,conv512k3same,flatten,dense10 --out "$d/oom/model.safetensors" 2>&1 | tail -1)
+    echo "$oom"
+    row "train gpu, batch too large" "$(echo "$oom" | grep -o 'out of GPU memory allocating [^:]*\|--batch-size [0-9]* would fit' | tr '\n' ' ')"
+  fi
+fi
+
+# ---- the training recipes (RECIPES=1 or only) ------------------------------
+
+# field NAME: the number after "NAME": in each line of stdin.
+field() { sed -nE "s/.*\"$1\": ?(-?[0-9.]+(e[-+]?[0-9]+)?).*/\1/p"; }
+# timed SECONDS OUT ERR CMD...: runs CMD with stdout to OUT and stderr to
+# ERR, interrupted (SIGINT, then killed 10 s later) after SECONDS; sets rc
+# (124: timed out; 137: killed) and wall (seconds).
+timed() {
+  local limit=$1 out=$2 err=$3 t0
+  shift 3
+  t0=$(date +%s.%N)
+  timeout -k 10 -s INT "$limit" "$@" >"$out" 2>"$err"
+  rc=$?
+  wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+}
+# sum and mean of the numbers on stdin, and their count: "SUM MEAN N".
+stats() { awk '{ s += $1; n++ } END { if (n) printf "%.2f %.3f %d", s, s / n, n; else print "0 0 0" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# why RC: a few words on an exit status.
+why() {
+  case $1 in
+    0) echo ok ;;
+    124) echo "timed out" ;;
+    137) echo "killed (timed out and did not stop, or out of memory)" ;;
+    *) echo "failed (exit $1)" ;;
+  esac
+}
+
+# trainer_recipe TAG EPOCHS TIMEOUT ARGS...: trains on the GPU, shows the
+# epoch lines, and sets ok (1: finished), epochs_done, last_acc, epoch_sum,
+# epoch_mean, wall.
+trainer_recipe() {
+  local tag=$1 epochs=$2 limit=$3
+  shift 3
+  # shellcheck disable=SC2086 # RECIPE_ARGS is a list of flags
+  timed "$limit" "$LOG/$tag.out" "$LOG/$tag.log" "$BIN/trainer" --log-format json train --device gpu \
+    --data-dir "$data" --out "$d/$tag/model.safetensors" --epochs "$epochs" "$@" ${RECIPE_ARGS:-}
+  grep '"val_accuracy"' "$LOG/$tag.log" | grep '"seconds"' >"$LOG/$tag.jsonl"
+  cat "$LOG/$tag.jsonl"
+  read -r epoch_sum epoch_mean epochs_done < <(field seconds <"$LOG/$tag.jsonl" | stats)
+  last_acc=$(tail -1 "$LOG/$tag.jsonl" | field val_accuracy)
+  ok=0
+  if [ "$rc" = 0 ] && [ "$epochs_done" = "$epochs" ]; then ok=1; fi
+  echo "$tag: $(why "$rc"), $epochs_done of $epochs epochs, wall $wall s, $epoch_mean s per epoch"
+  if [ "$ok" = 0 ]; then
+    echo "$tag: the end of its log:"
+    tail -5 "$LOG/$tag.log"
   fi
 }
-echo "== bench"
-bench gpu 32 2000
-bench gpu 128 1000
-bench gpu 32 2000
-bench cpu 32 30
-bench cpu 128 10
 
-if [ -f "$BIN/cifar10-train-jpeg.tar.xz" ] && [ -x "$BIN/jpeg2cifar" ]; then
-  echo "== CIFAR-10 on the GPU"
-  d=$(mktemp -d)
-  mkdir -p "$d/jpeg" "$d/cifar-10-batches-bin"
-  tar -xJf "$BIN/cifar10-train-jpeg.tar.xz" -C "$d/jpeg"
-  "$BIN/jpeg2cifar" -src "$d/jpeg" -dst "$d/cifar-10-batches-bin" -devsplit
-  for aug in "" --augment; do
-    tag=train${aug:+-augment}
-    timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$d/cifar-10-batches-bin" \
-      --epochs "${EPOCHS:-10}" --out "$d/$tag/model.safetensors" $aug 2>"$LOG/$tag.log"
-    grep '"val_accuracy"' "$LOG/$tag.log" | grep '"seconds"' | tee "$LOG/$tag.jsonl"
-    last=$(tail -1 "$LOG/$tag.jsonl")
-    row "$tag gpu, last epoch" "$(echo "$last" | sed -E 's/.*"epoch":([0-9]+).*"val_accuracy":([0-9.]+).*/epoch \1 val_accuracy \2/')"
-    row "$tag gpu, epoch seconds" "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$LOG/$tag.jsonl" | tr '\n' ' ')"
-    ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/$tag/model.safetensors" --data-dir "$d/cifar-10-batches-bin" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
-    row "eval gpu ($tag)" "$ev"
-  done
-  echo "== out of memory on purpose"
-  oom=$("$BIN/trainer" train --device gpu --data-dir "$d/cifar-10-batches-bin" --epochs 1 --batch-size 4096 \
-    --model conv512k3same,conv512k3same,flatten,dense10 --out "$d/oom/model.safetensors" 2>&1 | tail -1)
-  echo "$oom"
-  row "train gpu, batch too large" "$(echo "$oom" | grep -o 'out of GPU memory allocating [^:]*\|--batch-size [0-9]* would fit' | tr '\n' ' ')"
+# The state of a cut-short run, for the summary.
+partial() { # epochs_total limit envvar
+  local est
+  if [ "$epochs_done" = 0 ]; then
+    echo "$(why "$rc") before its first epoch ended (limit $2 s, wall $wall s); set $3"
+    return
+  fi
+  est=$(awk -v m="$epoch_mean" -v n="$1" 'BEGIN { printf "%.0f", m * n }')
+  echo "$(why "$rc") after $epochs_done of $1 epochs (limit $2 s): val_accuracy $last_acc, $epoch_mean s/epoch, all $1 would take ~$est s of training; set $3"
+}
+
+if [ "$RECIPES" != 0 ]; then
+  echo
+  echo "== training recipes on the GPU (dev split)"
+  if ! dev_split; then
+    row "recipes" "skipped: no dev split (see above)"
+  else
+    mkdir -p "$d"
+    # (a) ResNet-20, the README's recipe.
+    re=${RESNET20_EPOCHS:-30}
+    echo "-- resnet20, $re epochs"
+    trainer_recipe resnet20 "$re" "${RESNET20_TIMEOUT:-180}" --model resnet20 --batch-size 128 --optimizer sgd \
+      --lr 0.1 --momentum 0.9 --nesterov --weight-decay 5e-4 --lr-schedule onecycle --label-smoothing 0.1 --augment
+    if [ "$ok" = 1 ]; then
+      row "resnet20 $re epochs" "val_accuracy $last_acc, wall $wall s, $epoch_mean s/epoch (sum $epoch_sum s)"
+    else
+      row "resnet20 $re epochs" "$(partial "$re" "${RESNET20_TIMEOUT:-180}" "RESNET20_EPOCHS or RESNET20_TIMEOUT")"
+    fi
+
+    # (b) airbench94, the README's recipe, then eval with TTA.
+    ae=${AIRBENCH_EPOCHS:-10}
+    echo "-- airbench94, $ae epochs"
+    trainer_recipe airbench94 "$ae" "${AIRBENCH_TIMEOUT:-120}" --model airbench94 --batch-size 1024 --optimizer sgd \
+      --lr 1.5 --momentum 0.85 --nesterov --weight-decay 0.00133 --norm-lr-factor 64 --norm-weight-decay 2.08e-5 \
+      --label-smoothing 0.2 --lr-schedule linear --warmup 0.23 --lr-start-factor 0.2 --lr-end-factor 0.07 \
+      --lookahead 0.7738 --lookahead-every 5 --augment --augment-pad 2 --augment-padding reflect
+    ab_ok=$ok ab_acc=$last_acc ab_wall=$wall ab_sum=$epoch_sum ab_mean=$epoch_mean ab_done=$epochs_done
+    if [ "$ok" = 1 ]; then
+      row "airbench94 $ae epochs" "val_accuracy $ab_acc, wall $ab_wall s, $ab_mean s/epoch (sum $ab_sum s)"
+    else
+      row "airbench94 $ae epochs" "$(partial "$ae" "${AIRBENCH_TIMEOUT:-120}" "AIRBENCH_EPOCHS or AIRBENCH_TIMEOUT")"
+    fi
+    ab_tta=
+    if [ -f "$d/airbench94/model.safetensors" ]; then
+      timed 60 "$LOG/airbench94-eval.json" "$LOG/airbench94-eval.log" "$BIN/trainer" eval --device gpu \
+        --checkpoint "$d/airbench94/model.safetensors" --data-dir "$data" --tta flip-translate --json
+      ab_tta=$(sed -E 's/,"per_class_accuracy".*//' "$LOG/airbench94-eval.json" | field accuracy)
+      echo "airbench94 eval --tta flip-translate: $(why "$rc"), accuracy ${ab_tta:-none}, wall $wall s"
+      [ "$rc" = 0 ] || tail -3 "$LOG/airbench94-eval.log"
+      of=; [ "$ab_ok" = 1 ] || of=" (the checkpoint of epoch $ab_done)"
+      row "airbench94 eval flip-translate" "$(why "$rc"): accuracy ${ab_tta:-none}, wall $wall s$of"
+    else
+      row "airbench94 eval flip-translate" "skipped: no checkpoint"
+    fi
+
+    # (c) the PyTorch twin on the same split, after an untimed warm-up run
+    # on random labels (upstream's way of timing).
+    te=${TWIN_EPOCHS:-9.9}
+    py=${PYTHON:-python3}
+    echo "-- torch_airbench94.py --device cuda, $te epochs"
+    if ! "$py" -c 'import sys, numpy, torch; ok = torch.cuda.is_available(); print("torch", torch.__version__, "sees a GPU:", ok); sys.exit(not ok)' >"$LOG/twin.err" 2>&1; then
+      echo "$py has no PyTorch that sees the GPU: $(tail -1 "$LOG/twin.err")"
+      row "torch_airbench94 $te epochs" "skipped: $py has no PyTorch that sees the GPU ($(tail -1 "$LOG/twin.err"))"
+    else
+      timed "${TWIN_TIMEOUT:-90}" "$LOG/twin.jsonl" "$LOG/twin.err" env PYTHONUNBUFFERED=1 "$py" \
+        scripts/torch_airbench94.py --device cuda --data "$data" --epochs "$te" --warmup-run
+      cat "$LOG/twin.jsonl"
+      cat "$LOG/twin.err"
+      fin=$(grep '"tta_val_acc"' "$LOG/twin.jsonl")
+      if [ "$rc" = 0 ] && [ -n "$fin" ]; then
+        tw_acc=$(echo "$fin" | field val_acc) tw_tta=$(echo "$fin" | field tta_val_acc)
+        tw_train=$(echo "$fin" | field train_seconds) tw_total=$(echo "$fin" | field total_seconds)
+        tw_run=$(sed -nE 's/.*the timed run took ([0-9.]+) s.*/\1/p' "$LOG/twin.err")
+        read -r _ tw_mean _ < <(grep '"epoch"' "$LOG/twin.jsonl" | field seconds | stats)
+        row "torch_airbench94 $te epochs" "val_acc $tw_acc, tta_val_acc $tw_tta, train_seconds $tw_train, total_seconds $tw_total, $tw_mean s/epoch"
+        row "  its wall time" "${tw_run:-?} s for the timed run (evaluations included), $wall s for the process (Python, data, warm-up run)"
+        row "airbench94 trainer vs PyTorch" "val_accuracy $ab_acc vs $tw_acc, flip-translate ${ab_tta:-none} vs $tw_tta"
+        row "  time ratio trainer/PyTorch" "training $(ratio "$ab_sum" "$tw_train") ($ab_sum s, $ab_done epochs, vs $tw_train s, $te), per epoch $(ratio "$ab_mean" "$tw_mean")"
+        row "  wall ratio trainer/PyTorch" "$(ratio "$ab_wall" "${tw_run:-0}") (trainer train process $ab_wall s vs the timed PyTorch run ${tw_run:-?} s)"
+      else
+        echo "torch_airbench94: $(why "$rc") after $(grep -c '"epoch"' "$LOG/twin.jsonl") epochs (limit ${TWIN_TIMEOUT:-90} s)"
+        row "torch_airbench94 $te epochs" "$(why "$rc") (limit ${TWIN_TIMEOUT:-90} s; set TWIN_TIMEOUT): $(tail -1 "$LOG/twin.err")"
+      fi
+    fi
+  fi
 fi
 
 echo
