@@ -26,8 +26,10 @@ upstream's, line for line where possible:
 - the whitening conv set from the first 5,000 training images: the
   eigenvectors of the uncentred covariance of their 2x2 patches, scaled by
   1/sqrt(eigenvalue + 5e-4), and their negation. The covariance and its
-  eigendecomposition are in float64 (upstream: float32, which on the CPU
-  sums to eigenvalues below -5e-4 and NaN weights);
+  eigendecomposition are in float64 (upstream: float32, whose rounding on
+  the CPU can take the smallest eigenvalue below -5e-4, giving NaN
+  weights; on the 2,500-image sample it gives -1.6e-4 where float64 gives
+  +3.1e-4). Non-finite weights are an error;
 - the loader: normalise, flip every image at random once, reflect-pad by 2;
   each epoch a random translation by up to 2 pixels per image
   (batch_crop), and the whole set mirrored in odd epochs; shuffled, the last
@@ -35,16 +37,17 @@ upstream's, line for line where possible:
 - CrossEntropyLoss(label_smoothing=0.2) summed over the batch;
   SGD(momentum 0.85, nesterov) with lr 11.5/(1024*(1+1/0.15)), weight decay
   0.0153*batch/(1024*(1+1/0.15)) over lr, the BatchNorm biases at 64 times
-  the lr with the same decay; LambdaLR from 0.2 to 1 over the first 23% of
+  the lr with the same decay per step (lr times weight_decay); LambdaLR from 0.2 to 1 over the first 23% of
   the steps, then to 0.07; ceil(steps_per_epoch*epochs) steps in all;
 - lookahead every 5 steps with decay 0.95^5*(step/steps)^3 (over every
   floating tensor of the state_dict, running statistics included), and the
   weights set to the average at the last step;
 - the whitening bias trained for the first 3 epochs only;
-- evaluation without augmentation after each epoch, and test-time
-  augmentation level 2 at the end (mirror, and the mirrored pair shifted by
-  one pixel up-left and down-right, reflect padded, weights 1/4, 1/4, 1/8
-  x4).
+- evaluation without augmentation after each epoch (in chunks of 2,000
+  images, 500 on the CPU to bound memory; the logits are per image), and
+  test-time augmentation level 2 at the end (mirror, and the mirrored pair
+  shifted by one pixel up-left and down-right, reflect padded, weights
+  1/4, 1/4, 1/8 x4).
 
 --batch changes what upstream's hyp['opt']['batch_size'] changes: the
 steps per epoch and the weight decay term; the learning rate per example
