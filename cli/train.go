@@ -143,6 +143,7 @@ func recipeFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "augment-pad", Value: d.AugmentPad, Usage: "padding of --augment's random crops, in pixels (the largest shift)"},
 		&ucli.StringFlag{Name: "augment-padding", Value: d.AugmentPadding, Usage: "zero, or reflect (mirror the image: a random translation)"},
 		&ucli.BoolFlag{Name: "augment-flip", Value: d.AugmentFlip, Usage: "random horizontal flips with --augment (--augment-flip=false: translation only)"},
+		&ucli.BoolFlag{Name: "drop-last", Usage: "leave out each epoch's last batch when it is smaller than --batch-size (PyTorch's drop_last)"},
 	}
 }
 
@@ -152,7 +153,7 @@ func recipeOf(c *ucli.Context) trainrun.Recipe {
 		NormLRFactor: c.Float64("norm-lr-factor"), LabelSmoothing: c.Float64("label-smoothing"), Warmup: c.Float64("warmup"),
 		LRStartFactor: c.Float64("lr-start-factor"), LREndFactor: c.Float64("lr-end-factor"), EMA: c.Float64("ema"),
 		EMAEvery: c.Int("ema-every"), Lookahead: c.Float64("lookahead"), LookaheadEvery: c.Int("lookahead-every"),
-		AugmentPad: c.Int("augment-pad"), AugmentPadding: c.String("augment-padding"), AugmentFlip: c.Bool("augment-flip")}
+		AugmentPad: c.Int("augment-pad"), AugmentPadding: c.String("augment-padding"), AugmentFlip: c.Bool("augment-flip"), DropLast: c.Bool("drop-last")}
 	opt := func(name string) *float64 {
 		if !c.IsSet(name) {
 			return nil

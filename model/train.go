@@ -87,6 +87,10 @@ type TrainOptions struct {
 	// step); validation and evaluation never augment.
 	Augment      bool
 	Augmentation Augmentation
+	// DropLast leaves out the last batch of an epoch when it is smaller
+	// than Batch (PyTorch's DataLoader(drop_last=True)); the images it
+	// would have held are in the next epoch's shuffle as usual.
+	DropLast bool
 }
 
 // EMAOptions configure a moving average of the weights and BatchNorm's
@@ -182,7 +186,13 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if err := b.UploadI32(t.permBuf, 0, t.perm); err != nil {
 		return nil, err
 	}
+	if opt.DropLast && train.N < opt.Batch {
+		return nil, fmt.Errorf("drop-last: the training set has %d images, fewer than one batch of %d", train.N, opt.Batch)
+	}
 	for off := 0; off < train.N; off += opt.Batch {
+		if opt.DropLast && off+opt.Batch > train.N {
+			break
+		}
 		t.batchIdx = append(t.batchIdx, b.View(t.permBuf, off, min(opt.Batch, train.N-off)))
 	}
 	nIota := train.N
@@ -253,8 +263,9 @@ func (t *Trainer) checkEvery() int {
 // save a checkpoint.
 func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 	r := EpochResult{Epoch: t.epoch + 1}
-	n, bs := t.train.n, t.opt.Batch
+	bs := t.opt.Batch
 	steps := len(t.batchIdx)
+	n := min(t.train.n, steps*bs) // images trained on per epoch
 	if t.pos == 0 {
 		st, err := t.pcg.MarshalBinary()
 		if err != nil {

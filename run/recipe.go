@@ -34,6 +34,7 @@ type Recipe struct {
 	AugmentPad      int      `json:"augment_pad"`
 	AugmentPadding  string   `json:"augment_padding"` // zero or reflect
 	AugmentFlip     bool     `json:"augment_flip"`
+	DropLast        bool     `json:"drop_last"` // leave out an epoch's last, smaller batch
 }
 
 // DefaultRecipe is today's trainer: Keras's Adam, nothing else.

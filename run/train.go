@@ -217,6 +217,9 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 		BestValAccuracy: -1, BestValLoss: math.Inf(1), Recipe: cfg.Recipe.encode(), Optimizer: cfg.Recipe.Optimizer}
 	s.valN = test.N
 	s.stepsPerEpoch = (train.N + cfg.BatchSize - 1) / cfg.BatchSize
+	if cfg.Recipe.DropLast {
+		s.stepsPerEpoch = train.N / cfg.BatchSize
+	}
 	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log}
 	if s.tr, err = model.NewTrainer(net, toModel(train), toModel(test), s.trainOptions()); err != nil {
 		return nil, nil, err
@@ -230,7 +233,7 @@ func (s *session) trainOptions() model.TrainOptions {
 	cfg := &s.cfg
 	r := cfg.Recipe
 	o := model.TrainOptions{Batch: cfg.BatchSize, LR: cfg.LR, Optim: r.Optim(), Seed: cfg.Seed, Schedule: s.lrAt,
-		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing,
+		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing, DropLast: r.DropLast,
 		EMA:        model.EMAOptions{Decay: r.EMA, Every: r.EMAEvery},
 		OnProgress: func(model.Progress) {},
 		OnStep: func(t *model.Trainer) error {
