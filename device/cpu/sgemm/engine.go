@@ -28,6 +28,13 @@ type kernel struct {
 	// dot, if set, is a dot-product kernel for A * B^T with A and B both
 	// stored k-contiguous (see dotFunc); it serves the long-k k splits.
 	dot dotFunc
+
+	// edgeFMA, if set, merges the first 16*n16 columns of a right-edge tile
+	// into C rounded as fn rounds a whole tile (alpha*T, then a fused
+	// multiply-add with beta*C), for a kernel whose nr is a multiple of 16:
+	// those are columns that a 16-wide kernel stores whole, so the results
+	// stay identical to its own. mergeTile does the rest of the edge.
+	edgeFMA func(rows, n16 int, t *float32, ldt int, c *float32, ldc int, alpha, beta float32)
 }
 
 // dotFunc sets out[i*4+j] = sum over p < kb of rows[i][p] * rows[3+j][p]
@@ -565,7 +572,7 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 					// Right edge: whole tiles into the scratch tile, then merge.
 					for ir := 0; ir < mc; ir += mr {
 						kn.fn(kc, mr, &ap[ir*kc], bpan, &tile[0], nr, 1, 0)
-						mergeTile(c[(ic+ir)*ldc+jc+jr:], ldc, tile, nr, min(mr, mc-ir), nrr, alpha, bt)
+						kn.mergeEdge(c[(ic+ir)*ldc+jc+jr:], ldc, tile, min(mr, mc-ir), nrr, alpha, bt)
 					}
 				}
 			}
@@ -633,6 +640,21 @@ func (e *Engine) dotBlock(w *worker, i0, i1, p0, p1 int, out []float32) {
 
 // dotZero stands in for the missing rows of an edge tile in dot mode.
 var dotZero [dotKB]float32
+
+// mergeEdge stores c = alpha*t + beta*c for the rows x cols corner of the
+// scratch tile t, rounded as described for edgeFMA.
+func (kn *kernel) mergeEdge(c []float32, ldc int, t []float32, rows, cols int, alpha, beta float32) {
+	f := 0
+	if kn.edgeFMA != nil {
+		if f = cols &^ 15; f > 0 {
+			_ = c[(rows-1)*ldc+f-1] // the last element written
+			kn.edgeFMA(rows, f/16, &t[0], kn.nr, &c[0], ldc, alpha, beta)
+		}
+	}
+	if f < cols {
+		mergeTile(c[f:], ldc, t[f:], kn.nr, rows, cols-f, alpha, beta)
+	}
+}
 
 // mergeTile stores c = alpha*t + beta*c for an mr x nr corner of a tile.
 func mergeTile(c []float32, ldc int, t []float32, ldt, mr, nr int, alpha, beta float32) {
