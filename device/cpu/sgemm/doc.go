@@ -23,6 +23,13 @@
 // multiple of NR) goes through a scratch tile. Elsewhere a portable Go 4x4
 // kernel is used (also on other architectures).
 //
+// Non-temporal stores. A product with beta = 0, one k block and a C of 32 MiB
+// or more (the data gradient of a wide convolution, W^T dy with k = the
+// output channels) is bound by memory traffic, not arithmetic: the AVX-512
+// kernel then stores whole tiles with VMOVNTPS, so that C is not read for
+// ownership first, which halves the traffic (C must be 64-byte aligned, with
+// a row stride a multiple of 16 floats).
+//
 // Parallelism. An Engine owns a fixed set of worker goroutines (the calling
 // goroutine is one of them) with per-worker packing buffers that are grown
 // once and reused; jobs are handed over through preallocated state and

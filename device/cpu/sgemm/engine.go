@@ -25,6 +25,10 @@ type kernel struct {
 	packA  func(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int)
 	packB  func(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int)
 
+	// fnNT, if set, is fn for beta = 0 with non-temporal stores, for a C
+	// far larger than the caches; every row of C must be 64-byte aligned.
+	fnNT kernelFunc
+
 	// dot, if set, is a dot-product kernel for A * B^T with A and B both
 	// stored k-contiguous (see dotFunc); it serves the long-k k splits.
 	dot dotFunc
@@ -53,6 +57,13 @@ const (
 // parallelMinFMA is the size (m*n*k multiply-adds) below which a call runs
 // on the calling goroutine only; a variable so tests can force hand-overs.
 var parallelMinFMA = 1 << 19
+
+// ntMinBytes is the size of C from which a product with beta = 0 and a
+// single k block writes C with non-temporal stores (when the kernel has
+// them): a C that large would not stay in the caches for its next reader
+// anyway, and reading it for ownership before writing it costs as much
+// memory traffic as writing it. A variable for tests.
+var ntMinBytes = 32 << 20
 
 // kSplitChunks is about how many k chunks a k split makes.
 const kSplitChunks = 8
@@ -97,6 +108,9 @@ type job struct {
 	// k blocking, identical for every task: blocks of kcb from 0 (or from the
 	// start of a k chunk), the last one shorter.
 	kcb int
+
+	// nt: whole tiles are stored with the kernel's fnNT.
+	nt bool
 
 	// Output blocks (phaseBlocks): mTasks x nTasks blocks of mb x nb.
 	mb, nb         int
@@ -423,6 +437,8 @@ func (e *Engine) plan() {
 	}
 	j.mb, j.nb = mbt*kn.mr, nbt*kn.nr
 	j.mTasks, j.nTasks = ceilDiv(mtiles, mbt), ceilDiv(ntiles, nbt)
+	j.nt = kn.fnNT != nil && len(j.c) > 0 && j.beta == 0 && k <= j.kcb && m*n*4 >= ntMinBytes &&
+		j.ldc%16 == 0 && uintptr(unsafe.Pointer(&j.c[0]))%64 == 0
 }
 
 // planDot plans a k split in dot mode: A (m x k) and B (n x k) are both
@@ -566,7 +582,11 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 					bpan := &w.bp[jr*kc]
 					if nrr == nr {
 						// All the rows of the block in one call.
-						kn.fn(kc, mc, &ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
+						fn := kn.fn
+						if j.nt {
+							fn = kn.fnNT
+						}
+						fn(kc, mc, &ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
 						continue
 					}
 					// Right edge: whole tiles into the scratch tile, then merge.

@@ -34,6 +34,7 @@ var avx512Kernel = kernel{
 	mr:   8, nr: 32,
 	mc: 144, kc: 256, nc: 256,
 	fn:    kernel8x32,
+	fnNT:  kernel8x32nt,
 	packA: packA8, packB: packB32,
 	dot:     dot3x4,
 	edgeFMA: mergeFMA16,
@@ -44,10 +45,13 @@ var avx512Kernel = kernel{
 //go:noescape
 func kernel6x16(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32)
 
-// kernel8x32 and mergeFMA16 are implemented in kernel_avx512_amd64.s.
+// kernel8x32, kernel8x32nt and mergeFMA16 are implemented in kernel_avx512_amd64.s.
 //
 //go:noescape
 func kernel8x32(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernel8x32nt(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
 func mergeFMA16(rows, n16 int, t *float32, ldt int, c *float32, ldc int, alpha, beta float32)

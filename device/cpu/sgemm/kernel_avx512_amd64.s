@@ -68,6 +68,87 @@
 	PREFETCHROW; \
 	PREFETCHROW
 
+// Zero the 16 accumulators.
+#define ZEROACC \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15
+
+// The tile's k loop: R13 steps from the A panel at SI and the B panel at
+// DI, four at a time, then one at a time; SI ends at the next A panel.
+#define KLOOP \
+	MOVQ  R13, CX; \
+	MOVQ  CX, BX; \
+	SHRQ  $2, BX; \
+	ANDQ  $3, CX; \
+	TESTQ BX, BX; \
+	JZ    tail; \
+loop4: \
+	PREFETCHT0 512(SI); \
+	STEP(0, 0); \
+	STEP(32, 128); \
+	PREFETCHT0 576(SI); \
+	STEP(64, 256); \
+	STEP(96, 384); \
+	ADDQ $128, SI; \
+	ADDQ $512, DI; \
+	DECQ BX; \
+	JNZ  loop4; \
+tail: \
+	TESTQ CX, CX; \
+	JZ    kdone; \
+loop1: \
+	STEP(0, 0); \
+	ADDQ $32, SI; \
+	ADDQ $128, DI; \
+	DECQ CX; \
+	JNZ  loop1; \
+kdone:
+
+// Multiply the accumulators by alpha.
+#define SCALEALPHA \
+	VBROADCASTSS alpha+48(FP), Z16; \
+	VMULPS       Z16, Z0, Z0; \
+	VMULPS       Z16, Z1, Z1; \
+	VMULPS       Z16, Z2, Z2; \
+	VMULPS       Z16, Z3, Z3; \
+	VMULPS       Z16, Z4, Z4; \
+	VMULPS       Z16, Z5, Z5; \
+	VMULPS       Z16, Z6, Z6; \
+	VMULPS       Z16, Z7, Z7; \
+	VMULPS       Z16, Z8, Z8; \
+	VMULPS       Z16, Z9, Z9; \
+	VMULPS       Z16, Z10, Z10; \
+	VMULPS       Z16, Z11, Z11; \
+	VMULPS       Z16, Z12, Z12; \
+	VMULPS       Z16, Z13, Z13; \
+	VMULPS       Z16, Z14, Z14; \
+	VMULPS       Z16, Z15, Z15
+
+#define KERNELARGS \
+	MOVQ kc+0(FP), R13; \
+	MOVQ mr+8(FP), R10; \
+	MOVQ a+16(FP), SI; \
+	MOVQ b+24(FP), R11; \
+	MOVQ c+32(FP), R9; \
+	MOVQ ldc+40(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ R8, R12; \
+	SHLQ $3, R12 // 8 rows of C in bytes
+
 // func kernel8x32(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32)
 //
 // For each of the ceil(mr/8) packed A panels (8 x kc each, consecutive from
@@ -76,15 +157,7 @@
 // when beta is 0), rounded as in kernel6x16: alpha*T, then one fused
 // multiply-add. Successive tiles go 8 rows further down C.
 TEXT ·kernel8x32(SB), NOSPLIT, $0-56
-	MOVQ  kc+0(FP), R13
-	MOVQ  mr+8(FP), R10
-	MOVQ  a+16(FP), SI
-	MOVQ  b+24(FP), R11
-	MOVQ  c+32(FP), R9
-	MOVQ  ldc+40(FP), R8
-	SHLQ  $2, R8
-	MOVQ  R8, R12
-	SHLQ  $3, R12        // 8 rows of C in bytes
+	KERNELARGS
 	TESTQ R10, R10
 	JLE   done
 	PREFETCHTILE(R9)
@@ -94,73 +167,10 @@ tile:
 	LEAQ (R9)(R12*1), AX
 	PREFETCHTILE(AX)
 	MOVQ R11, DI
-
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-
-	MOVQ  R13, CX
-	MOVQ  CX, BX
-	SHRQ  $2, BX
-	ANDQ  $3, CX
-	TESTQ BX, BX
-	JZ    tail
-
-loop4:
-	PREFETCHT0 512(SI)
-	STEP(0, 0)
-	STEP(32, 128)
-	PREFETCHT0 576(SI)
-	STEP(64, 256)
-	STEP(96, 384)
-	ADDQ $128, SI
-	ADDQ $512, DI
-	DECQ BX
-	JNZ  loop4
-
-tail:
-	TESTQ CX, CX
-	JZ    store
-
-loop1:
-	STEP(0, 0)
-	ADDQ $32, SI
-	ADDQ $128, DI
-	DECQ CX
-	JNZ  loop1
-
-store:
-	MOVQ         R9, DX
-	VBROADCASTSS alpha+48(FP), Z16
-	VMULPS       Z16, Z0, Z0
-	VMULPS       Z16, Z1, Z1
-	VMULPS       Z16, Z2, Z2
-	VMULPS       Z16, Z3, Z3
-	VMULPS       Z16, Z4, Z4
-	VMULPS       Z16, Z5, Z5
-	VMULPS       Z16, Z6, Z6
-	VMULPS       Z16, Z7, Z7
-	VMULPS       Z16, Z8, Z8
-	VMULPS       Z16, Z9, Z9
-	VMULPS       Z16, Z10, Z10
-	VMULPS       Z16, Z11, Z11
-	VMULPS       Z16, Z12, Z12
-	VMULPS       Z16, Z13, Z13
-	VMULPS       Z16, Z14, Z14
-	VMULPS       Z16, Z15, Z15
+	ZEROACC
+	KLOOP
+	MOVQ R9, DX
+	SCALEALPHA
 
 	// beta == 0 (or -0): C is not read.
 	MOVL beta+52(FP), AX
@@ -192,6 +202,46 @@ nobeta:
 	JMP  tile
 
 done:
+	VZEROUPPER
+	RET
+
+#define ROWSTORENT(r0, r1) \
+	VMOVNTPS r0, (DX); \
+	VMOVNTPS r1, 64(DX); \
+	ADDQ     R8, DX; \
+	DECQ     R10; \
+	JZ       done
+
+// func kernel8x32nt(kc, mr int, a, b, c *float32, ldc int, alpha, beta float32)
+//
+// kernel8x32 for beta == 0 (beta is ignored), with non-temporal stores that
+// bypass the caches: for a C much larger than the caches, it is not read
+// for ownership before being written. Every row of C must start on a
+// 64-byte boundary.
+TEXT ·kernel8x32nt(SB), NOSPLIT, $0-56
+	KERNELARGS
+	TESTQ R10, R10
+	JLE   done
+
+tile:
+	MOVQ R11, DI
+	ZEROACC
+	KLOOP
+	MOVQ R9, DX
+	SCALEALPHA
+	ROWSTORENT(Z0, Z1)
+	ROWSTORENT(Z2, Z3)
+	ROWSTORENT(Z4, Z5)
+	ROWSTORENT(Z6, Z7)
+	ROWSTORENT(Z8, Z9)
+	ROWSTORENT(Z10, Z11)
+	ROWSTORENT(Z12, Z13)
+	ROWSTORENT(Z14, Z15)
+	ADDQ R12, R9
+	JMP  tile
+
+done:
+	SFENCE
 	VZEROUPPER
 	RET
 

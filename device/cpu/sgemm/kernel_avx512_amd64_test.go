@@ -181,3 +181,53 @@ func BenchmarkKernel8x32(b *testing.B) {
 	b.ReportMetric(f/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	b.ReportMetric(f/(cpuTime()-t0).Seconds()/1e9, "GFLOP/cpu-s")
 }
+
+// TestNonTemporal checks the non-temporal stores (forced on for small C):
+// C 64-byte aligned with a row stride a multiple of 16, beta 0 and NaNs in
+// C, bits as with the AVX2 kernel; and that they are not used where C is
+// unaligned, beta is not 0 or k needs more than one block.
+func TestNonTemporal(t *testing.T) {
+	skipNoAVX512(t)
+	defer func(v, w int) { ntMinBytes, parallelMinFMA = v, w }(ntMinBytes, parallelMinFMA)
+	ntMinBytes = 0
+	rng := rand.New(rand.NewSource(10))
+	e, ref := newEngine(2, &avx512Kernel), newEngine(1, &avx2Kernel)
+	defer e.Close()
+	defer ref.Close()
+	for _, s := range []shape{{true, false, 144, 700, 16}, {false, false, 20, 333, 27}, {true, true, 9, 64, 64}, {false, true, 37, 100, 256}} {
+		for _, minFMA := range []int{1 << 19, 0} {
+			parallelMinFMA = minFMA
+			p := newProblem(rng, s, 0.5, 0, 0)
+			p.ldc = roundUp(s.n, 16)
+			p.c = alignedFloats(s.m * p.ldc)
+			for i := range p.c {
+				p.c[i] = float32(math.NaN())
+			}
+			got := alignedFloats(len(p.c))
+			copy(got, p.c)
+			e.Sgemm(s.transA, s.transB, s.m, s.n, s.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, got, p.ldc)
+			if !e.job.nt {
+				t.Fatalf("%v: non-temporal stores not used", s)
+			}
+			want := p.run(ref)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v: element %d = %g, AVX2 gave %g", s, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	c := alignedFloats(8 * 48)
+	a := randSlice(rng, 32*300)
+	for _, tc := range []struct {
+		name   string
+		c      []float32
+		ldc, k int
+		beta   float32
+	}{{"unaligned C", c[1:], 48, 16, 0}, {"ldc 40", c, 40, 16, 0}, {"beta 1", c, 48, 16, 1}, {"k 300", c, 48, 300, 0}} {
+		e.Sgemm(false, false, 8, 32, tc.k, 1, a, tc.k, a, 32, tc.beta, tc.c, tc.ldc)
+		if e.job.nt {
+			t.Errorf("%s: non-temporal stores used", tc.name)
+		}
+	}
+}
