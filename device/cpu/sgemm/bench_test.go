@@ -76,6 +76,34 @@ func BenchmarkSgemm1(b *testing.B) {
 	}
 }
 
+// resnetShapes are the GEMMs of ResNet-20 on CIFAR at batch 128 in CNHW
+// im2col form, one stage each: forward W[OC, C*9] x col[C*9, N*OH*OW],
+// weight gradient dy x col^T (k = N*OH*OW), data gradient W^T x dy (k = OC).
+var resnetShapes = []struct {
+	name string
+	s    shape
+}{
+	{"fwd_s0", shape{false, false, 16, 131072, 27}},
+	{"fwd_s1", shape{false, false, 16, 131072, 144}},
+	{"fwd_s2", shape{false, false, 32, 32768, 288}},
+	{"fwd_s3", shape{false, false, 64, 8192, 576}},
+	{"wgrad_s1", shape{false, true, 16, 144, 131072}},
+	{"wgrad_s2", shape{false, true, 32, 288, 32768}},
+	{"wgrad_s3", shape{false, true, 64, 576, 8192}},
+	{"dgrad_s1", shape{true, false, 144, 131072, 16}},
+	{"dgrad_s2", shape{true, false, 288, 32768, 32}},
+	{"dgrad_s3", shape{true, false, 576, 8192, 64}},
+}
+
+// BenchmarkResNet20 runs the ResNet-20 shapes on runtime.NumCPU() threads.
+func BenchmarkResNet20(b *testing.B) {
+	e := NewEngine(0)
+	defer e.Close()
+	for _, bs := range resnetShapes {
+		b.Run(bs.name, func(b *testing.B) { benchSgemm(b, e, bs.s) })
+	}
+}
+
 // BenchmarkSgemmGeneric is BenchmarkSgemm with the portable kernel.
 func BenchmarkSgemmGeneric(b *testing.B) {
 	e := NewEngineGeneric(0)

@@ -25,9 +25,20 @@ type kernel struct {
 	packA  func(dst, a []float32, lda int, trans bool, i0, mc, p0, kc, mr int)
 	packB  func(dst, b []float32, ldb int, trans bool, p0, kc, j0, nc, nr int)
 
+	// fnNT, if set, is fn for beta = 0 with non-temporal stores, for a C
+	// far larger than the caches; every row of C must be 64-byte aligned.
+	fnNT kernelFunc
+
 	// dot, if set, is a dot-product kernel for A * B^T with A and B both
 	// stored k-contiguous (see dotFunc); it serves the long-k k splits.
 	dot dotFunc
+
+	// edgeFMA, if set, merges the first 16*n16 columns of a right-edge tile
+	// into C rounded as fn rounds a whole tile (alpha*T, then a fused
+	// multiply-add with beta*C), for a kernel whose nr is a multiple of 16:
+	// those are columns that a 16-wide kernel stores whole, so the results
+	// stay identical to its own. mergeTile does the rest of the edge.
+	edgeFMA func(rows, n16 int, t *float32, ldt int, c *float32, ldc int, alpha, beta float32)
 }
 
 // dotFunc sets out[i*4+j] = sum over p < kb of rows[i][p] * rows[3+j][p]
@@ -46,6 +57,13 @@ const (
 // parallelMinFMA is the size (m*n*k multiply-adds) below which a call runs
 // on the calling goroutine only; a variable so tests can force hand-overs.
 var parallelMinFMA = 1 << 19
+
+// ntMinBytes is the size of C from which a product with beta = 0 and a
+// single k block writes C with non-temporal stores (when the kernel has
+// them): a C that large would not stay in the caches for its next reader
+// anyway, and reading it for ownership before writing it costs as much
+// memory traffic as writing it. A variable for tests.
+var ntMinBytes = 32 << 20
 
 // kSplitChunks is about how many k chunks a k split makes.
 const kSplitChunks = 8
@@ -90,6 +108,9 @@ type job struct {
 	// k blocking, identical for every task: blocks of kcb from 0 (or from the
 	// start of a k chunk), the last one shorter.
 	kcb int
+
+	// nt: whole tiles are stored with the kernel's fnNT.
+	nt bool
 
 	// Output blocks (phaseBlocks): mTasks x nTasks blocks of mb x nb.
 	mb, nb         int
@@ -416,6 +437,8 @@ func (e *Engine) plan() {
 	}
 	j.mb, j.nb = mbt*kn.mr, nbt*kn.nr
 	j.mTasks, j.nTasks = ceilDiv(mtiles, mbt), ceilDiv(ntiles, nbt)
+	j.nt = kn.fnNT != nil && len(j.c) > 0 && j.beta == 0 && k <= j.kcb && m*n*4 >= ntMinBytes &&
+		j.ldc%16 == 0 && uintptr(unsafe.Pointer(&j.c[0]))%64 == 0
 }
 
 // planDot plans a k split in dot mode: A (m x k) and B (n x k) are both
@@ -559,13 +582,17 @@ func (e *Engine) block(w *worker, i0, i1, j0, j1, p0, p1 int, c []float32, ldc i
 					bpan := &w.bp[jr*kc]
 					if nrr == nr {
 						// All the rows of the block in one call.
-						kn.fn(kc, mc, &ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
+						fn := kn.fn
+						if j.nt {
+							fn = kn.fnNT
+						}
+						fn(kc, mc, &ap[0], bpan, &c[ic*ldc+jc+jr], ldc, alpha, bt)
 						continue
 					}
 					// Right edge: whole tiles into the scratch tile, then merge.
 					for ir := 0; ir < mc; ir += mr {
 						kn.fn(kc, mr, &ap[ir*kc], bpan, &tile[0], nr, 1, 0)
-						mergeTile(c[(ic+ir)*ldc+jc+jr:], ldc, tile, nr, min(mr, mc-ir), nrr, alpha, bt)
+						kn.mergeEdge(c[(ic+ir)*ldc+jc+jr:], ldc, tile, min(mr, mc-ir), nrr, alpha, bt)
 					}
 				}
 			}
@@ -633,6 +660,21 @@ func (e *Engine) dotBlock(w *worker, i0, i1, p0, p1 int, out []float32) {
 
 // dotZero stands in for the missing rows of an edge tile in dot mode.
 var dotZero [dotKB]float32
+
+// mergeEdge stores c = alpha*t + beta*c for the rows x cols corner of the
+// scratch tile t, rounded as described for edgeFMA.
+func (kn *kernel) mergeEdge(c []float32, ldc int, t []float32, rows, cols int, alpha, beta float32) {
+	f := 0
+	if kn.edgeFMA != nil {
+		if f = cols &^ 15; f > 0 {
+			_ = c[(rows-1)*ldc+f-1] // the last element written
+			kn.edgeFMA(rows, f/16, &t[0], kn.nr, &c[0], ldc, alpha, beta)
+		}
+	}
+	if f < cols {
+		mergeTile(c[f:], ldc, t[f:], kn.nr, rows, cols-f, alpha, beta)
+	}
+}
 
 // mergeTile stores c = alpha*t + beta*c for an mr x nr corner of a tile.
 func mergeTile(c []float32, ldc int, t []float32, ldt, mr, nr int, alpha, beta float32) {

@@ -5,12 +5,22 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // skipNoAVX2 skips tests of the assembly on CPUs without AVX2 and FMA.
 func skipNoAVX2(tb testing.TB) {
-	if bestKernel() != &avx2Kernel {
+	if avx2OrGeneric() != &avx2Kernel {
 		tb.Skip("no AVX2+FMA")
+	}
+}
+
+// skipNoAVX512 skips tests of the AVX-512 kernel on CPUs without it.
+func skipNoAVX512(tb testing.TB) {
+	skipNoAVX2(tb)
+	if !cpu.X86.HasAVX512F {
+		tb.Skip("no AVX-512F")
 	}
 }
 

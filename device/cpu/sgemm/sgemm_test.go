@@ -149,6 +149,10 @@ func testEngines(t *testing.T) []engineCase {
 	for _, th := range []int{1, 2, 3} {
 		e := NewEngine(th)
 		es = append(es, engineCase{fmt.Sprintf("%s/t%d", e.Kernel(), th), e})
+		if k := avx2OrGeneric(); e.kern != k {
+			a := newEngine(th, k)
+			es = append(es, engineCase{fmt.Sprintf("%s/t%d", a.Kernel(), th), a})
+		}
 		if e.kern != &genericKernel {
 			g := NewEngineGeneric(th)
 			es = append(es, engineCase{fmt.Sprintf("%s/t%d", g.Kernel(), th), g})
@@ -170,7 +174,7 @@ func testShapes(rng *rand.Rand) []shape {
 		{18, 48, 1}, {145, 20, 33}, {32, 10, 64}, {32, 64, 10}, {64, 29, 515},
 		{150, 1030, 3}, {3, 2000, 11},
 		// k split (long k, small C)
-		{7, 5, 2000}, {13, 33, 3000}, {32, 27, 1100}, {5, 40, 2000}, {6, 33, 1200}, {300, 16, 1100}, {30, 20, 4500},
+		{7, 5, 2000}, {13, 33, 3000}, {32, 27, 1100}, {5, 40, 2000}, {6, 33, 1200}, {300, 16, 1100}, {30, 20, 4500}, {150, 160, 1100},
 	}
 	for _, d := range dims {
 		for tr := 0; tr < 4; tr++ {
@@ -243,14 +247,14 @@ func TestDeterminism(t *testing.T) {
 		{false, true, 64, 100, 1200}, {true, true, 37, 300, 700}, {false, false, 300, 40, 100},
 		{true, false, 4, 50, 3000}, {false, false, 1000, 20, 30}, {true, false, 300, 16, 1100}, {false, true, 30, 20, 4500}, {false, true, 300, 64, 4100},
 	}
-	for _, gen := range []bool{false, true} {
+	kerns := []*kernel{bestKernel(), &genericKernel}
+	if k := avx2OrGeneric(); k != kerns[0] && k != kerns[1] {
+		kerns = append(kerns, k)
+	}
+	for _, kn := range kerns {
 		var es []*Engine
 		for th := 1; th <= 3; th++ {
-			if gen {
-				es = append(es, NewEngineGeneric(th))
-			} else {
-				es = append(es, NewEngine(th))
-			}
+			es = append(es, newEngine(th, kn))
 		}
 		for _, s := range shapes {
 			p := newProblem(rng, s, 0.9, 0.3, 2)
