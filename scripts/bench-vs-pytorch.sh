@@ -12,7 +12,7 @@
 #   resnet20  `trainer bench --model resnet20` at batch 128, STEPS_RESNET20
 #             (40) timed steps after WARMUP_RESNET20 (5), against
 #             scripts/torch_resnet20.py --json-bench (the same network built
-#             from scripts/resnet20.json, SGD, the same step counts).
+#             from model/presets/resnet20.json, SGD, the same step counts).
 #
 # DATA_DIR holds data_batch_*.bin and test_batch.bin (PyTorch's scripts read
 # real data; the trainer's bench uses synthetic images of the same shape). If
@@ -83,7 +83,7 @@ for m in $models; do
   resnet20)
     steps=${STEPS_RESNET20:-40} warm=${WARMUP_RESNET20:-5}
     compare "resnet20 batch 128" "$tmp/trainer" bench --device=cpu --model resnet20 --optimizer sgd --batch-size 128 --steps "$steps" --warmup "$warm" --json \
-      -- "${torch_env[@]}" scripts/torch_resnet20.py --data "$data" --model scripts/resnet20.json \
+      -- "${torch_env[@]}" scripts/torch_resnet20.py --data "$data" --model model/presets/resnet20.json \
       --json-bench --batch 128 --steps "$steps" --warmup "$warm"
     ;;
   esac
