@@ -160,11 +160,8 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if err != nil {
 		return nil, err
 	}
-	if opt.EMA.Decay > 0 && net.EMA == nil {
-		if net.EMA, err = b.Alloc("weight average", device.F32, net.nParam); err != nil {
-			return nil, err
-		}
-		b.Axpby(net.Params, net.EMA, net.nParam, 1, 0)
+	if err := net.enableEMA(opt.EMA.Decay > 0); err != nil {
+		return nil, err
 	}
 	pcg := rand.NewPCG(opt.Seed, 0xda7a)
 	t := &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
@@ -186,14 +183,8 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if err := b.UploadI32(t.permBuf, 0, t.perm); err != nil {
 		return nil, err
 	}
-	if opt.DropLast && train.N < opt.Batch {
-		return nil, fmt.Errorf("drop-last: the training set has %d images, fewer than one batch of %d", train.N, opt.Batch)
-	}
-	for off := 0; off < train.N; off += opt.Batch {
-		if opt.DropLast && off+opt.Batch > train.N {
-			break
-		}
-		t.batchIdx = append(t.batchIdx, b.View(t.permBuf, off, min(opt.Batch, train.N-off)))
+	if err := t.makeBatches(train.N); err != nil {
+		return nil, err
 	}
 	nIota := train.N
 	if val != nil {
@@ -206,6 +197,35 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 		return nil, err
 	}
 	return t, nil
+}
+
+// makeBatches cuts the shuffled order into the epoch's batches (views made
+// once), leaving out a last smaller one with DropLast.
+func (t *Trainer) makeBatches(n int) error {
+	bs := t.opt.Batch
+	if t.opt.DropLast && n < bs {
+		return fmt.Errorf("drop-last: the training set has %d images, fewer than one batch of %d", n, bs)
+	}
+	for off := 0; off < n; off += bs {
+		if t.opt.DropLast && off+bs > n {
+			break
+		}
+		t.batchIdx = append(t.batchIdx, t.b.View(t.permBuf, off, min(bs, n-off)))
+	}
+	return nil
+}
+
+// enableEMA allocates the weight average, starting at the weights.
+func (n *Network) enableEMA(on bool) error {
+	if !on || n.EMA != nil {
+		return nil
+	}
+	var err error
+	if n.EMA, err = n.b.Alloc("weight average", device.F32, n.nParam); err != nil {
+		return err
+	}
+	n.b.Axpby(n.Params, n.EMA, n.nParam, 1, 0)
+	return nil
 }
 
 // checkLabels refuses a label the network has no output for (the loss
