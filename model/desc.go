@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 )
@@ -137,24 +139,36 @@ func IsModelFile(s string) bool {
 	return ext == ".json" || ext == ".yaml" || ext == ".yml" || strings.ContainsRune(s, os.PathSeparator)
 }
 
+// showPath is path as an error prints it: quoted when it has characters
+// that would break the one-line message.
+func showPath(path string) string {
+	for _, r := range path {
+		if !unicode.IsGraphic(r) || r == utf8.RuneError {
+			return strconv.Quote(path)
+		}
+	}
+	return path
+}
+
 // LoadDesc reads a model file (JSON or YAML).
 func LoadDesc(path string) (*Desc, error) {
+	shown := showPath(path)
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: %v", path, errors.Unwrap(err))}
+		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: %v", shown, errors.Unwrap(err))}
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
-		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: not a regular file", path)}
+		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: not a regular file", shown)}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxModelFile+1))
 	if err != nil {
-		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: %v", path, err)}
+		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: %v", shown, err)}
 	}
 	if len(b) > maxModelFile {
-		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: larger than %d bytes; is it a model file?", path, maxModelFile)}
+		return nil, &SpecError{Msg: fmt.Sprintf("model file %s: larger than %d bytes; is it a model file?", shown, maxModelFile)}
 	}
-	return ParseDesc(b, "model file "+path)
+	return ParseDesc(b, "model file "+shown)
 }
 
 // ParseDesc parses a model description in JSON or YAML and checks it
