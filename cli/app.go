@@ -9,6 +9,7 @@ import (
 	"github.com/trainer-go/trainer/internal/pool"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -25,7 +26,8 @@ import (
 const (
 	ExitOK          = 0
 	ExitError       = 1                        // bad input, failed run
-	ExitSkipped     = 2                        // predict: some input files could not be read and were skipped
+	ExitUsage       = 2                        // usage error: unknown command or flag, a flag value that does not parse, stray arguments
+	ExitSkipped     = 3                        // predict, explain: some input files could not be read and were skipped
 	ExitInterrupted = trainrun.ExitInterrupted // Ctrl-C / SIGTERM / SIGHUP
 )
 
@@ -59,9 +61,9 @@ func setupLogging(format, level string, w io.Writer, tty bool) error {
 	jsonMode = format == "json"
 	switch format {
 	case "json":
-		log = zerolog.New(w).Level(lv).With().Timestamp().Logger()
+		log = zerolog.New(orderedJSON{w}).Level(lv).With().Timestamp().Logger()
 	case "text":
-		log = zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: !tty, TimeFormat: "15:04:05"}).Level(lv).With().Timestamp().Logger()
+		log = zerolog.New(zerolog.ConsoleWriter{Out: w, NoColor: !tty, TimeFormat: "15:04:05", FieldsOrder: consoleFieldsOrder}).Level(lv).With().Timestamp().Logger()
 	default:
 		return fmt.Errorf("--log-format %q: use text or json", format)
 	}
@@ -78,8 +80,10 @@ func App() *ucli.App {
 			"   trainer eval --checkpoint model.safetensors\n" +
 			"   trainer summary --model conv16k3,maxpool2,flatten,dense10\n" +
 			"   trainer bench --device=cpu --json\n" +
-			"   trainer devices",
-		HideHelpCommand:      true,
+			"   trainer devices\n\n" +
+			"Global options may also follow the command (trainer train --log-format json).",
+		Version:              Version(),
+		Suggest:              true,
 		EnableBashCompletion: true,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (human-readable) or json (one object per line)"},
@@ -109,6 +113,7 @@ func Run(args []string) int {
 	// and resume command from package run) become JSON objects; the logger
 	// and the error line write JSON to the real stderr themselves.
 	rawErr := stderr
+	args = hoistGlobalFlags(args, App())
 	jsonMode = jsonFormatArg(args)
 	lines := &jsonLines{w: rawErr}
 	logStderr = rawErr
@@ -120,10 +125,12 @@ func Run(args []string) int {
 	app := App()
 	app.Writer, app.ErrWriter = out, rawErr
 	app.ExitErrHandler = func(*ucli.Context, error) {} // we print errors ourselves
-	if jsonMode {
-		setUsageErrors(app)
-	}
+	var notFound error
+	setUsageErrors(app, &notFound)
 	err := app.Run(args)
+	if err == nil {
+		err = notFound
+	}
 	lines.Flush()
 	err = outputError(err, out.err)
 	if err == nil {
@@ -185,7 +192,8 @@ func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
 		return nil, fmt.Errorf("--device %s: %v", name, err)
 	}
 	if fallback != nil {
-		log.Warn().Msgf("no usable GPU: %v: running on the CPU", fallback)
+		lv, msg := gpuNotice(fallback)
+		log.WithLevel(lv).Msg(msg)
 	}
 	log.Info().Str("device", b.Name()).Msg(b.Describe())
 	return b, nil
@@ -215,4 +223,24 @@ func workerPool(threads int) (*pool.Pool, error) {
 		workers.p, workers.threads = pool.New(threads), threads
 	}
 	return workers.p, nil
+}
+
+// gpuNotice is the one line an "auto" run prints when it falls back to the
+// CPU: the reason without its advice (trainer devices gives it all), at
+// info level on a machine without the NVIDIA driver, where the CPU is the
+// only choice, and at warn level when a driver is there but failed.
+func gpuNotice(fallback error) (zerolog.Level, string) {
+	full := fallback.Error()
+	why, _, _ := strings.Cut(full, ": ")
+	if len(why) > 100 {
+		why = why[:97] + "..."
+	}
+	if i := strings.LastIndex(full, " ("); i > len(why) && strings.HasSuffix(full, ")") {
+		why += full[i:] // the failing call and its error code
+	}
+	msg := fmt.Sprintf("no usable GPU: %s; running on the CPU (trainer devices says more)", why)
+	if strings.Contains(why, "libcuda was not found") {
+		return zerolog.InfoLevel, msg
+	}
+	return zerolog.WarnLevel, msg
 }

@@ -51,7 +51,11 @@ func completionCommand() *ucli.Command {
 				s = zshCompletion
 			case "fish":
 				var err error
-				if s, err = c.App.ToFishCompletion(); err != nil {
+				// A fresh tree: the running app's help command makes
+				// urfave/cli's fish generator recurse without end.
+				fish := App()
+				fish.HideHelpCommand = true
+				if s, err = fish.ToFishCompletion(); err != nil {
 					return err
 				}
 			default:

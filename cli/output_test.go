@@ -112,9 +112,10 @@ func TestJSONLogStderr(t *testing.T) {
 		code int
 		want string // in some message
 	}{
-		{"bad flag", append(train, "--bogus"), ExitError, "bogus"},
-		{"bad global flag", []string{"--log-format=json", "--bogus", "summary"}, ExitError, "bogus"},
-		{"bad value", append(train, "--epochs", "zero"), ExitError, "zero"},
+		{"bad flag", append(train, "--bogus"), ExitUsage, "bogus"},
+		{"bad global flag", []string{"--log-format=json", "--bogus", "summary"}, ExitUsage, "bogus"},
+		{"bad value", append(train, "--epochs", "zero"), ExitUsage, "zero"},
+		{"global flag after the command", []string{"eval", "--log-format", "json", "--checkpoint", filepath.Join(t.TempDir(), "none.safetensors")}, ExitError, "none.safetensors"},
 		{"missing checkpoint", append(train, "--resume", filepath.Join(t.TempDir(), "none.safetensors")), ExitError, "none.safetensors"},
 		{"eval missing checkpoint", []string{"--log-format", "json", "eval", "--checkpoint", filepath.Join(t.TempDir(), "none.safetensors")}, ExitError, "none.safetensors"},
 		{"interrupted", append(train, "--epochs", "3", "--stop-after-steps", "2", "--out", filepath.Join(t.TempDir(), "m.safetensors")), ExitInterrupted, "resume with"},

@@ -322,14 +322,14 @@ func (s *session) epochs(ctx context.Context) (model.EpochResult, error) {
 // stopping ends the run.
 func (s *session) endEpoch(r model.EpochResult) (bool, error) {
 	f, tr := s.files, s.tr
-	s.log.Info().Int("epoch", r.Epoch).Float64("loss", Round(r.Loss, 4)).Float64("accuracy", Round(r.Accuracy, 4)).
-		Float64("val_loss", Round(r.ValLoss, 4)).Float64("val_accuracy", Round(r.ValAccuracy, 4)).
-		Float64("images_per_s", Round(r.ImagesPerS, 1)).Float64("seconds", Round(r.Seconds, 2)).
-		Msgf("epoch %d/%d", r.Epoch, s.cfg.Epochs)
 	lr := s.cfg.LR
 	if s.lrAt != nil {
 		lr = s.lrAt(r.Epoch-1, tr.StepsPerEpoch()-1, tr.StepsPerEpoch())
 	}
+	s.log.Info().Int("epoch", r.Epoch).Int("step", tr.TotalSteps()).Float64("loss", Round(r.Loss, 4)).Float64("accuracy", Round(r.Accuracy, 4)).
+		Float64("val_loss", Round(r.ValLoss, 4)).Float64("val_accuracy", Round(r.ValAccuracy, 4)).Float64("lr", lr).
+		Float64("images_per_s", Round(r.ImagesPerS, 1)).Float64("seconds", Round(r.Seconds, 2)).
+		Msgf("epoch %d/%d", r.Epoch, s.cfg.Epochs)
 	if err := f.history.add(HistoryPath(s.cfg.Out), r, lr); err != nil {
 		return false, err
 	}
