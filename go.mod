@@ -11,6 +11,7 @@ require (
 
 require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
+	golang.org/x/term v0.48.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 

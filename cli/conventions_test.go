@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/trainer-go/trainer/model"
 )
 
 // TestCLIConventions: help and help CMD work and go to stdout; usage errors
@@ -151,5 +154,33 @@ func TestGPUNotice(t *testing.T) {
 	lv, msg = gpuNotice(errors.New("the NVIDIA driver library libcuda was not found (tried libcuda.so.1): install the NVIDIA driver"))
 	if lv.String() != "info" || strings.Contains(msg, "install") {
 		t.Errorf("%v %q", lv, msg)
+	}
+}
+
+// TestProgressLineFits: the progress line never exceeds the width it is
+// given, keeps the most useful parts as the width shrinks, and shows
+// everything on a wide terminal.
+func TestProgressLineFits(t *testing.T) {
+	p := model.Progress{Epoch: 12, Step: 1234, Steps: 1563, Loss: 1.23456, Accuracy: 0.56789, ImagesPerS: 123456, Elapsed: 95 * time.Second}
+	for w := 0; w <= 200; w++ {
+		line := progressLine(p, 100, w)
+		if len(line) > w {
+			t.Fatalf("width %d: %d characters: %q", w, len(line), line)
+		}
+		if w >= 79 && !strings.Contains(line, "ETA") || w >= 79 && !strings.Contains(line, "loss 1.2346") {
+			t.Errorf("width %d drops the loss or ETA: %q", w, line)
+		}
+	}
+	wide := progressLine(p, 100, 200)
+	for _, s := range []string{"epoch 12/100", "1234/1563", "123456 img/s", "acc 0.5679", "(run ", strings.Repeat("=", 18)} {
+		if !strings.Contains(wide, s) {
+			t.Errorf("wide line %q lacks %q", wide, s)
+		}
+	}
+	var buf bytes.Buffer
+	b := newProgressBar(&buf, 100) // not a terminal: 80 columns
+	b.Update(p)
+	if line := strings.TrimPrefix(buf.String(), "\r\x1b[K"); len(line) > 79 || !strings.HasPrefix(line, "epoch 12/100") {
+		t.Errorf("default width: %q", line)
 	}
 }
