@@ -42,6 +42,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 var log zerolog.Logger
 
+// program is how the binary was invoked (os.Args[0]: "trainer" from the
+// PATH, "./trainer" from a checkout), for the commands it prints.
+var program = "trainer"
+
 // Where output goes; tests swap them.
 var (
 	stdout io.Writer = os.Stdout
@@ -113,6 +117,9 @@ func Run(args []string) int {
 	// and resume command from package run) become JSON objects; the logger
 	// and the error line write JSON to the real stderr themselves.
 	rawErr := stderr
+	if len(args) > 0 && args[0] != "" {
+		program = args[0]
+	}
 	args = hoistGlobalFlags(args, App())
 	jsonMode = jsonFormatArg(args)
 	lines := &jsonLines{w: rawErr}

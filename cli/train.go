@@ -70,7 +70,7 @@ func runTrain(c *ucli.Context) error {
 		Resume: c.String("resume"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"), EarlyStop: c.Int("early-stop"),
 		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"),
 		Data: datasetFlags(c), Device: trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), TF32: c.Bool("tf32")},
-		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c)}
+		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c), Program: program}
 	for _, name := range c.FlagNames() {
 		cfg.Set[name] = c.IsSet(name)
 	}

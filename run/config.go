@@ -73,6 +73,9 @@ type Config struct {
 	// Global holds the command-line arguments before the command ("--log-
 	// format", "json"), repeated in the resume command.
 	Global []string
+	// Program is how the binary was invoked (os.Args[0]), for the resume
+	// command; "" means "trainer".
+	Program string
 }
 
 // Default is the configuration of `trainer train` without flags.

@@ -7,13 +7,17 @@ import (
 )
 
 // ResumeCommand is the command line that continues the run whose checkpoint
-// is out: trainer, the global arguments (cfg.Global), train --resume out,
+// is out: the program as it was invoked (cfg.Program), the global arguments (cfg.Global), train --resume out,
 // then the settings that differ from Default and that the checkpoint does
 // not fix (the model, batch, learning rate and schedule, seed and
 // augmentation come from it; --out, --force and the test hook do not
 // apply). Arguments are quoted for a POSIX shell.
 func ResumeCommand(cfg Config, out string) string {
-	args := append([]string{"trainer"}, cfg.Global...)
+	prog := cfg.Program
+	if prog == "" {
+		prog = "trainer"
+	}
+	args := append([]string{prog}, cfg.Global...)
 	args = append(args, "train", "--resume", out)
 	args = append(args, changedFlags(cfg)...)
 	for i, a := range args {

@@ -69,3 +69,15 @@ func TestShellQuoteRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeCommandProgram: the resume command starts with the program as
+// it was invoked, quoted for the shell, and with "trainer" when unknown.
+func TestResumeCommandProgram(t *testing.T) {
+	cfg := Default()
+	for prog, want := range map[string]string{"": "trainer ", "./trainer": "./trainer ", "/opt/my tools/trainer": "'/opt/my tools/trainer' "} {
+		cfg.Program = prog
+		if got := ResumeCommand(cfg, "m.safetensors"); !strings.HasPrefix(got, want+"train --resume m.safetensors") {
+			t.Errorf("Program %q: %q", prog, got)
+		}
+	}
+}
