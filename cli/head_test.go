@@ -50,3 +50,39 @@ func TestHugeBatchOnSample(t *testing.T) {
 		t.Fatalf("train: exit %d\n%s", code, e)
 	}
 }
+
+// TestPresetHeadSizedToFolder: a preset trained on a folder of 3 classes
+// gets a 3-unit head (a preset cannot be edited), says so, resumes, and
+// predict names the folder's classes; a layer spec with the wrong head is
+// still an error naming the fix.
+func TestPresetHeadSizedToFolder(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "imgs")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var one string
+	for _, c := range []string{"apple", "kiwi", "plum"} {
+		os.MkdirAll(filepath.Join(root, c), 0o755)
+		for i := range 4 {
+			one = filepath.Join(root, c, fmt.Sprintf("%d.png", i))
+			f, _ := os.Create(one)
+			png.Encode(f, testkit.Noise(rng, 32, 32))
+			f.Close()
+		}
+	}
+	ck := filepath.Join(t.TempDir(), "m.safetensors")
+	args := []string{"train", "--device", "cpu", "--dataset", "folder", "--data-dir", root, "--val-split", "0.25", "--model", "resnet20", "--batch-size", "4", "--out", ck}
+	code, _, e := run(t, append(args, "--epochs", "1")...)
+	if code != 0 || !strings.Contains(e, `head "linear" has 10 outputs: using 3`) {
+		t.Fatalf("train: exit %d\n%s", code, e)
+	}
+	if code, _, e := run(t, "train", "--resume", ck, "--epochs", "2", "--device", "cpu", "--dataset", "folder", "--data-dir", root, "--val-split", "0.25"); code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, e)
+	}
+	code, o, e := run(t, "predict", "--device", "cpu", "--checkpoint", ck, "--top", "3", one)
+	if code != 0 || !strings.Contains(o, "apple") || !strings.Contains(o, "kiwi") || !strings.Contains(o, "plum") {
+		t.Fatalf("predict: exit %d\n%s\n%s", code, o, e)
+	}
+	code, _, e = run(t, "train", "--device", "cpu", "--dataset", "folder", "--data-dir", root, "--model", "flatten,dense10", "--out", filepath.Join(t.TempDir(), "x.safetensors"))
+	if code != ExitError || !strings.Contains(e, "end the model with dense3") {
+		t.Fatalf("spec with a 10-unit head: exit %d\n%s", code, e)
+	}
+}

@@ -128,6 +128,32 @@ func Preset(name string) (*Desc, bool) {
 	return d, true
 }
 
+// ResolveModelFor is ResolveModel for a dataset of classes classes: a
+// preset whose head is a dense layer gets a head of that many units (a
+// preset cannot be edited; a model file or layer spec says what it means
+// and is taken as written). classes <= 0 changes nothing.
+func ResolveModelFor(s string, classes int) (*Desc, error) {
+	d, err := ResolveModel(s)
+	if err != nil || classes <= 0 {
+		return d, err
+	}
+	if _, ok := Preset(strings.TrimSpace(s)); ok {
+		if last := &d.Layers[len(d.Layers)-1]; last.Type == "dense" {
+			last.Units = classes
+		}
+	}
+	return d, nil
+}
+
+// PlanFor is Plan for a dataset of classes classes (see ResolveModelFor).
+func PlanFor(spec string, input Shape, classes int) (*Network, error) {
+	d, err := ResolveModelFor(spec, classes)
+	if err != nil {
+		return nil, err
+	}
+	return PlanDesc(strings.TrimSpace(spec), d, input)
+}
+
 // maxModelFile bounds a model file's size.
 const maxModelFile = 4 << 20
 

@@ -43,7 +43,13 @@ func (s *session) checkData() error {
 			s.cfg.Model = strings.TrimSuffix(model.DefaultSpec, "dense10") + fmt.Sprintf("dense%d", k)
 		}
 	}
-	md, err := model.ResolveModel(s.cfg.Model)
+	s.classes = k
+	if p, ok := model.Preset(strings.TrimSpace(s.cfg.Model)); ok {
+		if last := p.Layers[len(p.Layers)-1]; last.Type == "dense" && last.Units != k {
+			s.log.Info().Str("model", s.cfg.Model).Int("classes", k).Msgf("the %s preset's head %q has %d outputs: using %d, one per class", s.cfg.Model, last.Name, last.Units, k)
+		}
+	}
+	md, err := model.ResolveModelFor(s.cfg.Model, k)
 	if err != nil {
 		return FlagError(err)
 	}
@@ -183,7 +189,7 @@ func (s *session) checkListed(b device.Backend) error {
 		return nil
 	}
 	m := memEstimate{images: l.images, shape: l.shape}
-	net, err := model.Plan(s.cfg.Model, l.shape)
+	net, err := model.PlanFor(s.cfg.Model, l.shape, s.classes)
 	switch {
 	case err == nil:
 		m.fixed, m.perImage, m.batch = uint64(net.FixedBytes()), uint64(net.BytesPerImage()), min(s.cfg.BatchSize, l.images)

@@ -58,6 +58,7 @@ type session struct {
 	unlock        func() // releases the lock on Out (nil: not taken yet)
 	tr            *model.Trainer
 	listing       *listing // a folder dataset's listing
+	classes       int      // the dataset's class count, which sizes a preset's head
 	stop          context.CancelFunc
 	valN          int // validation images
 	stepsPerEpoch int
@@ -189,7 +190,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 		s.log.Info().Int("images", train.N+test.N).Int("classes", len(train.Classes)).Int("train", train.N).Int("validation", test.N).
 			Msgf("found %d images in %d classes: %d for training, %d for validation", train.N+test.N, len(train.Classes), train.N, test.N)
 	}
-	net, err := model.Plan(cfg.Model, model.Shape{C: train.C, H: train.H, W: train.W})
+	net, err := model.PlanFor(cfg.Model, model.Shape{C: train.C, H: train.H, W: train.W}, len(train.Classes))
 	if err != nil {
 		return nil, nil, FlagError(err)
 	}
