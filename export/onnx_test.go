@@ -1,7 +1,6 @@
 package export
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
+	"github.com/trainer-go/trainer/internal/testkit"
 	"github.com/trainer-go/trainer/model"
 )
 
@@ -29,76 +29,11 @@ import (
 // a few ulps of their magnitudes, far inside 1e-4.
 const onnxTol = 1e-4
 
-// runnerDir is scripts/onnx from this package's folder.
-var runnerDir = filepath.Join("..", "scripts", "onnx")
-
-// needRunner skips the test when node or the onnxruntime-web module is not
-// installed, and says how to install them; it returns node's path.
-func needRunner(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node (Node.js 20 or later) is not installed: the ONNX exports cannot be run by ONNX Runtime; install Node.js, then npm ci --prefix scripts/onnx")
-	}
-	if _, err := os.Stat(filepath.Join(runnerDir, "node_modules", "onnxruntime-web", "package.json")); err != nil {
-		t.Skip("the npm module onnxruntime-web is not installed: run npm ci --prefix scripts/onnx (from the repository root) to check the ONNX exports with ONNX Runtime")
-	}
-	return node
-}
-
-// runONNX runs the model file with ONNX Runtime on x ([n, c, h, w]) and
-// returns the logits and their dims.
-func runONNX(t *testing.T, node, modelPath string, x []float32, dims [4]int) ([]float32, []int) {
-	t.Helper()
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "x.f32"), filepath.Join(dir, "y.f32")
-	if err := os.WriteFile(in, f32Bytes(x), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	shape := fmt.Sprintf("%d,%d,%d,%d", dims[0], dims[1], dims[2], dims[3])
-	cmd := exec.Command(node, filepath.Join(runnerDir, "run.mjs"), modelPath, in, shape, out)
-	res, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("ONNX Runtime on %s: %v\n%s", modelPath, err, msg)
-	}
-	var info struct {
-		Input, Output string
-		Dims          []int
-	}
-	if err := json.Unmarshal(res, &info); err != nil {
-		t.Fatalf("runner printed %q: %v", res, err)
-	}
-	if info.Input != InputName || info.Output != OutputName {
-		t.Fatalf("the model's input and output are %q and %q, want %q and %q", info.Input, info.Output, InputName, OutputName)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := make([]float32, len(b)/4)
-	for i := range y {
-		y[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return y, info.Dims
-}
-
-func f32Bytes(v []float32) []byte {
-	b := make([]byte, 0, 4*len(v))
-	for _, x := range v {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	return b
-}
-
 // testNet plans d on input in, builds it on the CPU for batches of n and
 // sets random weights: InitParams, then every tensor InitParams leaves
 // constant (biases, BatchNorm's weight, bias and running statistics, the
 // whitening conv's zero weights) drawn at random, so each one shows in the
-// logits.
+// logits, and the last layer's weights times 8.
 func testNet(t *testing.T, d *model.Desc, in model.Shape, n int, seed uint64) (*model.Network, []float32) {
 	t.Helper()
 	net, err := model.PlanDesc(d.Name, d, in)
@@ -115,8 +50,20 @@ func testNet(t *testing.T, d *model.Desc, in model.Shape, n int, seed uint64) (*
 	}
 	flat := net.InitParams(seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	for _, ts := range net.Tensors(flat) {
-		perturb(rng, ts)
+	ts := net.Tensors(flat)
+	for _, t := range ts {
+		perturb(rng, t)
+	}
+	// Logits of several units in size make a wrong layer show: scale the
+	// last weights up.
+	last := ts[len(ts)-1]
+	for _, t := range ts {
+		if strings.HasSuffix(t.Name, ".weight") {
+			last = t
+		}
+	}
+	for i := range last.Data {
+		last.Data[i] *= 8
 	}
 	if err := net.SetParams(flat); err != nil {
 		t.Fatal(err)
@@ -243,7 +190,7 @@ var onnxCases = []onnxCase{
 // TestONNXMatchesCPU exports each network and runs it with ONNX Runtime:
 // the logits must match the CPU backend's within onnxTol.
 func TestONNXMatchesCPU(t *testing.T) {
-	node := needRunner(t)
+	ort := testkit.NeedONNXRuntime(t)
 	for i, tc := range onnxCases {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := uint64(100 + i)
@@ -262,11 +209,14 @@ func TestONNXMatchesCPU(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, dims := runONNX(t, node, path, x, [4]int{tc.n, tc.in.C, tc.in.H, tc.in.W})
-			if len(dims) != 2 || dims[0] != tc.n || dims[1] != net.Classes {
-				t.Fatalf("ONNX Runtime's logits have dims %v, want [%d %d]", dims, tc.n, net.Classes)
+			got, res := ort.Run(t, path, x, [4]int{tc.n, tc.in.C, tc.in.H, tc.in.W})
+			if res.Input != InputName || res.Output != OutputName {
+				t.Fatalf("the model's input and output are %q and %q, want %q and %q", res.Input, res.Output, InputName, OutputName)
 			}
-			diff, at := maxDiff(got, want)
+			if len(res.Dims) != 2 || res.Dims[0] != tc.n || res.Dims[1] != net.Classes {
+				t.Fatalf("ONNX Runtime's logits have dims %v, want [%d %d]", res.Dims, tc.n, net.Classes)
+			}
+			diff, at := testkit.MaxDiff(got, want)
 			t.Logf("%s: %d images, %d logits up to %.3g in size: max |ONNX Runtime - CPU| = %.3g", tc.name, tc.n, len(want), maxAbs(want), diff)
 			if diff > onnxTol || math.IsNaN(diff) {
 				t.Fatalf("logit %d: ONNX Runtime %g, CPU %g: differ by %.3g, more than %g", at, got[at], want[at], diff, onnxTol)
@@ -291,26 +241,6 @@ func checkPads(t *testing.T, net *model.Network, want map[string][4]int) {
 	if seen != len(want) {
 		t.Fatalf("%d of %d convs with expected pads found", seen, len(want))
 	}
-}
-
-// maxDiff is the largest |a[i]-b[i]| and its index (NaN when the lengths
-// differ or a value is NaN).
-func maxDiff(a, b []float32) (float64, int) {
-	if len(a) != len(b) {
-		return math.NaN(), 0
-	}
-	var d float64
-	at := 0
-	for i := range a {
-		e := math.Abs(float64(a[i]) - float64(b[i]))
-		if math.IsNaN(e) {
-			return e, i
-		}
-		if e > d {
-			d, at = e, i
-		}
-	}
-	return d, at
 }
 
 func maxAbs(v []float32) float64 {
