@@ -156,7 +156,9 @@ const mixJSON = `{"name": "mix", "layers": [
 
 // gapJSON: grey input, symmetric and asymmetric "same" padding at stride
 // 2 on odd sizes, global average pooling, explicit padding with stride 2,
-// a layer named "logits" that is not the last, and dropout last.
+// a layer named "logits" that is not the last, a layer nothing reads, and
+// dropout last reading an earlier layer (the graph's output is then an
+// Identity).
 const gapJSON = `{"name": "gap", "layers": [
  {"name": "c1", "type": "conv", "filters": 4, "kernel": 3, "stride": 2, "padding": "same", "act": "relu"},
  {"name": "c2", "type": "conv", "filters": 5, "kernel": 2, "stride": 2, "padding": "same", "bias": false},
@@ -165,7 +167,8 @@ const gapJSON = `{"name": "gap", "layers": [
  {"name": "pool", "type": "globalavgpool"},
  {"name": "logits", "type": "dense", "units": 3, "act": "relu"},
  {"name": "bnf", "type": "batchnorm"},
- {"name": "drop", "type": "dropout"}
+ {"name": "unused", "type": "relu"},
+ {"name": "drop", "type": "dropout", "input": "bnf"}
 ]}`
 
 // onnxCase is one network the ONNX test exports.
@@ -175,6 +178,9 @@ type onnxCase struct {
 	in   model.Shape
 	n    int // images
 	pads map[string][4]int
+	// identity: the last layer adds no node and reads an earlier layer,
+	// so an Identity gives the graph's output.
+	identity bool
 }
 
 var onnxCases = []onnxCase{
@@ -184,7 +190,7 @@ var onnxCases = []onnxCase{
 	{name: "mix", desc: func(t *testing.T) *model.Desc { return parse(t, mixJSON) }, in: model.Shape{C: 3, H: 16, W: 16}, n: 5,
 		pads: map[string][4]int{"c1": {0, 0, 1, 1}, "c2": {1, 1, 2, 2}, "c3": {0, 0, 0, 0}}},
 	{name: "gap", desc: func(t *testing.T) *model.Desc { return parse(t, gapJSON) }, in: model.Shape{C: 1, H: 9, W: 9}, n: 4,
-		pads: map[string][4]int{"c1": {1, 1, 1, 1}, "c2": {0, 0, 1, 1}, "c3": {1, 1, 1, 1}}},
+		pads: map[string][4]int{"c1": {1, 1, 1, 1}, "c2": {0, 0, 1, 1}, "c3": {1, 1, 1, 1}}, identity: true},
 }
 
 // TestONNXMatchesCPU exports each network and runs it with ONNX Runtime:
@@ -271,19 +277,19 @@ print(json.dumps({
     "meta": {p.key: p.value for p in m.metadata_props},
     "doc": m.doc_string,
     "inferred": len(inf.graph.value_info),
+    "last_op": m.graph.node[-1].op_type,
 }))
 `
 
-// TestONNXChecker runs the onnx package's full checker on exports of
-// airbench94 (whitening conv, normalize, gelu) and the mix network, when
-// Python's onnx is installed (Debian's python3-onnx), and compares the
+// TestONNXChecker runs the onnx package's full checker on the exports of
+// every test network, when Python's onnx is installed (Debian's python3-onnx), and compares the
 // model's interface and metadata as onnx reads them.
 func TestONNXChecker(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
 		t.Skip("Python's onnx module is not installed (apt-get install python3-onnx): the ONNX checker is not run")
 	}
-	for i, tc := range []onnxCase{onnxCases[2], onnxCases[3]} {
+	for i, tc := range onnxCases {
 		t.Run(tc.name, func(t *testing.T) {
 			net, flat := testNet(t, tc.desc(t), tc.in, 1, uint64(200+i))
 			classes := make([]string, net.Classes)
@@ -310,6 +316,7 @@ func TestONNXChecker(t *testing.T) {
 				Meta            map[string]string
 				Doc             string
 				Inferred        int
+				LastOp          string `json:"last_op"`
 			}
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("checker printed %s: %v", out, err)
@@ -324,6 +331,9 @@ func TestONNXChecker(t *testing.T) {
 			}
 			if !strings.Contains(got.Doc, "divided by 255") {
 				t.Errorf("doc_string %q does not say how the input is scaled", got.Doc)
+			}
+			if (got.LastOp == "Identity") != tc.identity {
+				t.Errorf("the last node is %s; an Identity is wanted only when the last layer adds no node", got.LastOp)
 			}
 			if got.Inferred == 0 {
 				t.Errorf("shape inference inferred no intermediate shapes")
