@@ -560,6 +560,19 @@ func (n *Network) TrainStep(cnt int, o *Optimizer, lr float64, smoothing float32
 // through the network in evaluation mode and returns the softmax
 // probabilities [cnt, Classes].
 func (n *Network) Predict(x []float32, cnt int) ([]float32, error) {
+	logits, err := n.Logits(x, cnt)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < cnt; i++ {
+		softmaxRow(logits[i*n.Classes : (i+1)*n.Classes])
+	}
+	return logits, nil
+}
+
+// Logits is Predict without the softmax: the network's outputs [cnt,
+// Classes] in evaluation mode.
+func (n *Network) Logits(x []float32, cnt int) ([]float32, error) {
 	if cnt < 1 || cnt > n.maxN {
 		return nil, fmt.Errorf("predict: %d images, the network takes 1 to %d at a time", cnt, n.maxN)
 	}
@@ -580,9 +593,6 @@ func (n *Network) Predict(x []float32, cnt int) ([]float32, error) {
 	logits := make([]float32, cnt*n.Classes)
 	if err := n.b.DownloadF32(n.Forward(cnt, false), 0, logits); err != nil {
 		return nil, err
-	}
-	for i := 0; i < cnt; i++ {
-		softmaxRow(logits[i*n.Classes : (i+1)*n.Classes])
 	}
 	return logits, nil
 }

@@ -40,6 +40,10 @@ const (
 	Recipe     = "recipe"    // run.Recipe as JSON
 	Optimizer  = "optimizer" // the optimiser kind, which names its state tensors
 
+	// Written by trainer export: which weights an export holds, "ema" or
+	// "trained".
+	Weights = "weights"
+
 	// The run's results so far (train).
 	Epoch           = "epoch"
 	ValAccuracy     = "val_accuracy"
