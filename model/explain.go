@@ -29,7 +29,7 @@ type Explanation struct {
 	LayerGrad   []float32 // dscore/dA, C x H x W
 	Weights     []float32 // Grad-CAM's alpha_k: the spatial mean of channel k of LayerGrad
 	Coarse      []float32 // ReLU(sum_k alpha_k A_k), H x W, not normalised
-	CAM         []float32 // Coarse upsampled bilinearly to the input's size, divided by its maximum
+	CAM         []float32 // Coarse upsampled bilinearly to the input's size, scaled to [0, 1] (min to max)
 
 	InputGrad []float32 // dscore/dx of the network's input, C x H x W
 	Saliency  []float32 // max over channels of |InputGrad|, input H x W, divided by its maximum
@@ -223,7 +223,7 @@ func (e *Explanation) finish(in Shape) error {
 		}
 		e.Coarse[p] = float32(max(v, 0))
 	}
-	e.CAM = normalizeMax(UpsampleBilinear(e.Coarse, s.H, s.W, in.H, in.W))
+	e.CAM = normalizeMinMax(UpsampleBilinear(e.Coarse, s.H, s.W, in.H, in.W))
 	e.Saliency = normalizeMax(channelMaxAbs(e.InputGrad, in.C, in.H*in.W))
 	return nil
 }
@@ -276,6 +276,24 @@ func channelMaxAbs(x []float32, c, hw int) []float32 {
 		}
 	}
 	return out
+}
+
+// normalizeMinMax maps v linearly onto [0, 1] in place, its minimum to 0
+// and its maximum to 1, as pytorch-grad-cam scales its maps; a constant
+// map (no place stands out) becomes all zero.
+func normalizeMinMax(v []float32) []float32 {
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	for i, x := range v {
+		if hi > lo {
+			v[i] = (x - lo) / (hi - lo)
+		} else {
+			v[i] = 0
+		}
+	}
+	return v
 }
 
 // normalizeMax divides v (non-negative) by its maximum in place; an

@@ -385,7 +385,7 @@ func checkExplanation(t *testing.T, net *Network, e *Explanation, x, p []float64
 	}
 	checkVec(t, "alpha", e.Weights, alpha, 1e-4)
 	checkVec(t, "Grad-CAM map", e.Coarse, coarse, 1e-4)
-	checkVec(t, "upsampled Grad-CAM map", e.CAM, normalized(triangleResize(coarse, s.H, s.W, in.H, in.W)), 1e-3)
+	checkVec(t, "upsampled Grad-CAM map", e.CAM, minMax(triangleResize(coarse, s.H, s.W, in.H, in.W)), 1e-3)
 	sal := make([]float64, in.H*in.W)
 	for i, g := range dx {
 		sal[i%len(sal)] = max(sal[i%len(sal)], math.Abs(g))
@@ -411,6 +411,17 @@ func triangleResize(v []float64, h, w, oh, ow int) []float64 {
 					out[y*ow+x] += tri(sy-float64(i)) * tri(sx-float64(j)) * v[i*w+j]
 				}
 			}
+		}
+	}
+	return out
+}
+
+func minMax(v []float64) []float64 {
+	lo, hi := slices.Min(v), slices.Max(v)
+	out := make([]float64, len(v))
+	for i, x := range v {
+		if hi > lo {
+			out[i] = (x - lo) / (hi - lo)
 		}
 	}
 	return out
