@@ -100,7 +100,7 @@ func App() *ucli.App {
 			}
 			return setupLogging(c.String("log-format"), c.String("log-level"), w, w == os.Stderr && isTerminal(os.Stderr))
 		},
-		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand(), predictCommand(), exportCommand(), plotCommand(), completionCommand()},
+		Commands: []*ucli.Command{trainCommand(), evalCommand(), summaryCommand(), benchCommand(), devicesCommand(), predictCommand(), explainCommand(), exportCommand(), plotCommand(), completionCommand()},
 	}
 }
 

@@ -212,12 +212,16 @@ func topClasses(probs []float32, classes []string, k int) []prediction {
 	out := make([]prediction, k)
 	for r := range out {
 		j := idx[r]
-		// The shortest decimal that reads back as the same float32, so JSON
-		// shows 0.81 rather than 0.8100000023841858.
-		p, _ := strconv.ParseFloat(strconv.FormatFloat(float64(probs[j]), 'g', -1, 32), 64)
-		out[r] = prediction{Class: classes[j], Index: j, P: p}
+		out[r] = prediction{Class: classes[j], Index: j, P: shortFloat(probs[j])}
 	}
 	return out
+}
+
+// shortFloat is the shortest decimal that reads back as v, so JSON shows
+// 0.81 rather than 0.8100000023841858.
+func shortFloat(v float32) float64 {
+	p, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+	return p
 }
 
 // loadImageInput decodes the PNG or JPEG file path and writes it, resized to

@@ -12,7 +12,7 @@ import (
 // over the features of flat input, with an optional fused activation.
 // Training normalises with the batch's statistics (biased variance) and
 // updates the running ones as PyTorch does; evaluation uses the running
-// ones.
+// ones, and its backward is then that of the fixed per-channel affine map.
 type batchnorm struct {
 	d               *LayerDesc
 	s               Shape
@@ -23,7 +23,9 @@ type batchnorm struct {
 	RM, RV          device.Buffer
 	mean, vari      device.Buffer // the last training batch's statistics
 	x, z, y, dx     device.Buffer
+	zeros           device.Buffer // C zeros: the mean and shift of evalBackward's scale
 	eps, mom        float32
+	eval            bool // the last forward used the running statistics
 }
 
 func newBatchNorm(d *LayerDesc, s Shape) *batchnorm {
@@ -62,6 +64,7 @@ func (l *batchnorm) setup(b device.Backend, maxN int) error {
 	l.vari = alloc(b, name+" batch variance", l.s.C, &err)
 	l.y = alloc(b, name+" output", maxN*l.s.Size(), &err)
 	l.dx = alloc(b, name+" input gradient", maxN*l.s.Size(), &err)
+	l.zeros = alloc(b, name+" zeros", l.s.C, &err)
 	l.z = nil
 	if l.act == device.ActGELU {
 		l.z = alloc(b, name+" pre-activation", maxN*l.s.Size(), &err)
@@ -82,7 +85,7 @@ func (l *batchnorm) bind(b device.Backend, params, grads device.Buffer) {
 func (l *batchnorm) forward(b device.Backend, x device.Buffer, n int, p *pass) device.Buffer {
 	outer, inner := l.view(n)
 	c := l.s.C
-	l.x = x
+	l.x, l.eval = x, !p.train
 	if !p.train {
 		b.BatchNormForward(x, l.RM, l.RV, l.G, l.Bt, outer, c, inner, l.eps, l.act, l.z, l.y)
 		return l.y
@@ -102,10 +105,30 @@ func (l *batchnorm) forward(b device.Backend, x device.Buffer, n int, p *pass) d
 func (l *batchnorm) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	outer, inner := l.view(n)
 	actBackward(b, l.act, l.z, l.y, dy, n*l.s.Size())
+	if l.eval {
+		return l.evalBackward(b, dy, outer, inner, needDx)
+	}
 	b.BatchNormBackward(l.x, dy, l.mean, l.vari, l.G, outer, l.s.C, inner, l.eps, l.dx, l.dG, l.dBt)
 	if !needDx {
 		return nil
 	}
+	return l.dx
+}
+
+// evalBackward is the backward of evaluation mode's z = (x - RM) *
+// gamma/sqrt(RV+eps) + beta, where the running statistics are constants.
+// dgamma = sum dz*xhat and dbeta = sum dz are what BatchNormBackward
+// writes when given the running statistics (its dx, which subtracts the
+// batch-mean terms of training, is overwritten); dx = dz *
+// gamma/sqrt(RV+eps) is a per-channel scale: BatchNormForward of dz with
+// mean and shift 0.
+func (l *batchnorm) evalBackward(b device.Backend, dz device.Buffer, outer, inner int, needDx bool) device.Buffer {
+	c := l.s.C
+	b.BatchNormBackward(l.x, dz, l.RM, l.RV, l.G, outer, c, inner, l.eps, l.dx, l.dG, l.dBt)
+	if !needDx {
+		return nil
+	}
+	b.BatchNormForward(dz, l.zeros, l.RV, l.G, l.zeros, outer, c, inner, l.eps, device.ActNone, nil, l.dx)
 	return l.dx
 }
 

@@ -52,8 +52,10 @@ type Network struct {
 	acc         []device.Buffer // gradient accumulators of nodes with fan-out > 1
 	fanout      []int
 	started     []bool
-	noUpdate    bool // forward passes in training mode leave running statistics alone
-	pass        pass // the current forward pass's settings (a field: no allocation per pass)
+	noUpdate    bool          // forward passes in training mode leave running statistics alone
+	dinput      device.Buffer // the input's gradient, allocated by the first Explain
+	dinputSet   bool          // this backward pass has written dinput
+	pass        pass          // the current forward pass's settings (a field: no allocation per pass)
 	bound       device.Buffer
 }
 
@@ -509,11 +511,21 @@ func (n *Network) Loss(logits device.Buffer, cnt int, grad bool, smoothing float
 
 // Backward fills Grads from the logit gradient written by Loss, walking
 // the nodes backwards; a node read by several layers gets the sum of
-// their gradients.
-func (n *Network) Backward(cnt int) {
+// their gradients. Each layer's backward follows the mode of its last
+// forward pass (an evaluation-mode BatchNorm is a fixed per-channel affine
+// map).
+func (n *Network) Backward(cnt int) { n.backward(cnt, false, nil) }
+
+// backward is Backward. With inputGrad the layers that read the network's
+// input compute their input gradient too (they skip it in training), and
+// the sum lands in dinput. tap, when set, sees each node's output gradient
+// as soon as it is complete: before the node's own backward, which may
+// overwrite it.
+func (n *Network) backward(cnt int, inputGrad bool, tap func(i int, dy device.Buffer)) {
 	for i := range n.grads {
 		n.grads[i], n.started[i] = nil, false
 	}
+	n.dinputSet = false
 	last := len(n.nodes) - 1
 	n.grads[last] = n.dlogits
 	for i := last; i >= 0; i-- {
@@ -521,17 +533,24 @@ func (n *Network) Backward(cnt int) {
 		if dy == nil {
 			continue // nothing downstream reads this layer
 		}
+		if tap != nil {
+			tap(i, dy)
+		}
 		nd := n.nodes[i]
-		dx := nd.l.backward(n.b, dy, cnt, n.needDx(nd))
+		dx := nd.l.backward(n.b, dy, cnt, inputGrad || n.needDx(nd))
 		n.contribute(nd.inputs[0], dx, cnt)
-		if a, ok := nd.l.(*add); ok && nd.inputs[1] >= 0 {
+		if a, ok := nd.l.(*add); ok && (inputGrad || nd.inputs[1] >= 0) {
 			n.contribute(nd.inputs[1], a.secondGrad(n.b), cnt)
 		}
 	}
 }
 
 func (n *Network) contribute(j int, g device.Buffer, cnt int) {
-	if j < 0 || g == nil {
+	if g == nil {
+		return
+	}
+	if j < 0 {
+		n.contributeInput(g, cnt)
 		return
 	}
 	if n.fanout[j] == 1 {
@@ -545,6 +564,21 @@ func (n *Network) contribute(j int, g device.Buffer, cnt int) {
 		return
 	}
 	n.b.Add(n.acc[j], g, n.acc[j], size, false)
+}
+
+// contributeInput adds a gradient of the network's input to dinput (a
+// copy even for one reader: the layer may reuse its buffer).
+func (n *Network) contributeInput(g device.Buffer, cnt int) {
+	if n.dinput == nil {
+		return
+	}
+	size := cnt * n.Input.Size()
+	if !n.dinputSet {
+		n.b.Axpby(g, n.dinput, size, 1, 0)
+		n.dinputSet = true
+		return
+	}
+	n.b.Add(n.dinput, g, n.dinput, size, false)
 }
 
 // TrainStep is one full step on the loaded batch: forward, loss, backward,

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trainer-go/trainer/device"
@@ -88,6 +89,90 @@ func TestNetworkParity(t *testing.T) {
 		}
 		if math.Abs(float64(cl[0]-gl[0])) > 1e-3*math.Max(1, float64(cl[0])) {
 			t.Fatalf("validation loss (EMA weights): cpu %v, gpu %v", cl[0], gl[0])
+		}
+	})
+}
+
+// TestExplainParity: model.Explain of the residual network (BatchNorm's
+// running statistics moved off the identity) on the GPU backend against the
+// CPU backend: the logits, Grad-CAM's layer gradient and map, the input
+// gradient (through normalize) and the saliency map, for the default layer
+// and the most likely class, and for another layer and class.
+func TestExplainParity(t *testing.T) {
+	eachGPU(t, func(t *testing.T, p *pair) {
+		file := filepath.Join(t.TempDir(), "net.json")
+		os.WriteFile(file, []byte(residualNet), 0o644)
+		in := model.Shape{C: 3, H: 16, W: 16}
+		plan := func() *model.Network {
+			net, err := model.Plan(file, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return net
+		}
+		flat := plan().InitParams(5)
+		rng := rand.New(rand.NewPCG(5, 5))
+		for _, ts := range plan().Tensors(flat) {
+			for i := range ts.Data {
+				switch {
+				case strings.HasSuffix(ts.Name, ".running_mean"):
+					ts.Data[i] = float32(rng.Float64() - 0.5)
+				case strings.HasSuffix(ts.Name, ".running_var"):
+					ts.Data[i] = float32(0.3 + 1.7*rng.Float64())
+				case strings.HasPrefix(ts.Name, "bn") || strings.Contains(ts.Name, ".bn"):
+					ts.Data[i] += float32(0.4 * (rng.Float64() - 0.5))
+				}
+			}
+		}
+		x := make([]float32, in.Size())
+		for i := range x {
+			x[i] = rng.Float32()
+		}
+		explain := func(b device.Backend, class int, layer string) *model.Explanation {
+			net := plan()
+			if err := net.Build(b, 2, 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := net.SetParams(flat); err != nil {
+				t.Fatal(err)
+			}
+			e, err := net.Explain(x, class, layer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		for _, c := range []struct {
+			class int
+			layer string
+		}{{-1, ""}, {3, "b.add"}} {
+			ce, ge := explain(p.c, c.class, c.layer), explain(p.g, c.class, c.layer)
+			if ce.Class != ge.Class || ce.Layer != ge.Layer {
+				t.Fatalf("cpu explains class %d on %s, gpu class %d on %s", ce.Class, ce.Layer, ge.Class, ge.Layer)
+			}
+			for _, v := range []struct {
+				what     string
+				cpu, gpu []float32
+			}{
+				{"logits", ce.Logits, ge.Logits},
+				{"layer gradient", ce.LayerGrad, ge.LayerGrad},
+				{"Grad-CAM map", ce.CAM, ge.CAM},
+				{"input gradient", ce.InputGrad, ge.InputGrad},
+				{"saliency", ce.Saliency, ge.Saliency},
+			} {
+				var scale float64
+				for _, w := range v.cpu {
+					scale = math.Max(scale, math.Abs(float64(w)))
+				}
+				if scale == 0 {
+					t.Fatalf("%s %s: all zero on the CPU: the comparison would be vacuous", ce.Layer, v.what)
+				}
+				for i := range v.cpu {
+					if d := math.Abs(float64(v.cpu[i] - v.gpu[i])); d > 1e-3*scale || math.IsNaN(float64(v.gpu[i])) {
+						t.Fatalf("%s, class %d: %s[%d]: cpu %v, gpu %v (largest %v)", ce.Layer, ce.Class, v.what, i, v.cpu[i], v.gpu[i], scale)
+					}
+				}
+			}
 		}
 	})
 }
