@@ -49,6 +49,11 @@ type Dataset struct {
 	Labels     []int32  // N, in [0, NumClasses)
 	N, C, H, W int      // image count and geometry (C=3, H=W=32)
 	Classes    []string // class names, indexed by label
+
+	// Skipped lists, for a dataset LoadFolder read, the files under its
+	// root that were not loaded, and why (nil otherwise; SplitValidation
+	// does not carry it over).
+	Skipped []SkippedFile
 }
 
 // ImageSize returns the number of bytes of one image, C*H*W.

@@ -113,7 +113,9 @@ func TestLoadCIFAR10Archive(t *testing.T) {
 func TestLoadCIFAR10ArchiveErrors(t *testing.T) {
 	good := tarGz(t, validEntries()...)
 	files := batchFiles(3, 2, 3)
-	reg := func(name string, body []byte) tarEntry { return tarEntry{name: name, typeflag: tar.TypeReg, body: body} }
+	reg := func(name string, body []byte) tarEntry {
+		return tarEntry{name: name, typeflag: tar.TypeReg, body: body}
+	}
 	without := func(base string, extra ...tarEntry) []tarEntry {
 		var es []tarEntry
 		for _, e := range validEntries() {
