@@ -36,6 +36,7 @@ type cifarArchive struct {
 	dirSet bool
 	names  []string // from batches.meta.txt, if present
 	total  int64    // record bytes read so far
+	most   int64    // the most data the file can hold, decompressed
 	buf    []byte   // read buffer
 }
 
@@ -58,7 +59,11 @@ func loadCIFAR10Archive(p string) (train, test *Dataset, err error) {
 		return nil, nil, fileErr(p, "cannot open archive: "+errText(err), err)
 	}
 	defer f.Close()
-	a := &cifarArchive{path: p, files: map[string]*recordSet{}, buf: make([]byte, chunkRecords*RecordSize)}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fileErr(p, "cannot read archive: "+errText(err), err)
+	}
+	a := &cifarArchive{path: p, files: map[string]*recordSet{}, most: fi.Size(), buf: make([]byte, chunkRecords*RecordSize)}
 	br := bufio.NewReaderSize(f, 64<<10)
 	sig, _ := br.Peek(archiveSniffBytes)
 	var stream io.Reader = br
@@ -70,6 +75,7 @@ func loadCIFAR10Archive(p string) (train, test *Dataset, err error) {
 		}
 		defer gz.Close()
 		stream = gz
+		a.most *= maxDeflateRatio
 	case !isTar(sig):
 		return nil, nil, a.notArchive(sig)
 	}
@@ -173,11 +179,11 @@ func (a *cifarArchive) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if err := a.sameFolder(hdr.Name, path.Dir(name)); err != nil {
 		return err
 	}
+	if (base == MetaFile && a.names != nil) || a.files[base] != nil {
+		return a.bad("holds %s twice (second: entry %q); not the CIFAR-10 archive?", base, hdr.Name)
+	}
 	if base == MetaFile {
 		return a.meta(hdr, tr)
-	}
-	if a.files[base] != nil {
-		return a.bad("holds %s twice (second: entry %q); not the CIFAR-10 archive?", base, hdr.Name)
 	}
 	return a.records(hdr, tr, base)
 }
@@ -219,6 +225,9 @@ func (a *cifarArchive) records(hdr *tar.Header, tr *tar.Reader, base string) err
 		return fileErr(what, fmt.Sprintf("size %d bytes is not a whole number of %d-byte CIFAR-10 records %s", hdr.Size, RecordSize, archiveHint), nil)
 	case hdr.Size > maxExtractBytes-a.total:
 		return a.bad("CIFAR-10 files of more than %d bytes in all; refusing (not the CIFAR-10 archive?)", maxExtractBytes)
+	case hdr.Size > a.most:
+		// More than the file can hold: refused before allocating for it.
+		return a.readErr(io.ErrUnexpectedEOF)
 	}
 	a.total += hdr.Size
 	n := int(hdr.Size / RecordSize)

@@ -319,4 +319,11 @@ func TestSampleArchive(t *testing.T) {
 	if !slices.Equal(train.Classes, ClassNames[:]) {
 		t.Errorf("classes = %v, want the standard names", train.Classes)
 	}
+	// The archive itself, read without unpacking, holds the same data.
+	atrain, atest, err := LoadCIFAR10(os.Getenv(SampleEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameData(t, "archive train", atrain, train)
+	sameData(t, "archive test", atest, test)
 }
