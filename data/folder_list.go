@@ -75,6 +75,17 @@ func notImageReason(name string) string {
 	return fmt.Sprintf("not an image: %s, not .png, .jpg or .jpeg", ext)
 }
 
+// isArchiveName says whether a file name looks like an archive.
+func isArchiveName(name string) bool {
+	name = strings.ToLower(name)
+	for _, ext := range []string{".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".7z", ".rar"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
 // lister lists one image folder.
 type lister struct {
 	root    string
@@ -125,6 +136,9 @@ func (l *lister) classFolders() ([]string, error) {
 		e := &LocationError{Root: root, Path: root, Problem: "folder not found", Want: folderLayout, Err: err}
 		if err == nil {
 			e.Problem = "is a file, not a folder"
+			if isArchiveName(root) {
+				e.Problem = "is an archive, and image folders are not read from archives: unpack it"
+			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			e.Problem, e.Want = "cannot open folder: "+errText(err), ""
 		}

@@ -251,6 +251,12 @@ func TestLoadFolderErrors(t *testing.T) {
 		_, err := LoadFolder(p, FolderOptions{})
 		checkErr(t, err, p, "is a file, not a folder")
 	})
+	t.Run("root is an archive", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "photos.tar.gz")
+		writeFile(t, p, good)
+		_, err := LoadFolder(p, FolderOptions{})
+		checkErr(t, err, p, "is an archive, and image folders are not read from archives: unpack it", "should be an image folder")
+	})
 	t.Run("no class folders", func(t *testing.T) {
 		root := t.TempDir()
 		writeFile(t, filepath.Join(root, ".hidden", "x.png"), good)
