@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 // dataFlags select the dataset of train and eval.
 func dataFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringFlag{Name: "dataset", Value: "cifar10", Usage: "cifar10, mnist (both downloaded on first use) or folder (--data-dir ROOT/<class>/*.png|jpg)"},
-		&ucli.StringFlag{Name: "data-dir", Usage: "the dataset's folder: cifar-10-batches-bin, the MNIST IDX files, or an image-folder root (default: download to the user cache)"},
+		&ucli.StringFlag{Name: "dataset", Value: "cifar10", Usage: "cifar10, mnist (both downloaded on first use) or folder (--data-dir ROOT/<class>/[subfolders/]*.png|jpg|jpeg)"},
+		&ucli.StringFlag{Name: "data-dir", Usage: "the dataset: cifar-10-batches-bin or cifar-10-binary.tar.gz as downloaded, the folder of the MNIST files (.gz or not), or an image-folder root (default: download to the user cache)"},
 		&ucli.StringFlag{Name: "val-dir", Usage: "folder dataset: a separate validation root with the same class folders"},
 		&ucli.Float64Flag{Name: "val-split", Value: 0.1, Usage: "folder dataset without --val-dir: fraction held out for validation (stratified, seeded)"},
 		&ucli.IntFlag{Name: "image-size", Usage: "folder dataset: resize every image to NxN (0: keep; all must then match)"},
@@ -80,14 +81,20 @@ func (ds dataSpec) load(ctx context.Context) (train, val *data.Dataset, err erro
 		if train, err = data.LoadFolder(dir, o); err != nil {
 			return nil, nil, err
 		}
+		logSkipped(dir, train.Skipped)
 		if ds.valDir != "" {
 			o.Classes = train.Classes
 			if o.Size == 0 {
 				o.Size = train.H
 			}
-			val, err = data.LoadFolder(ds.valDir, o)
+			if val, err = data.LoadFolder(ds.valDir, o); err == nil {
+				logSkipped(ds.valDir, val.Skipped)
+			}
 		} else {
-			train, val, err = data.SplitValidation(train, ds.valSplit, ds.seed)
+			skipped := train.Skipped
+			if train, val, err = data.SplitValidation(train, ds.valSplit, ds.seed); err == nil {
+				train.Skipped = skipped // the files of the folder split
+			}
 		}
 	}
 	if err != nil {
@@ -96,6 +103,50 @@ func (ds dataSpec) load(ctx context.Context) (train, val *data.Dataset, err erro
 	log.Info().Str("dataset", ds.kind).Str("dir", dir).Int("train", train.N).Int("validation", val.N).
 		Str("shape", fmt.Sprintf("%dx%dx%d", train.C, train.H, train.W)).Float64("seconds", round(time.Since(t0).Seconds(), 3)).Msg("data loaded")
 	return train, val, nil
+}
+
+// skippedShown is how many skipped files the summary line names.
+const skippedShown = 3
+
+// logSkipped logs the files of image folder root that were not loaded:
+// every one at debug level, and a summary line naming the first few
+// (unreadable images first; hidden and system files left out) at info
+// level, or at warn level when some image files could not be read.
+func logSkipped(root string, skipped []data.SkippedFile) {
+	var first, rest []string // unreadable ones, others
+	for _, s := range skipped {
+		log.Debug().Str("path", s.Path).Str("reason", s.Reason).Msg("skipped")
+		if s.Kind == data.SkipHidden {
+			continue
+		}
+		rel, err := filepath.Rel(root, s.Path)
+		if err != nil {
+			rel = s.Path
+		}
+		if s.Kind == data.SkipUnreadable {
+			first = append(first, rel+": "+s.Reason)
+		} else {
+			rest = append(rest, rel+": "+s.Reason)
+		}
+	}
+	n := len(first) + len(rest)
+	if n == 0 {
+		return
+	}
+	all := append(first, rest...)
+	what := "files"
+	if n == 1 {
+		what = "file"
+	}
+	msg := fmt.Sprintf("skipped %d %s in %s: %s", n, what, root, strings.Join(all[:min(n, skippedShown)], "; "))
+	if n > skippedShown {
+		msg += fmt.Sprintf("; and %d more (--log-level debug lists them all)", n-skippedShown)
+	}
+	ev := log.Info()
+	if len(first) > 0 {
+		ev = log.Warn()
+	}
+	ev.Str("dir", root).Int("skipped", n).Int("unreadable", len(first)).Msg(msg)
 }
 
 // fromCheckpoint fills in what eval needs to read the data a checkpoint was

@@ -528,7 +528,7 @@ func TestDataErrorsNameFlags(t *testing.T) {
 		{append(train, missing), missing + ": folder not found; pass --data-dir pointing at an image folder (one subfolder per class"},
 		{append(train, good, "--val-dir", missing), missing + ": folder not found; pass --val-dir pointing at an image folder"},
 		{append(train, root), "image is 6x8 but the first image is 8x8; images must share one size unless resized (--image-size)"},
-		{[]string{"train", "--device", "cpu", "--data-dir", missing}, missing + ": folder not found; pass --data-dir pointing at a cifar-10-batches-bin folder, or omit it to download"},
+		{[]string{"train", "--device", "cpu", "--data-dir", missing}, missing + ": folder not found; pass --data-dir pointing at a cifar-10-batches-bin folder or cifar-10-binary.tar.gz, or omit it to download"},
 	} {
 		code, _, errOut := run(t, c.args...)
 		if code != ExitError || !strings.Contains(errOut, c.want) {

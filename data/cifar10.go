@@ -49,6 +49,11 @@ type Dataset struct {
 	Labels     []int32  // N, in [0, NumClasses)
 	N, C, H, W int      // image count and geometry (C=3, H=W=32)
 	Classes    []string // class names, indexed by label
+
+	// Skipped lists, for a dataset LoadFolder read, the files under its
+	// root that were not loaded, and why (nil otherwise; SplitValidation
+	// does not carry it over).
+	Skipped []SkippedFile
 }
 
 // ImageSize returns the number of bytes of one image, C*H*W.
@@ -150,29 +155,44 @@ func readRecords(path string, n int, images []uint8, labels []int32, buf []byte)
 		return fileErr(path, "cannot open: "+errText(err), err)
 	}
 	defer f.Close()
-	for done := 0; done < n; {
-		k := min(n-done, len(buf)/RecordSize)
-		chunk := buf[:k*RecordSize]
-		if _, err := io.ReadFull(f, chunk); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return fileErr(path, "file shrank while being read (is something still writing it?)", err)
-			}
-			return fileErr(path, "read failed: "+errText(err), err)
+	if err := fillRecords(f, path, n, images, labels, buf); err != nil {
+		var fe *fileError
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return fileErr(path, "file shrank while being read (is something still writing it?)", err)
+		case errors.As(err, &fe):
+			return err
 		}
-		for r := range k {
-			rec := chunk[r*RecordSize : (r+1)*RecordSize]
-			if rec[0] >= NumClasses {
-				i := done + r
-				return fileErr(path, fmt.Sprintf("record %d (byte offset %d) has label %d, CIFAR-10 labels are 0-9 (not a CIFAR-10 binary file, or a corrupted one)", i, int64(i)*RecordSize, rec[0]), nil)
-			}
-			labels[done+r] = int32(rec[0])
-			copy(images[(done+r)*ImageBytes:(done+r+1)*ImageBytes], rec[1:])
-		}
-		done += k
+		return fileErr(path, "read failed: "+errText(err), err)
 	}
 	var one [1]byte
 	if m, _ := f.Read(one[:]); m != 0 {
 		return fileErr(path, "file grew while being read (is something still writing it?)", nil)
+	}
+	return nil
+}
+
+// fillRecords reads exactly n records from r into images (n*ImageBytes)
+// and labels (n), using buf as scratch space. A label outside 0-9 is a
+// *fileError about what (the file's name); read errors are returned as they
+// are (io.ErrUnexpectedEOF or io.EOF for a short stream).
+func fillRecords(r io.Reader, what string, n int, images []uint8, labels []int32, buf []byte) error {
+	for done := 0; done < n; {
+		k := min(n-done, len(buf)/RecordSize)
+		chunk := buf[:k*RecordSize]
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			return err
+		}
+		for j := range k {
+			rec := chunk[j*RecordSize : (j+1)*RecordSize]
+			if rec[0] >= NumClasses {
+				i := done + j
+				return fileErr(what, fmt.Sprintf("record %d (byte offset %d) has label %d, CIFAR-10 labels are 0-9 (not a CIFAR-10 binary file, or a corrupted one)", i, int64(i)*RecordSize, rec[0]), nil)
+			}
+			labels[done+j] = int32(rec[0])
+			copy(images[(done+j)*ImageBytes:(done+j+1)*ImageBytes], rec[1:])
+		}
+		done += k
 	}
 	return nil
 }
@@ -188,6 +208,12 @@ func readClassNames(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fileErr(path, "cannot read class names: "+errText(err), err)
 	}
+	return parseClassNames(b, path)
+}
+
+// parseClassNames parses the contents of a batches.meta.txt (one name per
+// line, blank lines skipped); path names it in errors.
+func parseClassNames(b []byte, path string) ([]string, error) {
 	var names []string
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
@@ -207,10 +233,23 @@ func readClassNames(dir string) ([]string, error) {
 // LoadCIFAR10 reads a cifar-10-batches-bin folder: data_batch_1.bin ..
 // data_batch_5.bin as the training set and test_batch.bin as the test set.
 // Every file is checked to exist and have a valid size before any is read.
+//
+// dir may also be the archive the folder comes in, cifar-10-binary.tar.gz
+// as downloaded (or the .tar a browser may have decompressed it to): it is
+// read in one pass without extracting anything, and gives the same
+// datasets as its unpacked folder. The archive's entries must be files and
+// folders with relative names and no ".." component, the six .bin files
+// must sit in one folder (any name, usually cifar-10-batches-bin) once
+// each, and a truncated or corrupt archive (the gzip checksum is checked)
+// is an error. Loading from the archive briefly needs twice the training
+// set's memory.
 func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
 	fi, err := os.Stat(dir)
+	if err == nil && fi.Mode().IsRegular() {
+		return loadCIFAR10Archive(dir)
+	}
 	if err != nil || !fi.IsDir() {
-		return nil, nil, missingDir(dir, err, "a cifar-10-batches-bin folder")
+		return nil, nil, missingDir(dir, err, "a cifar-10-batches-bin folder or "+ArchiveName)
 	}
 	trainPaths := make([]string, len(TrainFiles))
 	for i, name := range TrainFiles {
@@ -228,8 +267,11 @@ func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
 	if len(missing) > 0 {
 		msg := fmt.Sprintf("missing %s; a cifar-10-batches-bin folder holds data_batch_1.bin..data_batch_5.bin and test_batch.bin", strings.Join(missing, ", "))
 		nested := filepath.Join(dir, "cifar-10-batches-bin")
+		archive := filepath.Join(dir, ArchiveName)
 		if fi, err := os.Stat(nested); err == nil && fi.IsDir() {
 			msg += "; did you mean " + nested + "?"
+		} else if fi, err := os.Stat(archive); err == nil && fi.Mode().IsRegular() {
+			msg += "; did you mean " + archive + "? (it is read as it is, no need to unpack it)"
 		} else {
 			msg += " (incomplete copy? unpack the archive again)"
 		}

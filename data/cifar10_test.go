@@ -165,7 +165,7 @@ func TestLoadCIFAR10Errors(t *testing.T) {
 	t.Run("missing folder", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "nope")
 		_, _, err := LoadCIFAR10(dir)
-		checkErr(t, err, dir, "folder not found; the dataset folder should be a cifar-10-batches-bin folder, or left unset to download")
+		checkErr(t, err, dir, "folder not found; the dataset folder should be a cifar-10-batches-bin folder or cifar-10-binary.tar.gz, or left unset to download")
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("errors.Is(err, fs.ErrNotExist) is false")
 		}
@@ -174,7 +174,7 @@ func TestLoadCIFAR10Errors(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "f")
 		writeFile(t, p, []byte("x"))
 		_, _, err := LoadCIFAR10(p)
-		checkErr(t, err, p, "not a folder", "the dataset folder should be")
+		checkErr(t, err, p, "is neither a folder nor a .tar.gz or .tar archive", "the dataset folder should be")
 	})
 	t.Run("missing files", func(t *testing.T) {
 		dir := t.TempDir()
@@ -319,4 +319,11 @@ func TestSampleArchive(t *testing.T) {
 	if !slices.Equal(train.Classes, ClassNames[:]) {
 		t.Errorf("classes = %v, want the standard names", train.Classes)
 	}
+	// The archive itself, read without unpacking, holds the same data.
+	atrain, atest, err := LoadCIFAR10(os.Getenv(SampleEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameData(t, "archive train", atrain, train)
+	sameData(t, "archive test", atest, test)
 }

@@ -1,5 +1,6 @@
-// Package data reads the CIFAR-10 dataset in its binary layout and fetches it
-// on first use.
+// Package data reads the CIFAR-10 dataset in its binary layout (folder or
+// archive) and fetches it on first use; it also reads MNIST and image
+// folders.
 //
 // # Format
 //
@@ -20,6 +21,16 @@
 // Images[i*3072 : (i+1)*3072], channel-major (CHW). Files are read in chunks
 // straight into one allocation sized from the files' lengths, so loading the
 // full training set (50,000 images) costs about 150 MiB and no second copy.
+//
+// # Archive
+//
+// [LoadCIFAR10] also takes the archive itself, cifar-10-binary.tar.gz as
+// downloaded (or its .tar), and reads it in one streaming pass: nothing is
+// extracted, so there is no copy to clean up or to leave half-written, and
+// the archive is only read. Entries are checked as [ExtractTarGz] checks
+// them (no "..", no absolute names, no links), the six .bin files must sit
+// in one folder once each, the gzip checksum is verified, and the archives
+// of the other versions (Python, MATLAB, CIFAR-100) are named as such.
 //
 // # Download
 //

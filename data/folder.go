@@ -3,10 +3,8 @@ package data
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -46,7 +44,7 @@ var (
 )
 
 // folderLayout says what LoadFolder expects.
-const folderLayout = "an image folder (one subfolder per class, each with .png, .jpg or .jpeg files)"
+const folderLayout = "an image folder (one subfolder per class, each with .png, .jpg or .jpeg files, directly or in subfolders)"
 
 // folderImage is one image file to load.
 type folderImage struct {
@@ -56,35 +54,42 @@ type folderImage struct {
 
 // LoadFolder reads an image-folder dataset: root/<class>/<image>, where the
 // class names are the sorted names of root's subfolders (or o.Classes) and
-// an image's label is the index of its class. Image files are the files
-// named *.png, *.jpg or *.jpeg (any case) directly in a class folder; other
-// files, subfolders and hidden names (starting with ".") are ignored, at
-// both levels.
+// an image's label is the index of its class. A class's images are the
+// files named *.png, *.jpg or *.jpeg (any case: .PNG, .Jpeg) in its class
+// folder and in its subfolders, down to [MaxFolderDepth] levels (links to
+// folders are followed, except back to a folder above). Everything else is
+// skipped and listed in the result's Skipped, with the reason: hidden and
+// system names (starting with ".", __MACOSX, Thumbs.db, desktop.ini,
+// @eaDir) at both levels, files directly in root, files with other
+// extensions, and image files that cannot be read or decoded. A class
+// folder with no image, or none that decodes, is an error.
 //
 // Images are decoded by package data/image (PNG or JPEG, whatever the
 // extension says), converted to RGB (grey images to three equal channels;
 // alpha is dropped, as PIL's convert("RGB") does), resized if o.Size is set,
 // and stored as uint8, channel-major (C=3). Decoding runs on o.Pool's
-// workers, but the order is fixed (by label, then by file name within a
-// class) so the result does not depend on the worker count.
+// workers, but the order is fixed (by label, then by path within a class,
+// subfolders in place) so the result does not depend on the worker count.
 //
-// Each image's size is read from its header and refused if over 16384 px
-// per side or 64 Mpx before it is decoded. Errors name the folder or file at
-// fault; when several images are bad, the first in that order is reported.
-// Errors about the folder or the size are *LocationError.
+// Each image's size is read from its header and the image skipped if over
+// 16384 px per side or 64 Mpx before it is decoded. Without o.Size, every
+// image must have the size of the first readable one: a different size is
+// an error, not a skip, since it asks for o.Size. Errors name the folder
+// or file at fault. Errors about the folder or the size are
+// *LocationError.
 func LoadFolder(root string, o FolderOptions) (*Dataset, error) {
 	if err := checkFolderOptions(o); err != nil {
 		return nil, err
 	}
-	files, classes, err := listFolder(root, o.Classes)
+	files, classes, skipped, err := listFolder(root, o.Classes)
 	if err != nil {
 		return nil, err
 	}
 
 	h, w := o.Size, o.Size
 	if o.Size == 0 {
-		// All images must share the first one's size.
-		if w, h, err = image.NewDecoder().Config(files[0].path); err != nil {
+		// All images must share the first readable one's size.
+		if w, h, err = firstSize(files); err != nil {
 			return nil, err
 		}
 	}
@@ -106,10 +111,78 @@ func LoadFolder(root string, o FolderOptions) (*Dataset, error) {
 	for i, f := range files {
 		d.Labels[i] = f.label
 	}
-	if err := decodeAll(root, files, d, o); err != nil {
+	bad, err := decodeAll(root, files, d, o)
+	if err != nil {
 		return nil, err
 	}
+	if err := dropBad(root, files, bad, d); err != nil {
+		return nil, err
+	}
+	for i, reason := range bad {
+		if reason != "" {
+			skipped = append(skipped, SkippedFile{Path: files[i].path, Reason: reason, Kind: SkipUnreadable})
+		}
+	}
+	d.Skipped = skipped
 	return d, nil
+}
+
+// firstSize is the width and height of the first of files whose header
+// reads. If none does, the error is the first file's.
+func firstSize(files []folderImage) (w, h int, err error) {
+	dec := image.NewDecoder()
+	var first error
+	for _, f := range files {
+		w, h, err := dec.Config(f.path)
+		if err == nil {
+			return w, h, nil
+		}
+		var ie *image.Error
+		if !errors.As(err, &ie) {
+			return 0, 0, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return 0, 0, fmt.Errorf("no image could be read; the first: %w", first)
+}
+
+// dropBad removes from d the images whose entry in bad is not "" (they
+// could not be decoded), keeping the order. A class left with no image is
+// an error naming its folder.
+func dropBad(root string, files []folderImage, bad []string, d *Dataset) error {
+	isz := d.ImageSize()
+	kept := make([]int, len(d.Classes))
+	firstBad := make([]int, len(d.Classes))
+	for i := range firstBad {
+		firstBad[i] = -1
+	}
+	at := 0
+	for i, f := range files {
+		if bad[i] != "" {
+			if firstBad[f.label] < 0 {
+				firstBad[f.label] = i
+			}
+			continue
+		}
+		kept[f.label]++
+		if at != i {
+			copy(d.Images[at*isz:(at+1)*isz], d.Images[i*isz:(i+1)*isz])
+			d.Labels[at] = d.Labels[i]
+		}
+		at++
+	}
+	for label, i := range firstBad {
+		if i >= 0 && kept[label] == 0 {
+			return &LocationError{Root: root, Path: filepath.Join(root, d.Classes[label]),
+				Problem: fmt.Sprintf("class folder has no image that can be read (the first, %s: %s); fix or remove them", files[i].path, bad[i])}
+		}
+	}
+	d.N = at
+	d.Images = d.Images[: at*isz : at*isz]
+	d.Labels = d.Labels[:at:at]
+	return nil
 }
 
 // FolderLayout says what an image folder is, for errors.
@@ -118,9 +191,10 @@ const FolderLayout = folderLayout
 // FolderListing is what listing an image folder tells without decoding an
 // image.
 type FolderListing struct {
-	Classes []string // the class names, as LoadFolder labels them
-	Images  int      // image files
-	first   string   // the first image file in load order
+	Classes []string      // the class names, as LoadFolder labels them
+	Images  int           // image files (by name: some may not decode)
+	Skipped []SkippedFile // files skipped by their name or place
+	first   string        // the first image file in load order
 }
 
 // ListFolder lists an image folder as LoadFolder would load it with the
@@ -131,11 +205,11 @@ func ListFolder(root string, classes []string) (*FolderListing, error) {
 	if err := checkFolderOptions(FolderOptions{Classes: classes}); err != nil {
 		return nil, err
 	}
-	files, names, err := listFolder(root, classes)
+	files, names, skipped, err := listFolder(root, classes)
 	if err != nil {
 		return nil, err
 	}
-	return &FolderListing{Classes: names, Images: len(files), first: files[0].path}, nil
+	return &FolderListing{Classes: names, Images: len(files), Skipped: skipped, first: files[0].path}, nil
 }
 
 // FirstImageSize is the width and height of the first image, read from its
@@ -161,13 +235,15 @@ func checkFolderOptions(o FolderOptions) error {
 }
 
 // decodeJob decodes the images of a folder dataset into d, taking them in
-// order from a shared counter; the first failure stops further takes.
+// order from a shared counter. An image that cannot be read or decoded is
+// marked in bad with the reason; any other failure stops further takes.
 type decodeJob struct {
 	root    string
 	files   []folderImage
 	d       *Dataset
 	shape   image.Shape
 	resize  bool
+	bad     []string     // per image: why it was skipped, "" if decoded
 	next    atomic.Int64 // next image to take
 	failed  atomic.Bool
 	errMu   sync.Mutex
@@ -184,6 +260,11 @@ func (j *decodeJob) Run(_, _ int) {
 			return
 		}
 		err := dec.Load(j.files[i].path, j.d.Images[int64(i)*isz:int64(i+1)*isz], j.shape, j.resize)
+		var ie *image.Error
+		if errors.As(err, &ie) {
+			j.bad[i] = ie.Msg // each worker writes its own indices
+			continue
+		}
 		if err != nil {
 			// Images are taken in order, so every image before i has been
 			// taken and will finish: the smallest index that fails is the
@@ -208,121 +289,18 @@ func (j *decodeJob) sizeError(err error) error {
 		Problem: fmt.Sprintf("image is %dx%d but the first image is %dx%d", se.W, se.H, se.WantW, se.WantH), Err: err}
 }
 
-// decodeAll decodes files into d on o.Pool (or a temporary pool).
-func decodeAll(root string, files []folderImage, d *Dataset, o FolderOptions) error {
+// decodeAll decodes files into d on o.Pool (or a temporary pool). It
+// returns, per image, why it could not be read or decoded ("" if it was).
+func decodeAll(root string, files []folderImage, d *Dataset, o FolderOptions) ([]string, error) {
 	p := o.Pool
 	if p == nil {
 		p = pool.New(min(runtime.GOMAXPROCS(0), len(files)))
 		defer p.Close()
 	}
-	j := &decodeJob{root: root, files: files, d: d, shape: image.Shape{C: 3, H: d.H, W: d.W}, resize: o.Size != 0, errAt: len(files)}
+	j := &decodeJob{root: root, files: files, d: d, shape: image.Shape{C: 3, H: d.H, W: d.W}, resize: o.Size != 0,
+		bad: make([]string, len(files)), errAt: len(files)}
 	p.Do(j)
-	return j.firstEr
-}
-
-// isImageName reports whether name is a visible file name with an image
-// extension.
-func isImageName(name string) bool {
-	if strings.HasPrefix(name, ".") {
-		return false
-	}
-	ext := strings.ToLower(filepath.Ext(name))
-	return slices.Contains(imageExtensions, ext)
-}
-
-// listFolder returns the image files under root in load order and the class
-// names.
-func listFolder(root string, fixed []string) ([]folderImage, []string, error) {
-	found, err := classFolders(root)
-	if err != nil {
-		return nil, nil, err
-	}
-	classes := found
-	if len(fixed) > 0 {
-		classes = slices.Clone(fixed)
-		for _, name := range found {
-			if !slices.Contains(fixed, name) {
-				return nil, nil, &LocationError{Root: root, Path: filepath.Join(root, name),
-					Problem: fmt.Sprintf("class folder %q is not one of the %d expected classes (%s); remove or rename it", name, len(fixed), strings.Join(fixed, ", "))}
-			}
-		}
-	}
-	var files []folderImage
-	for label, name := range classes {
-		if len(fixed) > 0 && !slices.Contains(found, name) {
-			continue
-		}
-		if files, err = listClass(root, name, int32(label), files); err != nil {
-			return nil, nil, err
-		}
-	}
-	return files, classes, nil
-}
-
-// classFolders returns the sorted names of the class folders in root.
-func classFolders(root string) ([]string, error) {
-	fi, err := os.Stat(root)
-	if err != nil || !fi.IsDir() {
-		e := &LocationError{Root: root, Path: root, Problem: "folder not found", Want: folderLayout, Err: err}
-		if err == nil {
-			e.Problem = "is a file, not a folder"
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			e.Problem, e.Want = "cannot open folder: "+errText(err), ""
-		}
-		return nil, e
-	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fileErr(root, "cannot list folder: "+errText(err), err)
-	}
-	var found []string // sorted: ReadDir sorts by name
-	loose := 0
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(root, e.Name())) // follows links
-		switch {
-		case err == nil && fi.IsDir():
-			found = append(found, e.Name())
-		case err == nil && isImageName(e.Name()):
-			loose++
-		}
-	}
-	if len(found) == 0 {
-		e := &LocationError{Root: root, Path: root, Problem: "has no class folders", Want: folderLayout}
-		if loose > 0 {
-			e.Problem = fmt.Sprintf("has no class folders but %d images directly in it", loose)
-		}
-		return nil, e
-	}
-	return found, nil
-}
-
-// listClass appends the image files of class folder root/name to files.
-func listClass(root, name string, label int32, files []folderImage) ([]folderImage, error) {
-	dir := filepath.Join(root, name)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fileErr(dir, "cannot list folder: "+errText(err), err)
-	}
-	before := len(files)
-	for _, e := range entries {
-		if !isImageName(e.Name()) {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		if !e.Type().IsRegular() {
-			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-				continue // a folder named like an image, a broken link, ...
-			}
-		}
-		files = append(files, folderImage{p, label})
-	}
-	if len(files) == before {
-		return nil, &LocationError{Root: root, Path: dir, Problem: "class folder has no images (.png, .jpg or .jpeg); add some or remove the folder"}
-	}
-	return files, nil
+	return j.bad, j.firstEr
 }
 
 // SplitValidation splits d into a training and a validation set (holding

@@ -3,19 +3,23 @@ package data
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	dimage "github.com/trainer-go/trainer/data/image"
 	"github.com/trainer-go/trainer/internal/pool"
 	"github.com/trainer-go/trainer/internal/testkit"
 )
@@ -68,8 +72,8 @@ func TestLoadFolder(t *testing.T) {
 	writeFile(t, filepath.Join(root, "cat", "b.JPG"), encode(t, solid(16, 12, green), "jpeg"))
 	writeFile(t, filepath.Join(root, "cat", "c.jpeg"), encode(t, testkit.SolidGray(5, 9, 90), "jpeg"))
 	writeFile(t, filepath.Join(root, "dog", "x.PNG"), encode(t, testkit.SolidGray(3, 3, 140), "png"))
-	// Ignored: hidden files and folders, other extensions, subfolders,
-	// files in the root.
+	// Skipped: hidden files and folders, other extensions, files in the
+	// root, a subfolder's image that does not decode.
 	writeFile(t, filepath.Join(root, "dog", ".hidden.png"), []byte("not an image"))
 	writeFile(t, filepath.Join(root, "dog", "notes.txt"), []byte("x"))
 	writeFile(t, filepath.Join(root, "dog", "sub", "deep.png"), []byte("not an image"))
@@ -87,6 +91,10 @@ func TestLoadFolder(t *testing.T) {
 	if !slices.Equal(d.Classes, []string{"cat", "dog"}) || !slices.Equal(d.Labels, []int32{0, 0, 0, 1}) {
 		t.Errorf("classes %v labels %v", d.Classes, d.Labels)
 	}
+	checkSkipped(t, root, d.Skipped, map[string]SkipKind{
+		".git": SkipHidden, "readme.png": SkipNotImage, "dog/.hidden.png": SkipHidden, "dog/dir.png/f": SkipNotImage,
+		"dog/notes.txt": SkipNotImage, "dog/sub/deep.png": SkipUnreadable,
+	})
 	// Solid colours stay solid through decoding, conversion and resizing
 	// (JPEG within a few levels).
 	for c, v := range []uint8{red.R, red.G, red.B} {
@@ -243,6 +251,12 @@ func TestLoadFolderErrors(t *testing.T) {
 		_, err := LoadFolder(p, FolderOptions{})
 		checkErr(t, err, p, "is a file, not a folder")
 	})
+	t.Run("root is an archive", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "photos.tar.gz")
+		writeFile(t, p, good)
+		_, err := LoadFolder(p, FolderOptions{})
+		checkErr(t, err, p, "is an archive, and image folders are not read from archives: unpack it", "should be an image folder")
+	})
 	t.Run("no class folders", func(t *testing.T) {
 		root := t.TempDir()
 		writeFile(t, filepath.Join(root, ".hidden", "x.png"), good)
@@ -277,12 +291,19 @@ func TestLoadFolderErrors(t *testing.T) {
 		_, err := LoadFolder(root, FolderOptions{Size: 4})
 		checkErr(t, err, filepath.Join(root, "b", "t.jpg"), "cannot decode image")
 	})
-	t.Run("first bad image reported", func(t *testing.T) {
+	t.Run("class with no readable image", func(t *testing.T) {
 		root := tree(t, map[string][]byte{"b/1.png": []byte("bad"), "b/2.png": []byte("bad"), "c/3.png": []byte("bad")})
 		for _, workers := range []int{1, 3} {
 			_, err := LoadFolder(root, FolderOptions{Size: 4, Pool: testPool(t, workers)})
-			checkErr(t, err, filepath.Join(root, "b", "1.png")+":")
+			checkErr(t, err, filepath.Join(root, "b")+": class folder has no image that can be read (the first, "+filepath.Join(root, "b", "1.png")+": not a PNG or JPEG file")
 		}
+	})
+	t.Run("no readable image, size kept", func(t *testing.T) {
+		root := t.TempDir()
+		writeFile(t, filepath.Join(root, "a", "1.png"), []byte("bad"))
+		writeFile(t, filepath.Join(root, "b", "2.jpg"), []byte("bad"))
+		_, err := LoadFolder(root, FolderOptions{})
+		checkErr(t, err, "no image could be read; the first: "+filepath.Join(root, "a", "1.png")+": not a PNG or JPEG file")
 	})
 	for _, tc := range []struct {
 		name string
@@ -428,4 +449,175 @@ func TestSplitValidationErrors(t *testing.T) {
 	if _, _, err := SplitValidation(nil, 0.5, 1); err == nil {
 		t.Errorf("nil dataset: no error")
 	}
+}
+
+// checkSkipped fails unless skipped holds exactly the paths of want
+// (relative to root, slash-separated), each of its kind, with a reason.
+func checkSkipped(t *testing.T, root string, skipped []SkippedFile, want map[string]SkipKind) {
+	t.Helper()
+	got := map[string]SkipKind{}
+	for _, s := range skipped {
+		rel, err := filepath.Rel(root, s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel = filepath.ToSlash(rel)
+		if _, dup := got[rel]; dup {
+			t.Errorf("%s skipped twice", rel)
+		}
+		got[rel] = s.Kind
+		if s.Reason == "" {
+			t.Errorf("%s skipped without a reason", rel)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("skipped %v, want %v", got, want)
+	}
+}
+
+// TestLoadFolderNested: images in subfolders of a class folder belong to
+// the class, extensions in any case are images, everything else is
+// skipped with its reason; the pixels are those data/image decodes from
+// each file, in path order, whatever the worker count.
+func TestLoadFolderNested(t *testing.T) {
+	root := t.TempDir()
+	rng := rand.New(rand.NewPCG(11, 11))
+	img := func(rel, format string) string {
+		writeFile(t, filepath.Join(root, filepath.FromSlash(rel)), encode(t, testkit.Noise(rng, 5+rng.IntN(9), 5+rng.IntN(9)), format))
+		return rel
+	}
+	jpg := encode(t, testkit.Noise(rng, 20, 20), "jpeg")
+	loaded := []string{ // load order: by class, then by path
+		img("cat/a.PNG", "png"),
+		img("cat/b/c.Jpeg", "jpeg"),
+		img("cat/b/d/e/f.jpg", "jpeg"),
+		img("cat/z.JPG", "jpeg"),
+		img("dog/2019/x.png", "png"),
+		img("dog/y.jpeg", "jpeg"),
+	}
+	files := map[string][]byte{
+		"dog/notes.txt":        []byte("x"),
+		"dog/README":           []byte("x"),
+		"dog/photo.webp":       []byte("RIFF"),
+		"cat/b/anim.GIF":       encode(t, image.NewPaletted(image.Rect(0, 0, 2, 2), color.Palette{color.Black}), "gif"),
+		"cat/.DS_Store":        []byte("x"),
+		"cat/._a.PNG":          []byte("AppleDouble"),
+		"cat/b/Thumbs.db":      []byte("x"),
+		"__MACOSX/cat/._a.PNG": []byte("AppleDouble"),
+		"labels.csv":           []byte("x"),
+		"cat/broken.jpg":       []byte("hello"),
+		"dog/2019/trunc.jpg":   jpg[:len(jpg)/2],
+		"dog/gif.png":          encode(t, image.NewPaletted(image.Rect(0, 0, 2, 2), color.Palette{color.Black}), "gif"),
+	}
+	for rel, b := range files {
+		writeFile(t, filepath.Join(root, filepath.FromSlash(rel)), b)
+	}
+	want := map[string]SkipKind{
+		"dog/notes.txt": SkipNotImage, "dog/README": SkipNotImage, "dog/photo.webp": SkipNotImage, "cat/b/anim.GIF": SkipNotImage,
+		"cat/.DS_Store": SkipHidden, "cat/._a.PNG": SkipHidden, "cat/b/Thumbs.db": SkipHidden, "__MACOSX": SkipHidden,
+		"labels.csv": SkipNotImage, "cat/broken.jpg": SkipUnreadable, "dog/2019/trunc.jpg": SkipUnreadable, "dog/gif.png": SkipUnreadable,
+	}
+	const size = 6
+	var ref []uint8
+	dec := dimage.NewDecoder()
+	for _, rel := range loaded {
+		px := make([]uint8, 3*size*size)
+		if err := dec.Load(filepath.Join(root, filepath.FromSlash(rel)), px, dimage.Shape{C: 3, H: size, W: size}, true); err != nil {
+			t.Fatal(err)
+		}
+		ref = append(ref, px...)
+	}
+	for _, workers := range []int{1, 3} {
+		d, err := LoadFolder(root, FolderOptions{Size: size, Pool: testPool(t, workers)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(d.Classes, []string{"cat", "dog"}) || !slices.Equal(d.Labels, []int32{0, 0, 0, 0, 1, 1}) || d.N != 6 {
+			t.Fatalf("%d workers: N %d classes %v labels %v", workers, d.N, d.Classes, d.Labels)
+		}
+		if !bytes.Equal(d.Images, ref) {
+			t.Errorf("%d workers: pixels differ from decoding %v one by one", workers, loaded)
+		}
+		checkSkipped(t, root, d.Skipped, want)
+		for _, s := range d.Skipped {
+			rel, _ := filepath.Rel(root, s.Path)
+			for name, reason := range map[string]string{
+				"photo.webp": "a .webp image, and only PNG and JPEG are read: convert it", "anim.GIF": "a .gif image", "notes.txt": "not an image: .txt",
+				"README": "no .png, .jpg or .jpeg extension", "labels.csv": "not in a class folder", "broken.jpg": "not a PNG or JPEG file",
+				"trunc.jpg": "cannot decode image", "gif.png": `starts with "GIF8`,
+			} {
+				if filepath.Base(rel) == name && !strings.Contains(s.Reason, reason) {
+					t.Errorf("%s skipped for %q, want %q", rel, s.Reason, reason)
+				}
+			}
+		}
+	}
+
+	// The listing finds the same classes and, by name, the same images
+	// (the undecodable ones included) and skips the rest.
+	l, err := ListFolder(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listWant := maps.Clone(want)
+	for rel, k := range want {
+		if k == SkipUnreadable {
+			delete(listWant, rel)
+		}
+	}
+	if !slices.Equal(l.Classes, []string{"cat", "dog"}) || l.Images != 9 {
+		t.Errorf("listing: classes %v, %d images; want cat, dog and 9", l.Classes, l.Images)
+	}
+	checkSkipped(t, root, l.Skipped, listWant)
+
+	// Kept size: the first image (cat/a.PNG) sets it; with it unreadable,
+	// the next readable one does.
+	writeFile(t, filepath.Join(root, "cat", "a.PNG"), []byte("garbage"))
+	first := filepath.Join(root, "cat", "b", "c.Jpeg")
+	w, h, err := dec.Config(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadFolder(root, FolderOptions{})
+	checkErr(t, err, fmt.Sprintf("but the first image is %dx%d", w, h))
+}
+
+// TestLoadFolderDepthAndLinks: images are read down to MaxFolderDepth
+// levels below the class folder; deeper folders, and links back to a
+// folder above, are skipped; a link to a folder elsewhere is followed.
+func TestLoadFolderDepthAndLinks(t *testing.T) {
+	root := t.TempDir()
+	png := encode(t, testkit.SolidGray(3, 3, 7), "png")
+	writeFile(t, filepath.Join(root, "b", "0.png"), png)
+	deepest := filepath.Join(root, "a")
+	for i := 1; i <= MaxFolderDepth+1; i++ {
+		deepest = filepath.Join(deepest, fmt.Sprint(i))
+		writeFile(t, filepath.Join(deepest, "img.png"), png)
+	}
+	d, err := LoadFolder(root, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N != MaxFolderDepth+1 {
+		t.Errorf("%d images, want %d (levels 1..%d of a, and b's)", d.N, MaxFolderDepth+1, MaxFolderDepth)
+	}
+	tooDeep := strings.TrimPrefix(filepath.ToSlash(deepest), filepath.ToSlash(root)+"/")
+	checkSkipped(t, root, d.Skipped, map[string]SkipKind{tooDeep: SkipNotImage})
+
+	elsewhere := t.TempDir()
+	writeFile(t, filepath.Join(elsewhere, "x.png"), png)
+	if err := os.Symlink(elsewhere, filepath.Join(root, "b", "linked")); err != nil {
+		t.Skipf("cannot make symbolic links here: %v", err)
+	}
+	if err := os.Symlink("..", filepath.Join(root, "b", "loop")); err != nil {
+		t.Fatal(err)
+	}
+	d, err = LoadFolder(root, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N != MaxFolderDepth+2 {
+		t.Errorf("%d images, want %d (with the linked folder's, once)", d.N, MaxFolderDepth+2)
+	}
+	checkSkipped(t, root, d.Skipped, map[string]SkipKind{tooDeep: SkipNotImage, "b/loop": SkipNotImage})
 }

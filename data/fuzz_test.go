@@ -358,3 +358,77 @@ func FuzzExtractTarGz(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoadCIFAR10Archive reads the input (a .tar.gz or .tar, or a tar
+// stream that the test gzip-compresses first when compress is set) as the
+// CIFAR-10 archive. Besides the common invariants, a success must hold
+// labels 0-9 and consistent shapes, and where ExtractTarGz also unpacks
+// the archive, reading the unpacked folder must give the same datasets.
+func FuzzLoadCIFAR10Archive(f *testing.F) {
+	defer func(b int64, e int) { maxExtractBytes, maxExtractEntries = b, e }(maxExtractBytes, maxExtractEntries)
+	maxExtractBytes, maxExtractEntries = 64<<10, 64
+
+	files := batchFiles(5, 1, 2)
+	valid := []tarEntry{{name: BatchesFolder + "/", typeflag: tar.TypeDir}}
+	for _, name := range append(TrainFiles[:], TestFile) {
+		valid = append(valid, tarEntry{name: BatchesFolder + "/" + name, typeflag: tar.TypeReg, body: files[name]})
+	}
+	meta := tarEntry{name: BatchesFolder + "/" + MetaFile, typeflag: tar.TypeReg, body: []byte("a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n")}
+	for _, v := range [][]tarEntry{
+		valid,
+		append(append([]tarEntry(nil), valid...), meta),
+		append([]tarEntry{meta}, valid[1:]...), // no folder entry, meta first
+		valid[:3],                              // files missing
+		append(append([]tarEntry(nil), valid...), tarEntry{name: "../x", typeflag: tar.TypeReg, body: []byte("x")}),
+		append(append([]tarEntry(nil), valid...), valid[1]), // a duplicate
+	} {
+		f.Add(fuzzTar(f, true, v...), true)
+		f.Add(fuzzTar(f, false, v...), false)
+	}
+	f.Add([]byte("not an archive"), false)
+
+	f.Fuzz(func(t *testing.T, archive []byte, compress bool) {
+		if compress {
+			archive = fuzzGzip(t, archive)
+		}
+		path := testkit.WriteTemp(t, ArchiveName, archive)
+		var train, test *Dataset
+		var err error
+		got := testkit.Allocated(t, func() { train, test, err = LoadCIFAR10(path) })
+		// Records are refused past the (lowered) cap before they are
+		// allocated; the training set is copied once; buffers and tar
+		// headers (up to 1 MiB of PAX records) are bounded.
+		testkit.CheckAlloc(t, got, uint64(3*maxExtractBytes)+8<<20, "LoadCIFAR10 of an archive")
+		if err != nil {
+			testkit.CheckFileErr(t, err, path)
+			return
+		}
+		for _, d := range []*Dataset{train, test} {
+			if d.N <= 0 || len(d.Labels) != d.N || len(d.Images) != d.N*ImageBytes || len(d.Classes) != NumClasses {
+				t.Fatalf("dataset N=%d with %d labels, %d pixel bytes and %d classes", d.N, len(d.Labels), len(d.Images), len(d.Classes))
+			}
+			for i, l := range d.Labels {
+				if l < 0 || l >= NumClasses {
+					t.Fatalf("label %d is %d", i, l)
+				}
+			}
+		}
+		dest := t.TempDir()
+		if ExtractTarGz(path, dest) != nil {
+			return // e.g. duplicate entries the reader skips
+		}
+		var dir string
+		filepath.WalkDir(dest, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.Name() == TrainFiles[0] && !e.IsDir() {
+				dir = filepath.Dir(p)
+			}
+			return nil
+		})
+		ftrain, ftest, err := LoadCIFAR10(dir)
+		if err != nil {
+			t.Fatalf("the archive reads, but its unpacked folder %s does not: %v", dir, err)
+		}
+		sameData(t, "train", train, ftrain)
+		sameData(t, "test", test, ftest)
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -291,29 +292,60 @@ func dimString(b []byte) string {
 // mnistLayout says what an MNIST folder holds.
 const mnistLayout = "an MNIST folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each raw or with .gz"
 
-// findMNISTFile returns dir/name if it exists, else dir/name.gz if that
-// exists, else "".
+// findMNISTFile returns the path of MNIST file name in dir, or "": the
+// first of name, name.gz, and the same with a dot before "idx" (as some
+// mirrors, Kaggle's among them, name them: "train-images.idx3-ubyte") that
+// exists.
 func findMNISTFile(dir, name string) string {
-	for _, p := range []string{filepath.Join(dir, name), filepath.Join(dir, name+".gz")} {
-		if _, err := os.Stat(p); err == nil {
+	for _, n := range mnistNames(name) {
+		if p := filepath.Join(dir, n); fileExists(p) {
 			return p
 		}
 	}
 	return ""
 }
 
+// mnistNames are the names MNIST file name is accepted under, in order of
+// preference.
+func mnistNames(name string) []string {
+	dotted := strings.Replace(name, "-idx", ".idx", 1)
+	return []string{name, name + ".gz", dotted, dotted + ".gz"}
+}
+
+// fileExists says whether path names something (following links).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// isMNISTFile says whether base is the name of one of the four MNIST files.
+func isMNISTFile(base string) bool {
+	for _, name := range mnistFiles {
+		if slices.Contains(mnistNames(name), base) {
+			return true
+		}
+	}
+	return false
+}
+
 // LoadMNIST reads an MNIST folder: train-images-idx3-ubyte,
 // train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte,
-// each either raw or gzip-compressed with a ".gz" suffix (raw is used when
-// both exist). It returns the 60,000 training and 10,000 test images of the
-// official files as datasets with C=1, H=W=28 (the size the files declare;
-// train and test must agree) and classes "0".."9". Every file is checked to
-// exist before any is read, and each images file must hold as many images as
-// its labels file holds labels.
+// each either raw or gzip-compressed with a ".gz" suffix as downloaded (raw
+// is used when both exist; the names with ".idx" instead of "-idx" of some
+// mirrors are accepted too). dir may also be the path of one of the four
+// files, for the folder it is in. It returns the 60,000 training and 10,000
+// test images of the official files as datasets with C=1, H=W=28 (the size
+// the files declare; train and test must agree) and classes "0".."9".
+// Every file is checked to exist before any is read, and each images file
+// must hold as many images as its labels file holds labels.
 func LoadMNIST(dir string) (train, test *Dataset, err error) {
 	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() && isMNISTFile(filepath.Base(dir)) {
+		dir = filepath.Dir(dir)
+		fi, err = os.Stat(dir)
+	}
 	if err != nil || !fi.IsDir() {
-		return nil, nil, missingDir(dir, err, "an MNIST folder")
+		return nil, nil, missingDir(dir, err, "an MNIST folder (or one of its files)")
 	}
 	var paths [4]string
 	var missing []string

@@ -204,6 +204,48 @@ func TestLoadMNIST(t *testing.T) {
 	}
 }
 
+// TestLoadMNISTAsDownloaded: the .gz files as downloaded, named by the
+// path of one of them, and the names of mirrors that write ".idx" for
+// "-idx", read as the folder with the standard names does.
+func TestLoadMNISTAsDownloaded(t *testing.T) {
+	dir := t.TempDir()
+	files := makeMNISTDir(t, dir, 5, 3, true)
+	wantTrain, wantTest, err := LoadMNIST(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, path string) {
+		t.Helper()
+		train, test, err := LoadMNIST(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameData(t, "train", train, wantTrain)
+		sameData(t, "test", test, wantTest)
+	}
+	for _, name := range mnistFiles {
+		t.Run("path of "+name+".gz", func(t *testing.T) { check(t, filepath.Join(dir, name+".gz")) })
+	}
+	t.Run("dotted names", func(t *testing.T) {
+		mirror := t.TempDir()
+		for name, b := range files {
+			dotted := strings.Replace(name, "-idx", ".idx", 1)
+			if strings.HasPrefix(name, "train") {
+				dotted, b = strings.TrimSuffix(dotted, ".gz"), mustGunzip(t, b) // raw, as unzipped from Kaggle
+			}
+			writeFile(t, filepath.Join(mirror, dotted), b)
+		}
+		check(t, mirror)
+		check(t, filepath.Join(mirror, "t10k-labels.idx1-ubyte.gz"))
+	})
+	t.Run("other file", func(t *testing.T) {
+		p := filepath.Join(dir, "notes.txt")
+		writeFile(t, p, []byte("x"))
+		_, _, err := LoadMNIST(p)
+		checkErr(t, err, p, "is a file, not a folder", "should be an MNIST folder (or one of its files)")
+	})
+}
+
 func mustGunzip(t *testing.T, b []byte) []byte {
 	t.Helper()
 	r, err := gzip.NewReader(bytes.NewReader(b))
@@ -221,7 +263,7 @@ func TestLoadMNISTErrors(t *testing.T) {
 	t.Run("missing folder", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "nope")
 		_, _, err := LoadMNIST(dir)
-		checkErr(t, err, dir, "folder not found", "the dataset folder should be an MNIST folder, or left unset to download")
+		checkErr(t, err, dir, "folder not found", "the dataset folder should be an MNIST folder (or one of its files), or left unset to download")
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("errors.Is(err, fs.ErrNotExist) is false")
 		}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,8 +188,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 		return nil, nil, interrupted(ctx, err)
 	}
 	if cfg.Data.Kind == "folder" {
-		s.log.Info().Int("images", train.N+test.N).Int("classes", len(train.Classes)).Int("train", train.N).Int("validation", test.N).
-			Msgf("found %d images in %d classes: %d for training, %d for validation", train.N+test.N, len(train.Classes), train.N, test.N)
+		s.logFound(train, test)
 	}
 	net, err := model.PlanFor(cfg.Model, model.Shape{C: train.C, H: train.H, W: train.W}, len(train.Classes))
 	if err != nil {
@@ -226,6 +226,23 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 		return nil, nil, err
 	}
 	return net, train, nil
+}
+
+// logFound logs what a folder dataset holds: the images loaded, and how
+// many files were skipped (listed by the loader's own log line).
+func (s *session) logFound(train, test *data.Dataset) {
+	skipped := 0
+	for _, sk := range slices.Concat(train.Skipped, test.Skipped) {
+		if sk.Kind != data.SkipHidden {
+			skipped++
+		}
+	}
+	msg := fmt.Sprintf("found %d images in %d classes: %d for training, %d for validation", train.N+test.N, len(train.Classes), train.N, test.N)
+	if skipped > 0 {
+		msg += fmt.Sprintf(" (%d other files skipped)", skipped)
+	}
+	s.log.Info().Int("images", train.N+test.N).Int("classes", len(train.Classes)).Int("train", train.N).Int("validation", test.N).
+		Int("skipped", skipped).Msg(msg)
 }
 
 // trainOptions are the trainer's options: schedule, progress, the periodic

@@ -3,8 +3,10 @@
 # (when nvcc and ptxas are installed), every test, the CPU packages' tests
 # again under the race detector, then every fuzz target for FUZZ_SECONDS
 # (10) seconds.
-# Set TRAINER_CIFAR_SAMPLE to a CIFAR-10 sample archive to run the end-to-end
-# training test (it skips and says so otherwise).
+# The end-to-end training test runs on the 800 CIFAR-10 images shipped in
+# data/testdata/cifar10-mini. Set TRAINER_CIFAR_SAMPLE to a larger CIFAR-10
+# sample archive (a .tar.gz of cifar-10-batches-bin) to add a run on it and
+# the PyTorch interop check (they skip and say so otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '^device/cpu/sgemm/_asm/'))
