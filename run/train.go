@@ -239,7 +239,7 @@ func (s *session) logFound(train, test *data.Dataset) {
 	}
 	msg := fmt.Sprintf("found %d images in %d classes: %d for training, %d for validation", train.N+test.N, len(train.Classes), train.N, test.N)
 	if skipped > 0 {
-		msg += fmt.Sprintf(" (%d other files skipped)", skipped)
+		msg += fmt.Sprintf(" (%d other %s skipped)", skipped, plural(skipped, "file", "files"))
 	}
 	s.log.Info().Int("images", train.N+test.N).Int("classes", len(train.Classes)).Int("train", train.N).Int("validation", test.N).
 		Int("skipped", skipped).Msg(msg)
@@ -430,4 +430,12 @@ func toModel(d *data.Dataset) *model.Data {
 func Round(v float64, digits int) float64 {
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
 	return r
+}
+
+// plural is one or many by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
