@@ -48,8 +48,12 @@
 // its source states; the others can match it bit for bit.
 //
 // Limits: sizes are C int. Every buffer a kernel touches, and every work
-// count, must be at most MaxElems elements. The dataset of
-// gather_images_f32 is addressed in 64 bits and may be larger.
+// count, must be at most MaxElems elements (the GPU backend reports it as
+// device.Caps.MaxElems, and model.Network.Build refuses a batch that would
+// pass it). Two buffers are addressed in 64 bits and may be larger: the
+// im2col matrix of im2col_f32 and col2im_f32 (KH*KW times the work count:
+// past 2^31 elements from batch 44,122 in the default model) and the dataset
+// of gather_images_f32.
 //
 // Regenerate the PTX after editing a .cu file with scripts/build-kernels.sh;
 // scripts/check-ptx.sh fails when it is stale and assembles it with ptxas for

@@ -266,6 +266,9 @@ func (n *Network) Build(b device.Backend, maxN int, seed uint64) (err error) {
 	if maxN < 1 {
 		return fmt.Errorf("batch size %d: must be at least 1", maxN)
 	}
+	if err := n.checkBatchLimit(maxN, b.Caps().MaxElems, b.Name()); err != nil {
+		return err
+	}
 	n.b, n.maxN, n.seed = b, maxN, seed
 	tb := &trackingBackend{Backend: b}
 	defer func() {

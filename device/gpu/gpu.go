@@ -78,9 +78,10 @@ func newBackend(d dev, info string, total uint64) *Backend {
 	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}}
 }
 
-// Caps: device memory, queued ops, lazy module loading, pinned transfers.
+// Caps: device memory, queued ops, lazy module loading, pinned transfers,
+// kernels indexing buffers with C ints.
 func (b *Backend) Caps() device.Caps {
-	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total}
+	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total, MaxElems: kernels.MaxElems}
 }
 
 // HostU8 copies src into a new device buffer.
