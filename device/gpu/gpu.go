@@ -59,6 +59,9 @@ func New(o device.Options) (*Backend, error) {
 	if !r.Usable {
 		return nil, errors.New(r.Reason)
 	}
+	if err := checkDriver(r.DriverVersion); err != nil {
+		return nil, err
+	}
 	d, err := openDev(o)
 	if err != nil {
 		return nil, err
@@ -71,6 +74,23 @@ func New(o device.Options) (*Backend, error) {
 	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, %s",
 		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, tf)
 	return newBackend(d, info, g.TotalMem), nil
+}
+
+// checkDriver refuses a driver older than the embedded PTX's ISA version
+// needs (driver as cuDriverGetVersion reports it; 0, unknown, passes), which
+// would otherwise fail later at cuModuleLoadData with
+// CUDA_ERROR_UNSUPPORTED_PTX_VERSION.
+func checkDriver(driver int) error {
+	v, _ := kernels.PTXHeader()
+	need, err := kernels.DriverNeeded(v)
+	if err != nil {
+		return err
+	}
+	if driver > 0 && driver < need {
+		return fmt.Errorf("the NVIDIA driver supports CUDA %s, but the GPU kernels (PTX ISA %s) need CUDA %s or newer: update the NVIDIA driver",
+			cuda.VersionString(driver), v, cuda.VersionString(need))
+	}
+	return nil
 }
 
 // newBackend is the Backend on d.
