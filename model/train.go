@@ -25,8 +25,18 @@ type deviceData struct {
 	n              int
 }
 
+// free releases the dataset's buffers (nothing on a nil dataset).
+func (d *deviceData) free(b device.Backend) {
+	if d == nil {
+		return
+	}
+	b.Free(d.images)
+	b.Free(d.labels)
+}
+
 // upload puts a dataset on the backend: a copy on a device with its own
-// memory, the host slices themselves on the CPU (no second copy).
+// memory, the host slices themselves on the CPU (no second copy). free
+// releases it.
 func upload(b device.Backend, d *Data, what string) (*deviceData, error) {
 	im, err := b.HostU8(what+" images", d.Images)
 	if err != nil {
@@ -132,8 +142,10 @@ type Trainer struct {
 	elapsed    time.Duration // time spent in the current epoch before a stop
 }
 
-// NewTrainer puts the datasets on the network's backend.
-func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, error) {
+// NewTrainer puts the datasets on the network's backend. Close frees what
+// it allocated; on failure nothing is left allocated (but a weight average
+// it added to the network, which the network's Close frees).
+func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, err error) {
 	b := net.Backend()
 	most := train.N // the largest batch a step or validation uses
 	if val != nil {
@@ -164,7 +176,13 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 		return nil, err
 	}
 	pcg := rand.NewPCG(opt.Seed, 0xda7a)
-	t := &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
+	t = &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
+	made := t // the returns below set t to nil on failure
+	defer func() {
+		if err != nil {
+			made.Close()
+		}
+	}()
 	if t.train, err = upload(b, train, "training set"); err != nil {
 		return nil, err
 	}
@@ -199,6 +217,21 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	return t, nil
 }
 
+// Close frees the buffers NewTrainer allocated: the datasets' device
+// copies, the shuffled order, the evaluation indices and the statistics.
+// The trainer cannot be used afterwards; the network is left to its own
+// Close. A second Close does nothing.
+func (t *Trainer) Close() {
+	t.train.free(t.b)
+	t.val.free(t.b)
+	for _, buf := range []device.Buffer{t.permBuf, t.iotaBuf, t.stats} {
+		if buf != nil {
+			t.b.Free(buf)
+		}
+	}
+	t.train, t.val, t.permBuf, t.iotaBuf, t.stats, t.batchIdx = nil, nil, nil, nil, nil, nil
+}
+
 // makeBatches cuts the shuffled order into the epoch's batches (views made
 // once), leaving out a last smaller one with DropLast.
 func (t *Trainer) makeBatches(n int) error {
@@ -224,6 +257,7 @@ func (n *Network) enableEMA(on bool) error {
 	if n.EMA, err = n.b.Alloc("weight average", device.F32, n.nParam); err != nil {
 		return err
 	}
+	n.owned = append(n.owned, n.EMA)
 	n.b.Axpby(n.Params, n.EMA, n.nParam, 1, 0)
 	return nil
 }
@@ -522,7 +556,11 @@ func uploadIota(b device.Backend, n int) (device.Buffer, error) {
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	return buf, b.UploadI32(buf, 0, idx)
+	if err := b.UploadI32(buf, 0, idx); err != nil {
+		b.Free(buf)
+		return nil, err
+	}
+	return buf, nil
 }
 
 // Position is the number of steps done in the current epoch.

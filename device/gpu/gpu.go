@@ -171,10 +171,11 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 	return &buf{ptr: p, n: n, dt: dt}, nil
 }
 
-// Free releases device memory (after the queued work that uses it).
+// Free releases device memory (after the queued work that uses it). After
+// Close it does nothing: the context's memory went with it.
 func (b *Backend) Free(x device.Buffer) {
 	p := x.(*buf)
-	if p.ptr != 0 {
+	if p.ptr != 0 && b.d != nil {
 		b.keep(b.d.Synchronize())
 		b.keep(b.d.MemFree(p.ptr))
 		p.ptr, p.n = 0, 0
