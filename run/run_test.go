@@ -187,6 +187,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Keep = -1 }, "--keep -1: must be 0 or more"},
 		{func(c *Config) { c.SaveEvery = -2 }, "--save-every -2: must be 0 or more"},
 		{func(c *Config) { c.EarlyStop = -3 }, "--early-stop -3: must be 0 or more"},
+		{func(c *Config) { c.SyncEvery = -1 }, "--sync-every -1: must be 0 or more"},
 		{func(c *Config) { c.Device.Threads = -1 }, "--threads -1: must be 0 (one per core) to 256"},
 		{func(c *Config) { c.Device.Name = "tpu" }, "--device tpu: use auto, cpu or gpu"},
 		{func(c *Config) { c.LR = math.Inf(1) }, "--lr +Inf: must be a positive number below 10"},

@@ -243,7 +243,7 @@ func (s *session) trainOptions() model.TrainOptions {
 	cfg := &s.cfg
 	r := cfg.Recipe
 	o := model.TrainOptions{Batch: cfg.BatchSize, LR: cfg.LR, Optim: r.Optim(), Seed: cfg.Seed, Schedule: s.lrAt,
-		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing, DropLast: r.DropLast,
+		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing, DropLast: r.DropLast, SyncEvery: cfg.SyncEvery,
 		EMA:        model.EMAOptions{Decay: r.EMA, Every: r.EMAEvery},
 		OnProgress: func(model.Progress) {},
 		OnStep: func(t *model.Trainer) error {
