@@ -91,6 +91,7 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.
 	if err := net.Build(b, bs, 1); err != nil {
 		return BenchResult{}, err
 	}
+	defer net.Close()
 	const nImages = 1024
 	rng := rand.New(rand.NewPCG(1, 2))
 	d := &model.Data{Images: make([]uint8, nImages*net.Input.Size()), Labels: make([]int32, nImages), N: nImages}
@@ -104,6 +105,7 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.
 	if err != nil {
 		return BenchResult{}, err
 	}
+	defer tr.Close()
 	times := make([]time.Duration, 0, steps)
 	var total time.Duration
 	for s := 0; s < warm+steps; s++ {

@@ -78,6 +78,7 @@ func runEval(c *ucli.Context) error {
 	if err := net.Build(b, bs, 0); err != nil {
 		return err
 	}
+	defer net.Close()
 	if err := net.SetParams(flat); err != nil {
 		return err
 	}

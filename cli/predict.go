@@ -96,6 +96,7 @@ func runPredict(c *ucli.Context) error {
 	if err := net.Build(b, bs, 0); err != nil {
 		return err
 	}
+	defer net.Close()
 	if err := net.SetParams(flat); err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ func trainCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the final result"},
 			&ucli.BoolFlag{Name: "force", Usage: "start a new run even if --out already holds a checkpoint (it is replaced)"},
 			&ucli.IntFlag{Name: "stop-after-steps", Hidden: true, Usage: "act as if interrupted after N steps (tests)"},
+			&ucli.IntFlag{Name: "sync-every", Usage: "debugging: wait for the GPU after every N steps, so an asynchronous fault is reported at the step that raised it (slower; 0: only at the loss checks, every 50 steps)"},
 			&ucli.BoolFlag{Name: "augment", Usage: "random crops (--augment-pad pixels of --augment-padding) and horizontal flips of the training images"},
 		}, append(recipeFlags(), append(dataFlags(), deviceFlags()...)...)...),
 		Action: runTrain,
@@ -68,7 +69,7 @@ func runTrain(c *ucli.Context) error {
 	cfg := trainrun.Config{Model: c.String("model"), Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"),
 		Schedule: c.String("lr-schedule"), Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Out: c.String("out"),
 		Resume: c.String("resume"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"), EarlyStop: c.Int("early-stop"),
-		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"),
+		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"), SyncEvery: c.Int("sync-every"),
 		Data: datasetFlags(c), Device: trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), TF32: c.Bool("tf32")},
 		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c), Program: program}
 	for _, name := range c.FlagNames() {

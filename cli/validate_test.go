@@ -38,6 +38,7 @@ func TestFlagsCheckedBeforeData(t *testing.T) {
 		{append(train, "--keep", "-1"), "--keep -1"},
 		{append(train, "--save-every", "-1"), "--save-every -1"},
 		{append(train, "--early-stop", "-1"), "--early-stop -1"},
+		{append(train, "--sync-every", "-2"), "--sync-every -2"},
 		{append(train, "--batch-size", "0"), "--batch-size 0"},
 		{append(fold, "--val-split", "0"), "--val-split 0"},
 		{append(fold, "--val-split", "1"), "--val-split 1"},

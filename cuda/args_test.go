@@ -99,3 +99,21 @@ func TestDevicePtrAdd(t *testing.T) {
 		t.Errorf("Add negative: %#x", uint64(p))
 	}
 }
+
+// TestArgsKinds: each appending method records its kind, in order, and
+// Reset starts over.
+func TestArgsKinds(t *testing.T) {
+	a := NewArgs()
+	defer a.Free()
+	a.Reset().Ptr(1).I32(2).U32(3).I64(4).F32(5)
+	want := []ArgKind{KindPtr, KindI32, KindU32, KindI64, KindF32}
+	for i, k := range want {
+		if a.Kind(i) != k {
+			t.Errorf("argument %d: kind %v, want %v", i, a.Kind(i), k)
+		}
+	}
+	a.Reset().F32(1)
+	if a.Len() != 1 || a.Kind(0) != KindF32 {
+		t.Errorf("after Reset: Len %d, kind %v", a.Len(), a.Kind(0))
+	}
+}

@@ -46,6 +46,22 @@ func BlasVersion() (string, error) {
 	return fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]), nil
 }
 
+// checkBlasHandle creates and destroys a cuBLAS handle in device d's
+// primary context: the proof that the loaded cuBLAS works with this driver
+// (a cuBLAS newer than the driver loads, then fails here).
+func checkBlasHandle(d Device) error {
+	ctx, err := d.RetainPrimaryContext()
+	if err != nil {
+		return err
+	}
+	defer ctx.Release()
+	var h C.cublasHandle_t
+	if err := blasErr(C.tr_cublasCreate(ctx.h, &h), "cublasCreate"); err != nil {
+		return err
+	}
+	return blasErr(C.tr_cublasDestroy(ctx.h, h), "cublasDestroy")
+}
+
 // Blas is a cuBLAS handle bound to one stream. Not safe for concurrent use.
 type Blas struct {
 	ctx     *Context

@@ -9,7 +9,7 @@ import (
 // a path; when set, only it is tried.
 const (
 	EnvLibCUDA   = "TRAINER_LIBCUDA"   // the CUDA driver library, default libcuda.so.1 then libcuda.so
-	EnvLibCUBLAS = "TRAINER_LIBCUBLAS" // cuBLAS, default libcublas.so.13, .12, .11, then libcublas.so
+	EnvLibCUBLAS = "TRAINER_LIBCUBLAS" // cuBLAS, default blasNames(the driver's CUDA major)
 )
 
 // The names tried when no environment variable overrides them.
@@ -17,6 +17,26 @@ var (
 	defaultDriverNames = []string{"libcuda.so.1", "libcuda.so"}
 	defaultBlasNames   = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}
 )
+
+// oldestBlas is the oldest cuBLAS major version the package supports.
+const oldestBlas = 11
+
+// blasNames is the cuBLAS search list for a driver that supports CUDA
+// major version major (cuDriverGetVersion/1000): libcublas.so.<major>
+// first, then the older majors down to 11, then libcublas.so. A cuBLAS
+// newer than the driver is never tried, since it needs a newer driver (its
+// cublasCreate fails). Where the driver's version is unknown (major below
+// 11), every supported major is tried, newest first.
+func blasNames(major int) []string {
+	if major < oldestBlas {
+		return append([]string(nil), defaultBlasNames...)
+	}
+	var names []string
+	for m := major; m >= oldestBlas; m-- {
+		names = append(names, fmt.Sprintf("libcublas.so.%d", m))
+	}
+	return append(names, "libcublas.so")
+}
 
 // libNames is the search list for one library: the env override alone, or the defaults.
 func libNames(env string, defaults []string) []string {
@@ -61,4 +81,5 @@ const (
 	StepDevices    = "devices"      // counting the devices failed or found none
 	StepLoadBlas   = "load cuBLAS"  // no usable libcublas
 	StepQuery      = "query device" // querying a device failed
+	StepBlasHandle = "cublasCreate" // cuBLAS loaded but cannot create a handle (e.g. newer than the driver)
 )

@@ -194,7 +194,20 @@ func LoadDriver() (*Lib, error) {
 	return &Lib{DriverPath: drv.path}, nil
 }
 
-// Load loads the CUDA driver and cuBLAS (once; later calls return the cached result).
+// driverMajor is the CUDA major version the loaded driver supports, 0 when
+// cuDriverGetVersion fails.
+func driverMajor() int {
+	v, err := DriverVersion()
+	if err != nil {
+		return 0
+	}
+	return v / 1000
+}
+
+// Load loads the CUDA driver and cuBLAS (once; later calls return the
+// cached result). cuBLAS is looked for by the driver's CUDA major version
+// first (blasNames): libcublas.so.12 under a CUDA 12 driver, even where
+// libcublas.so.13 is installed too.
 func Load() (*Lib, error) {
 	lib, err := LoadDriver()
 	if err != nil {
@@ -202,7 +215,7 @@ func Load() (*Lib, error) {
 	}
 	blas.once.Do(func() {
 		var a C.tr_blas_api
-		blas.path, blas.err = loadFrom("cuBLAS", EnvLibCUBLAS, libNames(EnvLibCUBLAS, defaultBlasNames), blasSymbols(&a))
+		blas.path, blas.err = loadFrom("cuBLAS", EnvLibCUBLAS, libNames(EnvLibCUBLAS, blasNames(driverMajor())), blasSymbols(&a))
 		if blas.err == nil {
 			C.tr_blas = a
 		}

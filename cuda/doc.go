@@ -6,9 +6,11 @@
 // Linking against libcuda and libcublas would make the binary need the CUDA
 // toolkit to build and the GPU libraries to start. Loading them at run time
 // instead means one binary builds anywhere (no CUDA header or library at
-// build time, only a C compiler for cgo), starts everywhere, uses whichever
-// cuBLAS is installed (13, 12 or 11), and, where there is no GPU, says which
-// step failed and what to do (Probe) before training falls back to the CPU.
+// build time, only a C compiler for cgo), starts everywhere, uses the cuBLAS
+// that matches the driver (libcublas.so.N for a driver of CUDA N, else an
+// older one down to 11: cuDriverGetVersion decides), and, where there is no
+// GPU, says which step failed and what to do (Probe, which also creates a
+// cuBLAS handle) before training falls back to the CPU.
 //
 // # Layers
 //

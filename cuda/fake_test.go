@@ -32,23 +32,29 @@ func fakeLibs(t *testing.T, env ...string) {
 		t.Skip("gcc not found: cannot build the fake driver")
 	}
 	dir := t.TempDir()
-	build := func(name, src, out string) string {
-		c, p := filepath.Join(dir, name), filepath.Join(dir, out)
-		if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if b, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", p, c).CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", name, err, b)
-		}
-		return p
-	}
-	t.Setenv(EnvLibCUDA, build("fakecuda.c", fakeCudaSrc, "libfakecuda.so"))
-	t.Setenv(EnvLibCUBLAS, build("fakecublas.c", fakeCublasSrc, "libfakecublas.so"))
+	t.Setenv(EnvLibCUDA, buildFake(t, gcc, dir, fakeCudaSrc, "libfakecuda.so"))
+	t.Setenv(EnvLibCUBLAS, buildFake(t, gcc, dir, fakeCublasSrc, "libfakecublas.so"))
 	for i := 0; i+1 < len(env); i += 2 {
 		t.Setenv(env[i], env[i+1])
 	}
 	resetForTest()
 	t.Cleanup(resetForTest) // runs before the environment is restored
+}
+
+// buildFake compiles one fake's C source (with extra gcc flags, e.g.
+// -DFAKE_CUBLAS_MAJOR=13) into the shared library dir/out and returns its
+// path.
+func buildFake(t *testing.T, gcc, dir, src, out string, flags ...string) string {
+	t.Helper()
+	c, p := filepath.Join(dir, out+".c"), filepath.Join(dir, out)
+	if err := os.WriteFile(c, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", p, c}, flags...)
+	if b, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", out, err, b)
+	}
+	return p
 }
 
 // TestFakeDriver runs the GPU test cases through the fake driver: every

@@ -54,11 +54,37 @@ var (
 // the slots. The driver copies the values during Launch, so one Args can be
 // Reset and refilled for the next launch at once. Not safe for concurrent use.
 type Args struct {
-	vals unsafe.Pointer // MaxArgs 8-byte slots holding the values
-	ptrs unsafe.Pointer // MaxArgs void* pointing at the slots: kernelParams
-	n    int
-	err  error
-	mem  argMem // build-specific owner of the memory
+	vals  unsafe.Pointer // MaxArgs 8-byte slots holding the values
+	ptrs  unsafe.Pointer // MaxArgs void* pointing at the slots: kernelParams
+	n     int
+	err   error
+	mem   argMem // build-specific owner of the memory
+	kinds [MaxArgs]ArgKind
+}
+
+// ArgKind is how an argument was appended: which C type the launch says
+// the kernel's parameter has (the driver reads as many bytes of the slot
+// as the kernel's parameter takes, so a launcher other than the driver
+// checks these against the kernel's signature).
+type ArgKind uint8
+
+// The argument kinds, one per appending method.
+const (
+	KindPtr ArgKind = iota + 1 // a device pointer (8 bytes)
+	KindI32                    // int
+	KindU32                    // unsigned int
+	KindI64                    // long long or unsigned long long (8 bytes)
+	KindF32                    // float
+)
+
+var argKindNames = [...]string{"?", "pointer", "int", "unsigned int", "64-bit integer", "float"}
+
+// String names the kind.
+func (k ArgKind) String() string {
+	if int(k) < len(argKindNames) {
+		return argKindNames[k]
+	}
+	return "?"
 }
 
 // NewArgs allocates an empty argument list; Free releases it.
@@ -78,8 +104,9 @@ func (a *Args) Reset() *Args {
 	return a
 }
 
-// slot returns the next zeroed value slot, or nil after recording an error.
-func (a *Args) slot() unsafe.Pointer {
+// slot returns the next zeroed value slot of kind k, or nil after
+// recording an error.
+func (a *Args) slot(k ArgKind) unsafe.Pointer {
 	if a.vals == nil {
 		a.err = errArgsFreed
 		return nil
@@ -90,32 +117,36 @@ func (a *Args) slot() unsafe.Pointer {
 	}
 	p := unsafe.Add(a.vals, a.n*8)
 	*(*uint64)(p) = 0
+	a.kinds[a.n] = k
 	a.n++
 	return p
 }
 
-// put appends one argument of v's size.
-func put[T int32 | uint32 | int64 | uint64](a *Args, v T) *Args {
-	if s := a.slot(); s != nil {
+// put appends one argument of v's size and kind k.
+func put[T int32 | uint32 | int64 | uint64](a *Args, v T, k ArgKind) *Args {
+	if s := a.slot(k); s != nil {
 		*(*T)(s) = v
 	}
 	return a
 }
 
 // Ptr appends a device pointer argument (a kernel's T* parameter).
-func (a *Args) Ptr(p DevicePtr) *Args { return put(a, uint64(p)) }
+func (a *Args) Ptr(p DevicePtr) *Args { return put(a, uint64(p), KindPtr) }
 
 // I32 appends an int argument.
-func (a *Args) I32(v int32) *Args { return put(a, v) }
+func (a *Args) I32(v int32) *Args { return put(a, v, KindI32) }
 
 // U32 appends an unsigned int argument.
-func (a *Args) U32(v uint32) *Args { return put(a, v) }
+func (a *Args) U32(v uint32) *Args { return put(a, v, KindU32) }
 
-// I64 appends a long long argument.
-func (a *Args) I64(v int64) *Args { return put(a, v) }
+// I64 appends a long long (or unsigned long long) argument.
+func (a *Args) I64(v int64) *Args { return put(a, v, KindI64) }
 
 // F32 appends a float argument.
-func (a *Args) F32(v float32) *Args { return put(a, math.Float32bits(v)) }
+func (a *Args) F32(v float32) *Args { return put(a, math.Float32bits(v), KindF32) }
+
+// Kind is how argument i (< Len) was appended.
+func (a *Args) Kind(i int) ArgKind { return a.kinds[i] }
 
 // Params is the kernelParams array, Len pointers to the values, exactly as
 // Launch hands it to cuLaunchKernel (for a launcher other than the driver,

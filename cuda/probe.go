@@ -48,6 +48,20 @@ func blasLoadReason(err error) string {
 		EnvLibCUBLAS + " to the path of libcublas.so"
 }
 
+// blasHandleReason explains a cuBLAS that loaded but could not create a
+// handle: most often one newer than the driver.
+func blasHandleReason(r *Report, err error) string {
+	lib := fmt.Sprintf("cuBLAS %s (%s) loaded but cannot create a handle", r.BlasPath, r.BlasVersion)
+	var major int
+	fmt.Sscanf(r.BlasVersion, "%d.", &major)
+	drv := r.DriverVersion / 1000
+	if drv > 0 && major > drv {
+		return fmt.Sprintf("%s: it needs a CUDA %d driver, and this driver supports CUDA %s: update the NVIDIA driver, or install cuBLAS %d (or point %s at it)",
+			lib, major, VersionString(r.DriverVersion), drv, EnvLibCUBLAS)
+	}
+	return fmt.Sprintf("%s (%v): check nvidia-smi (the GPU may be out of memory or in use), or point %s at another cuBLAS", lib, err, EnvLibCUBLAS)
+}
+
 // initReason explains a cuInit failure by its code.
 func initReason(err error) string {
 	var e *Error

@@ -9,8 +9,11 @@ import (
 
 // Probe finds out, step by step, whether this process can train on a GPU:
 // the driver library, its version, cuInit, each device (briefly retaining its
-// primary context to read the free memory), and cuBLAS. It never panics; when
-// no GPU is usable, Report.Step and Report.Reason say why.
+// primary context to read the free memory), cuBLAS (chosen by the driver's
+// CUDA major version), and a cuBLAS handle created and destroyed on the
+// first working device, so that "usable" means cuBLAS works with this
+// driver. It never panics; when no GPU is usable, Report.Step and
+// Report.Reason say why.
 func Probe() Report {
 	var r Report
 	lib, err := LoadDriver()
@@ -46,11 +49,11 @@ func Probe() Report {
 		r.fail(StepDevices, "the driver initialised but reports no GPU: check nvidia-smi and CUDA_VISIBLE_DEVICES", nil)
 		return r
 	}
-	working := 0
+	first := -1 // the first working device
 	for i := range n {
 		info := probeDevice(i)
-		if info.Err == "" {
-			working++
+		if info.Err == "" && first < 0 {
+			first = i
 		}
 		r.Devices = append(r.Devices, info)
 	}
@@ -58,8 +61,16 @@ func Probe() Report {
 		r.fail(StepLoadBlas, blasLoadReason(blasErr), blasErr)
 		return r
 	}
-	if working == 0 {
+	if first < 0 {
 		r.fail(StepQuery, "every GPU failed a basic query (see the device lines): check nvidia-smi; the GPUs may be in use exclusively by another process", nil)
+		return r
+	}
+	d, err := GetDevice(first)
+	if err == nil {
+		err = checkBlasHandle(d)
+	}
+	if err != nil {
+		r.fail(StepBlasHandle, blasHandleReason(&r, err), err)
 		return r
 	}
 	r.Usable = true

@@ -24,6 +24,12 @@ type Caps struct {
 	// DeviceMemory is the total memory of the device in bytes, 0 when the
 	// backend uses host memory.
 	DeviceMemory uint64
+	// MaxElems is the most elements one op may index in a buffer or count
+	// as work, 0 for no limit. The GPU kernels index with C ints
+	// (kernels.MaxElems, just under 2^31); the im2col matrices are exempt
+	// (the conv kernels address them in 64 bits). model.Network.Build
+	// refuses a batch that would pass it.
+	MaxElems int
 }
 
 // OutOfMemoryError is returned by Alloc (and what wraps it) when the

@@ -22,9 +22,15 @@
 // which a plain scatter over the rows of col, like the CPU backend's, adds
 // them, so the two agree bit for bit. Work items: C*N*H*W.
 //
-// Both are grid-stride loops over plain int indices: every buffer must hold
-// fewer than 2^31 - 2^21 elements (kernels.MaxElems; the 2^21 is the largest
-// grid-stride step of the recommended launch). No shared memory, no barriers.
+// Indices. The work items (C*N*OH*OW, C*N*H*W) and x and dx are indexed with
+// plain ints: each must stay below 2^31 - 2^21 elements (kernels.MaxElems;
+// the 2^21 is the largest grid-stride step of the recommended launch), which
+// model.Network.Build checks for every layer. col is KH*KW times larger than
+// the work (C*KH*KW*N*OH*OW elements: past 2^31 at batch 44,122 for the
+// default model's second conv, at 456 for conv512k3same after a 512-channel
+// layer), so every offset into col is computed in 64 bits: a row's start
+// (long long)(c*KH*KW) * cols, the row within the channel (long long)(ky*KW+kx)
+// * cols. No shared memory, no barriers.
 
 extern "C" __global__ void im2col_f32(const float* x, float* col,
                                       int C, int N, int H, int W,
@@ -42,7 +48,7 @@ extern "C" __global__ void im2col_f32(const float* x, float* col,
         const int oy = t % OH;
         const int n = t / OH;
         const float* xp = x + (c * N + n) * H * W;
-        float* cp = col + c * KH * KW * cols + q;
+        float* cp = col + (long long)(c * KH * KW) * cols + q;
         const int iy0 = oy * SH - PH;
         const int ix0 = ox * SW - PW;
         for (int ky = 0; ky < KH; ++ky) {
@@ -79,13 +85,13 @@ extern "C" __global__ void col2im_f32(const float* col, float* dx,
         const int oy1 = py / SH < OH - 1 ? py / SH : OH - 1;
         const int ox0 = px < KW ? 0 : (px - KW) / SW + 1;
         const int ox1 = px / SW < OW - 1 ? px / SW : OW - 1;
-        const float* cp = col + c * KH * KW * cols + n * OH * OW;
+        const float* cp = col + (long long)(c * KH * KW) * cols + n * OH * OW;
         float s = 0.0f;
         for (int oy = oy1; oy >= oy0; --oy) {  // ky ascending
             const int ky = py - oy * SH;
             for (int ox = ox1; ox >= ox0; --ox) {  // kx ascending
                 const int kx = px - ox * SW;
-                s += cp[(ky * KW + kx) * cols + oy * OW + ox];
+                s += cp[(long long)(ky * KW + kx) * cols + oy * OW + ox];
             }
         }
         dx[i] = s;

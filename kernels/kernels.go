@@ -27,7 +27,9 @@
 // The package has no cgo and no CUDA dependency: the GPU backend loads PTX
 // with the driver (cuModuleLoadData, which JIT-compiles it for the GPU in use)
 // and looks each kernel up by Name (cuModuleGetFunction). The PTX targets
-// compute_70, so any GPU from Volta (sm_70) on runs it.
+// compute_70, so any GPU from Volta (sm_70) on runs it, and declares PTX ISA
+// 7.0 (scripts/build-kernels.sh lowers nvcc's .version), so any driver from
+// CUDA 11.0 on reads it (PTXHeader, DriverNeeded).
 //
 // Every kernel is a 1-D grid-stride loop over a number of work items (the
 // work its launch function passes, documented in Kernel.Work): launch it with
@@ -48,15 +50,23 @@
 // its source states; the others can match it bit for bit.
 //
 // Limits: sizes are C int. Every buffer a kernel touches, and every work
-// count, must be at most MaxElems elements. The dataset of
-// gather_images_f32 is addressed in 64 bits and may be larger.
+// count, must be at most MaxElems elements (the GPU backend reports it as
+// device.Caps.MaxElems, and model.Network.Build refuses a batch that would
+// pass it). Two buffers are addressed in 64 bits and may be larger: the
+// im2col matrix of im2col_f32 and col2im_f32 (KH*KW times the work count:
+// past 2^31 elements from batch 44,122 in the default model) and the dataset
+// of gather_images_f32.
 //
 // Regenerate the PTX after editing a .cu file with scripts/build-kernels.sh;
 // scripts/check-ptx.sh fails when it is stale and assembles it with ptxas for
 // sm_70, sm_80 and sm_90.
 package kernels
 
-import "embed"
+import (
+	"embed"
+	"fmt"
+	"strings"
+)
 
 // PTX is the PTX module holding every kernel in Kernels (NUL-free text; append
 // a 0 byte before handing it to cuModuleLoadData).
@@ -169,4 +179,40 @@ func BiasGradPlan(outer, c, inner int) (steps []BiasGradStep, scratch int) {
 		scratch = c * ks[0]
 	}
 	return steps, scratch
+}
+
+// PTXHeader is the PTX ISA version (e.g. "7.0") and the target (e.g.
+// "sm_70") that the embedded module declares in its .version and .target
+// lines.
+func PTXHeader() (version, target string) {
+	for _, line := range strings.Split(string(PTX), "\n") {
+		if v, ok := strings.CutPrefix(line, ".version "); ok && version == "" {
+			version = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, ".target "); ok && target == "" {
+			target = strings.TrimSpace(v)
+		}
+	}
+	return version, target
+}
+
+// ptxDrivers maps a PTX ISA version to the CUDA release that introduced
+// it (PTX ISA manual, "Release Notes"), as cuDriverGetVersion numbers
+// releases: a driver reads PTX up to its own release's ISA.
+var ptxDrivers = map[string]int{
+	"6.0": 9000, "6.1": 9010, "6.2": 9020, "6.3": 10000, "6.4": 10010, "6.5": 10020,
+	"7.0": 11000, "7.1": 11010, "7.2": 11020, "7.3": 11030, "7.4": 11040,
+	"7.5": 11050, "7.6": 11060, "7.7": 11070, "7.8": 11080,
+	"8.0": 12000, "8.1": 12010, "8.2": 12020, "8.3": 12030, "8.4": 12040, "8.5": 12050,
+}
+
+// DriverNeeded is the oldest CUDA driver (e.g. 11000 for CUDA 11.0, as
+// cuDriverGetVersion reports it) that loads PTX of ISA version, or an error
+// for a version this table does not know.
+func DriverNeeded(version string) (int, error) {
+	v, ok := ptxDrivers[version]
+	if !ok {
+		return 0, fmt.Errorf("kernels: unknown PTX ISA version %q", version)
+	}
+	return v, nil
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -475,5 +477,65 @@ func assemble(t *testing.T, what string, ptx []byte) {
 	}
 	if msg, err := exec.Command(ptxas, "-arch=sm_70", in, "-o", filepath.Join(dir, "k.cubin")).CombinedOutput(); err != nil {
 		t.Errorf("ptxas -arch=sm_70 on %s: %v\n%s", what, err, msg)
+	}
+}
+
+// TestPTXVersion: the embedded PTX declares one .version and .target
+// sm_70; its ISA version is at least 6.0 (the first with sm_70) and is read
+// by drivers of the oldest CUDA release the README promises (DriverNeeded),
+// so no CUDA 11 driver is refused.
+func TestPTXVersion(t *testing.T) {
+	lines := regexp.MustCompile(`(?m)^\.(version|target) (\S+)$`).FindAllSubmatch(PTX, -1)
+	if len(lines) != 2 || string(lines[0][1]) != "version" || string(lines[1][1]) != "target" {
+		t.Fatalf("PTX header: want one .version then one .target line, got %q", lines)
+	}
+	version, target := PTXHeader()
+	if version != string(lines[0][2]) || target != string(lines[1][2]) {
+		t.Errorf("PTXHeader = %q, %q; the PTX says %s, %s", version, target, lines[0][2], lines[1][2])
+	}
+	if target != "sm_70" {
+		t.Errorf(".target %s, want sm_70 (build with -arch=compute_70)", target)
+	}
+	need, err := DriverNeeded(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if floor, _ := DriverNeeded("6.0"); need < floor {
+		t.Errorf(".version %s is older than 6.0, the first PTX ISA with sm_70", version)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`works with CUDA (\d+),`).FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md does not say which CUDA releases the binary works with")
+	}
+	oldest, _ := strconv.Atoi(string(m[1]))
+	if need > oldest*1000 {
+		t.Errorf("README.md promises CUDA %d drivers, but PTX ISA %s needs CUDA %d.%d", oldest, version, need/1000, need%1000/10)
+	}
+	t.Logf("PTX ISA %s for %s: drivers from CUDA %d.%d", version, target, need/1000, need%1000/10)
+}
+
+// TestDriverNeeded: later PTX ISA versions need later drivers.
+func TestDriverNeeded(t *testing.T) {
+	var vs []string
+	for v := range ptxDrivers {
+		vs = append(vs, v)
+	}
+	slices.SortFunc(vs, func(a, b string) int {
+		var am, an, bm, bn int
+		fmt.Sscanf(a, "%d.%d", &am, &an)
+		fmt.Sscanf(b, "%d.%d", &bm, &bn)
+		return cmp.Or(cmp.Compare(am, bm), cmp.Compare(an, bn))
+	})
+	for i := 1; i < len(vs); i++ {
+		if ptxDrivers[vs[i]] <= ptxDrivers[vs[i-1]] {
+			t.Errorf("PTX ISA %s needs CUDA %d, no later than %s's %d", vs[i], ptxDrivers[vs[i]], vs[i-1], ptxDrivers[vs[i-1]])
+		}
+	}
+	if _, err := DriverNeeded("9.9"); err == nil {
+		t.Error("an unknown version has no error")
 	}
 }

@@ -47,6 +47,7 @@ func EvaluateReport(net *Network, d *Data, bs int, tta TTA) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer dd.free(b)
 	iota, err := uploadIota(b, d.N)
 	if err != nil {
 		return nil, err

@@ -57,6 +57,7 @@ type Network struct {
 	dinputSet   bool          // this backward pass has written dinput
 	pass        pass          // the current forward pass's settings (a field: no allocation per pass)
 	bound       device.Buffer
+	owned       []device.Buffer // every buffer Build and enableEMA allocated, for Close
 }
 
 // maxParams bounds parameter counts and per-image activation sizes, so
@@ -263,16 +264,26 @@ func (n *Network) Summary() []LayerRow {
 
 // Build allocates every buffer on b for batches of up to maxN and
 // initialises the weights from seed (see InitParams). On failure every
-// buffer allocated so far is freed.
+// buffer allocated so far is freed. Close frees them after use; a network
+// is built once.
 func (n *Network) Build(b device.Backend, maxN int, seed uint64) (err error) {
 	if maxN < 1 {
 		return fmt.Errorf("batch size %d: must be at least 1", maxN)
+	}
+	if n.b != nil {
+		return fmt.Errorf("the network is already built (on %s)", n.b.Name())
+	}
+	if err := n.checkBatchLimit(maxN, b.Caps().MaxElems, b.Name()); err != nil {
+		return err
 	}
 	n.b, n.maxN, n.seed = b, maxN, seed
 	tb := &trackingBackend{Backend: b}
 	defer func() {
 		if err != nil {
 			tb.freeAll()
+			n.b = nil
+		} else {
+			n.owned = tb.bufs
 		}
 	}()
 	n.Params = alloc(tb, "parameters", n.nParam, &err)
@@ -316,6 +327,24 @@ func (n *Network) bindTo(buf device.Buffer) {
 		nd.l.bind(n.b, buf, n.Grads)
 	}
 	n.bound = buf
+}
+
+// Close frees every buffer Build allocated (and the weight average, when a
+// Trainer made one), so a process can build and drop networks on one
+// backend without running out of device memory. The network cannot be used
+// afterwards, and the backend stays open; a second Close does nothing.
+// Close a Trainer on the network first.
+func (n *Network) Close() {
+	if n.b == nil {
+		return
+	}
+	for _, buf := range n.owned {
+		n.b.Free(buf)
+	}
+	n.owned = nil
+	n.Params, n.Grads, n.M, n.V, n.EMA = nil, nil, nil, nil, nil
+	n.input, n.labels, n.augmented, n.dlogits, n.bound = nil, nil, nil, nil, nil
+	n.outs, n.grads, n.acc = nil, nil, nil
 }
 
 // trackingBackend remembers what Build allocates, to free it on failure.

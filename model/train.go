@@ -25,8 +25,18 @@ type deviceData struct {
 	n              int
 }
 
+// free releases the dataset's buffers (nothing on a nil dataset).
+func (d *deviceData) free(b device.Backend) {
+	if d == nil {
+		return
+	}
+	b.Free(d.images)
+	b.Free(d.labels)
+}
+
 // upload puts a dataset on the backend: a copy on a device with its own
-// memory, the host slices themselves on the CPU (no second copy).
+// memory, the host slices themselves on the CPU (no second copy). free
+// releases it.
 func upload(b device.Backend, d *Data, what string) (*deviceData, error) {
 	im, err := b.HostU8(what+" images", d.Images)
 	if err != nil {
@@ -82,6 +92,11 @@ type TrainOptions struct {
 	Schedule func(epoch, s, steps int) float64
 	// CheckEvery overrides how often the loss is checked for NaN/Inf.
 	CheckEvery int
+	// SyncEvery, for debugging, waits for the device after every
+	// SyncEvery steps, so that an asynchronous fault (an illegal address in
+	// a kernel) is reported at the step that raised it, not at the next
+	// loss check up to 50 steps later; 0 (the default) adds no wait.
+	SyncEvery int
 	// Augment randomly crops and flips every training batch on the device
 	// (Network.AugmentInput with Augmentation, keyed by Seed and the global
 	// step); validation and evaluation never augment.
@@ -132,8 +147,10 @@ type Trainer struct {
 	elapsed    time.Duration // time spent in the current epoch before a stop
 }
 
-// NewTrainer puts the datasets on the network's backend.
-func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, error) {
+// NewTrainer puts the datasets on the network's backend. Close frees what
+// it allocated; on failure nothing is left allocated (but a weight average
+// it added to the network, which the network's Close frees).
+func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, err error) {
 	b := net.Backend()
 	most := train.N // the largest batch a step or validation uses
 	if val != nil {
@@ -164,7 +181,13 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 		return nil, err
 	}
 	pcg := rand.NewPCG(opt.Seed, 0xda7a)
-	t := &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
+	t = &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
+	made := t // the returns below set t to nil on failure
+	defer func() {
+		if err != nil {
+			made.Close()
+		}
+	}()
 	if t.train, err = upload(b, train, "training set"); err != nil {
 		return nil, err
 	}
@@ -199,6 +222,21 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	return t, nil
 }
 
+// Close frees the buffers NewTrainer allocated: the datasets' device
+// copies, the shuffled order, the evaluation indices and the statistics.
+// The trainer cannot be used afterwards; the network is left to its own
+// Close. A second Close does nothing.
+func (t *Trainer) Close() {
+	t.train.free(t.b)
+	t.val.free(t.b)
+	for _, buf := range []device.Buffer{t.permBuf, t.iotaBuf, t.stats} {
+		if buf != nil {
+			t.b.Free(buf)
+		}
+	}
+	t.train, t.val, t.permBuf, t.iotaBuf, t.stats, t.batchIdx = nil, nil, nil, nil, nil, nil
+}
+
 // makeBatches cuts the shuffled order into the epoch's batches (views made
 // once), leaving out a last smaller one with DropLast.
 func (t *Trainer) makeBatches(n int) error {
@@ -224,6 +262,7 @@ func (n *Network) enableEMA(on bool) error {
 	if n.EMA, err = n.b.Alloc("weight average", device.F32, n.nParam); err != nil {
 		return err
 	}
+	n.owned = append(n.owned, n.EMA)
 	n.b.Axpby(n.Params, n.EMA, n.nParam, 1, 0)
 	return nil
 }
@@ -321,12 +360,16 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 		t.net.TrainStep(cnt, t.opt2, lr, float32(t.opt.Smoothing), t.stats)
 		t.averageWeights()
 		t.pos++
+		if err := t.syncStep(); err != nil {
+			t.elapsed = time.Since(start)
+			return r, err
+		}
 		done := min(t.pos*bs, n)
 		progress := t.opt.OnProgress != nil && t.opt.ProgressEvery > 0 && time.Now().After(next)
 		if progress || t.pos%check == 0 || t.pos == steps {
 			l, a, err := t.readStats(done)
 			if err != nil {
-				return r, err
+				return r, t.stepsError(err, check)
 			}
 			if math.IsNaN(l) || math.IsInf(l, 0) {
 				t.elapsed = time.Since(start)
@@ -366,6 +409,34 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 		}
 	}
 	return r, nil
+}
+
+// syncStep waits for the device after every SyncEvery steps (a debugging
+// aid) and names the step in the error of a fault it raised.
+func (t *Trainer) syncStep() error {
+	every := t.opt.SyncEvery
+	if every <= 0 || t.pos%every != 0 {
+		return nil
+	}
+	if err := t.b.Sync(); err != nil {
+		span := fmt.Sprintf("at step %d", t.pos)
+		if every > 1 {
+			span = fmt.Sprintf("between steps %d and %d", max(t.pos-every+1, 1), t.pos)
+		}
+		return fmt.Errorf("%s of epoch %d (global step %d): %w", span, t.epoch+1, t.net.step, err)
+	}
+	return nil
+}
+
+// stepsError says where an error from the device read at a loss check
+// (every check steps) arose: in one of the steps since the last check,
+// which --sync-every 1 pins down.
+func (t *Trainer) stepsError(err error, check int) error {
+	if check <= 1 || t.opt.SyncEvery == 1 {
+		return fmt.Errorf("at step %d of epoch %d: %w", t.pos, t.epoch+1, err)
+	}
+	return fmt.Errorf("between steps %d and %d of epoch %d: %w (the device reports a fault at the next wait; --sync-every 1 names the step that raised it)",
+		max(t.pos-check+1, 1), t.pos, t.epoch+1, err)
 }
 
 // shuffle draws the epoch's order from the RNG state saved at its start.
@@ -522,17 +593,22 @@ func uploadIota(b device.Backend, n int) (device.Buffer, error) {
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	return buf, b.UploadI32(buf, 0, idx)
+	if err := b.UploadI32(buf, 0, idx); err != nil {
+		b.Free(buf)
+		return nil, err
+	}
+	return buf, nil
 }
 
 // Position is the number of steps done in the current epoch.
 func (t *Trainer) Position() int { return t.pos }
 
-// WarmUp runs one forward and backward pass over the first batch without
-// touching the weights, Adam's moments or the epoch's statistics, so that
-// one-time costs (the GPU's lazy kernel loading, cuBLAS's first calls, the
-// bias-gradient scratch) are paid before the first epoch is timed. It does
-// nothing on the CPU, which has no such costs.
+// WarmUp runs one forward and backward pass over the first batch and one
+// optimiser step without changing the weights, the optimiser's state or
+// the epoch's statistics, so that one-time costs (the GPU's lazy kernel
+// loading, cuBLAS's first calls, the bias-gradient scratch) are paid, and a
+// fault in any kernel of a step is reported, before the first epoch. It
+// does nothing on the CPU, which has no such costs.
 func (t *Trainer) WarmUp() (time.Duration, error) {
 	if !t.b.Caps().LazyInit || len(t.batchIdx) == 0 {
 		return 0, nil
@@ -553,11 +629,43 @@ func (t *Trainer) WarmUp() (time.Duration, error) {
 	t.net.Loss(t.net.Forward(cnt, true), cnt, true, 0, scratch)
 	t.net.noUpdate = false
 	t.net.Backward(cnt)
+	if err := t.warmOptimizer(); err != nil {
+		return 0, err
+	}
 	if t.val != nil {
 		t.net.LoadBatch(t.val.images, t.val.labels, t.b.View(t.iotaBuf, 0, min(t.opt.Batch, t.val.n)), min(t.opt.Batch, t.val.n))
 		t.net.Loss(t.net.Forward(min(t.opt.Batch, t.val.n), false), min(t.opt.Batch, t.val.n), false, 0, scratch)
 	}
 	return time.Since(start), t.b.Sync()
+}
+
+// warmOptimizer runs one optimiser step (adam_f32, sgd_f32 or rmsprop_f32
+// on the real buffers, with the warm-up's gradients), then puts back what
+// it changed: the trained parameters and the optimiser's two state vectors,
+// copied aside first (3 floats per trained parameter, freed at once), and
+// the step count.
+func (t *Trainer) warmOptimizer() error {
+	net, b := t.net, t.b
+	n := net.trainEnd()
+	if n == 0 {
+		return nil
+	}
+	saved, err := b.Alloc("warm-up copy of the parameters and optimizer state", device.F32, 3*n)
+	if err != nil {
+		return err
+	}
+	defer b.Free(saved)
+	state := []device.Buffer{net.Params, net.M, net.V}
+	for i, x := range state {
+		b.Axpby(b.View(x, 0, n), b.View(saved, i*n, n), n, 1, 0) // beta 0: an exact copy
+	}
+	step := net.step
+	t.opt2.Step(net, t.opt.LR)
+	net.step = step
+	for i, x := range state {
+		b.Axpby(b.View(saved, i*n, n), b.View(x, 0, n), n, 1, 0)
+	}
+	return nil
 }
 
 func onOff(b bool) string {

@@ -61,6 +61,7 @@ type Config struct {
 	Quiet          bool    // --quiet
 	Force          bool    // --force: replace an existing checkpoint at Out
 	StopAfterSteps int     // --stop-after-steps: act as if interrupted after N steps (tests)
+	SyncEvery      int     // --sync-every N: wait for the device every N steps, so a fault names its step (debugging; 0: never)
 	Data           Dataset
 	Device         Device
 	Recipe         Recipe // the optimiser and the rest of how it trains
@@ -109,7 +110,7 @@ func (c *Config) validate(resumed bool) error {
 	for _, n := range []struct {
 		flag string
 		v    int
-	}{{"save-every", c.SaveEvery}, {"keep", c.Keep}, {"early-stop", c.EarlyStop}} {
+	}{{"save-every", c.SaveEvery}, {"keep", c.Keep}, {"early-stop", c.EarlyStop}, {"sync-every", c.SyncEvery}} {
 		if n.v < 0 {
 			return fmt.Errorf("--%s %d: must be 0 or more", n.flag, n.v)
 		}

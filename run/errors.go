@@ -59,8 +59,14 @@ func FlagError(err error) error {
 }
 
 // WithBatchHint adds to an out-of-memory error (device.OutOfMemoryError)
-// the largest batch that would fit in the device's free memory.
+// the largest batch that would fit in the device's free memory, and to a
+// batch past the backend's index limit (model.BatchLimitError) the largest
+// batch it allows, as a --batch-size.
 func WithBatchHint(err error, b device.Backend, net *model.Network) error {
+	var ble *model.BatchLimitError
+	if errors.As(err, &ble) {
+		return &flagError{fmt.Sprintf("--batch-size %d: %v: use --batch-size %d or less", ble.Batch, err, ble.MaxBatch), err}
+	}
 	var oom *device.OutOfMemoryError
 	if !errors.As(err, &oom) {
 		return err

@@ -187,6 +187,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Keep = -1 }, "--keep -1: must be 0 or more"},
 		{func(c *Config) { c.SaveEvery = -2 }, "--save-every -2: must be 0 or more"},
 		{func(c *Config) { c.EarlyStop = -3 }, "--early-stop -3: must be 0 or more"},
+		{func(c *Config) { c.SyncEvery = -1 }, "--sync-every -1: must be 0 or more"},
 		{func(c *Config) { c.Device.Threads = -1 }, "--threads -1: must be 0 (one per core) to 256"},
 		{func(c *Config) { c.Device.Name = "tpu" }, "--device tpu: use auto, cpu or gpu"},
 		{func(c *Config) { c.LR = math.Inf(1) }, "--lr +Inf: must be a positive number below 10"},
@@ -290,5 +291,41 @@ func TestOutOfMemoryHint(t *testing.T) {
 	}
 	if !tb.closed {
 		t.Error("the backend was not closed after the failed build")
+	}
+}
+
+// limitedBackend is the CPU backend with a GPU-like index limit (Caps
+// MaxElems).
+type limitedBackend struct {
+	device.Backend
+	maxElems int
+}
+
+func (b *limitedBackend) Caps() device.Caps {
+	c := b.Backend.Caps()
+	c.MaxElems = b.maxElems
+	return c
+}
+
+// TestBatchLimitHint: a batch past the backend's index limit is refused
+// with the typed error, the flag and the largest batch the model allows.
+func TestBatchLimitHint(t *testing.T) {
+	cfg := smallConfig(t) // flatten,dense16,dense10 on 3x32x32: 3072 values per image at most
+	cfg.BatchSize = 8
+	env := testEnv(&strings.Builder{})
+	env.OpenDevice = func(Device) (device.Backend, error) {
+		c, err := cpu.New(device.Options{Threads: 1})
+		return &limitedBackend{Backend: c, maxElems: 5*3072 + 100}, err
+	}
+	err := Train(context.Background(), cfg, env)
+	var ble *model.BatchLimitError
+	if !errors.As(err, &ble) || ble.Batch != 8 || ble.MaxBatch != 5 {
+		t.Fatalf("err = %v, want a model.BatchLimitError at batch 8 allowing 5", err)
+	}
+	t.Log(err)
+	for _, want := range []string{"--batch-size 8: ", "use --batch-size 5 or less"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to say %q", err, want)
+		}
 	}
 }

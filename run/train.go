@@ -86,7 +86,10 @@ func Train(ctx context.Context, cfg Config, env Env) error {
 	if err != nil {
 		return err
 	}
+	// Freed in this order: the trainer's buffers, the network's, the backend.
 	defer net.Backend().Close()
+	defer net.Close()
+	defer s.tr.Close()
 	if err := s.begin(net, train); err != nil {
 		return err
 	}
@@ -177,8 +180,9 @@ func (s *session) setup(ctx context.Context) (*model.Network, *data.Dataset, err
 }
 
 // build is setup on the open backend b. Its buffers hold min(--batch-size,
-// dataset size) images: no step or validation batch is larger.
-func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, *data.Dataset, error) {
+// dataset size) images: no step or validation batch is larger. On failure
+// the network built so far is closed.
+func (s *session) build(ctx context.Context, b device.Backend) (_ *model.Network, _ *data.Dataset, err error) {
 	cfg := &s.cfg
 	if err := s.checkListed(b); err != nil {
 		return nil, nil, err
@@ -204,6 +208,11 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 	if err := net.Build(b, batch, cfg.Seed); err != nil {
 		return nil, nil, WithBatchHint(err, b, net) // asks the open backend for its free memory
 	}
+	defer func() {
+		if err != nil {
+			net.Close()
+		}
+	}()
 	if s.resume == nil && net.NeedsData() {
 		if err := net.InitFromData(train.Images, train.N); err != nil {
 			return nil, nil, FlagError(err)
@@ -251,7 +260,7 @@ func (s *session) trainOptions() model.TrainOptions {
 	cfg := &s.cfg
 	r := cfg.Recipe
 	o := model.TrainOptions{Batch: cfg.BatchSize, LR: cfg.LR, Optim: r.Optim(), Seed: cfg.Seed, Schedule: s.lrAt,
-		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing, DropLast: r.DropLast,
+		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing, DropLast: r.DropLast, SyncEvery: cfg.SyncEvery,
 		EMA:        model.EMAOptions{Decay: r.EMA, Every: r.EMAEvery},
 		OnProgress: func(model.Progress) {},
 		OnStep: func(t *model.Trainer) error {

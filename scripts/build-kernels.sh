@@ -18,8 +18,20 @@
 # release, so regenerate with the same release (Debian bookworm's
 # nvidia-cuda-toolkit, CUDA 11.8) to get identical bytes.
 #
+# PTX ISA version. nvcc writes the newest ISA it knows (7.8 for CUDA 11.8),
+# and a driver refuses a .version newer than its CUDA release (7.8 needs a
+# CUDA 11.8 driver). The kernels use nothing newer than ISA 6.0 (the first
+# with sm_70) and the rest of the program needs a CUDA 11.0 driver anyway
+# (cuDevicePrimaryCtxRelease_v2, cuBLAS 11), so the script lowers .version
+# to PTX_VERSION, 7.0 (CUDA 11.0, what nvcc 11.0 writes), and says so in a
+# comment. (ptxas 11.8 accepts any .version with .target sm_70, so it cannot
+# find the floor itself; check-ptx.sh assembles the result for sm_70, sm_80
+# and sm_90, and kernels.DriverNeeded maps the .version to the driver the
+# GPU backend requires.)
+#
 # Environment: NVCC (default nvcc) picks the compiler; NVCC_FLAGS adds flags
-# (e.g. "-ccbin g++-11" where the default host compiler is too new for nvcc).
+# (e.g. "-ccbin g++-11" where the default host compiler is too new for nvcc);
+# PTX_VERSION (default 7.0) is the .version written.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +54,19 @@ trap 'rm -rf "$tmp"' EXIT
 (cd "$root/kernels" && "$nvcc" -ptx -arch=compute_70 -O3 --fmad=false \
 	-Werror all-warnings ${NVCC_FLAGS:-} all.cu -o "$tmp/kernels.ptx")
 
+# Lower the ISA version (see above); never raise it.
+ptx_version=${PTX_VERSION:-7.0}
+have=$(sed -n 's/^\.version \([0-9]*\.[0-9]*\)$/\1/p' "$tmp/kernels.ptx")
+if [ "$(printf '%s\n' "$have" | wc -l)" != 1 ] || [ -z "$have" ]; then
+	echo "build-kernels: expected one .version line in nvcc's PTX, found: ${have:-none}" >&2
+	exit 1
+fi
+if [ "$(printf '%s\n%s\n' "$ptx_version" "$have" | sort -V | head -n 1)" != "$ptx_version" ]; then
+	echo "build-kernels: nvcc wrote .version $have, older than PTX_VERSION=$ptx_version: use a newer nvcc" >&2
+	exit 1
+fi
+sed -i "s|^\.version $have\$|// .version $have lowered to $ptx_version by scripts/build-kernels.sh (see there)\n.version $ptx_version|" "$tmp/kernels.ptx"
+
 # No source positions or paths may leak into the committed PTX.
 if grep -nE '^[[:space:]]*\.(file|loc)[[:space:]]' "$tmp/kernels.ptx" >&2; then
 	echo "build-kernels: PTX has .file/.loc directives (debug info); refusing to write it" >&2
@@ -53,4 +78,4 @@ if grep -nE '(^|[^/])/[A-Za-z0-9_.~-]+/' "$tmp/kernels.ptx" >&2; then
 fi
 
 cp "$tmp/kernels.ptx" "$out"
-echo "build-kernels: wrote $(basename "$out") ($(grep -c '^\.visible \.entry' "$out") kernels, $("$nvcc" --version | sed -n 's/.*\(release [0-9.]*\).*/\1/p'))"
+echo "build-kernels: wrote $(basename "$out") ($(grep -c '^\.visible \.entry' "$out") kernels, $("$nvcc" --version | sed -n 's/.*\(release [0-9.]*\).*/\1/p'), .version $ptx_version)"

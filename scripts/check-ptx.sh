@@ -4,7 +4,9 @@
 # 1. Regenerates the PTX from kernels/*.cu into a temporary folder with
 #    scripts/build-kernels.sh and compares it byte for byte with the committed
 #    kernels/kernels.ptx.
-# 2. Assembles the committed PTX with ptxas for sm_70, sm_80 and sm_90
+# 2. Checks its header: .version PTX_VERSION (7.0, what build-kernels.sh
+#    writes: drivers from CUDA 11.0 on read it) and .target sm_70.
+# 3. Assembles the committed PTX with ptxas for sm_70, sm_80 and sm_90
 #    (Volta, Ampere, Hopper), which fails on any PTX error.
 #
 # Needs nvcc and ptxas (Debian: apt-get install nvidia-cuda-toolkit). NVCC and
@@ -41,6 +43,16 @@ else
 		echo "check-ptx: note: committed PTX is from nvcc $have, this nvcc is $now" >&2
 	fi
 	diff -u --label committed --label regenerated "$ptx" "$tmp/kernels.ptx" | head -n 40 >&2 || true
+	status=1
+fi
+
+want_version=${PTX_VERSION:-7.0}
+version=$(sed -n 's/^\.version //p' "$ptx")
+target=$(sed -n 's/^\.target //p' "$ptx")
+if [ "$version" = "$want_version" ] && [ "$target" = sm_70 ]; then
+	echo "check-ptx: .version $version, .target $target"
+else
+	echo "check-ptx: kernels/kernels.ptx has .version ${version:-none} and .target ${target:-none}, want $want_version and sm_70: run scripts/build-kernels.sh" >&2
 	status=1
 fi
 

@@ -4,9 +4,18 @@
  * column-major triple loop with cuBLAS's argument checks. Written from the
  * cuBLAS documentation with plain C types, on purpose not sharing api.h.
  *
+ * FAKE_CUBLAS_MAJOR (a -D flag, default 12) is the major version it reports;
+ * like a real cuBLAS, its cublasCreate fails (CUBLAS_STATUS_NOT_INITIALIZED)
+ * under a driver older than that major, read from FAKE_CUDA_DRIVER_VERSION
+ * (the variable the fake driver reports, default 12040).
+ *
  * Build: gcc -shared -fPIC -o libfakecublas.so fakecublas.c
  */
 #include <stdlib.h>
+
+#ifndef FAKE_CUBLAS_MAJOR
+#define FAKE_CUBLAS_MAJOR 12
+#endif
 
 typedef int cublasStatus_t;
 enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7 };
@@ -18,7 +27,9 @@ static int valid(struct handle *h) { return h && h->magic == MAGIC; }
 static int maxi(int a, int b) { return a > b ? a : b; }
 
 cublasStatus_t cublasCreate_v2(struct handle **h) {
+	const char *drv = getenv("FAKE_CUDA_DRIVER_VERSION");
 	if (!h) return INVALID_VALUE;
+	if ((drv ? atoi(drv) : 12040) / 1000 < FAKE_CUBLAS_MAJOR) return NOT_INITIALIZED;
 	*h = calloc(1, sizeof **h);
 	(*h)->magic = MAGIC;
 	return SUCCESS;
@@ -44,12 +55,12 @@ cublasStatus_t cublasSetMathMode(struct handle *h, int mode) {
 cublasStatus_t cublasGetVersion_v2(struct handle *h, int *v) {
 	(void)h;
 	if (!v) return INVALID_VALUE;
-	*v = 120405;
+	*v = FAKE_CUBLAS_MAJOR * 10000 + 405;
 	return SUCCESS;
 }
 /* MAJOR_VERSION=0, MINOR_VERSION=1, PATCH_LEVEL=2 */
 cublasStatus_t cublasGetProperty(int type, int *v) {
-	static const int ver[3] = {12, 4, 5};
+	static const int ver[3] = {FAKE_CUBLAS_MAJOR, 4, 5};
 	if (type < 0 || type > 2 || !v) return INVALID_VALUE;
 	*v = ver[type];
 	return SUCCESS;

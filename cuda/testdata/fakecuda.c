@@ -9,7 +9,8 @@
  *
  * Written from the CUDA driver API documentation with plain C types, on
  * purpose not sharing api.h. Environment: FAKE_CUDA_DEVICES (default 1),
- * FAKE_CUDA_INIT_ERROR (a CUresult cuInit returns).
+ * FAKE_CUDA_INIT_ERROR (a CUresult cuInit returns), FAKE_CUDA_DRIVER_VERSION
+ * (what cuDriverGetVersion reports, default 12040).
  *
  * Build: gcc -shared -fPIC -o libfakecuda.so fakecuda.c
  */
@@ -66,7 +67,13 @@ CUresult cuInit(unsigned int flags) {
 	inited = 1;
 	return OK;
 }
-CUresult cuDriverGetVersion(int *v) { if (!v) return INVALID_VALUE; *v = 12040; return OK; }
+/* FAKE_CUDA_DRIVER_VERSION: the CUDA version the fake driver supports (default 12040). */
+CUresult cuDriverGetVersion(int *v) {
+	const char *s = getenv("FAKE_CUDA_DRIVER_VERSION");
+	if (!v) return INVALID_VALUE;
+	*v = s ? atoi(s) : 12040;
+	return OK;
+}
 CUresult cuDeviceGetCount(int *n) { NEED_INIT(); *n = ndev(); return OK; }
 CUresult cuDeviceGet(int *d, int ordinal) {
 	NEED_INIT();

@@ -4,6 +4,8 @@ package gpu
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -19,9 +21,51 @@ import (
 // emulator's host-compiled kernel, and Sgemm is a plain column-major
 // reference GEMM in float64 (cuBLAS is not emulated: what this checks of
 // Gemm is the Backend's operand swap and leading dimensions).
+//
+// Every launch is also checked against the kernel's C signature as the C++
+// compiler sees it (emu.Signatures): the number of arguments and, slot by
+// slot, that the Backend packed each one as the parameter's type (a
+// pointer, an int, a float, an unsigned long long), so a wrong order, size
+// or type in the packing fails here even where the values would happen to
+// read the same.
 type emuDev struct {
 	stage uintptr
 	t     *testing.T
+}
+
+// emuSigs is emu.Signatures, read once.
+var emuSigs = sync.OnceValue(emu.Signatures)
+
+// kindOf is the cuda.Args kind that packs a parameter of C type ctype.
+func kindOf(ctype string) cuda.ArgKind {
+	switch {
+	case ctype == "int":
+		return cuda.KindI32
+	case ctype == "float":
+		return cuda.KindF32
+	case ctype == "unsigned long long":
+		return cuda.KindI64
+	case strings.HasSuffix(ctype, "*"):
+		return cuda.KindPtr
+	}
+	return 0
+}
+
+// checkPacking compares a launch's packed arguments with k's signature.
+func checkPacking(k *kernels.Kernel, args *cuda.Args) error {
+	sig, ok := emuSigs()[k.Name]
+	if !ok {
+		return fmt.Errorf("emu: no kernel %s", k.Name)
+	}
+	if args.Len() != len(sig) {
+		return fmt.Errorf("emu: %s takes %d arguments, the Backend packed %d", k.Name, len(sig), args.Len())
+	}
+	for i, ctype := range sig {
+		if want := kindOf(ctype); args.Kind(i) != want {
+			return fmt.Errorf("emu: %s parameter %d is %s, the Backend packed it as %v", k.Name, i, ctype, args.Kind(i))
+		}
+	}
+	return nil
 }
 
 // emuMemory is the device memory emuDev pretends to have: larger requests
@@ -78,6 +122,9 @@ func (d *emuDev) Synchronize() error { return nil }
 func (d *emuDev) Launch(k *kernels.Kernel, grid, block int, args *cuda.Args) error {
 	if args.Err() != nil {
 		return args.Err()
+	}
+	if err := checkPacking(k, args); err != nil {
+		return err
 	}
 	return emu.LaunchParams(k.Name, emu.Launch{Grid: grid, Block: block}, args.Params(), args.Len())
 }

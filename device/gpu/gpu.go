@@ -59,6 +59,9 @@ func New(o device.Options) (*Backend, error) {
 	if !r.Usable {
 		return nil, errors.New(r.Reason)
 	}
+	if err := checkDriver(r.DriverVersion); err != nil {
+		return nil, err
+	}
 	d, err := openDev(o)
 	if err != nil {
 		return nil, err
@@ -73,14 +76,32 @@ func New(o device.Options) (*Backend, error) {
 	return newBackend(d, info, g.TotalMem), nil
 }
 
+// checkDriver refuses a driver older than the embedded PTX's ISA version
+// needs (driver as cuDriverGetVersion reports it; 0, unknown, passes), which
+// would otherwise fail later at cuModuleLoadData with
+// CUDA_ERROR_UNSUPPORTED_PTX_VERSION.
+func checkDriver(driver int) error {
+	v, _ := kernels.PTXHeader()
+	need, err := kernels.DriverNeeded(v)
+	if err != nil {
+		return err
+	}
+	if driver > 0 && driver < need {
+		return fmt.Errorf("the NVIDIA driver supports CUDA %s, but the GPU kernels (PTX ISA %s) need CUDA %s or newer: update the NVIDIA driver",
+			cuda.VersionString(driver), v, cuda.VersionString(need))
+	}
+	return nil
+}
+
 // newBackend is the Backend on d.
 func newBackend(d dev, info string, total uint64) *Backend {
 	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}}
 }
 
-// Caps: device memory, queued ops, lazy module loading, pinned transfers.
+// Caps: device memory, queued ops, lazy module loading, pinned transfers,
+// kernels indexing buffers with C ints.
 func (b *Backend) Caps() device.Caps {
-	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total}
+	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total, MaxElems: kernels.MaxElems}
 }
 
 // HostU8 copies src into a new device buffer.
@@ -150,10 +171,11 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 	return &buf{ptr: p, n: n, dt: dt}, nil
 }
 
-// Free releases device memory (after the queued work that uses it).
+// Free releases device memory (after the queued work that uses it). After
+// Close it does nothing: the context's memory went with it.
 func (b *Backend) Free(x device.Buffer) {
 	p := x.(*buf)
-	if p.ptr != 0 {
+	if p.ptr != 0 && b.d != nil {
 		b.keep(b.d.Synchronize())
 		b.keep(b.d.MemFree(p.ptr))
 		p.ptr, p.n = 0, 0

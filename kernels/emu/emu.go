@@ -22,10 +22,13 @@ import (
 )
 
 // Launch is one grid: Grid blocks of Block threads, run in increasing block
-// and thread order, or decreasing when Reverse.
+// and thread order, or decreasing when Reverse. From > 0 runs only blocks
+// From..Grid-1 of the grid (blockIdx and gridDim as in the whole grid): the
+// tail of an index space too large to run whole, e.g. past 2^31 elements.
 type Launch struct {
 	Grid, Block int
 	Reverse     bool
+	From        int
 }
 
 // Config picks the launch for a kernel with a number of work items.
@@ -183,8 +186,8 @@ func launch(name string, l Launch, argv unsafe.Pointer, nargs int) error {
 	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
-	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), rev, (*unsafe.Pointer)(argv), C.int(nargs)); rc != 0 {
-		return fmt.Errorf("emu: launching %s <<<%d, %d>>>: error %d", name, l.Grid, l.Block, rc)
+	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), C.int(l.From), rev, (*unsafe.Pointer)(argv), C.int(nargs)); rc != 0 {
+		return fmt.Errorf("emu: launching %s <<<%d, %d>>> from block %d: error %d", name, l.Grid, l.Block, l.From, rc)
 	}
 	launchedMu.Lock()
 	launched[name]++

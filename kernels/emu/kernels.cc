@@ -42,13 +42,14 @@ void call(void (*k)(P...), void** args, std::index_sequence<I...>)
     k(*static_cast<P*>(args[I])...);
 }
 
+// run runs blocks first..grid-1 of a grid of grid blocks (first 0: all).
 template <typename... P>
-void run(void (*k)(P...), int grid, int block, int reverse, void** args)
+void run(void (*k)(P...), int grid, int block, int first, int reverse, void** args)
 {
     gridDim = {(unsigned)grid, 1, 1};
     blockDim = {(unsigned)block, 1, 1};
-    for (int bi = 0; bi < grid; ++bi) {
-        const int b = reverse ? grid - 1 - bi : bi;
+    for (int bi = first; bi < grid; ++bi) {
+        const int b = reverse ? grid - 1 - (bi - first) : bi;
         for (int ti = 0; ti < block; ++ti) {
             const int t = reverse ? block - 1 - ti : ti;
             blockIdx = {(unsigned)b, 0, 0};
@@ -79,13 +80,13 @@ constexpr int arity(void (*)(P...))
 
 struct Entry {
     const char* name;
-    void (*launch)(int grid, int block, int reverse, void** args);
+    void (*launch)(int grid, int block, int first, int reverse, void** args);
     int nparams;
     std::string sig;
 };
 
 #define KERNEL(k) \
-    Entry { #k, [](int g, int b, int r, void** a) { run(k, g, b, r, a); }, arity(k), sig(k) }
+    Entry { #k, [](int g, int b, int f, int r, void** a) { run(k, g, b, f, r, a); }, arity(k), sig(k) }
 
 const Entry table[] = {
     KERNEL(im2col_f32),
@@ -128,17 +129,17 @@ extern "C" const char* emu_kernel_name(int i) { return i >= 0 && i < ntable ? ta
 
 extern "C" const char* emu_kernel_sig(int i) { return i >= 0 && i < ntable ? table[i].sig.c_str() : nullptr; }
 
-extern "C" int emu_launch(const char* name, int grid, int block, int reverse, void** args, int nargs)
+extern "C" int emu_launch(const char* name, int grid, int block, int first, int reverse, void** args, int nargs)
 {
     for (const Entry& e : table) {
         if (strcmp(e.name, name) == 0) {
             if (nargs != e.nparams) {
                 return -2;
             }
-            if (grid < 0 || block <= 0) {
+            if (grid < 0 || block <= 0 || first < 0 || (first > 0 && first >= grid)) {
                 return -3;
             }
-            e.launch(grid, block, reverse, args);
+            e.launch(grid, block, first, reverse, args);
             return 0;
         }
     }

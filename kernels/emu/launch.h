@@ -15,10 +15,12 @@ const char* emu_kernel_sig(int i);
 
 // emu_launch runs the named kernel over a grid of grid blocks of block
 // threads, blocks and threads in increasing order, or decreasing when
-// reverse != 0. args points to nargs pointers, one to each argument value,
-// as cuLaunchKernel's kernelParams. Returns 0, or -1 for an unknown name, -2
-// for a wrong argument count, -3 for a bad grid or block.
-int emu_launch(const char* name, int grid, int block, int reverse, void** args, int nargs);
+// reverse != 0; only blocks first..grid-1 run (first 0: all of them), for
+// tests of index ranges too large to run whole. args points to nargs
+// pointers, one to each argument value, as cuLaunchKernel's kernelParams.
+// Returns 0, or -1 for an unknown name, -2 for a wrong argument count, -3
+// for a bad grid, block or first block.
+int emu_launch(const char* name, int grid, int block, int first, int reverse, void** args, int nargs);
 
 #ifdef __cplusplus
 }
