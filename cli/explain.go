@@ -95,6 +95,7 @@ func runExplain(c *ucli.Context) error {
 	if err := j.net.Build(b, 1, 0); err != nil {
 		return err
 	}
+	defer j.net.Close()
 	if err := j.net.SetParams(j.flat); err != nil {
 		return err
 	}

@@ -91,6 +91,9 @@ func runCycle(t *testing.T, b device.Backend, spec string, in Shape, opt TrainOp
 	if _, err := net.Predict(x, 2); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := net.Explain(x[:net.Input.Size()], 0, ""); err != nil { // allocates the input gradient
+		t.Fatal(err)
+	}
 	tr.Close()
 	tr.Close() // a second Close does nothing
 	net.Close()

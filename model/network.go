@@ -343,7 +343,7 @@ func (n *Network) Close() {
 	}
 	n.owned = nil
 	n.Params, n.Grads, n.M, n.V, n.EMA = nil, nil, nil, nil, nil
-	n.input, n.labels, n.augmented, n.dlogits, n.bound = nil, nil, nil, nil, nil
+	n.input, n.labels, n.augmented, n.dlogits, n.bound, n.dinput = nil, nil, nil, nil, nil, nil
 	n.outs, n.grads, n.acc = nil, nil, nil
 }
 
