@@ -86,9 +86,17 @@ func runTrain(c *ucli.Context) error {
 	if !cfg.Quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
 		env.Progress = newProgressBar(stderr, cfg.Epochs)
 	}
+	comm, err := joinWorld(&env, cfg.Device)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	return trainrun.Train(ctx, cfg, env)
+	err = trainrun.Train(ctx, cfg, env)
+	if comm != nil {
+		return leaveWorld(comm, err)
+	}
+	return err
 }
 
 // datasetFlags are the dataset settings of the command line.

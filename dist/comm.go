@@ -140,19 +140,18 @@ func (c *Comm) serve() {
 // TimeoutError is a collective that did not finish in time.
 type TimeoutError struct {
 	Call    string
-	Rank    int
 	Timeout time.Duration
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("rank %d: %s did not complete within %s: another rank has died or stopped answering (its log says why); giving up (%s sets the limit in seconds)",
-		e.Rank, e.Call, e.Timeout, EnvTimeout)
+	return fmt.Sprintf("%s did not complete within %s: another rank has died or stopped answering (its log says why); giving up (%s sets the limit in seconds)",
+		e.Call, e.Timeout, EnvTimeout)
 }
 
 // do runs f on the MPI thread and waits for it, at most timeout.
 func (c *Comm) do(what string, timeout time.Duration, f func() error) error {
 	if c.broken.Load() {
-		return fmt.Errorf("rank %d: %s: an earlier MPI call never returned", c.rank, what)
+		return fmt.Errorf("%s: an earlier MPI call never returned", what)
 	}
 	done := make(chan error, 1)
 	c.calls <- func() { done <- f() }
@@ -160,13 +159,10 @@ func (c *Comm) do(what string, timeout time.Duration, f func() error) error {
 	defer t.Stop()
 	select {
 	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("rank %d: %w", c.rank, err)
-		}
-		return nil
+		return err
 	case <-t.C:
 		c.broken.Store(true)
-		return &TimeoutError{Call: what, Rank: c.rank, Timeout: timeout}
+		return &TimeoutError{Call: what, Timeout: timeout}
 	}
 }
 
