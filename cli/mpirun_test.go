@@ -319,3 +319,48 @@ func relDiff(a, b []float32) float64 {
 	}
 	return d / m
 }
+
+// TestMPISignalOneRank sends SIGTERM to rank 1 alone: the ranks agree to
+// stop after the same step, rank 0 saves once (a resumable checkpoint) and
+// prints the resume command, and the job exits 130.
+func TestMPISignalOneRank(t *testing.T) {
+	needMPI(t)
+	data := randomCIFAR(t, 400)
+	out := filepath.Join(t.TempDir(), "m.safetensors")
+	tag := fmt.Sprintf("TRAINER_TEST_TAG=%d", time.Now().UnixNano())
+	cmd := mpiCmd(t, 2, distTrain+" --epochs 50 --batch-size 8 --data-dir "+data+" --out "+out, tag)
+	cmd.Args = append(cmd.Args[:1], append([]string{"-x", "TRAINER_TEST_TAG"}, cmd.Args[1:]...)...)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	pid := findRank(t, tag, 1)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(b.String(), "training") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // some steps in
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after SIGTERM to rank 1:\n%s", b.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d:\n%s", code, ExitInterrupted, b.String())
+	}
+	if strings.Count(b.String(), "resume with:") != 1 {
+		t.Fatalf("want one resume command, from rank 0:\n%s", b.String())
+	}
+	f := readCk(t, out)
+	if f.Meta["saved_because"] != "interrupt" || f.Meta["train.adam_step"] == "" {
+		t.Fatalf("checkpoint saved because %q at step %q, want an interrupt save with the training state", f.Meta["saved_because"], f.Meta["train.adam_step"])
+	}
+	t.Logf("stopped at global step %s:\n%s", f.Meta["train.adam_step"], lastLines(b.String(), 4))
+}
