@@ -213,6 +213,11 @@ func (c *Comm) BroadcastF32(x []float32) error {
 	})
 }
 
+// BroadcastBytes replaces x on every rank by rank 0's (a small message: NCCL's unique id).
+func (c *Comm) BroadcastBytes(x []byte) error {
+	return c.do("MPI_Bcast", c.timeout, func() error { return mpiBcastBytes(x, 0) })
+}
+
 // Abort ends every rank of the job with code (MPI_Abort): a rank that
 // failed on its own takes the others down with it instead of leaving them
 // waiting in the next collective. Where the MPI thread is stuck (a

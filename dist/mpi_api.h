@@ -39,7 +39,7 @@ typedef struct {
 	void *MPI_Init_thread, *MPI_Initialized, *MPI_Finalized, *MPI_Finalize;
 	void *MPI_Comm_rank, *MPI_Comm_size, *MPI_Comm_set_errhandler;
 	void *MPI_Allreduce, *MPI_Bcast, *MPI_Abort, *MPI_Error_string, *MPI_Get_library_version;
-	void *comm_world, *float_, *double_, *op_sum, *op_max, *errors_return;
+	void *comm_world, *float_, *double_, *byte_, *op_sum, *op_max, *errors_return;
 } tr_mpi_api;
 
 #endif

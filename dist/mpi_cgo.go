@@ -61,8 +61,9 @@ static int tr_mpi_allreduce(void *buf, int count, int dt, int op) {
 		dt ? tr_mpi.double_ : tr_mpi.float_, op ? tr_mpi.op_max : tr_mpi.op_sum, tr_mpi.comm_world);
 }
 
-static int tr_mpi_bcast(void *buf, int count, int root) {
-	return ((tr_MPI_Bcast_t)tr_mpi.MPI_Bcast)(buf, count, tr_mpi.float_, root, tr_mpi.comm_world);
+// dt: 0 float, 2 byte.
+static int tr_mpi_bcast(void *buf, int count, int dt, int root) {
+	return ((tr_MPI_Bcast_t)tr_mpi.MPI_Bcast)(buf, count, dt == 2 ? tr_mpi.byte_ : tr_mpi.float_, root, tr_mpi.comm_world);
 }
 
 static int tr_mpi_abort(int code) { return ((tr_MPI_Abort_t)tr_mpi.MPI_Abort)(tr_mpi.comm_world, code); }
@@ -111,7 +112,7 @@ func mpiSymbols(a *C.tr_mpi_api) []struct {
 		{"MPI_Comm_set_errhandler", &a.MPI_Comm_set_errhandler}, {"MPI_Allreduce", &a.MPI_Allreduce},
 		{"MPI_Bcast", &a.MPI_Bcast}, {"MPI_Abort", &a.MPI_Abort}, {"MPI_Error_string", &a.MPI_Error_string},
 		{"MPI_Get_library_version", &a.MPI_Get_library_version},
-		{"ompi_mpi_comm_world", &a.comm_world}, {"ompi_mpi_float", &a.float_}, {"ompi_mpi_double", &a.double_},
+		{"ompi_mpi_comm_world", &a.comm_world}, {"ompi_mpi_float", &a.float_}, {"ompi_mpi_double", &a.double_}, {"ompi_mpi_byte", &a.byte_},
 		{"ompi_mpi_op_sum", &a.op_sum}, {"ompi_mpi_op_max", &a.op_max}, {"ompi_mpi_errors_return", &a.errors_return},
 	}
 }
@@ -209,7 +210,11 @@ func mpiAllreduceF64(x []float64, max bool) error {
 }
 
 func mpiBcastF32(x []float32, root int) error {
-	return mpiError("MPI_Bcast", C.tr_mpi_bcast(unsafe.Pointer(&x[0]), C.int(len(x)), C.int(root)))
+	return mpiError("MPI_Bcast", C.tr_mpi_bcast(unsafe.Pointer(&x[0]), C.int(len(x)), 0, C.int(root)))
+}
+
+func mpiBcastBytes(x []byte, root int) error {
+	return mpiError("MPI_Bcast", C.tr_mpi_bcast(unsafe.Pointer(&x[0]), C.int(len(x)), 2, C.int(root)))
 }
 
 func mpiAbort(code int) { C.tr_mpi_abort(C.int(code)) }

@@ -93,6 +93,18 @@ func childRank() error {
 	if err := checkBroadcast(b, r); err != nil {
 		return err
 	}
+	id := make([]byte, 128) // an NCCL unique id's size
+	for i := range id {
+		id[i] = byte(i*7 + 100*c.Rank())
+	}
+	if err := c.BroadcastBytes(id); err != nil {
+		return err
+	}
+	for i, v := range id {
+		if v != byte(i*7) {
+			return fmt.Errorf("BroadcastBytes[%d] = %d, want rank 0's %d", i, v, byte(i*7))
+		}
+	}
 	x := []float64{float64(c.Rank()), -float64(c.Rank()), 3}
 	if err := r.MaxHost(x); err != nil || x[0] != 1 || x[1] != 0 || x[2] != 3 {
 		return fmt.Errorf("MaxHost: %v, %v", x, err)
@@ -207,7 +219,7 @@ _Static_assert(TR_MPI_MAX_LIBRARY_VERSION_STRING >= MPI_MAX_LIBRARY_VERSION_STRI
 _Static_assert(sizeof(MPI_Comm) == sizeof(tr_MPI_Comm) && sizeof(MPI_Op) == sizeof(tr_MPI_Op) && sizeof(MPI_Datatype) == sizeof(tr_MPI_Datatype), "handles are pointers");
 // The handles the loader takes by name are mpi.h's own (MPI_COMM_WORLD is
 // &ompi_mpi_comm_world, and so on).
-static void *handles[] = {&ompi_mpi_comm_world, &ompi_mpi_float, &ompi_mpi_double, &ompi_mpi_op_sum, &ompi_mpi_op_max, &ompi_mpi_errors_return};
+static void *handles[] = {&ompi_mpi_comm_world, &ompi_mpi_float, &ompi_mpi_double, &ompi_mpi_byte, &ompi_mpi_op_sum, &ompi_mpi_op_max, &ompi_mpi_errors_return};
 // The function types match mpi.h's prototypes once handles are pointers.
 static tr_MPI_Init_thread_t f1 = MPI_Init_thread;
 static tr_MPI_Get_library_version_t f2 = MPI_Get_library_version;
@@ -226,5 +238,18 @@ int main(void) {
 	}
 	if msg, err := exec.Command("gcc", append(args, src)...).CombinedOutput(); err != nil {
 		t.Fatalf("mpi_api.h disagrees with mpi.h: %v\n%s", err, msg)
+	}
+}
+
+// TestLoadNCCLErrors: a missing NCCL and a library that is not NCCL are
+// errors that say how to install it or what to set.
+func TestLoadNCCLErrors(t *testing.T) {
+	_, _, err := loadNCCL([]string{"libnccl-does-not-exist.so.2"})
+	if err == nil || !strings.Contains(err.Error(), "libnccl2") || !strings.Contains(err.Error(), EnvLibNCCL) {
+		t.Fatalf("missing library: %v", err)
+	}
+	_, _, err = loadNCCL([]string{"libm.so.6"})
+	if err == nil || !strings.Contains(err.Error(), "lacks ncclGetVersion") {
+		t.Fatalf("a library without NCCL: %v", err)
 	}
 }

@@ -79,6 +79,16 @@ type session struct {
 	valN          int // validation images
 	stepsPerEpoch int
 	rank, world   int // this process's rank and the number of ranks (0, 1: one process)
+	reducer       model.Reducer
+}
+
+// closeReducer closes the collectives, when they have something to close.
+func (s *session) closeReducer() {
+	if c, ok := s.reducer.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			s.log.Warn().Msgf("closing the collectives: %v", err)
+		}
+	}
 }
 
 // primary says whether this process writes the run's files: rank 0.
@@ -109,6 +119,7 @@ func Train(ctx context.Context, cfg Config, env Env) error {
 		return err
 	}
 	defer net.Backend().Close()
+	defer s.closeReducer() // first: a collective library's buffers live in the backend's context
 	if err := s.begin(net, train); err != nil {
 		return err
 	}
@@ -254,6 +265,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 		if o.Dist, err = s.env.Dist.Reducer(b); err != nil {
 			return nil, nil, err
 		}
+		s.reducer = o.Dist
 	}
 	if s.tr, err = model.NewTrainer(net, toModel(train), toModel(test), o); err != nil {
 		return nil, nil, err
