@@ -28,8 +28,8 @@ func devicesCommand() *ucli.Command {
 }
 
 // printLaunch says which rank this process is (from the launcher's
-// environment) and whether MPI, which CPU data-parallel training needs,
-// loads.
+// environment) and whether MPI and NCCL, which data-parallel training
+// needs on the CPU and on GPUs, load.
 func printLaunch() error {
 	l, err := dist.FromEnv()
 	if err != nil {
@@ -41,6 +41,11 @@ func printLaunch() error {
 		fmt.Fprintf(stdout, "MPI: not available (needed for data-parallel training on the CPU): %v\n", err)
 	} else {
 		fmt.Fprintf(stdout, "MPI: %s (%s)\n", version, path)
+	}
+	if path, v, err := dist.LoadNCCL(); err != nil {
+		fmt.Fprintf(stdout, "NCCL: not available (needed for data-parallel training on GPUs): %v\n", err)
+	} else {
+		fmt.Fprintf(stdout, "NCCL: %s (%s)\n", dist.NCCLVersionString(v), path)
 	}
 	return nil
 }

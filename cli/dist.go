@@ -13,6 +13,11 @@ import (
 	trainrun "github.com/trainer-go/trainer/run"
 )
 
+// envDistForce=1 runs a single process through the data-parallel path
+// (its collectives over one rank): the GPU check compares that with a
+// plain run.
+const envDistForce = "TRAINER_DIST_FORCE"
+
 // world is this rank's membership of a data-parallel job: MPI (CPU
 // collectives, and the bootstrap of NCCL under mpirun) and/or NCCL (GPU
 // collectives).
@@ -33,7 +38,7 @@ func joinWorld(env *trainrun.Env, d *trainrun.Device) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !l.Distributed() {
+	if !l.Distributed() && os.Getenv(envDistForce) != "1" {
 		return nil, nil
 	}
 	if l.Launcher == dist.LauncherPMI {
@@ -41,7 +46,9 @@ func joinWorld(env *trainrun.Env, d *trainrun.Device) (*world, error) {
 	}
 	w := &world{l: l}
 	var mpiErr error
-	if l.Launcher == dist.LauncherOpenMPI || l.Launcher == dist.LauncherSlurm {
+	// srun's ranks, and a forced single process (MPI's singleton), may
+	// have no MPI: a GPU run then bootstraps NCCL by itself.
+	if l.Launcher == dist.LauncherOpenMPI || l.Launcher == dist.LauncherSlurm || l.Launcher == dist.LauncherNone {
 		if w.mpi, mpiErr = dist.OpenMPI(l, 0); mpiErr != nil && l.Launcher == dist.LauncherOpenMPI {
 			return nil, fmt.Errorf("rank %d of %d (%s): %w", l.Rank, l.Size, l.Launcher, mpiErr)
 		}
@@ -63,7 +70,7 @@ func (w *world) reducer(b device.Backend, mpiErr error) (model.Reducer, error) {
 	l := w.l
 	if b.Name() == "gpu" {
 		id := ""
-		if w.mpi == nil {
+		if w.mpi == nil && l.Size > 1 {
 			var err error
 			if id, err = dist.CommID(l, os.LookupEnv); err != nil {
 				return nil, err

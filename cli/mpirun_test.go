@@ -364,3 +364,52 @@ func TestMPISignalOneRank(t *testing.T) {
 	}
 	t.Logf("stopped at global step %s:\n%s", f.Meta["train.adam_step"], lastLines(b.String(), 4))
 }
+
+// TestDistOneRankMatchesPlain: a single process forced through the
+// data-parallel path (TRAINER_DIST_FORCE=1: MPI's singleton world, every
+// collective over one rank) writes the checkpoint of a plain run, bit for
+// bit: the collectives add nothing and the sampler's one shard is the
+// whole order.
+func TestDistOneRankMatchesPlain(t *testing.T) {
+	needMPI(t)
+	data := randomCIFAR(t, 64)
+	dir := t.TempDir()
+	args := "train --device cpu --threads 1 --epochs 1 --batch-size 24 --keep 0 --data-dir " + data + " --out " + dir
+	if code, _, e := child(t, nil, args+"/plain.safetensors"); code != 0 {
+		t.Fatalf("plain: exit %d\n%s", code, e)
+	}
+	code, _, e := child(t, []string{"TRAINER_DIST_FORCE=1"}, args+"/forced.safetensors")
+	if code != 0 || !strings.Contains(e, "MPI rank 0 of 1") {
+		t.Fatalf("forced through MPI: exit %d (want 0 and the MPI world in the log)\n%s", code, e)
+	}
+	a, b := readCk(t, dir+"/plain.safetensors"), readCk(t, dir+"/forced.safetensors")
+	for name, ta := range a.Tensors {
+		if !bytes.Equal(ta.Data, b.Tensors[name].Data) {
+			t.Fatalf("%s differs between the plain and the one-rank data-parallel run", name)
+		}
+	}
+	for k, v := range a.Meta {
+		if k != "train.seconds" && k != "sha256" && b.Meta[k] != v {
+			t.Fatalf("metadata %s: plain %q, one rank %q", k, v, b.Meta[k])
+		}
+	}
+}
+
+// TestDistLauncherErrors: a launch that cannot work says what to do.
+func TestDistLauncherErrors(t *testing.T) {
+	data := randomCIFAR(t, 8)
+	args := "train --device cpu --epochs 1 --data-dir " + data + " --out " + t.TempDir() + "/m.safetensors"
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"RANK=0", "WORLD_SIZE=2", "LOCAL_RANK=0"}, "on the CPU needs MPI"},
+		{[]string{"PMI_RANK=0", "PMI_SIZE=2"}, "MPICH is not supported yet"},
+		{[]string{"RANK=2", "WORLD_SIZE=2"}, "RANK=2 is not below WORLD_SIZE=2"},
+	} {
+		code, _, e := child(t, c.env, args)
+		if code == 0 || !strings.Contains(e, c.want) || !strings.Contains(e, "mpirun") && !strings.Contains(e, "RANK=2") {
+			t.Errorf("%v: exit %d, want an error with %q:\n%s", c.env, code, c.want, e)
+		}
+	}
+}

@@ -92,7 +92,9 @@ type TrainOptions struct {
 	// would have held are in the next epoch's shuffle as usual.
 	DropLast bool
 	// Dist, when set, trains data-parallel with the other ranks (see
-	// Reducer); Batch is then the batch of one rank. nil: one process.
+	// Reducer); Batch is then the batch of one rank. nil: one process. A
+	// Reducer of one rank runs the collectives too (a check of them: the
+	// result is the single process's).
 	Dist Reducer
 }
 
@@ -126,7 +128,7 @@ type Trainer struct {
 	dist       Reducer         // nil: one process
 	world      int             // ranks training together
 	local      []int32         // this rank's share of perm (world > 1)
-	stepStats  device.Buffer   // F32 [2]: one step's sums before the all-reduce (world > 1)
+	stepStats  device.Buffer   // F32 [2]: one step's sums before the all-reduce (with dist)
 	flag       []float64       // the stop flag's host buffer
 	batchIdx   []device.Buffer // views of permBuf, one per step, made once
 	iotaBuf    device.Buffer   // 0..n-1 for evaluation
@@ -195,6 +197,8 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 	if t.world > 1 {
 		t.local = make([]int32, nLocal)
 		shardOf(t.local, t.perm, t.dist.Rank(), t.world)
+	}
+	if t.dist != nil {
 		if t.stepStats, err = b.Alloc("step statistics", device.F32, 2); err != nil {
 			return nil, err
 		}
@@ -221,10 +225,10 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (*Trainer, err
 // setDist takes the Reducer of a data-parallel run (nil: one process) and
 // keys this rank's random streams apart from the others'.
 func (t *Trainer) setDist(r Reducer) error {
-	if r == nil || r.Size() <= 1 {
+	if r == nil {
 		return nil
 	}
-	if r.Rank() < 0 || r.Rank() >= r.Size() {
+	if r.Size() < 1 || r.Rank() < 0 || r.Rank() >= r.Size() {
 		return fmt.Errorf("rank %d of a world of %d", r.Rank(), r.Size())
 	}
 	t.dist, t.world = r, r.Size()

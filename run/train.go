@@ -45,7 +45,8 @@ type Env struct {
 	Plot func(csvPath, pngPath string) error
 }
 
-// Dist is a data-parallel run's world, as the launcher made it.
+// Dist is a data-parallel run's world, as the launcher made it (a world of
+// one runs the collectives too: a check that they change nothing).
 //
 // Every rank runs the same Config. Rank 0 alone writes the checkpoint,
 // history and plot and holds the lock on Out; every rank reads the data
@@ -99,7 +100,7 @@ func (s *session) primary() bool { return s.rank == 0 }
 // the command that resumes it, and returns an *InterruptedError.
 func Train(ctx context.Context, cfg Config, env Env) error {
 	s := &session{cfg: cfg, env: env, log: &env.Log, world: 1}
-	if d := env.Dist; d != nil && d.Size > 1 {
+	if d := env.Dist; d != nil {
 		s.rank, s.world = d.Rank, d.Size
 	}
 	if s.env.Stdout == nil {
@@ -261,7 +262,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 	}
 	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log, off: !s.primary()}
 	o := s.trainOptions()
-	if s.world > 1 {
+	if s.env.Dist != nil {
 		if o.Dist, err = s.env.Dist.Reducer(b); err != nil {
 			return nil, nil, err
 		}
