@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu"
@@ -18,6 +19,13 @@ import (
 // TestMain: with TRAINER_DIST_CHILD set, the test binary is one rank of the
 // mpirun job that TestMPICollectives starts.
 func TestMain(m *testing.M) {
+	if os.Getenv("TRAINER_DIST_CHILD") == "bench" {
+		if err := childBench(); err != nil {
+			fmt.Fprintf(os.Stderr, "child rank failed: %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv("TRAINER_DIST_CHILD") == "1" {
 		if err := childRank(); err != nil {
 			fmt.Fprintf(os.Stderr, "child rank failed: %v\n", err)
@@ -252,4 +260,63 @@ func TestLoadNCCLErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "lacks ncclGetVersion") {
 		t.Fatalf("a library without NCCL: %v", err)
 	}
+}
+
+// BenchmarkMPIAllReduce times the gradient all-reduce of the seed CNN
+// (122,570 floats) and resnet20 (272,474) between 2 ranks of this machine
+// under mpirun, as HostReducer does it on the CPU backend (download,
+// MPI_Allreduce in place, divide, upload). Each rank prints microseconds
+// per call; the benchmark reports rank 0's.
+func BenchmarkMPIAllReduce(b *testing.B) {
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		b.Skip("mpirun not installed")
+	}
+	cmd := exec.Command(mpirun, append(mpirunArgs(2), "-x", "TRAINER_DIST_CHILD", os.Args[0], "-test.run=^$")...)
+	cmd.Env = append(os.Environ(), "TRAINER_DIST_CHILD=bench")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		var rank, n int
+		var us float64
+		if _, err := fmt.Sscanf(line, "allreduce rank %d n %d us %g", &rank, &n, &us); err == nil && rank == 0 {
+			b.ReportMetric(us, fmt.Sprintf("us/allreduce-%d", n))
+		}
+	}
+	b.Logf("%s", out)
+}
+
+func childBench() error {
+	l, err := FromEnv()
+	if err != nil {
+		return err
+	}
+	c, err := OpenMPI(l, 0)
+	if err != nil {
+		return err
+	}
+	bk, err := cpu.New(device.Options{Threads: 1})
+	if err != nil {
+		return err
+	}
+	defer bk.Close()
+	r := c.Reducer(bk)
+	for _, n := range []int{122570, 272474} {
+		buf, err := upload(bk, rankData(c.Rank(), n))
+		if err != nil {
+			return err
+		}
+		const reps = 200
+		r.AllReduce(buf, n, true) // warm up
+		start := time.Now()
+		for range reps {
+			if err := r.AllReduce(buf, n, true); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("allreduce rank %d n %d us %.1f\n", c.Rank(), n, float64(time.Since(start).Microseconds())/reps)
+	}
+	return c.Close()
 }

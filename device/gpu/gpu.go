@@ -61,8 +61,11 @@ func New(o device.Options) (*Backend, error) {
 	if !r.Usable {
 		return nil, errors.New(r.Reason)
 	}
-	if os.Getenv("NCCL_MULTI_RANK_GPU_ENABLE") == "1" && len(r.Devices) > 0 {
-		o.Index %= len(r.Devices) // several ranks share a GPU (NCCL 2.30+)
+	// One visible GPU is this process's whatever its local rank (srun
+	// --gpus-per-task, or CUDA_VISIBLE_DEVICES set per rank); ranks sharing
+	// GPUs need NCCL 2.30+ and NCCL_MULTI_RANK_GPU_ENABLE=1.
+	if n := len(r.Devices); n == 1 || (n > 0 && os.Getenv("NCCL_MULTI_RANK_GPU_ENABLE") == "1") {
+		o.Index %= n
 	}
 	if o.Index < 0 || o.Index >= len(r.Devices) {
 		return nil, fmt.Errorf("GPU %d: this process sees %d GPU(s) (CUDA_VISIBLE_DEVICES=%q): start at most that many ranks per machine, or make more GPUs visible", o.Index, len(r.Devices), os.Getenv("CUDA_VISIBLE_DEVICES"))
