@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -221,7 +222,7 @@ func killRank(t *testing.T, data string, sig syscall.Signal, want []string) {
 	tag := fmt.Sprintf("TRAINER_TEST_TAG=%d", time.Now().UnixNano())
 	cmd := mpiCmd(t, 2, distTrain+" --epochs 50 --batch-size 8 --save-every 5 --data-dir "+data+" --out "+out, tag, "TRAINER_DIST_TIMEOUT=3")
 	cmd.Args = append(cmd.Args[:1], append([]string{"-x", "TRAINER_TEST_TAG"}, cmd.Args[1:]...)...)
-	var b bytes.Buffer
+	var b syncBuffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -330,7 +331,7 @@ func TestMPISignalOneRank(t *testing.T) {
 	tag := fmt.Sprintf("TRAINER_TEST_TAG=%d", time.Now().UnixNano())
 	cmd := mpiCmd(t, 2, distTrain+" --epochs 50 --batch-size 8 --data-dir "+data+" --out "+out, tag)
 	cmd.Args = append(cmd.Args[:1], append([]string{"-x", "TRAINER_TEST_TAG"}, cmd.Args[1:]...)...)
-	var b bytes.Buffer
+	var b syncBuffer // read while mpirun writes to it
 	cmd.Stdout, cmd.Stderr = &b, &b
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -412,4 +413,22 @@ func TestDistLauncherErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, want an error with %q:\n%s", c.env, code, c.want, e)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while a child writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
