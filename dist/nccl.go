@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trainer-go/trainer/device"
@@ -96,6 +97,7 @@ type NCCL struct {
 	scratch    device.Buffer
 	host       []float32
 	stop       chan struct{}
+	watching   sync.WaitGroup
 }
 
 // OpenNCCL makes the communicator of this rank on backend b (a GPU). With
@@ -138,6 +140,7 @@ func OpenNCCL(l Launch, b device.Backend, mpi *Comm, commID string) (*NCCL, erro
 	if n.scratch, err = b.Alloc("collective flags", device.F32, 64); err != nil {
 		return nil, err
 	}
+	n.watching.Add(1)
 	go n.watch()
 	return n, nil
 }
@@ -152,6 +155,7 @@ func (n *NCCL) Version() int { return n.version }
 
 // watch polls the asynchronous error state every second.
 func (n *NCCL) watch() {
+	defer n.watching.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -239,6 +243,7 @@ func (n *NCCL) Close() error {
 		return nil
 	}
 	close(n.stop)
+	n.watching.Wait() // no poll of a destroyed communicator
 	err := n.nat.WithContext(func() error {
 		if err := n.b.Sync(); err != nil {
 			ncclAbort(n.comm)
