@@ -187,11 +187,16 @@ func signalContext() (context.Context, func()) { return trainrun.SignalContext(s
 // openDevice opens the named backend and logs the choice, including why an
 // "auto" run is not on the GPU.
 func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
+	return openDeviceAt(name, threads, tf32, 0)
+}
+
+// openDeviceAt is openDevice on GPU index (when the GPU is used).
+func openDeviceAt(name string, threads int, tf32 bool, index int) (device.Backend, error) {
 	wp, err := workerPool(threads)
 	if err != nil {
 		return nil, err
 	}
-	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, TF32: tf32})
+	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, TF32: tf32, Index: index})
 	if err != nil {
 		if name == "gpu" {
 			return nil, fmt.Errorf("--device gpu: %v (use --device auto or cpu to run on the CPU)", err)

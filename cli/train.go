@@ -83,13 +83,23 @@ func runTrain(c *ucli.Context) error {
 			return dataSpec{kind: d.Kind, dir: d.Dir, valDir: d.ValDir, valSplit: d.ValSplit, size: d.ImageSize, seed: d.Seed,
 				threads: cfg.Device.Threads}.load(ctx)
 		},
-		OpenDevice: func(d trainrun.Device) (device.Backend, error) { return openDevice(d.Name, d.Threads, d.TF32) }}
+		OpenDevice: func(d trainrun.Device) (device.Backend, error) {
+			return openDeviceAt(d.Name, d.Threads, d.TF32, d.Index)
+		}}
 	if !cfg.Quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
 		env.Progress = newProgressBar(stderr, cfg.Epochs)
 	}
+	comm, err := joinWorld(&env, &cfg.Device)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	return trainrun.Train(ctx, cfg, env)
+	err = trainrun.Train(ctx, cfg, env)
+	if comm != nil {
+		return comm.leave(err)
+	}
+	return err
 }
 
 // datasetFlags are the dataset settings of the command line.

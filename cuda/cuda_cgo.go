@@ -428,6 +428,9 @@ func (c *Context) NewStream() (*Stream, error) {
 // Context is the context the stream belongs to.
 func (s *Stream) Context() *Context { return s.ctx }
 
+// Handle is the raw CUstream, for libraries that queue work on it (NCCL).
+func (s *Stream) Handle() uintptr { return uintptr(unsafe.Pointer(s.h)) }
+
 // sizeErr rejects a negative byte or element count.
 func sizeErr(op string, n int) error {
 	return fmt.Errorf("cuda: %s: negative size %d", op, n)

@@ -11,6 +11,20 @@ type Options struct {
 	Threads int        // CPU worker goroutines; 0 means one per core (ignored when Pool is set)
 	Pool    *pool.Pool // the process's worker pool to run CPU ops on (nil: the backend makes its own of Threads)
 	TF32    bool       // allow TF32 tensor-core GEMMs on the GPU (off: full float32)
+	// Index is the GPU to use, among those visible (CUDA_VISIBLE_DEVICES):
+	// a data-parallel rank's local rank. 0: the first.
+	Index int
+}
+
+// Native is what a GPU backend offers a collective library (NCCL) that
+// works on its memory in its stream: the device, the stream's handle, a
+// buffer's address, and a way to run a call with the backend's CUDA context
+// current on the calling OS thread.
+type Native interface {
+	DeviceIndex() int
+	StreamHandle() uintptr
+	Pointer(b Buffer) uintptr
+	WithContext(f func() error) error
 }
 
 // Factory opens a backend, or says in words a user can act on why it cannot.

@@ -134,6 +134,7 @@ func (n *Network) Explain(x []float32, class int, layer string) (*Explanation, e
 		if n.dinput, err = n.b.Alloc("input gradient", device.F32, n.Input.Size()); err != nil {
 			return nil, err
 		}
+		n.owned = append(n.owned, n.dinput) // freed by Close
 	}
 	e, err := n.explainForward(x, class, li)
 	if err != nil {

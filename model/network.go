@@ -39,6 +39,7 @@ type Network struct {
 	regions [6]int // start offsets of the groups' regions (paramGroup.region order), then the end
 	maxN    int
 	seed    uint64
+	salt    uint64 // added to seed for dropout: keys a rank's masks apart (0 on rank 0)
 
 	Params, Grads, M, V device.Buffer // flat, nParam each
 	EMA                 device.Buffer // flat EMA of Params when enabled, else nil
@@ -509,7 +510,7 @@ func (n *Network) TranslateInput(cnt, dy, dx int, flip bool) {
 // returns the logits [cnt, Classes]. In training mode BatchNorm uses the
 // batch's statistics (and updates the running ones) and dropout drops.
 func (n *Network) Forward(cnt int, train bool) device.Buffer {
-	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed, step: n.step}
+	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed + n.salt, step: n.step}
 	p := &n.pass
 	for i, nd := range n.nodes {
 		x := n.input

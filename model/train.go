@@ -106,6 +106,11 @@ type TrainOptions struct {
 	// than Batch (PyTorch's DataLoader(drop_last=True)); the images it
 	// would have held are in the next epoch's shuffle as usual.
 	DropLast bool
+	// Dist, when set, trains data-parallel with the other ranks (see
+	// Reducer); Batch is then the batch of one rank. nil: one process. A
+	// Reducer of one rank runs the collectives too (a check of them: the
+	// result is the single process's).
+	Dist Reducer
 }
 
 // EMAOptions configure a moving average of the weights and BatchNorm's
@@ -134,7 +139,12 @@ type Trainer struct {
 	opt        TrainOptions
 	rng        *rand.Rand
 	perm       []int32
-	permBuf    device.Buffer   // shuffled indices of the training set
+	permBuf    device.Buffer   // shuffled indices of the training set (this rank's share)
+	dist       Reducer         // nil: one process
+	world      int             // ranks training together
+	local      []int32         // this rank's share of perm (world > 1)
+	stepStats  device.Buffer   // F32 [2]: one step's sums before the all-reduce (with dist)
+	flag       []float64       // the stop flag's host buffer
 	batchIdx   []device.Buffer // views of permBuf, one per step, made once
 	iotaBuf    device.Buffer   // 0..n-1 for evaluation
 	stats      device.Buffer   // F32 [2]: loss sum, correct count
@@ -181,13 +191,16 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 		return nil, err
 	}
 	pcg := rand.NewPCG(opt.Seed, 0xda7a)
-	t = &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2)}
+	t = &Trainer{net: net, opt2: optim, b: b, opt: opt, pcg: pcg, rng: rand.New(pcg), host: make([]float32, 2), world: 1, flag: make([]float64, 1)}
 	made := t // the returns below set t to nil on failure
 	defer func() {
 		if err != nil {
 			made.Close()
 		}
 	}()
+	if err := t.setDist(opt.Dist); err != nil {
+		return nil, err
+	}
 	if t.train, err = upload(b, train, "training set"); err != nil {
 		return nil, err
 	}
@@ -197,16 +210,26 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 		}
 	}
 	t.perm = make([]int32, train.N)
-	if t.permBuf, err = b.Alloc("shuffled indices", device.I32, train.N); err != nil {
-		return nil, err
-	}
 	for i := range t.perm {
 		t.perm[i] = int32(i)
 	}
-	if err := b.UploadI32(t.permBuf, 0, t.perm); err != nil {
+	nLocal := shardLen(train.N, t.world)
+	if t.permBuf, err = b.Alloc("shuffled indices", device.I32, nLocal); err != nil {
 		return nil, err
 	}
-	if err := t.makeBatches(train.N); err != nil {
+	if t.world > 1 {
+		t.local = make([]int32, nLocal)
+		shardOf(t.local, t.perm, t.dist.Rank(), t.world)
+	}
+	if t.dist != nil {
+		if t.stepStats, err = b.Alloc("step statistics", device.F32, 2); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.UploadI32(t.permBuf, 0, t.shard()); err != nil {
+		return nil, err
+	}
+	if err := t.makeBatches(nLocal); err != nil {
 		return nil, err
 	}
 	nIota := train.N
@@ -235,6 +258,29 @@ func (t *Trainer) Close() {
 		}
 	}
 	t.train, t.val, t.permBuf, t.iotaBuf, t.stats, t.batchIdx = nil, nil, nil, nil, nil, nil
+}
+
+// setDist takes the Reducer of a data-parallel run (nil: one process) and
+// keys this rank's random streams apart from the others'.
+func (t *Trainer) setDist(r Reducer) error {
+	if r == nil {
+		return nil
+	}
+	if r.Size() < 1 || r.Rank() < 0 || r.Rank() >= r.Size() {
+		return fmt.Errorf("rank %d of a world of %d", r.Rank(), r.Size())
+	}
+	t.dist, t.world = r, r.Size()
+	t.net.salt = rankSalt(r.Rank())
+	return nil
+}
+
+// shard is the order this rank trains in: the shuffled order itself, or
+// with several ranks this rank's share of it.
+func (t *Trainer) shard() []int32 {
+	if t.world > 1 {
+		return t.local
+	}
+	return t.perm
 }
 
 // makeBatches cuts the shuffled order into the epoch's batches (views made
@@ -324,7 +370,8 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 	r := EpochResult{Epoch: t.epoch + 1}
 	bs := t.opt.Batch
 	steps := len(t.batchIdx)
-	n := min(t.train.n, steps*bs) // images trained on per epoch
+	nLocal := t.permBuf.Len()
+	n := min(nLocal, steps*bs) * t.world // images trained on per epoch, by all ranks
 	if t.pos == 0 {
 		st, err := t.pcg.MarshalBinary()
 		if err != nil {
@@ -343,7 +390,7 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 	next := time.Now().Add(t.opt.ProgressEvery)
 	check := t.checkEvery()
 	for t.pos < steps {
-		if err := ctx.Err(); err != nil {
+		if err := t.checkStop(ctx, check); err != nil {
 			t.elapsed = time.Since(start)
 			return r, err
 		}
@@ -353,18 +400,15 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 		if t.opt.Schedule != nil {
 			lr = t.opt.Schedule(t.epoch, s, steps)
 		}
-		t.net.LoadBatch(t.train.images, t.train.labels, t.batchIdx[s], cnt)
-		if t.opt.Augment {
-			t.net.AugmentInput(t.opt.Augmentation, t.opt.Seed, t.net.Steps(), cnt)
+		if err := t.trainBatch(s, cnt, lr); err != nil {
+			return r, err
 		}
-		t.net.TrainStep(cnt, t.opt2, lr, float32(t.opt.Smoothing), t.stats)
-		t.averageWeights()
 		t.pos++
 		if err := t.syncStep(); err != nil {
 			t.elapsed = time.Since(start)
 			return r, err
 		}
-		done := min(t.pos*bs, n)
+		done := min(t.pos*bs, nLocal) * t.world
 		progress := t.opt.OnProgress != nil && t.opt.ProgressEvery > 0 && time.Now().After(next)
 		if progress || t.pos%check == 0 || t.pos == steps {
 			l, a, err := t.readStats(done)
@@ -439,6 +483,22 @@ func (t *Trainer) stepsError(err error, check int) error {
 		max(t.pos-check+1, 1), t.pos, t.epoch+1, err)
 }
 
+// trainBatch trains on batch s of the epoch (cnt images) at rate lr: one
+// step, with the other ranks when data-parallel, then the weight average.
+func (t *Trainer) trainBatch(s, cnt int, lr float64) error {
+	t.net.LoadBatch(t.train.images, t.train.labels, t.batchIdx[s], cnt)
+	if t.opt.Augment {
+		t.net.AugmentInput(t.opt.Augmentation, t.opt.Seed+t.net.salt, t.net.Steps(), cnt)
+	}
+	if t.dist == nil {
+		t.net.TrainStep(cnt, t.opt2, lr, float32(t.opt.Smoothing), t.stats)
+	} else if err := t.distStep(cnt, lr); err != nil {
+		return err
+	}
+	t.averageWeights()
+	return nil
+}
+
 // shuffle draws the epoch's order from the RNG state saved at its start.
 func (t *Trainer) shuffle() error {
 	if err := t.pcg.UnmarshalBinary(t.epochRNG); err != nil {
@@ -449,7 +509,10 @@ func (t *Trainer) shuffle() error {
 	}
 	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
 	t.shuffled = true
-	return t.b.UploadI32(t.permBuf, 0, t.perm)
+	if t.world > 1 {
+		shardOf(t.local, t.perm, t.dist.Rank(), t.world)
+	}
+	return t.b.UploadI32(t.permBuf, 0, t.shard())
 }
 
 // State is everything needed to continue training exactly where it stopped.
@@ -547,17 +610,33 @@ func (t *Trainer) Step(s int) {
 	t.net.TrainStep(idx.Len(), t.opt2, t.opt.LR, float32(t.opt.Smoothing), t.stats)
 }
 
-// Validate evaluates the network on the validation set.
+// Validate evaluates the network on the validation set. With several
+// ranks each evaluates a contiguous part, with rank 0's weights and
+// BatchNorm running statistics (as DDP's broadcast_buffers has them), and
+// the sums are added up over the ranks.
 func (t *Trainer) Validate() (loss, acc float64, err error) {
 	if t.val == nil || t.val.n == 0 {
 		return 0, 0, fmt.Errorf("no validation data")
+	}
+	lo, hi := 0, t.val.n
+	if t.dist != nil {
+		if err := t.broadcastWeights(); err != nil {
+			return 0, 0, err
+		}
+		r := t.dist.Rank()
+		lo, hi = t.val.n*r/t.world, t.val.n*(r+1)/t.world
 	}
 	if t.net.EMA != nil && !t.opt.EMA.Lookahead {
 		t.net.bindTo(t.net.EMA)
 		defer t.net.bindTo(t.net.Params)
 	}
-	if err := evalPass(t.net, t.val, t.iotaBuf, t.opt.Batch, t.stats, TTANone, nil); err != nil {
+	if err := evalRange(t.net, t.val, t.iotaBuf, lo, hi, t.opt.Batch, t.stats, TTANone, nil); err != nil {
 		return 0, 0, err
+	}
+	if t.dist != nil {
+		if err := t.dist.AllReduce(t.stats, 2, false); err != nil {
+			return 0, 0, err
+		}
 	}
 	return t.readStats(t.val.n)
 }
@@ -566,10 +645,15 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 // loss and the correct count into stats (zeroed first). When perBatch is
 // set it gets each batch's logits, queued on the device.
 func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
+	return evalRange(net, dd, iota, 0, dd.n, bs, stats, tta, perBatch)
+}
+
+// evalRange is evalPass over the images lo to hi-1 of dd.
+func evalRange(net *Network, dd *deviceData, iota device.Buffer, lo, hi, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
 	b := net.Backend()
 	b.Fill(stats, 2, 0)
-	for off := 0; off < dd.n; off += bs {
-		cnt := min(bs, dd.n-off)
+	for off := lo; off < hi; off += bs {
+		cnt := min(bs, hi-off)
 		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
 		logits := net.forwardTTA(cnt, tta)
 		net.Loss(logits, cnt, false, 0, stats)

@@ -42,6 +42,7 @@ type Device struct {
 	Name    string // --device: auto, cpu or gpu
 	Threads int    // --threads (0: one per core)
 	TF32    bool   // --tf32
+	Index   int    // the GPU, among those visible: a data-parallel rank's local rank
 }
 
 // Config is every setting of a training run.

@@ -24,6 +24,23 @@ type files struct {
 	saved   string
 	history history
 	log     *zerolog.Logger
+	off     bool // another rank writes the files: save and the history do nothing
+}
+
+// truncateHistory starts the history (see history.truncate), unless off.
+func (r *files) truncateHistory(from, path string, keep int) error {
+	if r.off {
+		return nil
+	}
+	return r.history.truncate(from, path, keep)
+}
+
+// addHistory records an epoch (see history.add), unless off.
+func (r *files) addHistory(path string, e model.EpochResult, lr float64) error {
+	if r.off {
+		return nil
+	}
+	return r.history.add(path, e, lr)
 }
 
 // HistoryPath is the history CSV of the run whose checkpoint is out:
@@ -39,6 +56,9 @@ func (r *files) base() (dir, stem string) {
 // save writes the full training state to the checkpoint and a numbered
 // copy, then drops numbered copies beyond keep.
 func (r *files) save(t *model.Trainer, why string) error {
+	if r.off {
+		return nil
+	}
 	st, err := t.State()
 	if err != nil {
 		return err
@@ -83,6 +103,9 @@ func (r *files) copyTo(path string) error {
 
 // copyBest copies the checkpoint just written to <stem>-best.safetensors.
 func (r *files) copyBest() error {
+	if r.off {
+		return nil
+	}
 	dir, stem := r.base()
 	return r.copyTo(filepath.Join(dir, stem+"-best.safetensors"))
 }

@@ -115,3 +115,19 @@ func resumeDataset(cfg *Config, ck *model.Checkpoint) error {
 	cfg.Data.Kind = saved
 	return nil
 }
+
+// checkWorld refuses to resume a run on another number of processes than
+// it was trained on: the batches, the shards of each epoch and the
+// position in the epoch depend on it.
+func (s *session) checkWorld(ck *model.Checkpoint) error {
+	saved := meta.Decode(ck.Meta).WorldSize
+	if saved == s.world {
+		return nil
+	}
+	how := "as a single process (no mpirun, srun or torchrun)"
+	if saved > 1 {
+		how = fmt.Sprintf("on %d processes (mpirun -np %d, srun -n %d, or torchrun with %d processes in all)", saved, saved, saved, saved)
+	}
+	return fmt.Errorf("--resume %s: the run was trained with a world size of %d and this launch has %d processes: resume it %s, or start a new run with another --out",
+		ck.Path, saved, s.world, how)
+}

@@ -19,10 +19,12 @@ func SignalContext(w io.Writer) (ctx context.Context, stop func()) {
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		n := 0
-		for range ch {
+		for sig := range ch {
 			n++
 			if n == 1 {
-				fmt.Fprintln(w, "trainer: interrupt: stopping after the current step (press Ctrl-C again to quit at once)")
+				// The signal's name: under mpirun a SIGTERM may mean that
+				// another rank died and mpirun is ending the job.
+				fmt.Fprintf(w, "trainer: interrupt (%v): stopping after the current step (press Ctrl-C again to quit at once)\n", sig)
 				cancel()
 				continue
 			}

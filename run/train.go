@@ -35,11 +35,28 @@ type Env struct {
 	// Progress, when set, receives live progress about 4 times a second
 	// and is cleared before each epoch's log line (the terminal bar).
 	Progress Progress
+	// Dist, when set, is the data-parallel world this process is a rank
+	// of; nil: a single process.
+	Dist *Dist
+
 	// Plot, when set, draws the history CSV to a PNG at the end of the run.
 	// It is a hook so that run does not depend on the plotting library
 	// (gonum/plot and its fonts) that only the command line needs; a failed
 	// plot is a warning, not a failed run.
 	Plot func(csvPath, pngPath string) error
+}
+
+// Dist is a data-parallel run's world, as the launcher made it (a world of
+// one runs the collectives too: a check that they change nothing).
+//
+// Every rank runs the same Config. Rank 0 alone writes the checkpoint,
+// history and plot and holds the lock on Out; every rank reads the data
+// and, when resuming, the checkpoint. --batch-size is per rank: a step
+// trains on Size times as many images.
+type Dist struct {
+	Rank, Size int
+	// Reducer makes the collectives on buffers of the opened backend.
+	Reducer func(device.Backend) (model.Reducer, error)
 }
 
 // Progress shows live training progress.
@@ -63,13 +80,30 @@ type session struct {
 	stop          context.CancelFunc
 	valN          int // validation images
 	stepsPerEpoch int
+	rank, world   int // this process's rank and the number of ranks (0, 1: one process)
+	reducer       model.Reducer
 }
+
+// closeReducer closes the collectives, when they have something to close.
+func (s *session) closeReducer() {
+	if c, ok := s.reducer.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			s.log.Warn().Msgf("closing the collectives: %v", err)
+		}
+	}
+}
+
+// primary says whether this process writes the run's files: rank 0.
+func (s *session) primary() bool { return s.rank == 0 }
 
 // Train runs cfg: a new run, or the one in cfg.Resume continued. Cancelling
 // ctx acts as an interrupt: the run stops after the step, saves and prints
 // the command that resumes it, and returns an *InterruptedError.
 func Train(ctx context.Context, cfg Config, env Env) error {
-	s := &session{cfg: cfg, env: env, log: &env.Log}
+	s := &session{cfg: cfg, env: env, log: &env.Log, world: 1}
+	if d := env.Dist; d != nil {
+		s.rank, s.world = d.Rank, d.Size
+	}
 	if s.env.Stdout == nil {
 		s.env.Stdout = io.Discard
 	}
@@ -88,6 +122,7 @@ func Train(ctx context.Context, cfg Config, env Env) error {
 	}
 	// Freed in this order: the trainer's buffers, the network's, the backend.
 	defer net.Backend().Close()
+	defer s.closeReducer() // after the trainer and network, before the backend: a collective library's buffers live in its context
 	defer net.Close()
 	defer s.tr.Close()
 	if err := s.begin(net, train); err != nil {
@@ -111,6 +146,9 @@ func (s *session) prepare() error {
 			return err
 		}
 		s.resume = ck
+		if err := s.checkWorld(ck); err != nil {
+			return err
+		}
 		if s.cfg.Out != ck.Path && !s.cfg.isSet("out") {
 			s.log.Info().Str("copy", ck.Path).Str("checkpoint", s.cfg.Out).
 				Msgf("--resume %s is a copy: writing to %s, the run's checkpoint (the copy is left as it is)", ck.Path, s.cfg.Out)
@@ -137,7 +175,7 @@ func (s *session) prepare() error {
 // Out's folder does not exist yet it creates it if create is set, and
 // otherwise leaves the lock for later.
 func (s *session) lock(create bool) error {
-	if s.unlock != nil {
+	if s.unlock != nil || !s.primary() {
 		return nil
 	}
 	dir := filepath.Dir(s.cfg.Out)
@@ -202,6 +240,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (_ *model.Network
 		return nil, nil, headError(net.Summary()[len(net.Summary())-1].Name, net.Classes, cfg.Data.Kind, k)
 	}
 	batch := min(cfg.BatchSize, max(train.N, test.N))
+	nLocal := (train.N + s.world - 1) / s.world // the images of one rank per epoch
 	if err := s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImage()), batch: batch}); err != nil {
 		return nil, nil, err
 	}
@@ -224,14 +263,21 @@ func (s *session) build(ctx context.Context, b device.Backend) (_ *model.Network
 	}
 	m := meta.Meta{BatchSize: cfg.BatchSize, EvalBatch: cfg.BatchSize, LR: cfg.LR, LRSchedule: cfg.Schedule, Seed: cfg.Seed,
 		Augment: cfg.Augment, Dataset: cfg.Data.Kind, ValSplit: cfg.Data.ValSplit, DataDir: absDir(cfg.Data), Classes: train.Classes,
-		BestValAccuracy: -1, BestValLoss: math.Inf(1), Recipe: cfg.Recipe.encode(), Optimizer: cfg.Recipe.Optimizer}
+		BestValAccuracy: -1, BestValLoss: math.Inf(1), Recipe: cfg.Recipe.encode(), Optimizer: cfg.Recipe.Optimizer, WorldSize: s.world}
 	s.valN = test.N
-	s.stepsPerEpoch = (train.N + cfg.BatchSize - 1) / cfg.BatchSize
+	s.stepsPerEpoch = (nLocal + cfg.BatchSize - 1) / cfg.BatchSize
 	if cfg.Recipe.DropLast {
-		s.stepsPerEpoch = train.N / cfg.BatchSize
+		s.stepsPerEpoch = nLocal / cfg.BatchSize
 	}
-	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log}
-	if s.tr, err = model.NewTrainer(net, toModel(train), toModel(test), s.trainOptions()); err != nil {
+	s.files = &files{out: cfg.Out, keep: cfg.Keep, net: net, meta: m, log: s.log, off: !s.primary()}
+	o := s.trainOptions()
+	if s.env.Dist != nil {
+		if o.Dist, err = s.env.Dist.Reducer(b); err != nil {
+			return nil, nil, err
+		}
+		s.reducer = o.Dist
+	}
+	if s.tr, err = model.NewTrainer(net, toModel(train), toModel(test), o); err != nil {
 		return nil, nil, err
 	}
 	return net, train, nil
@@ -308,14 +354,21 @@ func (s *session) begin(net *model.Network, train *data.Dataset) error {
 		keep = st.Epoch
 		from = resumedHistory(ck.Path, cfg.Out)
 	}
-	if err := f.history.truncate(from, HistoryPath(cfg.Out), keep); err != nil {
+	if err := f.truncateHistory(from, HistoryPath(cfg.Out), keep); err != nil {
 		return err
 	}
 	if s.tr.Epoch() >= cfg.Epochs {
 		return fmt.Errorf("the run already has %d epochs; pass a larger --epochs to train more", s.tr.Epoch())
 	}
-	s.log.Info().Str("model", net.Spec).Int("params", net.NumParams()).Int("train", train.N).Int("validation", s.valN).
-		Int("epochs", cfg.Epochs).Int("batch_size", cfg.BatchSize).Float64("lr", cfg.LR).Uint64("seed", cfg.Seed).Bool("augment", cfg.Augment).Msg("training")
+	if err := s.tr.SyncRanks(); err != nil {
+		return err
+	}
+	ev := s.log.Info().Str("model", net.Spec).Int("params", net.NumParams()).Int("train", train.N).Int("validation", s.valN).
+		Int("epochs", cfg.Epochs).Int("batch_size", cfg.BatchSize).Float64("lr", cfg.LR).Uint64("seed", cfg.Seed).Bool("augment", cfg.Augment)
+	if s.world > 1 {
+		ev = ev.Int("world_size", s.world).Int("global_batch", s.world*cfg.BatchSize).Int("steps_per_epoch", s.tr.StepsPerEpoch())
+	}
+	ev.Msg("training")
 	if d, err := s.tr.WarmUp(); err != nil {
 		return err
 	} else if d > 0 {
@@ -357,7 +410,7 @@ func (s *session) endEpoch(r model.EpochResult) (bool, error) {
 		Float64("val_loss", Round(r.ValLoss, 4)).Float64("val_accuracy", Round(r.ValAccuracy, 4)).Float64("lr", lr).
 		Float64("images_per_s", Round(r.ImagesPerS, 1)).Float64("seconds", Round(r.Seconds, 2)).
 		Msgf("epoch %d/%d", r.Epoch, s.cfg.Epochs)
-	if err := f.history.add(HistoryPath(s.cfg.Out), r, lr); err != nil {
+	if err := f.addHistory(HistoryPath(s.cfg.Out), r, lr); err != nil {
 		return false, err
 	}
 	if r.ValLoss < f.meta.BestValLoss {
@@ -386,12 +439,19 @@ func (s *session) endEpoch(r model.EpochResult) (bool, error) {
 // prints the resume command; a diverged loss keeps the last checkpoint.
 func (s *session) stopped(ctx context.Context, err error) error {
 	tr, out := s.tr, s.cfg.Out
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) { // here, or (with several ranks) on another rank
 		if serr := s.files.save(tr, "interrupt"); serr != nil {
 			return &InterruptedError{fmt.Errorf("interrupted, and saving failed: %v", serr)}
 		}
+		if !s.primary() {
+			return &InterruptedError{fmt.Errorf("rank %d: interrupted; rank 0 saved %s", s.rank, out)}
+		}
+		how := ResumeCommand(s.cfg, out)
+		if s.world > 1 {
+			how = fmt.Sprintf("%s\n(launched the same way, on %d processes: mpirun -np %d ..., srun -n %d ... or torchrun --nproc-per-node ... --no-python ...)", how, s.world, s.world, s.world)
+		}
 		fmt.Fprintf(s.env.Stderr, "trainer: interrupted in epoch %d after step %d of %d (global step %d); saved %s\nresume with:\n  %s\n",
-			tr.Epoch()+1, tr.Position(), tr.StepsPerEpoch(), tr.TotalSteps(), out, ResumeCommand(s.cfg, out))
+			tr.Epoch()+1, tr.Position(), tr.StepsPerEpoch(), tr.TotalSteps(), out, how)
 		return &InterruptedError{errors.New("interrupted")}
 	}
 	err = FlagError(err)
@@ -404,6 +464,9 @@ func (s *session) stopped(ctx context.Context, err error) error {
 // finish draws the history plot and reports the result.
 func (s *session) finish(last model.EpochResult) {
 	out := s.cfg.Out
+	if !s.primary() {
+		return
+	}
 	if s.env.Plot != nil {
 		csv := HistoryPath(out)
 		if err := s.env.Plot(csv, strings.TrimSuffix(csv, ".csv")+".png"); err != nil {

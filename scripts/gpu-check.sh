@@ -25,6 +25,7 @@
 # 120, 60 for the eval, TWIN_TIMEOUT 90, in seconds) that interrupts it (the
 # trainer saves and stops); a run cut short reports the epochs it finished
 # and their time.
+# NCCL=0 skips the data-parallel checks over NCCL (see their section).
 # RECIPE_ARGS is added to both trainer runs (--tf32, say); PYTHON names the
 # Python that has PyTorch (python3).
 #
@@ -201,6 +202,76 @@ if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
       --model conv512k3same,conv512k3same,flatten,dense10 --out "$d/oom/model.safetensors" 2>&1 | tail -1)
     echo "$oom"
     row "train gpu, batch too large" "$(echo "$oom" | grep -o 'out of GPU memory allocating [^:]*\|--batch-size [0-9]* would fit' | tr '\n' ' ')"
+  fi
+fi
+
+# ---- data-parallel training over NCCL (NCCL=0 skips) ------------------------
+# (a) one rank forced through the data-parallel path (TRAINER_DIST_FORCE=1:
+#     NCCL over one rank) against a plain GPU run: the weights must be
+#     bit-identical;
+# (b) with NCCL 2.30 or newer, two ranks sharing the one GPU
+#     (NCCL_MULTI_RANK_GPU_ENABLE=1, bootstrap at NCCL_COMM_ID) at batch 32
+#     against one process at batch 64: the largest weight difference
+#     relative to each tensor's largest value, which should stay below 1e-5.
+# Both on the seed CNN (no BatchNorm, no dropout: per-rank batch statistics
+# would differ from one process's), SGD with momentum, 300 steps of the dev
+# split. NCCL is found through TRAINER_LIBNCCL, the loader's path, or
+# PyTorch's nvidia-nccl wheel.
+ckdiff() { # a.safetensors b.safetensors: the largest max|a-b|/max|a| over the model's tensors
+  "${PYTHON:-python3}" - "$1" "$2" <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: struct.unpack('<%df' % ((v['data_offsets'][1] - v['data_offsets'][0]) // 4), d[v['data_offsets'][0]:v['data_offsets'][1]])
+            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32' and not k.startswith('optimizer.')}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+worst = max(max(abs(x - y) for x, y in zip(a[k], b[k])) / max(max(abs(x) for x in a[k]), 1e-30) for k in a)
+print('%d tensors, max relative difference %.3g%s' % (len(a), worst, ' (bit-identical)' if worst == 0 else ''))
+PY
+}
+if [ "$RECIPES" != only ] && [ "${NCCL:-1}" = 1 ] && [ "$DRY_RUN" = 1 ]; then
+  echo "== NCCL (dry run: the 1-rank and 2-rank NCCL runs of the trainer would run here)"
+elif [ "$RECIPES" != only ] && [ "${NCCL:-1}" = 1 ]; then
+  echo "== NCCL"
+  if [ -z "${TRAINER_LIBNCCL:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2 '; then
+    p=$("${PYTHON:-python3}" -c 'import os, nvidia.nccl as m; print(os.path.join(list(m.__path__)[0], "lib", "libnccl.so.2"))' 2>/dev/null)
+    [ -f "$p" ] && export TRAINER_LIBNCCL=$p
+  fi
+  "$BIN/trainer" devices | grep -E '^(NCCL|MPI|launcher)'
+  ncclv=$("$BIN/trainer" devices | sed -n 's/^NCCL: \([0-9][0-9.]*\) .*/\1/p')
+  if [ -z "$ncclv" ]; then
+    row "NCCL" "not found: $("$BIN/trainer" devices | grep '^NCCL' | cut -c1-120)"
+  elif ! dev_split; then
+    row "NCCL $ncclv" "skipped: no CIFAR-10 dev split (see above)"
+  else
+    nd=$d/nccl
+    dp="train --device gpu --data-dir $data --epochs 1 --stop-after-steps 300 --optimizer sgd --momentum 0.9 --lr 0.01 --keep 0"
+    timeout 120 "$BIN/trainer" $dp --batch-size 64 --out "$nd/plain/m.safetensors" 2>"$LOG/nccl-plain.log"
+    TRAINER_DIST_FORCE=1 timeout 120 "$BIN/trainer" $dp --batch-size 64 --out "$nd/one/m.safetensors" 2>"$LOG/nccl-one.log"
+    grep -h 'data-parallel' "$LOG/nccl-one.log"
+    if [ -f "$nd/plain/m.safetensors" ] && [ -f "$nd/one/m.safetensors" ]; then
+      row "NCCL $ncclv, 1 rank vs plain GPU" "$(ckdiff "$nd/plain/m.safetensors" "$nd/one/m.safetensors")"
+    else
+      row "NCCL $ncclv, 1 rank vs plain GPU" "failed: $(tail -1 "$LOG/nccl-one.log")"
+    fi
+    major=${ncclv%%.*}; minor=${ncclv#*.}; minor=${minor%%.*}
+    if [ "$major" -gt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -ge 30 ]; }; then
+      pids=()
+      for r in 0 1; do
+        RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r NCCL_COMM_ID=127.0.0.1:29631 NCCL_MULTI_RANK_GPU_ENABLE=1 \
+          timeout 180 "$BIN/trainer" $dp --batch-size 32 --out "$nd/two/m.safetensors" 2>"$LOG/nccl-two-$r.log" &
+        pids+=($!)
+      done
+      wait "${pids[@]}"
+      grep -h 'data-parallel\|global_batch' "$LOG/nccl-two-0.log"
+      if [ -f "$nd/two/m.safetensors" ]; then
+        row "NCCL $ncclv, 2 ranks on 1 GPU vs 1 at 2x batch" "$(ckdiff "$nd/plain/m.safetensors" "$nd/two/m.safetensors")"
+      else
+        row "NCCL $ncclv, 2 ranks on 1 GPU" "failed: $(tail -1 "$LOG/nccl-two-0.log") / $(tail -1 "$LOG/nccl-two-1.log")"
+      fi
+    else
+      row "NCCL $ncclv, 2 ranks on 1 GPU" "skipped: needs NCCL 2.30+ (NCCL_MULTI_RANK_GPU_ENABLE)"
+    fi
   fi
 fi
 

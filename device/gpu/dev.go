@@ -48,7 +48,7 @@ type cudaDev struct {
 // openDev sets up device 0: its primary context, a stream, cuBLAS on it and
 // the kernels module.
 func openDev(o device.Options) (*cudaDev, error) {
-	g, err := cuda.GetDevice(0)
+	g, err := cuda.GetDevice(o.Index)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,8 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"unsafe"
 
 	"github.com/trainer-go/trainer/cuda"
@@ -32,7 +34,7 @@ type buf struct {
 func (b *buf) Len() int            { return b.n }
 func (b *buf) DType() device.DType { return b.dt }
 
-// Backend is the GPU backend on device 0.
+// Backend is the GPU backend on one device (Options.Index).
 type Backend struct {
 	d     dev        // memory, transfers, launches, GEMM
 	args  *cuda.Args // the kernelParams of the launch being queued
@@ -62,11 +64,20 @@ func New(o device.Options) (*Backend, error) {
 	if err := checkDriver(r.DriverVersion); err != nil {
 		return nil, err
 	}
+	// One visible GPU is this process's whatever its local rank (srun
+	// --gpus-per-task, or CUDA_VISIBLE_DEVICES set per rank); ranks sharing
+	// GPUs need NCCL 2.30+ and NCCL_MULTI_RANK_GPU_ENABLE=1.
+	if n := len(r.Devices); n == 1 || (n > 0 && os.Getenv("NCCL_MULTI_RANK_GPU_ENABLE") == "1") {
+		o.Index %= n
+	}
+	if o.Index < 0 || o.Index >= len(r.Devices) {
+		return nil, fmt.Errorf("GPU %d: this process sees %d GPU(s) (CUDA_VISIBLE_DEVICES=%q): start at most that many ranks per machine, or make more GPUs visible", o.Index, len(r.Devices), os.Getenv("CUDA_VISIBLE_DEVICES"))
+	}
 	d, err := openDev(o)
 	if err != nil {
 		return nil, err
 	}
-	g := r.Devices[0]
+	g := r.Devices[o.Index]
 	tf := "TF32 off"
 	if o.TF32 {
 		tf = "TF32 on"
@@ -506,4 +517,45 @@ func (b *Backend) MemInfo() (free, total uint64, err error) {
 		return 0, 0, errors.New("gpu: the backend is closed")
 	}
 	return b.d.MemInfo()
+}
+
+// The device.Native hooks, for NCCL. They need the real driver (not the
+// emulator the tests may run on).
+
+func (b *Backend) cudaDev() *cudaDev {
+	d, _ := b.d.(*cudaDev)
+	return d
+}
+
+// DeviceIndex is the CUDA device ordinal in use.
+func (b *Backend) DeviceIndex() int {
+	if d := b.cudaDev(); d != nil {
+		return d.ctx.Device().Ordinal()
+	}
+	return 0
+}
+
+// StreamHandle is the CUstream every op is queued on.
+func (b *Backend) StreamHandle() uintptr {
+	if d := b.cudaDev(); d != nil {
+		return d.stream.Handle()
+	}
+	return 0
+}
+
+// Pointer is the device address of a buffer of this backend.
+func (b *Backend) Pointer(x device.Buffer) uintptr { return uintptr(x.(*buf).ptr) }
+
+// WithContext runs f on this OS thread with the backend's context current.
+func (b *Backend) WithContext(f func() error) error {
+	d := b.cudaDev()
+	if d == nil {
+		return errors.New("gpu: no CUDA context (emulated device)")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := d.ctx.SetCurrent(); err != nil {
+		return err
+	}
+	return f()
 }

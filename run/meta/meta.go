@@ -34,11 +34,12 @@ const (
 	Seed       = "seed"
 	Augment    = "augment"
 	Dataset    = "dataset"
-	ValSplit   = "val_split" // folder datasets only
-	DataDir    = "data_dir"  // folder datasets only, absolute
-	Classes    = "classes"   // comma-separated class names
-	Recipe     = "recipe"    // run.Recipe as JSON
-	Optimizer  = "optimizer" // the optimiser kind, which names its state tensors
+	ValSplit   = "val_split"  // folder datasets only
+	DataDir    = "data_dir"   // folder datasets only, absolute
+	Classes    = "classes"    // comma-separated class names
+	Recipe     = "recipe"     // run.Recipe as JSON
+	Optimizer  = "optimizer"  // the optimiser kind, which names its state tensors
+	WorldSize  = "world_size" // data-parallel ranks (absent: 1); batch_size is per rank
 
 	// Written by trainer export: which weights an export holds, "ema" or
 	// "trained".
@@ -140,6 +141,7 @@ type Meta struct {
 	ModelJSON            string // the canonical model description (written by model)
 	Optimizer            string
 	Recipe               string // run.Recipe as JSON
+	WorldSize            int    // data-parallel ranks; 1 when absent
 
 	Epoch                int
 	ValAccuracy, ValLoss float64
@@ -155,7 +157,7 @@ var known = map[string]bool{Format: true, Model: true, Input: true, BatchSize: t
 	Seed: true, Augment: true, Dataset: true, ValSplit: true, DataDir: true, Classes: true, Epoch: true, ValAccuracy: true,
 	ValLoss: true, BestValAccuracy: true, BestValLoss: true, BadEpochs: true, SavedBecause: true, TrainEpoch: true,
 	TrainPos: true, TrainAdamStep: true, TrainRNG: true, TrainStats: true, TrainSeconds: true, Checksum: true,
-	ModelJSON: true, Optimizer: true, Recipe: true}
+	ModelJSON: true, Optimizer: true, Recipe: true, WorldSize: true}
 
 // Encode returns the metadata map (without the checksum, which the
 // checkpoint package adds).
@@ -182,6 +184,9 @@ func (m Meta) Encode() map[string]string {
 		if v != "" {
 			out[k] = v
 		}
+	}
+	if m.WorldSize > 1 {
+		out[WorldSize] = strconv.Itoa(m.WorldSize) // a single process's checkpoints are as they were
 	}
 	out[Epoch] = strconv.Itoa(m.Epoch)
 	out[ValAccuracy] = strconv.FormatFloat(m.ValAccuracy, 'f', -1, 64)
@@ -211,6 +216,9 @@ func Decode(in map[string]string) Meta {
 		m.Classes = strings.Split(in[Classes], ",")
 	}
 	m.Epoch, _ = strconv.Atoi(in[Epoch])
+	if m.WorldSize, _ = strconv.Atoi(in[WorldSize]); m.WorldSize < 1 {
+		m.WorldSize = 1
+	}
 	m.ValAccuracy, _ = strconv.ParseFloat(in[ValAccuracy], 64)
 	m.ValLoss, _ = strconv.ParseFloat(in[ValLoss], 64)
 	if v, err := strconv.ParseFloat(in[BestValAccuracy], 64); err == nil {
