@@ -157,6 +157,17 @@ type Trainer struct {
 	elapsed    time.Duration // time spent in the current epoch before a stop
 }
 
+// checkSets checks the labels of the training and (if any) validation set.
+func checkSets(train, val *Data, classes int) error {
+	if err := checkLabels(train, classes, "training set"); err != nil {
+		return err
+	}
+	if val != nil {
+		return checkLabels(val, classes, "validation set")
+	}
+	return nil
+}
+
 // NewTrainer puts the datasets on the network's backend. Close frees what
 // it allocated; on failure nothing is left allocated (but a weight average
 // it added to the network, which the network's Close frees).
@@ -169,13 +180,8 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 	if opt.Batch < 1 || min(opt.Batch, most) > net.MaxBatch() {
 		return nil, fmt.Errorf("batch size %d: must be between 1 and %d", opt.Batch, net.MaxBatch())
 	}
-	if err := checkLabels(train, net.Classes, "training set"); err != nil {
+	if err := checkSets(train, val, net.Classes); err != nil {
 		return nil, err
-	}
-	if val != nil {
-		if err := checkLabels(val, net.Classes, "validation set"); err != nil {
-			return nil, err
-		}
 	}
 	if opt.Optim.Kind == "" {
 		opt.Optim = DefaultAdam
