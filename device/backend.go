@@ -25,9 +25,10 @@ type DType int
 
 // The element types a Buffer can hold.
 const (
-	F32 DType = iota // float32
-	I32              // int32
-	U8               // uint8
+	F32  DType = iota // float32
+	I32               // int32
+	U8                // uint8
+	BF16              // bfloat16: GEMM operands under PrecisionBF16 (see RoundBF16)
 )
 
 // String names the type as in NumPy.
@@ -39,14 +40,19 @@ func (d DType) String() string {
 		return "int32"
 	case U8:
 		return "uint8"
+	case BF16:
+		return "bfloat16"
 	}
 	return fmt.Sprintf("dtype(%d)", int(d))
 }
 
 // Size is the size of one element in bytes.
 func (d DType) Size() int {
-	if d == U8 {
+	switch d {
+	case U8:
 		return 1
+	case BF16:
+		return 2
 	}
 	return 4
 }

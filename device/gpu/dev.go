@@ -66,7 +66,7 @@ func openDev(o device.Options) (*cudaDev, error) {
 	if d.blas, err = cuda.NewBlas(d.stream); err != nil {
 		return fail(err)
 	}
-	if err = d.blas.SetMathMode(o.TF32); err != nil {
+	if err = d.blas.SetMathMode(o.Precision == device.PrecisionTF32); err != nil {
 		return fail(err)
 	}
 	if d.mod, err = d.ctx.LoadModule(kernels.PTX); err != nil {

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/trainer-go/trainer/cuda"
+	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/kernels"
 	"github.com/trainer-go/trainer/kernels/emu"
 )
@@ -73,7 +74,12 @@ func checkPacking(k *kernels.Kernel, args *cuda.Args) error {
 const emuMemory = 1 << 30
 
 func newEmuBackend(t *testing.T) *Backend {
-	return newBackend(&emuDev{t: t}, "GPU backend on the kernel emulator", emuMemory)
+	return newEmuBackendAt(t, device.PrecisionFP32)
+}
+
+// newEmuBackendAt is newEmuBackend computing its GEMMs in precision prec.
+func newEmuBackendAt(t *testing.T, prec device.Precision) *Backend {
+	return newBackend(&emuDev{t: t}, "GPU backend on the kernel emulator", emuMemory, prec, true)
 }
 
 func (d *emuDev) MemAlloc(bytes int, what string) (cuda.DevicePtr, error) {

@@ -46,6 +46,9 @@ type Backend struct {
 	scratchLen int            // floats
 	plans      map[[3]int]reducePlan
 
+	prec device.Precision // the GEMMs' precision (Options.Precision)
+	bf16 bool             // the GPU has bfloat16 GEMMs
+
 	count Launches // what has been queued since New
 }
 
@@ -86,18 +89,18 @@ func New(o device.Options) (*Backend, error) {
 	if o.Index < 0 || o.Index >= len(r.Devices) {
 		return nil, fmt.Errorf("GPU %d: this process sees %d GPU(s) (CUDA_VISIBLE_DEVICES=%q): start at most that many ranks per machine, or make more GPUs visible", o.Index, len(r.Devices), os.Getenv("CUDA_VISIBLE_DEVICES"))
 	}
+	g := r.Devices[o.Index]
+	bf16 := g.Major >= 8
+	if o.Precision == device.PrecisionBF16 && !bf16 {
+		return nil, fmt.Errorf("precision bf16 needs a GPU of compute capability 8.0 (Ampere) or newer for cuBLAS's bfloat16 GEMMs; %s is sm_%d%d: use precision fp32", g.Name, g.Major, g.Minor)
+	}
 	d, err := openDev(o)
 	if err != nil {
 		return nil, err
 	}
-	g := r.Devices[o.Index]
-	tf := "TF32 off"
-	if o.TF32 {
-		tf = "TF32 on"
-	}
-	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, %s",
-		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, tf)
-	return newBackend(d, info, g.TotalMem), nil
+	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, precision %s",
+		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, o.Precision)
+	return newBackend(d, info, g.TotalMem, o.Precision, bf16), nil
 }
 
 // checkDriver refuses a driver older than the embedded PTX's ISA version
@@ -117,15 +120,17 @@ func checkDriver(driver int) error {
 	return nil
 }
 
-// newBackend is the Backend on d.
-func newBackend(d dev, info string, total uint64) *Backend {
-	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}}
+// newBackend is the Backend on d, computing its GEMMs in precision prec;
+// bf16 says whether the GPU has bfloat16 GEMMs (compute capability 8.0).
+func newBackend(d dev, info string, total uint64, prec device.Precision, bf16 bool) *Backend {
+	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}, prec: prec, bf16: bf16}
 }
 
 // Caps: device memory, queued ops, lazy module loading, pinned transfers,
-// kernels indexing buffers with C ints.
+// kernels indexing buffers with C ints, the precision it was opened with.
 func (b *Backend) Caps() device.Caps {
-	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total, MaxElems: kernels.MaxElems}
+	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total, MaxElems: kernels.MaxElems,
+		BF16: b.bf16, Precision: b.prec}
 }
 
 // HostU8 copies src into a new device buffer.
