@@ -134,12 +134,15 @@ type Backend interface {
 	// Gemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices:
 	// op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb, ldc are the row
 	// strides of A, B, C as stored (A is m x k, or k x m when transA). When
-	// beta is 0, C is not read (NaNs in C do not propagate).
+	// beta is 0, C is not read (NaNs in C do not propagate). A and B may
+	// both be BF16 (PrecisionBF16): bfloat16 operands, float32
+	// accumulation. C is F32.
 	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int)
 
 	// Im2Col writes col[(c*KH+ky)*KW+kx, (n*OH+oy)*OW+ox] =
 	// x[c, n, oy*SH-PadH+ky, ox*SW-PadW+kx], or 0 outside the image.
-	// x is CNHW [C, N, H, W]; col is [C*KH*KW, N*OH*OW].
+	// x is CNHW [C, N, H, W]; col is [C*KH*KW, N*OH*OW]. col may be BF16:
+	// each value is rounded to bfloat16 as Convert rounds.
 	Im2Col(g ConvGeom, x, col Buffer)
 	// Col2Im is the adjoint of Im2Col: dx = sum of col entries over every
 	// position that read each input element. dx is overwritten.
@@ -280,6 +283,12 @@ type Backend interface {
 
 	// Fill sets the first n elements of a float32 buffer to v.
 	Fill(x Buffer, n int, v float32)
+
+	// Convert writes dst[i] = src[i] for the first n elements, from F32 to
+	// BF16 (rounded to nearest, ties to even: RoundBF16; a NaN becomes
+	// bfloat16's canonical NaN) or from BF16 to F32 (exact). Other pairs
+	// of DTypes are a caller bug.
+	Convert(src, dst Buffer, n int)
 }
 
 // Act is an activation fused into an op.

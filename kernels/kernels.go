@@ -114,7 +114,8 @@ type Kernel struct {
 
 // Kernels lists every kernel in PTX, in source order.
 var Kernels = []*Kernel{
-	Im2ColKernel, Col2ImKernel,
+	F32ToBF16Kernel, BF16ToF32Kernel,
+	Im2ColKernel, Im2ColBF16Kernel, Col2ImKernel,
 	MaxPoolFwdKernel, MaxPoolBwdKernel, AvgPoolFwdKernel, AvgPoolBwdKernel,
 	BiasAddKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
 	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,

@@ -75,7 +75,10 @@ func launchAll(rng *rand.Rand) []launch {
 	var r recorder
 	cv := Conv{n(), n(), n(), n(), n(), n(), n(), n(), n(), n(), n(), n()}
 	pl := Pool{n(), n(), n(), n(), n(), n(), n(), n(), n()}
+	F32ToBF16(&r, "x", "y", n())
+	BF16ToF32(&r, "x", "y", n())
 	Im2Col(&r, cv, "x", "col")
+	Im2ColBF16(&r, cv, "x", "col")
 	Col2Im(&r, cv, "col", "dx")
 	MaxPoolFwd(&r, pl, "x", "y", "argmax")
 	MaxPoolBwd(&r, pl, "dy", "argmax", "dx")

@@ -76,6 +76,7 @@ type Backend struct {
 	jBNFwd   bnFwdJob
 	jBNBwd   bnBwdJob
 	jTransl  augmentJob
+	jRound   roundJob
 
 	bnChans []bnChan // per-channel scratch of the BatchNorm ops
 }
@@ -121,13 +122,17 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 	if n < 0 {
 		return nil, fmt.Errorf("allocating %s: negative length %d", what, n)
 	}
-	if req := uint64(n) * uint64(dt.Size()); req > checkAllocAbove {
+	size := dt.Size()
+	if dt == device.BF16 {
+		size = 4 // float32 storage (see bf16.go)
+	}
+	if req := uint64(n) * uint64(size); req > checkAllocAbove {
 		if avail, total, err := HostMemory(); err == nil && req > avail {
 			return nil, &device.OutOfMemoryError{Device: "CPU", What: what, Requested: req, Free: avail, Total: total}
 		}
 	}
 	switch dt {
-	case device.F32:
+	case device.F32, device.BF16: // BF16: float32 storage of bfloat16 values (see bf16.go)
 		return &buf{dt: dt, f: make([]float32, n)}, nil
 	case device.I32:
 		return &buf{dt: dt, i: make([]int32, n)}, nil

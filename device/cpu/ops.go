@@ -14,11 +14,16 @@ type im2colJob struct {
 	x, col []float32
 }
 
-// Im2Col: see device.Backend. Split over rows of col (c, ky, kx).
+// Im2Col: see device.Backend. Split over rows of col (c, ky, kx). A BF16
+// col is rounded afterwards, in place.
 func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
 	j := &b.jIm2col
 	j.g, j.x, j.col = g, f32(x), f32(col)
 	b.par(j, g.ColRows()*g.ColCols())
+	if col.DType() == device.BF16 {
+		c := f32(col)[:g.ColRows()*g.ColCols()]
+		b.roundBF16(c, c)
+	}
 }
 
 func (j *im2colJob) Run(w, nw int) {

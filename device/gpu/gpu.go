@@ -380,13 +380,33 @@ func pack(p *cuda.Args, a *kernels.Args[cuda.DevicePtr]) *cuda.Args {
 func (b *Backend) k() kernels.Launcher[cuda.DevicePtr] { return (*launcher)(b) }
 
 // Gemm: row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so
-// cuBLAS gets the operands swapped (darknet's gemm_gpu).
+// cuBLAS gets the operands swapped (darknet's gemm_gpu). BF16 operands go
+// to cublasGemmEx (bfloat16 in, float32 accumulation and C).
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.Buffer, lda int, bb device.Buffer, ldb int, beta float32, c device.Buffer, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	b.count.Gemms++
-	b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	switch ta, tb := a.DType(), bb.DType(); {
+	case ta == device.F32 && tb == device.F32:
+		b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	case ta == device.BF16 && tb == device.BF16:
+		b.keep(b.d.GemmBF16(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	default:
+		b.keep(fmt.Errorf("gpu: Gemm of %v and %v operands: both must be float32 or both bfloat16", ta, tb))
+	}
+}
+
+// Convert: see device.Backend (f32_to_bf16 or bf16_to_f32).
+func (b *Backend) Convert(src, dst device.Buffer, n int) {
+	switch s, d := src.DType(), dst.DType(); {
+	case s == device.F32 && d == device.BF16:
+		kernels.F32ToBF16(b.k(), ptr(src), ptr(dst), n)
+	case s == device.BF16 && d == device.F32:
+		kernels.BF16ToF32(b.k(), ptr(src), ptr(dst), n)
+	default:
+		b.keep(fmt.Errorf("gpu: Convert from %v to %v", s, d))
+	}
 }
 
 func conv(g device.ConvGeom) kernels.Conv {
@@ -397,8 +417,12 @@ func pool(g device.PoolGeom) kernels.Pool {
 	return kernels.Pool{P: g.Planes, H: g.H, W: g.W, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, OH: g.OH, OW: g.OW}
 }
 
-// Im2Col: see device.Backend.
+// Im2Col: see device.Backend (im2col_bf16 for a BF16 col).
 func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
+	if col.DType() == device.BF16 {
+		kernels.Im2ColBF16(b.k(), conv(g), ptr(x), ptr(col))
+		return
+	}
 	kernels.Im2Col(b.k(), conv(g), ptr(x), ptr(col))
 }
 

@@ -58,6 +58,27 @@ static inline int __float_as_int(float f)
     return i;
 }
 
+static inline float __uint_as_float(unsigned int u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline unsigned int __float_as_uint(float f)
+{
+    unsigned int u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline double __longlong_as_double(long long i)
+{
+    double d;
+    memcpy(&d, &i, sizeof d);
+    return d;
+}
+
 // The fast-math intrinsics map to the precise functions; the kernels use
 // the precise ones anyway. fmaxf, fminf, expf, logf, erff, sqrtf and the
 // double sqrt come from math.h.

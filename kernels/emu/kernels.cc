@@ -35,6 +35,9 @@ template <> struct ctype<const unsigned char*> { static constexpr const char* na
 template <> struct ctype<int> { static constexpr const char* name = "int"; };
 template <> struct ctype<unsigned long long> { static constexpr const char* name = "unsigned long long"; };
 template <> struct ctype<float> { static constexpr const char* name = "float"; };
+template <> struct ctype<unsigned short*> { static constexpr const char* name = "unsigned short*"; };
+template <> struct ctype<const unsigned short*> { static constexpr const char* name = "const unsigned short*"; };
+template <> struct ctype<const double*> { static constexpr const char* name = "const double*"; };
 
 template <typename... P, size_t... I>
 void call(void (*k)(P...), void** args, std::index_sequence<I...>)
@@ -89,7 +92,10 @@ struct Entry {
     Entry { #k, [](int g, int b, int f, int r, void** a) { run(k, g, b, f, r, a); }, arity(k), sig(k) }
 
 const Entry table[] = {
+    KERNEL(f32_to_bf16),
+    KERNEL(bf16_to_f32),
     KERNEL(im2col_f32),
+    KERNEL(im2col_bf16),
     KERNEL(col2im_f32),
     KERNEL(maxpool_fwd_f32),
     KERNEL(maxpool_bwd_f32),

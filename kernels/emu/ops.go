@@ -107,6 +107,44 @@ func Im2Col(cfg Config, g device.ConvGeom, x, col []float32) error {
 	return with(cfg, func(l *launcher) { kernels.Im2Col[any](l, convOf(g), x, col) })
 }
 
+// Im2ColBF16 runs im2col_bf16 (Backend.Im2Col into a BF16 col; col holds
+// bfloat16 bits).
+func Im2ColBF16(cfg Config, g device.ConvGeom, x []float32, col []uint16) error {
+	x, err := need("Im2ColBF16", "x", x, g.C*g.N*g.H*g.W)
+	if err != nil {
+		return err
+	}
+	if col, err = need("Im2ColBF16", "col", col, g.ColRows()*g.ColCols()); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.Im2ColBF16[any](l, convOf(g), x, col) })
+}
+
+// F32ToBF16 runs f32_to_bf16 (Backend.Convert to BF16; y holds bfloat16
+// bits).
+func F32ToBF16(cfg Config, x []float32, y []uint16, n int) error {
+	x, err := need("F32ToBF16", "x", x, n)
+	if err != nil {
+		return err
+	}
+	if y, err = need("F32ToBF16", "y", y, n); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.F32ToBF16[any](l, x, y, n) })
+}
+
+// BF16ToF32 runs bf16_to_f32 (Backend.Convert to F32).
+func BF16ToF32(cfg Config, x []uint16, y []float32, n int) error {
+	x, err := need("BF16ToF32", "x", x, n)
+	if err != nil {
+		return err
+	}
+	if y, err = need("BF16ToF32", "y", y, n); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.BF16ToF32[any](l, x, y, n) })
+}
+
 // Col2Im runs col2im_f32 (Backend.Col2Im).
 func Col2Im(cfg Config, g device.ConvGeom, col, dx []float32) error {
 	col, err := need("Col2Im", "col", col, g.ColRows()*g.ColCols())
