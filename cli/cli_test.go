@@ -260,6 +260,7 @@ func TestPrecisionFlag(t *testing.T) {
 	}{
 		{nil, "fp32", false},
 		{[]string{"--precision", "tf32"}, "tf32", false},
+		{[]string{"--precision", "bf16"}, "bf16", false},
 		{[]string{"--tf32"}, "tf32", true},
 		{[]string{"--tf32", "--precision", "tf32"}, "tf32", true},
 	} {

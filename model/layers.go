@@ -106,6 +106,38 @@ func actOf(s string) device.Act {
 	return device.ActNone
 }
 
+// halfGemms says whether the backend's GEMMs take bfloat16 operands
+// (--precision bf16): the GEMM layers then read a bfloat16 copy of the
+// weights (halfLayer) and convert their activations and gradients to
+// bfloat16 where a GEMM reads them.
+func halfGemms(b device.Backend) bool { return b.Caps().Precision == device.PrecisionBF16 }
+
+// halfLayer is a layer with GEMMs: under --precision bf16 it binds its
+// weights' view of the network's bfloat16 copy of the parameters.
+type halfLayer interface {
+	bindHalf(b device.Backend, half device.Buffer)
+}
+
+// allocHalf is alloc of a BF16 buffer.
+func allocHalf(b device.Backend, what string, n int, err *error) device.Buffer {
+	if *err != nil {
+		return nil
+	}
+	buf, e := b.Alloc(what+" (bfloat16)", device.BF16, n)
+	*err = e
+	return buf
+}
+
+// toHalf is x, or, when h (a bfloat16 buffer) is set, x converted into h:
+// the operand a GEMM reads.
+func toHalf(b device.Backend, x, h device.Buffer, n int) device.Buffer {
+	if h == nil {
+		return x
+	}
+	b.Convert(x, h, n)
+	return h
+}
+
 // actBackward turns dL/dy into dL/dz in place for y = act(z).
 func actBackward(b device.Backend, a device.Act, z, y, dy device.Buffer, n int) {
 	switch a {
@@ -128,6 +160,8 @@ type conv struct {
 	z, y         device.Buffer // z: pre-activation (GELU only)
 	col, dcol    device.Buffer
 	dx           device.Buffer
+	half         bool          // bfloat16 GEMMs: col is BF16, W a view of the bfloat16 weights
+	dyh          device.Buffer // bfloat16 copy of the output gradient (half)
 }
 
 func newConv(d *LayerDesc, is Shape) (*conv, error) {
@@ -213,8 +247,15 @@ func (c *conv) setup(b device.Backend, maxN int) error {
 	var err error
 	g := c.geom(maxN)
 	name := c.d.Name
+	c.half = halfGemms(b)
+	if c.half {
+		c.col = allocHalf(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		c.dyh = allocHalf(b, name+" output gradient", maxN*c.os.Size(), &err)
+	}
 	if !c.pointwise() {
-		c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		if !c.half {
+			c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		}
 		c.dcol = alloc(b, name+" im2col gradient", g.ColRows()*g.ColCols(), &err)
 	}
 	c.y = alloc(b, name+" output", maxN*c.os.Size(), &err)
@@ -233,12 +274,19 @@ func (c *conv) bind(b device.Backend, params, grads device.Buffer) {
 	}
 }
 
+func (c *conv) bindHalf(b device.Backend, half device.Buffer) {
+	c.W = b.View(half, c.w.Off, c.w.N)
+}
+
 func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	if c.pointwise() {
+	switch {
+	case c.pointwise() && c.half:
+		b.Convert(x, c.col, k*np)
+	case c.pointwise():
 		c.col = x
-	} else {
+	default:
 		b.Im2Col(g, x, c.col)
 	}
 	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
@@ -262,6 +310,10 @@ func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	if c.bias != nil {
 		b.BiasGrad(dy, c.dB, 1, oc, np)
 	}
+	if c.w.Group == groupFrozen && !needDx {
+		return nil
+	}
+	dy = toHalf(b, dy, c.dyh, oc*np)
 	if c.w.Group != groupFrozen {
 		b.Gemm(false, true, oc, k, np, 1, dy, np, c.col, np, 0, c.dW, k)
 	}
@@ -501,6 +553,7 @@ type dense struct {
 	w, bias      *param
 	W, B, dW, dB device.Buffer
 	x, z, y, dx  device.Buffer
+	xh, dyh      device.Buffer // bfloat16 copies of the input and output gradient (--precision bf16), else nil
 }
 
 func newDense(d *LayerDesc, is Shape) (*dense, error) {
@@ -536,6 +589,10 @@ func (d *dense) floatsPerImage() int {
 
 func (d *dense) setup(b device.Backend, maxN int) error {
 	var err error
+	if halfGemms(b) {
+		d.xh = allocHalf(b, d.d.Name+" input", maxN*d.is.C, &err)
+		d.dyh = allocHalf(b, d.d.Name+" output gradient", maxN*d.d.Units, &err)
+	}
 	d.y = alloc(b, d.d.Name+" output", maxN*d.d.Units, &err)
 	d.dx = alloc(b, d.d.Name+" input gradient", maxN*d.is.C, &err)
 	d.z = d.y
@@ -552,8 +609,13 @@ func (d *dense) bind(b device.Backend, params, grads device.Buffer) {
 	}
 }
 
+func (d *dense) bindHalf(b device.Backend, half device.Buffer) {
+	d.W = b.View(half, d.w.Off, d.w.N)
+}
+
 func (d *dense) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
 	in, out := d.is.C, d.d.Units
+	x = toHalf(b, x, d.xh, n*in)
 	d.x = x
 	b.Gemm(false, true, n, out, in, float32(d.d.Scale), x, in, d.W, in, 0, d.z, out)
 	relu := d.act == device.ActReLU
@@ -576,6 +638,7 @@ func (d *dense) backward(b device.Backend, dy device.Buffer, n int, needDx bool)
 	if d.bias != nil {
 		b.BiasGrad(dy, d.dB, n, out, 1)
 	}
+	dy = toHalf(b, dy, d.dyh, n*out)
 	b.Gemm(true, false, out, in, n, s, dy, out, d.x, in, 0, d.dW, in)
 	if !needDx {
 		return nil

@@ -43,6 +43,10 @@ type Network struct {
 
 	Params, Grads, M, V device.Buffer // flat, nParam each
 	EMA                 device.Buffer // flat EMA of Params when enabled, else nil
+	// half is the bfloat16 copy of the bound parameters that the GEMMs
+	// read under --precision bf16 (nil otherwise), remade from the float32
+	// master weights at the start of every forward pass.
+	half device.Buffer
 
 	input, labels device.Buffer // gathered batch: CNHW images, int32 labels
 	augmented     device.Buffer // AugmentInput's output; swapped with input
@@ -288,6 +292,9 @@ func (n *Network) Build(b device.Backend, maxN int, seed uint64) (err error) {
 		}
 	}()
 	n.Params = alloc(tb, "parameters", n.nParam, &err)
+	if halfGemms(b) {
+		n.half = allocHalf(tb, "parameters", n.nParam, &err)
+	}
 	n.Grads = alloc(tb, "gradients", n.nParam, &err)
 	n.M = alloc(tb, "optimizer first moments", n.nParam, &err)
 	n.V = alloc(tb, "optimizer second moments", n.nParam, &err)
@@ -326,6 +333,9 @@ func (n *Network) bindTo(buf device.Buffer) {
 	}
 	for _, nd := range n.nodes {
 		nd.l.bind(n.b, buf, n.Grads)
+		if h, ok := nd.l.(halfLayer); ok && n.half != nil {
+			h.bindHalf(n.b, n.half) // the GEMMs read the bfloat16 copy of buf (Forward makes it)
+		}
 	}
 	n.bound = buf
 }
@@ -343,7 +353,7 @@ func (n *Network) Close() {
 		n.b.Free(buf)
 	}
 	n.owned = nil
-	n.Params, n.Grads, n.M, n.V, n.EMA = nil, nil, nil, nil, nil
+	n.Params, n.Grads, n.M, n.V, n.EMA, n.half = nil, nil, nil, nil, nil, nil
 	n.input, n.labels, n.augmented, n.dlogits, n.bound, n.dinput = nil, nil, nil, nil, nil, nil
 	n.outs, n.grads, n.acc = nil, nil, nil
 }
@@ -512,6 +522,9 @@ func (n *Network) TranslateInput(cnt, dy, dx int, flip bool) {
 func (n *Network) Forward(cnt int, train bool) device.Buffer {
 	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed + n.salt, step: n.step}
 	p := &n.pass
+	if n.half != nil {
+		n.b.Convert(n.bound, n.half, n.nParam) // the master weights as the GEMMs read them
+	}
 	for i, nd := range n.nodes {
 		x := n.input
 		if j := nd.inputs[0]; j >= 0 {
