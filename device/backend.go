@@ -154,6 +154,17 @@ type Backend interface {
 	// MaxPoolBackward overwrites dx with zeros, then adds each dy[p, oy, ox] to
 	// dx[p, argmax[p, oy, ox]].
 	MaxPoolBackward(g PoolGeom, dy, argmax, dx Buffer)
+	// MaxPoolReLUForward writes what a ReLU of x (v < 0 ? 0 : v, the ReLU
+	// of AddBias and BatchNormForward: -0 and NaN pass) followed by
+	// MaxPoolForward would write to y and argmax, bit for bit, leaving x as
+	// it is: a ReLU fused into the pool (the layer before then skips its
+	// own). Where the window's maximum is above 0 (or NaN) that is the
+	// maximum; otherwise relu(first element) at the first element.
+	MaxPoolReLUForward(g PoolGeom, x, y, argmax Buffer)
+	// MaxPoolReLUBackward is MaxPoolBackward followed by the fused ReLU's
+	// backward, bit for bit: each dy[p, oy, ox] is added to dx only where
+	// y[p, oy, ox] > 0, y being MaxPoolReLUForward's output.
+	MaxPoolReLUBackward(g PoolGeom, dy, y, argmax, dx Buffer)
 	// AvgPoolForward writes the mean of each window.
 	AvgPoolForward(g PoolGeom, x, y Buffer)
 	// AvgPoolBackward overwrites dx with each dy shared equally over its window.

@@ -63,7 +63,21 @@ type pass struct {
 	update bool   // update BatchNorm's running statistics (training only)
 	seed   uint64 // dropout's hash key
 	step   int    // optimiser steps taken: dropout's counter
+	fuse   bool   // run the fused ops (Network.SetFusion)
 }
+
+// reluPool is the ReLU of a layer moved into the max-pool that alone reads
+// it (Network.fuseReLUPools): when fused (the pass's fuse), the layer
+// writes its output before the ReLU and skips the ReLU's backward, and the
+// pool applies both (MaxPoolReLUForward, MaxPoolReLUBackward). The results
+// are bit for bit the unfused ones.
+type reluPool struct {
+	movable bool // planned: the ReLU may move into the pool
+	now     bool // this pass: it has moved
+}
+
+// set records the pass's choice.
+func (r *reluPool) set(p *pass) { r.now = r.movable && p.fuse }
 
 // layer is one node of the network. Buffers are sized for the maximum
 // batch at setup; forward/backward take the actual batch n <= max.
@@ -162,6 +176,7 @@ type conv struct {
 	dx           device.Buffer
 	half         bool          // bfloat16 GEMMs: col is BF16, W a view of the bfloat16 weights
 	dyh          device.Buffer // bfloat16 copy of the output gradient (half)
+	relu         reluPool      // the ReLU moved into the next max-pool
 }
 
 func newConv(d *LayerDesc, is Shape) (*conv, error) {
@@ -278,7 +293,7 @@ func (c *conv) bindHalf(b device.Backend, half device.Buffer) {
 	c.W = b.View(half, c.w.Off, c.w.N)
 }
 
-func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
+func (c *conv) forward(b device.Backend, x device.Buffer, n int, p *pass) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
 	switch {
@@ -290,7 +305,8 @@ func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device
 		b.Im2Col(g, x, c.col)
 	}
 	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
-	relu := c.act == device.ActReLU
+	c.relu.set(p)
+	relu := c.act == device.ActReLU && !c.relu.now
 	switch {
 	case c.bias != nil:
 		b.AddBias(c.z, c.B, 1, oc, np, relu)
@@ -306,7 +322,9 @@ func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device
 func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	actBackward(b, c.act, c.z, c.y, dy, oc*np)
+	if !c.relu.now {
+		actBackward(b, c.act, c.z, c.y, dy, oc*np)
+	}
 	if c.bias != nil {
 		b.BiasGrad(dy, c.dB, 1, oc, np)
 	}
@@ -345,6 +363,7 @@ type pool struct {
 	y, dx  device.Buffer
 	argmax device.Buffer
 	max    bool
+	relu   reluPool // the ReLU of the layer before, moved in
 }
 
 func newPool(d *LayerDesc, is Shape) (*pool, error) {
@@ -381,10 +400,14 @@ func (p *pool) setup(b device.Backend, maxN int) error {
 	return err
 }
 
-func (p *pool) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
-	if p.max {
+func (p *pool) forward(b device.Backend, x device.Buffer, n int, ps *pass) device.Buffer {
+	p.relu.set(ps)
+	switch {
+	case p.relu.now:
+		b.MaxPoolReLUForward(p.geom(n), x, p.y, p.argmax)
+	case p.max:
 		b.MaxPoolForward(p.geom(n), x, p.y, p.argmax)
-	} else {
+	default:
 		b.AvgPoolForward(p.geom(n), x, p.y)
 	}
 	return p.y
@@ -394,9 +417,12 @@ func (p *pool) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	if !needDx {
 		return nil
 	}
-	if p.max {
+	switch {
+	case p.relu.now:
+		b.MaxPoolReLUBackward(p.geom(n), dy, p.y, p.argmax, p.dx)
+	case p.max:
 		b.MaxPoolBackward(p.geom(n), dy, p.argmax, p.dx)
-	} else {
+	default:
 		b.AvgPoolBackward(p.geom(n), dy, p.dx)
 	}
 	return p.dx

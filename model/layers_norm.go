@@ -25,7 +25,8 @@ type batchnorm struct {
 	x, z, y, dx     device.Buffer
 	zeros           device.Buffer // C zeros: the mean and shift of evalBackward's scale
 	eps, mom        float32
-	eval            bool // the last forward used the running statistics
+	eval            bool     // the last forward used the running statistics
+	relu            reluPool // the ReLU moved into the next max-pool
 }
 
 func newBatchNorm(d *LayerDesc, s Shape) *batchnorm {
@@ -86,12 +87,17 @@ func (l *batchnorm) forward(b device.Backend, x device.Buffer, n int, p *pass) d
 	outer, inner := l.view(n)
 	c := l.s.C
 	l.x, l.eval = x, !p.train
+	l.relu.set(p)
+	act := l.act
+	if l.relu.now {
+		act = device.ActNone
+	}
 	if !p.train {
-		b.BatchNormForward(x, l.RM, l.RV, l.G, l.Bt, outer, c, inner, l.eps, l.act, l.z, l.y)
+		b.BatchNormForward(x, l.RM, l.RV, l.G, l.Bt, outer, c, inner, l.eps, act, l.z, l.y)
 		return l.y
 	}
 	b.BatchNormStats(x, l.mean, l.vari, outer, c, inner)
-	b.BatchNormForward(x, l.mean, l.vari, l.G, l.Bt, outer, c, inner, l.eps, l.act, l.z, l.y)
+	b.BatchNormForward(x, l.mean, l.vari, l.G, l.Bt, outer, c, inner, l.eps, act, l.z, l.y)
 	if p.update {
 		m := outer * inner
 		b.Axpby(l.mean, l.RM, c, l.mom, 1-l.mom)
@@ -104,7 +110,9 @@ func (l *batchnorm) forward(b device.Backend, x device.Buffer, n int, p *pass) d
 
 func (l *batchnorm) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	outer, inner := l.view(n)
-	actBackward(b, l.act, l.z, l.y, dy, n*l.s.Size())
+	if !l.relu.now {
+		actBackward(b, l.act, l.z, l.y, dy, n*l.s.Size())
+	}
 	if l.eval {
 		return l.evalBackward(b, dy, outer, inner, needDx)
 	}

@@ -78,7 +78,8 @@ type Backend struct {
 	jTransl  augmentJob
 	jRound   roundJob
 
-	bnChans []bnChan // per-channel scratch of the BatchNorm ops
+	bnChans []bnChan  // per-channel scratch of the BatchNorm ops
+	masked  []float32 // MaxPoolReLUBackward's masked output gradient
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).

@@ -433,12 +433,22 @@ func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
 
 // MaxPoolForward: see device.Backend.
 func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) {
-	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax))
+	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax), false)
 }
 
 // MaxPoolBackward: see device.Backend.
 func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffer) {
-	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), ptr(argmax), ptr(dx))
+	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), 0, ptr(argmax), ptr(dx))
+}
+
+// MaxPoolReLUForward: see device.Backend (maxpool_fwd_f32 with relu).
+func (b *Backend) MaxPoolReLUForward(g device.PoolGeom, x, y, argmax device.Buffer) {
+	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax), true)
+}
+
+// MaxPoolReLUBackward: see device.Backend (maxpool_bwd_f32 with y).
+func (b *Backend) MaxPoolReLUBackward(g device.PoolGeom, dy, y, argmax, dx device.Buffer) {
+	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), ptr(y), ptr(argmax), ptr(dx))
 }
 
 // AvgPoolForward: see device.Backend.

@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -10,11 +11,13 @@ import (
 	"github.com/trainer-go/trainer/model"
 )
 
-// seedLaunches runs training steps of the default model (the seed CNN) at
-// batch bs on the GPU backend over the emulator and returns the launches
-// of one steady-state step: gather, forward, loss, backward and the
-// optimiser, what a training loop queues per step besides augmentation.
-func seedLaunches(t *testing.T, bs int) Launches {
+// seedLaunches runs three training steps of the default model (the seed
+// CNN) at batch bs on the GPU backend over the emulator, with the fused
+// ops or without, and returns the launches of one steady-state step
+// (gather, forward, loss, backward and the optimiser: what a training
+// loop queues per step besides augmentation) and the parameters after the
+// steps.
+func seedLaunches(t *testing.T, bs int, fuse bool) (Launches, []float32) {
 	t.Helper()
 	g := newEmuBackend(t)
 	defer g.Close()
@@ -29,6 +32,7 @@ func seedLaunches(t *testing.T, bs int) Launches {
 	}
 	s := newStepper(t, g, bs, imgs, labels, order)
 	defer s.net.Close()
+	s.net.SetFusion(fuse)
 	var per []Launches
 	for i := range 3 {
 		before := g.Launches()
@@ -43,17 +47,23 @@ func seedLaunches(t *testing.T, bs int) Launches {
 	if per[1] != per[2] {
 		t.Fatalf("steps 2 and 3 queue different launches: %+v, %+v", per[1], per[2])
 	}
-	return per[2]
+	params, err := s.net.GetParams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return per[2], params
 }
 
 // TestSeedLaunches counts the launches of one training step of the seed
-// CNN at batch 32 (the figure the issue measures on the device). Every
-// weighted layer makes one GEMM forward and one for its weight gradient,
-// and each but the first one more for its input gradient; the kernel count
-// is reported.
+// CNN at batch 32 (the figure the issue measures on the device), with the
+// fused ops and without. Every weighted layer makes one GEMM forward and
+// one for its weight gradient, and each but the first one more for its
+// input gradient; the fused step queues fewer kernels and computes the
+// same parameters bit for bit.
 func TestSeedLaunches(t *testing.T) {
 	const bs = 32
-	got := seedLaunches(t, bs)
+	got, fused := seedLaunches(t, bs, true)
+	unf, plain := seedLaunches(t, bs, false)
 	net, err := model.Plan(model.DefaultSpec, model.Shape{C: 3, H: 32, W: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +74,16 @@ func TestSeedLaunches(t *testing.T) {
 			weighted++
 		}
 	}
-	if want := 3*weighted - 1; got.Gemms != want {
-		t.Errorf("%d GEMMs per step, want %d for %d weighted layers", got.Gemms, want, weighted)
+	if want := 3*weighted - 1; got.Gemms != want || unf.Gemms != want {
+		t.Errorf("%d GEMMs per step fused, %d unfused, want %d for %d weighted layers", got.Gemms, unf.Gemms, want, weighted)
 	}
-	if got.Kernels < 1 {
-		t.Fatalf("no kernel launched in a step")
+	if got.Kernels < 1 || got.Kernels >= unf.Kernels {
+		t.Errorf("%d kernel launches per step fused, %d unfused", got.Kernels, unf.Kernels)
 	}
-	t.Logf("seed CNN, batch %d: %d kernel launches and %d cuBLAS GEMMs per training step", bs, got.Kernels, got.Gemms)
+	for i := range plain {
+		if math.Float32bits(fused[i]) != math.Float32bits(plain[i]) {
+			t.Fatalf("flat[%d] after 3 steps: fused %v, unfused %v", i, fused[i], plain[i])
+		}
+	}
+	t.Logf("seed CNN, batch %d, per training step: %d kernel launches fused (%d unfused) and %d cuBLAS GEMMs", bs, got.Kernels, unf.Kernels, got.Gemms)
 }

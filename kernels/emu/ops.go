@@ -159,6 +159,15 @@ func Col2Im(cfg Config, g device.ConvGeom, col, dx []float32) error {
 
 // MaxPoolForward runs maxpool_fwd_f32.
 func MaxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int32) error {
+	return maxPoolForward(cfg, g, x, y, argmax, false)
+}
+
+// MaxPoolReLUForward runs maxpool_fwd_f32 with the ReLU fused in.
+func MaxPoolReLUForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int32) error {
+	return maxPoolForward(cfg, g, x, y, argmax, true)
+}
+
+func maxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int32, relu bool) error {
 	x, err := need("MaxPoolForward", "x", x, g.Planes*g.H*g.W)
 	if err != nil {
 		return err
@@ -170,14 +179,30 @@ func MaxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int3
 	if argmax, err = need("MaxPoolForward", "argmax", argmax, out); err != nil {
 		return err
 	}
-	return with(cfg, func(l *launcher) { kernels.MaxPoolFwd[any](l, poolOf(g), x, y, argmax) })
+	return with(cfg, func(l *launcher) { kernels.MaxPoolFwd[any](l, poolOf(g), x, y, argmax, relu) })
 }
 
 // MaxPoolBackward runs maxpool_bwd_f32.
 func MaxPoolBackward(cfg Config, g device.PoolGeom, dy []float32, argmax []int32, dx []float32) error {
+	return maxPoolBackward(cfg, g, dy, nil, argmax, dx)
+}
+
+// MaxPoolReLUBackward runs maxpool_bwd_f32 with the ReLU's mask (y, the
+// forward's output).
+func MaxPoolReLUBackward(cfg Config, g device.PoolGeom, dy, y []float32, argmax []int32, dx []float32) error {
+	if y == nil {
+		return fmt.Errorf("MaxPoolReLUBackward: y is nil")
+	}
+	return maxPoolBackward(cfg, g, dy, y, argmax, dx)
+}
+
+func maxPoolBackward(cfg Config, g device.PoolGeom, dy, y []float32, argmax []int32, dx []float32) error {
 	out := g.Planes * g.OH * g.OW
 	dy, err := need("MaxPoolBackward", "dy", dy, out)
 	if err != nil {
+		return err
+	}
+	if y, err = opt("MaxPoolBackward", "y", y, out); err != nil {
 		return err
 	}
 	if argmax, err = need("MaxPoolBackward", "argmax", argmax, out); err != nil {
@@ -186,7 +211,7 @@ func MaxPoolBackward(cfg Config, g device.PoolGeom, dy []float32, argmax []int32
 	if dx, err = need("MaxPoolBackward", "dx", dx, g.Planes*g.H*g.W); err != nil {
 		return err
 	}
-	return with(cfg, func(l *launcher) { kernels.MaxPoolBwd[any](l, poolOf(g), dy, argmax, dx) })
+	return with(cfg, func(l *launcher) { kernels.MaxPoolBwd[any](l, poolOf(g), dy, y, argmax, dx) })
 }
 
 // AvgPoolForward runs avgpool_fwd_f32.

@@ -1,0 +1,82 @@
+//go:build cgo
+
+package emu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// reluInputs are pool inputs for the ReLU fusion: random normals; mostly
+// negative values with ties, signed zeros and a few NaNs (windows whose
+// maximum is 0, -0 or negative, where the fusion takes the first element);
+// all negative.
+func reluInputs(r *rand.Rand, n int) map[string][]float32 {
+	normal, mixed, neg := make([]float32, n), make([]float32, n), make([]float32, n)
+	choices := []float32{-2, -1, -1, float32(math.Copysign(0, -1)), 0, -0.5, 1}
+	for i := range n {
+		normal[i] = float32(r.NormFloat64())
+		mixed[i] = choices[r.IntN(len(choices))]
+		if r.IntN(40) == 0 {
+			mixed[i] = float32(math.NaN())
+		}
+		neg[i] = -1 - r.Float32()
+	}
+	return map[string][]float32{"normal": normal, "mixed": mixed, "negative": neg}
+}
+
+// bitsEqual fails unless got and want hold the same bits.
+func bitsEqual(t *testing.T, what string, got, want any) {
+	t.Helper()
+	g, w := bits(got), bits(want)
+	for i := range w {
+		if g[i] != w[i] {
+			t.Fatalf("%s[%d]: %#x, want %#x (unfused)", what, i, g[i], w[i])
+		}
+	}
+}
+
+// TestMaxPoolReLU: the ReLU fused into maxpool_fwd_f32 gives the y and
+// argmax of relu_fwd_f32 followed by the plain pool, and maxpool_bwd_f32
+// with the mask gives the dx of the plain pool's backward followed by
+// relu_bwd_f32 (mask: the ReLU's output), bit for bit, under every launch
+// configuration, for every pool geometry (overlapping windows too), on
+// inputs where windows peak at zero, at -0, below zero or at NaN.
+func TestMaxPoolReLU(t *testing.T) {
+	for _, g := range poolGeoms {
+		for kind, x := range reluInputs(rand1(g), g.Planes*g.H*g.W) {
+			t.Run(fmt.Sprintf("%+v/%s", g, kind), func(t *testing.T) {
+				in, out := g.Planes*g.H*g.W, g.Planes*g.OH*g.OW
+				fused := each(t, func(cfg Config) ([]any, error) {
+					y, am := nans(out), make([]int32, out)
+					return []any{y, am}, MaxPoolReLUForward(cfg, g, x, y, am)
+				})
+				r, y, am := nans(in), nans(out), make([]int32, out)
+				if err := ReLUForward(GPU, x, r, in); err != nil {
+					t.Fatal(err)
+				}
+				if err := MaxPoolForward(GPU, g, r, y, am); err != nil {
+					t.Fatal(err)
+				}
+				bitsEqual(t, "y", fused[0], y)
+				bitsEqual(t, "argmax", fused[1], am)
+
+				dy := randF32(rng(t), out)
+				got := each(t, func(cfg Config) ([]any, error) {
+					dx := nans(in)
+					return []any{dx}, MaxPoolReLUBackward(cfg, g, dy, y, am, dx)
+				})
+				dx := nans(in)
+				if err := MaxPoolBackward(GPU, g, dy, am, dx); err != nil {
+					t.Fatal(err)
+				}
+				if err := ReLUBackward(GPU, r, dx, dx, in); err != nil {
+					t.Fatal(err)
+				}
+				bitsEqual(t, "dx", got[0], dx)
+			})
+		}
+	}
+}
