@@ -176,6 +176,10 @@ type Backend interface {
 	AddBias(y, bias Buffer, outer, c, inner int, relu bool)
 	// BiasGrad overwrites db[c] with the sum of dy over outer and inner.
 	BiasGrad(dy, db Buffer, outer, c, inner int)
+	// ReLUBiasGrad is ReLUBackward(y, dy, dy) followed by BiasGrad(dy, db)
+	// in one op: dy is overwritten with the ReLU's gradient (y > 0 ? dy :
+	// 0, y the ReLU's output) and db with its sums.
+	ReLUBiasGrad(y, dy, db Buffer, outer, c, inner int)
 	// ReLUForward writes y = max(0, x) for the first n elements (y may be x).
 	ReLUForward(x, y Buffer, n int)
 	// ReLUBackward writes dx = dy where y > 0, else 0 (dx may be dy); y is the

@@ -85,7 +85,7 @@ func launchAll(rng *rand.Rand) []launch {
 	AvgPoolFwd(&r, pl, "x", "y")
 	AvgPoolBwd(&r, pl, "dy", "dx")
 	BiasAdd(&r, "y", "bias", n(), n(), n(), rng.IntN(2) == 1)
-	BiasGrad(&r, "dy", "out", n(), n(), n(), n())
+	BiasGrad(&r, "dy", "y", "db", "part", "count", n(), n(), n())
 	ReLUFwd(&r, "x", "y", n())
 	ReLUBwd(&r, "y", "dy", "dx", n())
 	SwapAxes01(&r, "src", "dst", n(), n(), n())
@@ -256,7 +256,8 @@ func TestWorkRules(t *testing.T) {
 	}
 }
 
-// evalWork evaluates a Work formula: int parameters, *, + and max(a, b).
+// evalWork evaluates a Work formula: int parameters, integer constants, *,
+// + and max(a, b).
 func evalWork(s string, vars map[string]int) (int, error) {
 	e, err := parser.ParseExpr(s)
 	if err != nil {
@@ -265,6 +266,8 @@ func evalWork(s string, vars map[string]int) (int, error) {
 	var eval func(ast.Expr) (int, error)
 	eval = func(e ast.Expr) (int, error) {
 		switch e := e.(type) {
+		case *ast.BasicLit:
+			return strconv.Atoi(e.Value)
 		case *ast.Ident:
 			v, ok := vars[e.Name]
 			if !ok {
@@ -314,10 +317,10 @@ func TestLaunchAllocatesNothing(t *testing.T) {
 	var c counter
 	var l Launcher[uint64] = &c
 	g := Conv{3, 32, 32, 32, 3, 3, 1, 1, 1, 1, 32, 32}
-	steps, _ := BiasGradPlan(1, 64, 131072)
+	steps, _ := ChannelSumPlan(1, 64, 131072)
 	var s scratch = 0x5000
 	allocs := testing.AllocsPerRun(1000, func() {
-		BiasGradPasses(l, steps, 0x1000, 0x2000, 64, s.at)
+		BiasGrad(l, 0x1000, 0x3000, 0x2000, 0x5000, 0x6000, 1, 64, 131072)
 		Im2Col(l, g, 0x1000, 0x2000)
 		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7, 1e-4, 1e-5)
 		Augment(l, 1, 2, 3, 4, 5, 6, 7, true, false, 8, 9)
@@ -363,10 +366,10 @@ func TestGrid(t *testing.T) {
 	}
 }
 
-func TestBiasGradPlan(t *testing.T) {
+func TestChannelSumPlan(t *testing.T) {
 	for _, s := range [][3]int{{1, 64, 131072}, {128, 10, 1}, {1, 3, 257}, {2, 5, 300}, {1, 1, 1 << 24}, {7, 2, 1}, {64, 512, 1}, {1, 256, 64}} {
 		outer, c, inner := s[0], s[1], s[2]
-		steps, scratch := BiasGradPlan(outer, c, inner)
+		steps, scratch := ChannelSumPlan(outer, c, inner)
 		if steps[0].In != -1 || steps[0].Outer != outer || steps[0].Inner != inner {
 			t.Errorf("%v: first pass %+v does not read dy", s, steps[0])
 		}
@@ -540,5 +543,22 @@ func TestDriverNeeded(t *testing.T) {
 	}
 	if _, err := DriverNeeded("9.9"); err == nil {
 		t.Error("an unknown version has no error")
+	}
+}
+
+// TestBiasGradUnits: every channel length gets between 1 and 4096 units,
+// and, below the cap, as many as 16 elements a lane (4096 a unit) need.
+func TestBiasGradUnits(t *testing.T) {
+	for _, l := range []int{1, 2, 255, 256, 257, 4095, 4096, 4097, 28800, 1 << 20, 1<<20 + 1, 4096 * 4096, 4096*4096 + 1, MaxElems} {
+		u := BiasGradUnits(1, l)
+		if u < 1 || u > 4096 {
+			t.Fatalf("L %d: %d units", l, u)
+		}
+		if u < 4096 && (u*16*BiasGradLanes < l || (u-1)*16*BiasGradLanes >= l) {
+			t.Errorf("L %d: %d units of %d elements", l, u, 16*BiasGradLanes)
+		}
+		if BiasGradUnits(l, 1) != u {
+			t.Errorf("L %d: the units depend on how L splits into outer and inner", l)
+		}
 	}
 }

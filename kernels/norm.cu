@@ -3,7 +3,7 @@
 // 1), M = outer*inner elements per channel.
 //
 // channel_sum_f32: the per-channel reductions, deterministic and without
-// atomics or barriers, in the passes of bias_grad_f32 (kernels.BiasGradPlan:
+// atomics or barriers, in the passes of bias_grad_f32 (kernels.ChannelSumPlan:
 // the plan depends only on the shape, so the summation order, and the
 // result, is the same on every run, every GPU and every launch
 // configuration). out[c*chunks + j] = (sum over the flat positions e =

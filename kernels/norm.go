@@ -15,7 +15,7 @@ const (
 
 // ChannelSumKernel is channel_sum_f32.
 var ChannelSumKernel = &Kernel{Name: "channel_sum_f32", File: "norm.cu", Work: "C*chunks",
-	Doc: "One pass of a BiasGradPlan: out[c*chunks+j] = (sum of term(x, y, mean, invstd)[o, c, r] over e = o*inner+r = j (mod chunks), e ascending) / div."}
+	Doc: "One pass of a ChannelSumPlan: out[c*chunks+j] = (sum of term(x, y, mean, invstd)[o, c, r] over e = o*inner+r = j (mod chunks), e ascending) / div."}
 
 // ChannelSum launches channel_sum_f32(x, y, mean, invstd, out, outer, C,
 // inner, chunks, term, div): one pass. y, mean and invstd may be null
@@ -27,13 +27,13 @@ func ChannelSum[P any](l Launcher[P], x, y, mean, invstd, out P, outer, c, inner
 	l.Launch(ChannelSumKernel, c*chunks, a)
 }
 
-// ChannelSumPasses launches the passes of steps (from BiasGradPlan(outer,
+// ChannelSumPasses launches the passes of steps (from ChannelSumPlan(outer,
 // c, inner)) with channel_sum_f32: the first sums term over x [outer, c,
 // inner] (reading y, mean, invstd as the term needs), the later ones add
 // the partial sums in scratch, and the last writes out[c] = sum / div.
 // scratch(off, n) is the caller's scratch buffer from float32 element off
 // on, n elements (the plan's scratch size).
-func ChannelSumPasses[P any](l Launcher[P], steps []BiasGradStep, term SumTerm, x, y, mean, invstd, out P, c int, div float32, scratch func(off, n int) P) {
+func ChannelSumPasses[P any](l Launcher[P], steps []ChannelSumStep, term SumTerm, x, y, mean, invstd, out P, c int, div float32, scratch func(off, n int) P) {
 	for i, s := range steps {
 		in, dst, t, d := x, out, term, float32(1)
 		if s.In >= 0 {

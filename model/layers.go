@@ -152,6 +152,25 @@ func toHalf(b device.Backend, x, h device.Buffer, n int) device.Buffer {
 	return h
 }
 
+// actBiasBackward turns dL/dy into dL/dz in place for y = act(z), z = GEMM
+// + bias, and writes the bias gradient (db nil: no bias) over [outer, c,
+// inner]; fuse merges a ReLU's backward into the bias gradient
+// (ReLUBiasGrad), skip says the ReLU's backward is done already (moved
+// into a max-pool).
+func actBiasBackward(b device.Backend, a device.Act, z, y, dy, db device.Buffer, outer, c, inner int, fuse, skip bool) {
+	switch {
+	case skip:
+	case fuse && a == device.ActReLU && db != nil:
+		b.ReLUBiasGrad(y, dy, db, outer, c, inner)
+		return
+	default:
+		actBackward(b, a, z, y, dy, outer*c*inner)
+	}
+	if db != nil {
+		b.BiasGrad(dy, db, outer, c, inner)
+	}
+}
+
 // actBackward turns dL/dy into dL/dz in place for y = act(z).
 func actBackward(b device.Backend, a device.Act, z, y, dy device.Buffer, n int) {
 	switch a {
@@ -177,6 +196,7 @@ type conv struct {
 	half         bool          // bfloat16 GEMMs: col is BF16, W a view of the bfloat16 weights
 	dyh          device.Buffer // bfloat16 copy of the output gradient (half)
 	relu         reluPool      // the ReLU moved into the next max-pool
+	fuse         bool          // the last forward pass ran the fused ops
 }
 
 func newConv(d *LayerDesc, is Shape) (*conv, error) {
@@ -306,6 +326,7 @@ func (c *conv) forward(b device.Backend, x device.Buffer, n int, p *pass) device
 	}
 	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	c.relu.set(p)
+	c.fuse = p.fuse
 	relu := c.act == device.ActReLU && !c.relu.now
 	switch {
 	case c.bias != nil:
@@ -322,12 +343,7 @@ func (c *conv) forward(b device.Backend, x device.Buffer, n int, p *pass) device
 func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	if !c.relu.now {
-		actBackward(b, c.act, c.z, c.y, dy, oc*np)
-	}
-	if c.bias != nil {
-		b.BiasGrad(dy, c.dB, 1, oc, np)
-	}
+	actBiasBackward(b, c.act, c.z, c.y, dy, c.dB, 1, oc, np, c.fuse, c.relu.now)
 	if c.w.Group == groupFrozen && !needDx {
 		return nil
 	}
@@ -580,6 +596,7 @@ type dense struct {
 	W, B, dW, dB device.Buffer
 	x, z, y, dx  device.Buffer
 	xh, dyh      device.Buffer // bfloat16 copies of the input and output gradient (--precision bf16), else nil
+	fuse         bool          // the last forward pass ran the fused ops
 }
 
 func newDense(d *LayerDesc, is Shape) (*dense, error) {
@@ -639,8 +656,9 @@ func (d *dense) bindHalf(b device.Backend, half device.Buffer) {
 	d.W = b.View(half, d.w.Off, d.w.N)
 }
 
-func (d *dense) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
+func (d *dense) forward(b device.Backend, x device.Buffer, n int, p *pass) device.Buffer {
 	in, out := d.is.C, d.d.Units
+	d.fuse = p.fuse
 	x = toHalf(b, x, d.xh, n*in)
 	d.x = x
 	b.Gemm(false, true, n, out, in, float32(d.d.Scale), x, in, d.W, in, 0, d.z, out)
@@ -660,10 +678,7 @@ func (d *dense) forward(b device.Backend, x device.Buffer, n int, _ *pass) devic
 func (d *dense) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	in, out := d.is.C, d.d.Units
 	s := float32(d.d.Scale)
-	actBackward(b, d.act, d.z, d.y, dy, n*out)
-	if d.bias != nil {
-		b.BiasGrad(dy, d.dB, n, out, 1)
-	}
+	actBiasBackward(b, d.act, d.z, d.y, dy, d.dB, n, out, 1, d.fuse, false)
 	dy = toHalf(b, dy, d.dyh, n*out)
 	b.Gemm(true, false, out, in, n, s, dy, out, d.x, in, 0, d.dW, in)
 	if !needDx {

@@ -511,6 +511,12 @@ func (j *biasGradJob) Run(w, nw int) {
 	}
 }
 
+// ReLUBiasGrad: see device.Backend; the two ops one after the other.
+func (b *Backend) ReLUBiasGrad(y, dy, db device.Buffer, outer, c, inner int) {
+	b.ReLUBackward(y, dy, dy, outer*c*inner)
+	b.BiasGrad(dy, db, outer, c, inner)
+}
+
 // ReLUForward: see device.Backend.
 func (b *Backend) ReLUForward(x, y device.Buffer, n int) {
 	xs, ys := f32(x)[:n], f32(y)[:n]

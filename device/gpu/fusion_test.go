@@ -41,3 +41,21 @@ func testMaxPoolReLU(t *testing.T, p *pair) {
 		}
 	}
 }
+
+// TestReLUBiasGrad: the ReLU's backward fused into the bias gradient on the
+// GPU against the CPU (the two ops one after the other): the masked dy bit
+// for bit, db within BiasGrad's tolerance (2e-7 per term + 1e-5 relative).
+func TestReLUBiasGrad(t *testing.T) { eachGPU(t, testReLUBiasGrad) }
+
+func testReLUBiasGrad(t *testing.T, p *pair) {
+	for _, s := range [][3]int{{1, 32, 28800}, {1, 64, 512}, {32, 64, 1}, {3, 5, 7}, {1, 64, 131072}} {
+		outer, c, inner := s[0], s[1], s[2]
+		n := outer * c * inner
+		y := p.rand(n, 1)
+		dy, db := p.rand(n, 1), p.nan(c)
+		p.c.ReLUBiasGrad(y.c, dy.c, db.c, outer, c, inner)
+		p.g.ReLUBiasGrad(y.g, dy.g, db.g, outer, c, inner)
+		p.checkBits(fmt.Sprintf("relu+bias grad %v dy", s), dy)
+		p.check(fmt.Sprintf("relu+bias grad %v db", s), db, 2e-7*float64(outer*inner), 1e-5)
+	}
+}

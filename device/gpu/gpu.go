@@ -44,6 +44,8 @@ type Backend struct {
 
 	scratch    cuda.DevicePtr // partial sums of the channel reductions, BatchNorm's invstd
 	scratchLen int            // floats
+	counts     cuda.DevicePtr // the reductions' tickets (int32, zero between launches)
+	countsLen  int
 	plans      map[[3]int]reducePlan
 
 	prec device.Precision // the GEMMs' precision (Options.Precision)
@@ -63,11 +65,11 @@ type Launches struct {
 // Launches is what has been queued so far.
 func (b *Backend) Launches() Launches { return b.count }
 
-// reducePlan is kernels.BiasGradPlan of one [outer, c, inner] shape: the
-// passes of bias_grad_f32 and channel_sum_f32 and the scratch floats they
-// need.
+// reducePlan is kernels.ChannelSumPlan of one [outer, c, inner] shape: the
+// passes of channel_sum_f32 (BatchNorm's reductions) and the scratch floats
+// they need.
 type reducePlan struct {
-	steps   []kernels.BiasGradStep
+	steps   []kernels.ChannelSumStep
 	scratch int
 }
 
@@ -335,6 +337,10 @@ func (b *Backend) Close() error {
 		b.d.MemFree(b.scratch)
 		b.scratch, b.scratchLen = 0, 0
 	}
+	if b.counts != 0 {
+		b.d.MemFree(b.counts)
+		b.counts, b.countsLen = 0, 0
+	}
 	b.args.Free()
 	err := b.d.Close()
 	b.d = nil
@@ -466,14 +472,46 @@ func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool)
 	kernels.BiasAdd(b.k(), ptr(y), ptr(bias), outer, c, inner, relu)
 }
 
-// BiasGrad: see device.Backend. Deterministic multi-pass reduction planned by
-// kernels.BiasGradPlan; the plan is made once per shape.
+// BiasGrad: see device.Backend. One launch of bias_grad_f32, deterministic;
+// its unit sums go to the scratch, its tickets to the counters.
 func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
-	p, ok := b.plan(outer, c, inner, 0)
-	if !ok {
+	b.biasGrad(dy, nil, db, outer, c, inner)
+}
+
+// ReLUBiasGrad: see device.Backend (bias_grad_f32 with the mask y).
+func (b *Backend) ReLUBiasGrad(y, dy, db device.Buffer, outer, c, inner int) {
+	b.biasGrad(dy, y, db, outer, c, inner)
+}
+
+func (b *Backend) biasGrad(dy, y, db device.Buffer, outer, c, inner int) {
+	if !b.growScratch(c*kernels.BiasGradUnits(outer, inner)) || !b.growCounts(c) {
 		return
 	}
-	kernels.BiasGradPasses(b.k(), p.steps, ptr(dy), ptr(db), c, b.scratchAt)
+	kernels.BiasGrad(b.k(), ptr(dy), ptr(y), ptr(db), b.scratch, b.counts, outer, c, inner)
+}
+
+// growCounts makes the counters (int32, zero between launches: the
+// kernels that take tickets reset theirs) hold at least need. Growing
+// waits for the queued work; they never shrink.
+func (b *Backend) growCounts(need int) bool {
+	if need <= b.countsLen {
+		return true
+	}
+	b.keep(b.d.Synchronize())
+	if b.counts != 0 {
+		b.keep(b.d.MemFree(b.counts))
+		b.counts, b.countsLen = 0, 0
+	}
+	p, err := b.d.MemAlloc(need*4, "reduction tickets")
+	if err == nil {
+		err = b.d.MemsetD8(p, 0, need*4)
+	}
+	if err != nil {
+		b.keep(err)
+		return false
+	}
+	b.counts, b.countsLen = p, need
+	return true
 }
 
 // plan is the reduction plan of [outer, c, inner] (made once per shape,
@@ -485,7 +523,7 @@ func (b *Backend) plan(outer, c, inner, extra int) (p reducePlan, ok bool) {
 	key := [3]int{outer, c, inner}
 	p, ok = b.plans[key]
 	if !ok {
-		p.steps, p.scratch = kernels.BiasGradPlan(outer, c, inner)
+		p.steps, p.scratch = kernels.ChannelSumPlan(outer, c, inner)
 		b.plans[key] = p
 	}
 	return p, b.growScratch(p.scratch + extra)

@@ -25,7 +25,7 @@ func (b *Backend) RMSprop(params, grads, sq, buf device.Buffer, n int, lr, alpha
 }
 
 // BatchNormStats: see device.Backend. Two deterministic reductions with
-// channel_sum_f32 in the passes of kernels.BiasGradPlan (float32 partial
+// channel_sum_f32 in the passes of kernels.ChannelSumPlan (float32 partial
 // sums, see kernels/norm.cu for the precision): the mean (sum of x over
 // M), then the variance (sum of (x-mean)^2 over M) with the mean just
 // written.

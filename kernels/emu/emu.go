@@ -198,7 +198,11 @@ func launch(name string, l Launch, argv unsafe.Pointer, nargs int) error {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), C.int(l.From), rev, (*unsafe.Pointer)(argv), C.int(nargs)); rc != 0 {
-		return fmt.Errorf("emu: launching %s <<<%d, %d>>> from block %d: error %d", name, l.Grid, l.Block, l.From, rc)
+		why := ""
+		if rc == -4 {
+			why = " (it calls __syncthreads: register it with KERNEL_BARRIERS in kernels.cc)"
+		}
+		return fmt.Errorf("emu: launching %s <<<%d, %d>>> from block %d: error %d%s", name, l.Grid, l.Block, l.From, rc, why)
 	}
 	launchedMu.Lock()
 	launched[name]++

@@ -80,3 +80,39 @@ func TestMaxPoolReLU(t *testing.T) {
 		}
 	}
 }
+
+// TestReLUBiasGrad: bias_grad_f32 with the ReLU mask equals relu_bwd_f32
+// followed by bias_grad_f32 without it, bit for bit: the masked dy it
+// writes back and db, under every launch configuration (blocks of 7 and 32
+// threads, reversed: the barrier emulation's interleavings), for shapes of
+// one unit and of many (a last block adding the unit sums, more of them
+// than there are lanes in the last shape), and it leaves
+// its tickets at zero (BiasGrad checks).
+func TestReLUBiasGrad(t *testing.T) {
+	for _, s := range append(biasShapes, [3]int{1, 1, 1<<20 + 12345}) { // the last: 260 units, more than the lanes
+		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			outer, c, inner := s[0], s[1], s[2]
+			n := outer * c * inner
+			r := rng(t)
+			dy0, y := randF32(r, n), randF32(r, n)
+			for i := range y {
+				if r.IntN(5) == 0 {
+					y[i] = 0 // the ReLU's zeros
+				}
+			}
+			got := each(t, func(cfg Config) ([]any, error) {
+				dy, db := append([]float32(nil), dy0...), nans(c)
+				return []any{dy, db}, ReLUBiasGrad(cfg, y, dy, db, outer, c, inner)
+			})
+			dy, db := append([]float32(nil), dy0...), nans(c)
+			if err := ReLUBackward(GPU, y, dy, dy, n); err != nil {
+				t.Fatal(err)
+			}
+			if err := BiasGrad(GPU, dy, db, outer, c, inner); err != nil {
+				t.Fatal(err)
+			}
+			bitsEqual(t, "dy", got[0], dy)
+			bitsEqual(t, "db", got[1], db)
+		})
+	}
+}

@@ -18,13 +18,92 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <ucontext.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "launch.h"
 
 namespace {
+
+// ---- coroutines for kernels with barriers (see cuda_host.h) ----
+
+// fiber is one thread of a block, run as a coroutine.
+struct fiber {
+    ucontext_t ctx;
+    std::unique_ptr<char[]> stack; // fiberStack bytes, allocated once per launching thread
+    bool done;
+};
+
+const size_t fiberStack = 64 << 10;
+
+thread_local ucontext_t sched;               // the launch's own context
+thread_local fiber* current = nullptr;       // the running fiber, nullptr outside a barrier launch
+thread_local const std::function<void()>* body = nullptr;
+thread_local bool strayBarrier = false;      // __syncthreads outside a barrier launch
+thread_local std::vector<fiber> fibers;
+
+void trampoline()
+{
+    (*body)();
+    current->done = true; // uc_link returns to sched
+}
+
+} // namespace
+
+void __syncthreads(void)
+{
+    if (current == nullptr) {
+        strayBarrier = true;
+        return;
+    }
+    swapcontext(&current->ctx, &sched);
+}
+
+namespace {
+
+// runBlockFibers runs one block of block threads (blockIdx already set)
+// as coroutines: every thread in turn until it reaches a barrier or ends,
+// then the next round, until all have ended.
+void runBlockFibers(int block, int reverse, const std::function<void()>& f)
+{
+    if ((int)fibers.size() < block) {
+        fibers.resize(block);
+    }
+    body = &f;
+    for (int t = 0; t < block; ++t) {
+        fiber& fb = fibers[t];
+        if (!fb.stack) {
+            fb.stack.reset(new char[fiberStack]);
+        }
+        fb.done = false;
+        getcontext(&fb.ctx);
+        fb.ctx.uc_stack.ss_sp = fb.stack.get();
+        fb.ctx.uc_stack.ss_size = fiberStack;
+        fb.ctx.uc_link = &sched;
+        makecontext(&fb.ctx, trampoline, 0);
+    }
+    for (int live = block; live > 0;) {
+        live = 0;
+        for (int ti = 0; ti < block; ++ti) {
+            const int t = reverse ? block - 1 - ti : ti;
+            fiber& fb = fibers[t];
+            if (fb.done) {
+                continue;
+            }
+            threadIdx = {(unsigned)t, 0, 0};
+            current = &fb;
+            swapcontext(&sched, &fb.ctx);
+            current = nullptr;
+            live += fb.done ? 0 : 1;
+        }
+    }
+    body = nullptr;
+}
 
 template <typename T> struct ctype;
 template <> struct ctype<float*> { static constexpr const char* name = "float*"; };
@@ -62,6 +141,21 @@ void run(void (*k)(P...), int grid, int block, int first, int reverse, void** ar
     }
 }
 
+// runBarriers is run for a kernel with barriers: each block's threads as
+// coroutines.
+template <typename... P>
+void runBarriers(void (*k)(P...), int grid, int block, int first, int reverse, void** args)
+{
+    gridDim = {(unsigned)grid, 1, 1};
+    blockDim = {(unsigned)block, 1, 1};
+    const std::function<void()> f = [&] { call(k, args, std::index_sequence_for<P...>{}); };
+    for (int bi = first; bi < grid; ++bi) {
+        const int b = reverse ? grid - 1 - (bi - first) : bi;
+        blockIdx = {(unsigned)b, 0, 0};
+        runBlockFibers(block, reverse, f);
+    }
+}
+
 template <typename... P>
 std::string sig(void (*)(P...))
 {
@@ -91,6 +185,10 @@ struct Entry {
 #define KERNEL(k) \
     Entry { #k, [](int g, int b, int f, int r, void** a) { run(k, g, b, f, r, a); }, arity(k), sig(k) }
 
+// KERNEL_BARRIERS registers a kernel that calls __syncthreads.
+#define KERNEL_BARRIERS(k) \
+    Entry { #k, [](int g, int b, int f, int r, void** a) { runBarriers(k, g, b, f, r, a); }, arity(k), sig(k) }
+
 const Entry table[] = {
     KERNEL(f32_to_bf16),
     KERNEL(bf16_to_f32),
@@ -102,7 +200,7 @@ const Entry table[] = {
     KERNEL(avgpool_fwd_f32),
     KERNEL(avgpool_bwd_f32),
     KERNEL(bias_add_f32),
-    KERNEL(bias_grad_f32),
+    KERNEL_BARRIERS(bias_grad_f32),
     KERNEL(relu_fwd_f32),
     KERNEL(relu_bwd_f32),
     KERNEL(swap_axes01_f32),
@@ -145,8 +243,9 @@ extern "C" int emu_launch(const char* name, int grid, int block, int first, int 
             if (grid < 0 || block <= 0 || first < 0 || (first > 0 && first >= grid)) {
                 return -3;
             }
+            strayBarrier = false;
             e.launch(grid, block, first, reverse, args);
-            return 0;
+            return strayBarrier ? -4 : 0;
         }
     }
     return -1;

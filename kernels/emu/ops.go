@@ -250,23 +250,43 @@ func AddBias(cfg Config, y, bias []float32, outer, c, inner int, relu bool) erro
 	return with(cfg, func(l *launcher) { kernels.BiasAdd[any](l, y, bias, outer, c, inner, relu) })
 }
 
-// BiasGrad runs the passes of kernels.BiasGradPlan with bias_grad_f32, using
-// a scratch buffer of the size the plan asks for.
+// BiasGrad runs bias_grad_f32 (Backend.BiasGrad) with its scratch: the
+// unit sums (NaN to begin with: each must be written before it is read)
+// and the tickets (zeros, which the kernel must leave as zeros).
 func BiasGrad(cfg Config, dy, db []float32, outer, c, inner int) error {
+	return biasGrad(cfg, dy, nil, db, outer, c, inner)
+}
+
+// ReLUBiasGrad runs bias_grad_f32 with the ReLU mask y (the ReLU's
+// output): dy is overwritten with the masked gradient.
+func ReLUBiasGrad(cfg Config, y, dy, db []float32, outer, c, inner int) error {
+	if y == nil {
+		return fmt.Errorf("ReLUBiasGrad: y is nil")
+	}
+	return biasGrad(cfg, dy, y, db, outer, c, inner)
+}
+
+func biasGrad(cfg Config, dy, y, db []float32, outer, c, inner int) error {
 	dy, err := need("BiasGrad", "dy", dy, outer*c*inner)
 	if err != nil {
+		return err
+	}
+	if y, err = opt("BiasGrad", "y", y, outer*c*inner); err != nil {
 		return err
 	}
 	if db, err = need("BiasGrad", "db", db, c); err != nil {
 		return err
 	}
-	steps, n := kernels.BiasGradPlan(outer, c, inner)
-	scratch := make([]float32, n)
-	for i := range scratch {
-		scratch[i] = float32(math.NaN()) // every pass must write what the next reads
+	part, count := nanF32(c*kernels.BiasGradUnits(outer, inner)), make([]int32, c)
+	if err := with(cfg, func(l *launcher) { kernels.BiasGrad[any](l, dy, y, db, part, count, outer, c, inner) }); err != nil {
+		return err
 	}
-	at := func(off, n int) any { return scratch[off : off+n] }
-	return with(cfg, func(l *launcher) { kernels.BiasGradPasses[any](l, steps, dy, db, c, at) })
+	for ch, v := range count {
+		if v != 0 {
+			return fmt.Errorf("BiasGrad: channel %d's ticket left at %d, not 0", ch, v)
+		}
+	}
+	return nil
 }
 
 // ReLUForward runs relu_fwd_f32; y may be x.
@@ -427,8 +447,8 @@ func Dropout(cfg Config, x, y []float32, n int, p float32, seed uint64, step int
 
 // bnScratch is the scratch of a channel_sum_f32 plan for [outer, c, inner],
 // filled with NaN (every pass must write what the next reads).
-func bnScratch(outer, c, inner int) ([]kernels.BiasGradStep, func(off, n int) any) {
-	steps, n := kernels.BiasGradPlan(outer, c, inner)
+func bnScratch(outer, c, inner int) ([]kernels.ChannelSumStep, func(off, n int) any) {
+	steps, n := kernels.ChannelSumPlan(outer, c, inner)
 	scratch := nanF32(n)
 	return steps, func(off, n int) any { return scratch[off : off+n] }
 }
