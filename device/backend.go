@@ -174,12 +174,18 @@ type Backend interface {
 	// CNHW: outer 1, inner N*OH*OW; dense output: outer N, inner 1). With relu
 	// it then applies max(0, .) in the same pass.
 	AddBias(y, bias Buffer, outer, c, inner int, relu bool)
+	// BiasAct is AddBias(z, bias) followed by y = act(z) in one op, bit for
+	// bit the two (GELUForward(z, y) for the GELU; y may be z for none and
+	// ReLU). z keeps the sum (the GELU's backward reads it).
+	BiasAct(z, y, bias Buffer, outer, c, inner int, act Act)
 	// BiasGrad overwrites db[c] with the sum of dy over outer and inner.
 	BiasGrad(dy, db Buffer, outer, c, inner int)
-	// ReLUBiasGrad is ReLUBackward(y, dy, dy) followed by BiasGrad(dy, db)
-	// in one op: dy is overwritten with the ReLU's gradient (y > 0 ? dy :
-	// 0, y the ReLU's output) and db with its sums.
-	ReLUBiasGrad(y, dy, db Buffer, outer, c, inner int)
+	// ActBiasGrad is an activation's backward followed by BiasGrad(dy, db)
+	// in one op: ReLU: ReLUBackward(a, dy, dy) with a the ReLU's output;
+	// GELU: GELUBackward(a, dy, dy) with a the GELU's input. dy is
+	// overwritten with the activation's gradient, db with its sums; bit for
+	// bit the two ops.
+	ActBiasGrad(act Act, a, dy, db Buffer, outer, c, inner int)
 	// ReLUForward writes y = max(0, x) for the first n elements (y may be x).
 	ReLUForward(x, y Buffer, n int)
 	// ReLUBackward writes dx = dy where y > 0, else 0 (dx may be dy); y is the
@@ -248,6 +254,12 @@ type Backend interface {
 	//   dx = gamma*invstd * (dz - dbeta/M - xhat*dgamma/M)
 	// dbeta and dgamma are overwritten; dx may be dz.
 	BatchNormBackward(x, dz, mean, variance, gamma Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta Buffer)
+	// BatchNormActBackward is the backward of y = act(z) (see
+	// BatchNormForward) followed by BatchNormBackward, in one op: ReLU:
+	// ReLUBackward(a, dy, dy) with a the ReLU's output; GELU:
+	// GELUBackward(a, dy, dy) with a the GELU's input. dy is overwritten
+	// with dz; dx may be dy. Bit for bit the two ops.
+	BatchNormActBackward(act Act, a, x, dy, mean, variance, gamma Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta Buffer)
 
 	// GELUForward writes y = x * Phi(x) = 0.5*x*(1+erf(x/sqrt(2))) (the exact
 	// GELU, PyTorch's default) for n elements (y may be x).

@@ -1,18 +1,25 @@
-// elementwise.cu: bias (+ fused ReLU), bias gradient (+ fused ReLU
-// backward), ReLU, axis swap and fill.
+// elementwise.cu: bias (+ fused activation), bias gradient (+ fused
+// activation backward), ReLU, axis swap and fill. (It uses pointwise.cu's
+// GELU: all.cu includes it after that.)
 //
-// bias_add_f32: y viewed as [outer, C, inner] gets bias[c] added and, when
-// relu != 0, max(0, .) applied in the same pass (one read, one write of y).
+// bias_act_f32: z viewed as [outer, C, inner] gets bias[c] added, and y =
+// act(z) in the same pass: act 0 none (y = z), 1 the ReLU "v < 0 ? 0 : v"
+// (NaN and -0 pass through), 2 the exact GELU (gelu_f of pointwise.cu). z
+// is written back with the bias added (the GELU's backward reads it); y may
+// be z (none, ReLU: one read, one write). The same float32 operations as
+// the bias add followed by relu_fwd_f32 or gelu_fwd_f32: bit for bit those.
 // Conv output (CNHW) is outer 1, inner N*OH*OW; dense output [N, F] is outer
-// N, inner 1. ReLU here and in relu_fwd_f32 is "v < 0 ? 0 : v": NaN passes
-// through. Work items: outer*C*inner.
+// N, inner 1. Work items: outer*C*inner.
 //
 // bias_grad_f32: db[c] = sum of dy[o, c, r] over o < outer, r < inner, in
 // one launch, deterministic (the same bits on every run, GPU and launch
-// configuration) and without atomics on floats. With y not NULL it first
-// applies a ReLU's backward, dy = y > 0 ? dy : 0 where y is the ReLU's
-// output, writing the masked dy back (ReLUBackward and BiasGrad fused: the
-// GEMMs that follow read the masked dy).
+// configuration) and without atomics on floats. With act != 0 it first
+// applies an activation's backward to each dy, writing it back (the
+// activation's backward and BiasGrad fused: the GEMMs that follow read the
+// new dy): act 1, the ReLU, dy = a > 0 ? dy : 0 with a the ReLU's output;
+// act 2, the GELU, dy = dy * gelu_grad_f(a) with a the GELU's input
+// (act_grad_f of pointwise.cu: relu_bwd_f32's and gelu_bwd_f32's
+// expressions, bit for bit). a is unused (may be NULL) with act 0.
 //
 // The sum of a channel, of L = outer*inner elements at flat positions e =
 // o*inner + r, is split into `units` parts (kernels.BiasGradUnits: about
@@ -46,17 +53,24 @@
 // elements (kernels.MaxElems). Only bias_grad_f32 uses shared memory and
 // barriers (1 KiB, block-uniform).
 
-extern "C" __global__ void bias_add_f32(float* y, const float* bias,
-                                        int outer, int C, int inner, int relu)
+// act_f applies bias_act_f32's activation.
+__device__ __forceinline__ float act_f(float v, int act)
+{
+    if (act == 1) {
+        return v < 0.0f ? 0.0f : v;
+    }
+    return act == 2 ? gelu_f(v) : v;
+}
+
+extern "C" __global__ void bias_act_f32(float* z, float* y, const float* bias,
+                                        int outer, int C, int inner, int act)
 {
     const int total = outer * C * inner;
     const int stride = blockDim.x * gridDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        float v = y[i] + bias[(i / inner) % C];
-        if (relu && v < 0.0f) {
-            v = 0.0f;
-        }
-        y[i] = v;
+        const float v = z[i] + bias[(i / inner) % C];
+        z[i] = v;
+        y[i] = act_f(v, act);
     }
 }
 
@@ -74,8 +88,8 @@ __device__ __forceinline__ void bias_tree(float* s)
     }
 }
 
-extern "C" __global__ void bias_grad_f32(float* dy, const float* y, float* db, float* part, int* count,
-                                         int outer, int C, int inner, int units)
+extern "C" __global__ void bias_grad_f32(float* dy, const float* a, float* db, float* part, int* count,
+                                         int outer, int C, int inner, int units, int act)
 {
     __shared__ float s[BIAS_LANES];
     __shared__ int last;
@@ -88,7 +102,7 @@ extern "C" __global__ void bias_grad_f32(float* dy, const float* y, float* db, f
         const int c = u / units;
         const int k = u % units;
         float* p = dy + c * inner;
-        const float* q = y ? y + c * inner : 0;
+        const float* q = act ? a + c * inner : a;
         for (int l = threadIdx.x; l < BIAS_LANES; l += blockDim.x) {
             const int e0 = k * BIAS_LANES + l;
             int o = e0 / inner;
@@ -97,8 +111,8 @@ extern "C" __global__ void bias_grad_f32(float* dy, const float* y, float* db, f
             for (int e = e0; e < len; e += step) {
                 const int idx = o * ostride + r;
                 float v = p[idx];
-                if (q) {
-                    v = q[idx] > 0.0f ? v : 0.0f;
+                if (act) {
+                    v = act_grad_f(v, q[idx], act);
                     p[idx] = v;
                 }
                 acc += v;

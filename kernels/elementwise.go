@@ -3,24 +3,21 @@ package kernels
 // elementwise.cu: bias, its gradient (with a ReLU's backward), ReLU, axis
 // swap, fill.
 
-// BiasAddKernel is bias_add_f32.
-var BiasAddKernel = &Kernel{Name: "bias_add_f32", File: "elementwise.cu", Work: "outer*C*inner",
-	Doc: "Backend.AddBias: y[o, c, i] += bias[c], then max(0, .) when relu != 0 (fused, one pass)."}
+// BiasActKernel is bias_act_f32.
+var BiasActKernel = &Kernel{Name: "bias_act_f32", File: "elementwise.cu", Work: "outer*C*inner",
+	Doc: "Backend.AddBias and BiasAct: z[o, c, i] += bias[c], y = act(z) (0 none, 1 ReLU, 2 GELU) in one pass; y may be z."}
 
-// BiasAdd launches bias_add_f32(y, bias, outer, C, inner, relu).
-func BiasAdd[P any](l Launcher[P], y, bias P, outer, c, inner int, relu bool) {
-	r := 0
-	if relu {
-		r = 1
-	}
+// BiasAct launches bias_act_f32(z, y, bias, outer, C, inner, act): act is a
+// device.Act's number (0 none, 1 ReLU, 2 GELU).
+func BiasAct[P any](l Launcher[P], z, y, bias P, outer, c, inner, act int) {
 	var a Args[P]
-	a.ptr("y", FloatPtr, y).ptr("bias", ConstFloatPtr, bias).i("outer", outer).i("C", c).i("inner", inner).i("relu", r)
-	l.Launch(BiasAddKernel, outer*c*inner, a)
+	a.ptr("z", FloatPtr, z).ptr("y", FloatPtr, y).ptr("bias", ConstFloatPtr, bias).i("outer", outer).i("C", c).i("inner", inner).i("act", act)
+	l.Launch(BiasActKernel, outer*c*inner, a)
 }
 
 // BiasGradKernel is bias_grad_f32.
 var BiasGradKernel = &Kernel{Name: "bias_grad_f32", File: "elementwise.cu", Work: "C*units*256",
-	Doc: "Backend.BiasGrad and ReLUBiasGrad in one pass: db[c] = sum of dy[o, c, r] (dy masked by y > 0 and written back when y is not NULL); one 256-lane block per unit of a channel, the unit sums added by the channel's last block."}
+	Doc: "Backend.BiasGrad and ActBiasGrad in one pass: db[c] = sum of dy[o, c, r] (after an activation's backward, written back, when act != 0); one 256-lane block per unit of a channel, the unit sums added by the channel's last block."}
 
 // BiasGradLanes is the lanes of a unit of bias_grad_f32 (BIAS_LANES).
 const BiasGradLanes = 256
@@ -33,16 +30,17 @@ func BiasGradUnits(outer, inner int) int {
 	return min(max((outer*inner+16*BiasGradLanes-1)/(16*BiasGradLanes), 1), 4096)
 }
 
-// BiasGrad launches bias_grad_f32(dy, y, db, part, count, outer, C, inner,
-// units) with units = BiasGradUnits(outer, inner): y (the ReLU mask) may be
-// the null pointer; part (c*units floats) and count (c ints, zero) are the
-// caller's scratch, unused when units is 1.
-func BiasGrad[P any](l Launcher[P], dy, y, db, part, count P, outer, c, inner int) {
+// BiasGrad launches bias_grad_f32(dy, a, db, part, count, outer, C, inner,
+// units, act) with units = BiasGradUnits(outer, inner): act is a
+// device.Act's number, 0 for none (a may then be the null pointer), a the
+// ReLU's output or the GELU's input; part (c*units floats) and count (c
+// ints, zero) are the caller's scratch, unused when units is 1.
+func BiasGrad[P any](l Launcher[P], dy, a, db, part, count P, outer, c, inner, act int) {
 	units := BiasGradUnits(outer, inner)
-	var a Args[P]
-	a.ptr("dy", FloatPtr, dy).ptr("y", ConstFloatPtr, y).ptr("db", FloatPtr, db).ptr("part", FloatPtr, part).ptr("count", IntPtr, count)
-	a.i("outer", outer).i("C", c).i("inner", inner).i("units", units)
-	l.Launch(BiasGradKernel, min(c*units, MaxGrid)*BiasGradLanes, a)
+	var args Args[P]
+	args.ptr("dy", FloatPtr, dy).ptr("a", ConstFloatPtr, a).ptr("db", FloatPtr, db).ptr("part", FloatPtr, part).ptr("count", IntPtr, count)
+	args.i("outer", outer).i("C", c).i("inner", inner).i("units", units).i("act", act)
+	l.Launch(BiasGradKernel, min(c*units, MaxGrid)*BiasGradLanes, args)
 }
 
 // ReLUFwdKernel is relu_fwd_f32.

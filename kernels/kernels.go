@@ -120,7 +120,7 @@ var Kernels = []*Kernel{
 	F32ToBF16Kernel, BF16ToF32Kernel,
 	Im2ColKernel, Im2ColBF16Kernel, Col2ImKernel,
 	MaxPoolFwdKernel, MaxPoolBwdKernel, AvgPoolFwdKernel, AvgPoolBwdKernel,
-	BiasAddKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
+	BiasActKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
 	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,
 	SGDKernel, RMSpropKernel,
 	GELUFwdKernel, GELUBwdKernel, AddKernel, AxpbyKernel, DropoutKernel,

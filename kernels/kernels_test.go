@@ -84,8 +84,8 @@ func launchAll(rng *rand.Rand) []launch {
 	MaxPoolBwd(&r, pl, "dy", "y", "argmax", "dx")
 	AvgPoolFwd(&r, pl, "x", "y")
 	AvgPoolBwd(&r, pl, "dy", "dx")
-	BiasAdd(&r, "y", "bias", n(), n(), n(), rng.IntN(2) == 1)
-	BiasGrad(&r, "dy", "y", "db", "part", "count", n(), n(), n())
+	BiasAct(&r, "z", "y", "bias", n(), n(), n(), rng.IntN(3))
+	BiasGrad(&r, "dy", "a", "db", "part", "count", n(), n(), n(), rng.IntN(3))
 	ReLUFwd(&r, "x", "y", n())
 	ReLUBwd(&r, "y", "dy", "dx", n())
 	SwapAxes01(&r, "src", "dst", n(), n(), n())
@@ -102,7 +102,7 @@ func launchAll(rng *rand.Rand) []launch {
 	Add(&r, "a", "b", "y", n(), rng.IntN(2) == 1)
 	Axpby(&r, "x", "y", n(), f(), f())
 	Dropout(&r, "x", "y", n(), f(), f(), rng.Uint64(), rng.Uint64())
-	ChannelSum(&r, "x", "y", "mean", "invstd", "out", n(), n(), n(), n(), SumTerm(rng.IntN(3)), f())
+	ChannelSum(&r, "x", "y", "mean", "invstd", "a", "out", n(), n(), n(), n(), SumTerm(rng.IntN(3)), f(), rng.IntN(3))
 	BNInvStd(&r, "variance", "invstd", n(), f())
 	BNFwd(&r, "x", "mean", "invstd", "gamma", "beta", "z", "y", n(), n(), n(), rng.IntN(3))
 	BNBwd(&r, "x", "dz", "mean", "invstd", "gamma", "dgamma", "dbeta", "dx", n(), n(), n())
@@ -320,11 +320,11 @@ func TestLaunchAllocatesNothing(t *testing.T) {
 	steps, _ := ChannelSumPlan(1, 64, 131072)
 	var s scratch = 0x5000
 	allocs := testing.AllocsPerRun(1000, func() {
-		BiasGrad(l, 0x1000, 0x3000, 0x2000, 0x5000, 0x6000, 1, 64, 131072)
+		BiasGrad(l, 0x1000, 0x3000, 0x2000, 0x5000, 0x6000, 1, 64, 131072, 1)
 		Im2Col(l, g, 0x1000, 0x2000)
 		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7, 1e-4, 1e-5)
 		Augment(l, 1, 2, 3, 4, 5, 6, 7, true, false, 8, 9)
-		ChannelSumPasses(l, steps, SumYXhat, 0x1000, 0x3000, 0x4000, 0x4100, 0x2000, 64, 131072, s.at)
+		ChannelSumPasses(l, steps, SumYXhat, 0x1000, 0x3000, 0x4000, 0x4100, 0, 0x2000, 0, 64, 131072, s.at)
 		Dropout(l, 1, 2, 1000, 0.1, DropoutScale(0.1), 8, 9)
 	})
 	if allocs != 0 {

@@ -152,16 +152,37 @@ func toHalf(b device.Backend, x, h device.Buffer, n int) device.Buffer {
 	return h
 }
 
+// biasAct is the epilogue of a GEMM layer's forward pass: z += bias (nil:
+// none), y = act(z) (y is z but for the GELU); fuse does both in one op
+// (BiasAct), as AddBias does for the ReLU anyway.
+func biasAct(b device.Backend, a device.Act, z, y, bias device.Buffer, outer, c, inner int, fuse bool) {
+	n := outer * c * inner
+	switch {
+	case bias != nil && a == device.ActGELU && fuse:
+		b.BiasAct(z, y, bias, outer, c, inner, a)
+		return
+	case bias != nil:
+		b.AddBias(z, bias, outer, c, inner, a == device.ActReLU)
+	case a == device.ActReLU:
+		b.ReLUForward(z, z, n)
+	}
+	if a == device.ActGELU {
+		b.GELUForward(z, y, n)
+	}
+}
+
 // actBiasBackward turns dL/dy into dL/dz in place for y = act(z), z = GEMM
 // + bias, and writes the bias gradient (db nil: no bias) over [outer, c,
-// inner]; fuse merges a ReLU's backward into the bias gradient
-// (ReLUBiasGrad), skip says the ReLU's backward is done already (moved
-// into a max-pool).
-func actBiasBackward(b device.Backend, a device.Act, z, y, dy, db device.Buffer, outer, c, inner int, fuse, skip bool) {
+// inner]; fuse merges the activation's backward into the bias gradient
+// (ActBiasGrad).
+func actBiasBackward(b device.Backend, a device.Act, z, y, dy, db device.Buffer, outer, c, inner int, fuse bool) {
 	switch {
-	case skip:
-	case fuse && a == device.ActReLU && db != nil:
-		b.ReLUBiasGrad(y, dy, db, outer, c, inner)
+	case fuse && a != device.ActNone && db != nil:
+		in := y // the ReLU's mask is its output, the GELU's derivative reads its input
+		if a == device.ActGELU {
+			in = z
+		}
+		b.ActBiasGrad(a, in, dy, db, outer, c, inner)
 		return
 	default:
 		actBackward(b, a, z, y, dy, outer*c*inner)
@@ -327,23 +348,23 @@ func (c *conv) forward(b device.Backend, x device.Buffer, n int, p *pass) device
 	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	c.relu.set(p)
 	c.fuse = p.fuse
-	relu := c.act == device.ActReLU && !c.relu.now
-	switch {
-	case c.bias != nil:
-		b.AddBias(c.z, c.B, 1, oc, np, relu)
-	case relu:
-		b.ReLUForward(c.z, c.z, oc*np)
-	}
-	if c.act == device.ActGELU {
-		b.GELUForward(c.z, c.y, oc*np)
-	}
+	biasAct(b, c.actNow(), c.z, c.y, c.B, 1, oc, np, c.fuse)
 	return c.y
+}
+
+// actNow is the activation the conv applies itself in this pass: none when
+// its ReLU has moved into the max-pool after it.
+func (c *conv) actNow() device.Act {
+	if c.relu.now {
+		return device.ActNone
+	}
+	return c.act
 }
 
 func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	actBiasBackward(b, c.act, c.z, c.y, dy, c.dB, 1, oc, np, c.fuse, c.relu.now)
+	actBiasBackward(b, c.actNow(), c.z, c.y, dy, c.dB, 1, oc, np, c.fuse)
 	if c.w.Group == groupFrozen && !needDx {
 		return nil
 	}
@@ -662,23 +683,14 @@ func (d *dense) forward(b device.Backend, x device.Buffer, n int, p *pass) devic
 	x = toHalf(b, x, d.xh, n*in)
 	d.x = x
 	b.Gemm(false, true, n, out, in, float32(d.d.Scale), x, in, d.W, in, 0, d.z, out)
-	relu := d.act == device.ActReLU
-	switch {
-	case d.bias != nil:
-		b.AddBias(d.z, d.B, n, out, 1, relu)
-	case relu:
-		b.ReLUForward(d.z, d.z, n*out)
-	}
-	if d.act == device.ActGELU {
-		b.GELUForward(d.z, d.y, n*out)
-	}
+	biasAct(b, d.act, d.z, d.y, d.B, n, out, 1, d.fuse)
 	return d.y
 }
 
 func (d *dense) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	in, out := d.is.C, d.d.Units
 	s := float32(d.d.Scale)
-	actBiasBackward(b, d.act, d.z, d.y, dy, d.dB, n, out, 1, d.fuse, false)
+	actBiasBackward(b, d.act, d.z, d.y, dy, d.dB, n, out, 1, d.fuse)
 	dy = toHalf(b, dy, d.dyh, n*out)
 	b.Gemm(true, false, out, in, n, s, dy, out, d.x, in, 0, d.dW, in)
 	if !needDx {

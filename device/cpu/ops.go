@@ -511,10 +511,26 @@ func (j *biasGradJob) Run(w, nw int) {
 	}
 }
 
-// ReLUBiasGrad: see device.Backend; the two ops one after the other.
-func (b *Backend) ReLUBiasGrad(y, dy, db device.Buffer, outer, c, inner int) {
-	b.ReLUBackward(y, dy, dy, outer*c*inner)
+// ActBiasGrad: see device.Backend; the two ops one after the other.
+func (b *Backend) ActBiasGrad(act device.Act, a, dy, db device.Buffer, outer, c, inner int) {
+	switch act {
+	case device.ActReLU:
+		b.ReLUBackward(a, dy, dy, outer*c*inner)
+	case device.ActGELU:
+		b.GELUBackward(a, dy, dy, outer*c*inner)
+	}
 	b.BiasGrad(dy, db, outer, c, inner)
+}
+
+// BiasAct: see device.Backend; the two ops one after the other.
+func (b *Backend) BiasAct(z, y, bias device.Buffer, outer, c, inner int, act device.Act) {
+	n := outer * c * inner
+	b.AddBias(z, bias, outer, c, inner, act == device.ActReLU)
+	if act == device.ActGELU {
+		b.GELUForward(z, y, n)
+		return
+	}
+	copy(f32(y)[:n], f32(z)[:n]) // nothing to do when y is z
 }
 
 // ReLUForward: see device.Backend.

@@ -5,9 +5,13 @@ package gpu
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/trainer-go/trainer/device"
+	"github.com/trainer-go/trainer/model"
 )
 
 // TestMaxPoolReLU: the ReLU fused into max-pooling, forward (y, argmax)
@@ -42,20 +46,151 @@ func testMaxPoolReLU(t *testing.T, p *pair) {
 	}
 }
 
-// TestReLUBiasGrad: the ReLU's backward fused into the bias gradient on the
-// GPU against the CPU (the two ops one after the other): the masked dy bit
-// for bit, db within BiasGrad's tolerance (2e-7 per term + 1e-5 relative).
-func TestReLUBiasGrad(t *testing.T) { eachGPU(t, testReLUBiasGrad) }
+// TestActBiasGrad: an activation's backward fused into the bias gradient
+// on the GPU against the CPU (the two ops one after the other): dy bit for
+// bit with the ReLU and within the GELU's tolerance (2e-6 + 1e-5 relative,
+// float32 erff/expf against float64), db within BiasGrad's (2e-7 per term
+// + 1e-5 relative, plus the GELU's per term). And the bias add fused with
+// the GELU (BiasAct): z bit for bit, y within the GELU's tolerance.
+func TestActBiasGrad(t *testing.T) { eachGPU(t, testActBiasGrad) }
 
-func testReLUBiasGrad(t *testing.T, p *pair) {
+func testActBiasGrad(t *testing.T, p *pair) {
 	for _, s := range [][3]int{{1, 32, 28800}, {1, 64, 512}, {32, 64, 1}, {3, 5, 7}, {1, 64, 131072}} {
 		outer, c, inner := s[0], s[1], s[2]
-		n := outer * c * inner
-		y := p.rand(n, 1)
-		dy, db := p.rand(n, 1), p.nan(c)
-		p.c.ReLUBiasGrad(y.c, dy.c, db.c, outer, c, inner)
-		p.g.ReLUBiasGrad(y.g, dy.g, db.g, outer, c, inner)
-		p.checkBits(fmt.Sprintf("relu+bias grad %v dy", s), dy)
-		p.check(fmt.Sprintf("relu+bias grad %v db", s), db, 2e-7*float64(outer*inner), 1e-5)
+		n, m := outer*c*inner, float64(outer*inner)
+		for _, act := range []device.Act{device.ActReLU, device.ActGELU} {
+			a := p.rand(n, 3)
+			dy, db := p.rand(n, 1), p.nan(c)
+			p.c.ActBiasGrad(act, a.c, dy.c, db.c, outer, c, inner)
+			p.g.ActBiasGrad(act, a.g, dy.g, db.g, outer, c, inner)
+			what := fmt.Sprintf("%v+bias grad %v", act, s)
+			if act == device.ActReLU {
+				p.checkBits(what+" dy", dy)
+				p.check(what+" db", db, 2e-7*m, 1e-5)
+			} else {
+				p.check(what+" dy", dy, 2e-6, 1e-5)
+				p.check(what+" db", db, 2.2e-6*m, 1e-5)
+			}
+		}
+		z, bias := p.rand(n, 3), p.rand(c, 1)
+		y := p.nan(n)
+		p.c.BiasAct(z.c, y.c, bias.c, outer, c, inner, device.ActGELU)
+		p.g.BiasAct(z.g, y.g, bias.g, outer, c, inner, device.ActGELU)
+		p.checkBits(fmt.Sprintf("bias+gelu %v z", s), z)
+		p.check(fmt.Sprintf("bias+gelu %v y", s), y, 2e-6, 1e-5)
+	}
+}
+
+// TestFusionBitIdenticalGPU: training with the fused ops and without gives
+// the same parameters and validation loss bit for bit on the GPU backend
+// (the emulator in CI), for networks with every fusion: a conv's ReLU in a
+// max-pool, ReLU and GELU backward in the bias gradient, the bias add with
+// the GELU (pointwiseNet), and batch norms, residual adds, dropout and an
+// EMA around them (residualNet); and it queues fewer kernels.
+func TestFusionBitIdenticalGPU(t *testing.T) {
+	for _, kind := range []string{"cuda", "emu"} {
+		t.Run(kind, func(t *testing.T) {
+			var g *Backend
+			if kind == "emu" {
+				g = newEmuBackend(t)
+			} else {
+				g = newGPU(t, "the fusion check")
+			}
+			defer g.Close()
+			const bs, n, steps = 6, 24, 3
+			rng := rand.New(rand.NewPCG(4, 4))
+			d := &model.Data{Images: make([]uint8, n*3*16*16), Labels: make([]int32, n), N: n}
+			for i := range d.Images {
+				d.Images[i] = uint8(rng.IntN(256))
+			}
+			for i := range d.Labels {
+				d.Labels[i] = int32(rng.IntN(10))
+			}
+			opt := model.TrainOptions{Batch: bs, LR: 0.05, Seed: 4, Smoothing: 0.1,
+				Optim: model.OptimConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4},
+				EMA:   model.EMAOptions{Decay: 0.8}}
+			for _, name := range []string{"pointwise", "residual"} {
+				file := filepath.Join(t.TempDir(), name+".json")
+				os.WriteFile(file, []byte(map[string]string{"residual": residualNet, "pointwise": pointwiseNet}[name]), 0o644)
+				run := func(fuse bool) ([]float32, float64, int) {
+					net, err := model.Plan(file, model.Shape{C: 3, H: 16, W: 16})
+					if err != nil {
+						t.Fatal(err)
+					}
+					net.SetFusion(fuse)
+					if err := net.Build(g, bs, 9); err != nil {
+						t.Fatal(err)
+					}
+					defer net.Close()
+					tr, err := model.NewTrainer(net, d, d, opt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tr.Close()
+					before := g.Launches().Kernels
+					for s := range steps {
+						tr.Step(s)
+					}
+					launched := g.Launches().Kernels - before
+					loss, _, err := tr.Validate()
+					if err != nil {
+						t.Fatal(err)
+					}
+					params, err := net.GetParams()
+					if err != nil {
+						t.Fatal(err)
+					}
+					return params, loss, launched
+				}
+				fp, fl, fk := run(true)
+				up, ul, uk := run(false)
+				for i := range up {
+					if math.Float32bits(fp[i]) != math.Float32bits(up[i]) {
+						t.Fatalf("%s: flat[%d] fused %v, unfused %v", name, i, fp[i], up[i])
+					}
+				}
+				if fl != ul {
+					t.Fatalf("%s: validation loss fused %v, unfused %v", name, fl, ul)
+				}
+				if fk >= uk {
+					t.Errorf("%s: %d kernels fused, %d unfused in %d steps", name, fk, uk, steps)
+				}
+				t.Logf("%s: %d steps, %d kernel launches fused, %d unfused", name, steps, fk, uk)
+			}
+		})
+	}
+}
+
+// TestBatchNormActBackward: BatchNorm's backward with the activation's
+// fused in, on the GPU against the CPU (the two ops), with BatchNorm's
+// backward tolerances (see TestBatchNorm; the GELU's derivative adds its
+// own, 2e-6 + 1e-5 relative per element).
+func TestBatchNormActBackward(t *testing.T) { eachGPU(t, testBatchNormActBackward) }
+
+func testBatchNormActBackward(t *testing.T, p *pair) {
+	const eps = 1e-5
+	for _, s := range bnShapes {
+		outer, c, inner := s[0], s[1], s[2]
+		n, m := outer*c*inner, float64(outer*inner)
+		x, dy := bnInput(p, outer, c, inner)
+		mean, variance := p.nan(c), p.nan(c)
+		p.c.BatchNormStats(x.c, mean.c, variance.c, outer, c, inner)
+		cm, cv := p.f32(p.host(mean)), p.f32(p.host(variance))
+		gv := make([]float32, c)
+		for i := range gv {
+			gv[i] = 0.5 + p.rng.Float32()
+		}
+		gamma := p.f32(gv)
+		for _, act := range []device.Act{device.ActReLU, device.ActGELU} {
+			a, d := p.rand(n, 2), p.f32(p.host(dy))
+			dx, dg, db := p.nan(n), p.nan(c), p.nan(c)
+			p.c.BatchNormActBackward(act, a.c, x.c, d.c, cm.c, cv.c, gamma.c, outer, c, inner, eps, dx.c, dg.c, db.c)
+			p.g.BatchNormActBackward(act, a.g, x.g, d.g, cm.g, cv.g, gamma.g, outer, c, inner, eps, dx.g, dg.g, db.g)
+			what := fmt.Sprintf("bn+%v bwd %v", act, s)
+			p.check(what+" dz", d, 2e-6, 1e-5)
+			p.check(what+" dbeta", db, 2.2e-6*m, 1e-5)
+			p.check(what+" dgamma", dg, 4e-6*m, 1e-5)
+			p.check(what+" dx", dx, 1e-4, 1e-4)
+		}
 	}
 }

@@ -467,27 +467,36 @@ func (b *Backend) AvgPoolBackward(g device.PoolGeom, dy, dx device.Buffer) {
 	kernels.AvgPoolBwd(b.k(), pool(g), ptr(dy), ptr(dx))
 }
 
-// AddBias: see device.Backend (bias and ReLU fused).
+// AddBias: see device.Backend (bias and ReLU fused: bias_act_f32 in place).
 func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool) {
-	kernels.BiasAdd(b.k(), ptr(y), ptr(bias), outer, c, inner, relu)
+	act := device.ActNone
+	if relu {
+		act = device.ActReLU
+	}
+	kernels.BiasAct(b.k(), ptr(y), ptr(y), ptr(bias), outer, c, inner, int(act))
+}
+
+// BiasAct: see device.Backend (bias_act_f32).
+func (b *Backend) BiasAct(z, y, bias device.Buffer, outer, c, inner int, act device.Act) {
+	kernels.BiasAct(b.k(), ptr(z), ptr(y), ptr(bias), outer, c, inner, int(act))
 }
 
 // BiasGrad: see device.Backend. One launch of bias_grad_f32, deterministic;
 // its unit sums go to the scratch, its tickets to the counters.
 func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
-	b.biasGrad(dy, nil, db, outer, c, inner)
+	b.biasGrad(device.ActNone, nil, dy, db, outer, c, inner)
 }
 
-// ReLUBiasGrad: see device.Backend (bias_grad_f32 with the mask y).
-func (b *Backend) ReLUBiasGrad(y, dy, db device.Buffer, outer, c, inner int) {
-	b.biasGrad(dy, y, db, outer, c, inner)
+// ActBiasGrad: see device.Backend (bias_grad_f32 with the activation).
+func (b *Backend) ActBiasGrad(act device.Act, a, dy, db device.Buffer, outer, c, inner int) {
+	b.biasGrad(act, a, dy, db, outer, c, inner)
 }
 
-func (b *Backend) biasGrad(dy, y, db device.Buffer, outer, c, inner int) {
+func (b *Backend) biasGrad(act device.Act, a, dy, db device.Buffer, outer, c, inner int) {
 	if !b.growScratch(c*kernels.BiasGradUnits(outer, inner)) || !b.growCounts(c) {
 		return
 	}
-	kernels.BiasGrad(b.k(), ptr(dy), ptr(y), ptr(db), b.scratch, b.counts, outer, c, inner)
+	kernels.BiasGrad(b.k(), ptr(dy), ptr(a), ptr(db), b.scratch, b.counts, outer, c, inner, int(act))
 }
 
 // growCounts makes the counters (int32, zero between launches: the

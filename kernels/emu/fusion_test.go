@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/trainer-go/trainer/device"
 )
 
 // reluInputs are pool inputs for the ReLU fusion: random normals; mostly
@@ -81,38 +83,130 @@ func TestMaxPoolReLU(t *testing.T) {
 	}
 }
 
-// TestReLUBiasGrad: bias_grad_f32 with the ReLU mask equals relu_bwd_f32
-// followed by bias_grad_f32 without it, bit for bit: the masked dy it
-// writes back and db, under every launch configuration (blocks of 7 and 32
-// threads, reversed: the barrier emulation's interleavings), for shapes of
-// one unit and of many (a last block adding the unit sums, more of them
-// than there are lanes in the last shape), and it leaves
-// its tickets at zero (BiasGrad checks).
-func TestReLUBiasGrad(t *testing.T) {
-	for _, s := range append(biasShapes, [3]int{1, 1, 1<<20 + 12345}) { // the last: 260 units, more than the lanes
+// TestActBiasGrad: bias_grad_f32 with an activation's backward equals
+// relu_bwd_f32 or gelu_bwd_f32 followed by bias_grad_f32 without it, bit for
+// bit: the dy it writes back and db, under every launch configuration
+// (blocks of 7 and 32 threads, reversed: the barrier emulation's
+// interleavings), for shapes of one unit and of many (a last block adding
+// the unit sums, more of them than there are lanes in the last shape), and
+// it leaves its tickets at zero (BiasGrad checks).
+func TestActBiasGrad(t *testing.T) {
+	for _, s := range append(biasShapes, [3]int{1, 1, 1<<20 + 12345}) { // the last: 260 units
+		for _, act := range []device.Act{device.ActReLU, device.ActGELU} {
+			t.Run(fmt.Sprintf("%v/%v", s, act), func(t *testing.T) {
+				outer, c, inner := s[0], s[1], s[2]
+				n := outer * c * inner
+				r := rng(t)
+				dy0, a := randF32(r, n), randF32(r, n)
+				for i := range a {
+					if r.IntN(5) == 0 {
+						a[i] = 0 // the ReLU's zeros
+					}
+				}
+				got := each(t, func(cfg Config) ([]any, error) {
+					dy, db := append([]float32(nil), dy0...), nans(c)
+					return []any{dy, db}, ActBiasGrad(cfg, act, a, dy, db, outer, c, inner)
+				})
+				dy, db := append([]float32(nil), dy0...), nans(c)
+				var err error
+				if act == device.ActReLU {
+					err = ReLUBackward(GPU, a, dy, dy, n)
+				} else {
+					err = GELUBackward(GPU, a, dy, dy, n)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := BiasGrad(GPU, dy, db, outer, c, inner); err != nil {
+					t.Fatal(err)
+				}
+				bitsEqual(t, "dy", got[0], dy)
+				bitsEqual(t, "db", got[1], db)
+			})
+		}
+	}
+}
+
+// TestBiasAct: bias_act_f32 with the GELU equals the bias add (bias_act_f32
+// with no activation) followed by gelu_fwd_f32, bit for bit, z and y, and
+// in place (y = z) with the ReLU it is AddBias's reference.
+func TestBiasAct(t *testing.T) {
+	for _, s := range biasShapes[:6] {
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			outer, c, inner := s[0], s[1], s[2]
 			n := outer * c * inner
 			r := rng(t)
-			dy0, y := randF32(r, n), randF32(r, n)
-			for i := range y {
-				if r.IntN(5) == 0 {
-					y[i] = 0 // the ReLU's zeros
-				}
-			}
+			z0, bias := randF32(r, n), randF32(r, c)
 			got := each(t, func(cfg Config) ([]any, error) {
-				dy, db := append([]float32(nil), dy0...), nans(c)
-				return []any{dy, db}, ReLUBiasGrad(cfg, y, dy, db, outer, c, inner)
+				z, y := append([]float32(nil), z0...), nans(n)
+				return []any{z, y}, BiasAct(cfg, z, y, bias, outer, c, inner, device.ActGELU)
 			})
-			dy, db := append([]float32(nil), dy0...), nans(c)
-			if err := ReLUBackward(GPU, y, dy, dy, n); err != nil {
+			z, y := append([]float32(nil), z0...), nans(n)
+			if err := AddBias(GPU, z, bias, outer, c, inner, false); err != nil {
 				t.Fatal(err)
 			}
-			if err := BiasGrad(GPU, dy, db, outer, c, inner); err != nil {
+			if err := GELUForward(GPU, z, y, n); err != nil {
 				t.Fatal(err)
 			}
-			bitsEqual(t, "dy", got[0], dy)
-			bitsEqual(t, "db", got[1], db)
+			bitsEqual(t, "z", got[0], z)
+			bitsEqual(t, "y", got[1], y)
+			zr := append([]float32(nil), z0...)
+			if err := BiasAct(GPU, zr, zr, bias, outer, c, inner, device.ActReLU); err != nil {
+				t.Fatal(err)
+			}
+			bitsEqual(t, "relu in place", zr, refAddBias(z0, bias, outer, c, inner, true))
 		})
+	}
+}
+
+// TestBatchNormActBackward: the activation's backward fused into the first
+// pass of BatchNorm's dbeta sums equals relu_bwd_f32 or gelu_bwd_f32 followed
+// by the unfused backward, bit for bit: dz (written over dy), dx, dgamma and
+// dbeta, under every launch configuration, for shapes of one, two and three
+// reduction passes, dx apart and in place.
+func TestBatchNormActBackward(t *testing.T) {
+	const eps = 1e-3
+	for _, s := range bnShapes {
+		for _, act := range []device.Act{device.ActReLU, device.ActGELU} {
+			t.Run(fmt.Sprintf("%v/%v", s, act), func(t *testing.T) {
+				outer, c, inner := s[0], s[1], s[2]
+				n := outer * c * inner
+				x := bnInput(t, outer, c, inner)
+				mean, variance, gamma, _ := bnParams(t, x, outer, c, inner)
+				r := rng(t)
+				dy0, a := randF32(r, n), randF32(r, n)
+				for i := range a {
+					if r.IntN(4) == 0 {
+						a[i] = 0
+					}
+				}
+				got := each(t, func(cfg Config) ([]any, error) {
+					dy, dx, dg, db := clone(dy0), nans(n), nans(c), nans(c)
+					if err := BatchNormActBackward(cfg, act, a, x, dy, mean, variance, gamma, outer, c, inner, eps, dx, dg, db); err != nil {
+						return nil, err
+					}
+					d2, dg2, db2 := clone(dy0), nans(c), nans(c)
+					return []any{dy, dx, dg, db, d2}, BatchNormActBackward(cfg, act, a, x, d2, mean, variance, gamma, outer, c, inner, eps, d2, dg2, db2)
+				})
+				dz, dx, dg, db := clone(dy0), nans(n), nans(c), nans(c)
+				var err error
+				if act == device.ActReLU {
+					err = ReLUBackward(GPU, a, dz, dz, n)
+				} else {
+					err = GELUBackward(GPU, a, dz, dz, n)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := BatchNormBackward(GPU, x, dz, mean, variance, gamma, outer, c, inner, eps, dx, dg, db); err != nil {
+					t.Fatal(err)
+				}
+				bitsEqual(t, "dz", got[0], dz)
+				bitsEqual(t, "dx", got[1], dx)
+				bitsEqual(t, "dgamma", got[2], dg)
+				bitsEqual(t, "dbeta", got[3], db)
+				bitsEqual(t, "dx in place", got[4], dx)
+			})
+		}
 	}
 }

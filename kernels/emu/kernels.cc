@@ -199,7 +199,7 @@ const Entry table[] = {
     KERNEL(maxpool_bwd_f32),
     KERNEL(avgpool_fwd_f32),
     KERNEL(avgpool_bwd_f32),
-    KERNEL(bias_add_f32),
+    KERNEL(bias_act_f32),
     KERNEL_BARRIERS(bias_grad_f32),
     KERNEL(relu_fwd_f32),
     KERNEL(relu_bwd_f32),

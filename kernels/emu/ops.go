@@ -238,47 +238,58 @@ func AvgPoolBackward(cfg Config, g device.PoolGeom, dy, dx []float32) error {
 	return with(cfg, func(l *launcher) { kernels.AvgPoolBwd[any](l, poolOf(g), dy, dx) })
 }
 
-// AddBias runs bias_add_f32.
+// AddBias runs bias_act_f32 in place (y as z and y) with act ReLU or
+// none (Backend.AddBias).
 func AddBias(cfg Config, y, bias []float32, outer, c, inner int, relu bool) error {
-	y, err := need("AddBias", "y", y, outer*c*inner)
+	act := device.ActNone
+	if relu {
+		act = device.ActReLU
+	}
+	return BiasAct(cfg, y, y, bias, outer, c, inner, act)
+}
+
+// BiasAct runs bias_act_f32 (Backend.BiasAct); y may be z.
+func BiasAct(cfg Config, z, y, bias []float32, outer, c, inner int, act device.Act) error {
+	if err := needAll("BiasAct", outer*c*inner, &z, &y); err != nil {
+		return err
+	}
+	bias, err := need("BiasAct", "bias", bias, c)
 	if err != nil {
 		return err
 	}
-	if bias, err = need("AddBias", "bias", bias, c); err != nil {
-		return err
-	}
-	return with(cfg, func(l *launcher) { kernels.BiasAdd[any](l, y, bias, outer, c, inner, relu) })
+	return with(cfg, func(l *launcher) { kernels.BiasAct[any](l, z, y, bias, outer, c, inner, int(act)) })
 }
 
 // BiasGrad runs bias_grad_f32 (Backend.BiasGrad) with its scratch: the
 // unit sums (NaN to begin with: each must be written before it is read)
 // and the tickets (zeros, which the kernel must leave as zeros).
 func BiasGrad(cfg Config, dy, db []float32, outer, c, inner int) error {
-	return biasGrad(cfg, dy, nil, db, outer, c, inner)
+	return biasGrad(cfg, device.ActNone, nil, dy, db, outer, c, inner)
 }
 
-// ReLUBiasGrad runs bias_grad_f32 with the ReLU mask y (the ReLU's
-// output): dy is overwritten with the masked gradient.
-func ReLUBiasGrad(cfg Config, y, dy, db []float32, outer, c, inner int) error {
-	if y == nil {
-		return fmt.Errorf("ReLUBiasGrad: y is nil")
+// ActBiasGrad runs bias_grad_f32 with an activation's backward
+// (Backend.ActBiasGrad): a is the ReLU's output or the GELU's input; dy is
+// overwritten with the activation's gradient.
+func ActBiasGrad(cfg Config, act device.Act, a, dy, db []float32, outer, c, inner int) error {
+	if a == nil || act == device.ActNone {
+		return fmt.Errorf("ActBiasGrad: no activation (%v) or no input", act)
 	}
-	return biasGrad(cfg, dy, y, db, outer, c, inner)
+	return biasGrad(cfg, act, a, dy, db, outer, c, inner)
 }
 
-func biasGrad(cfg Config, dy, y, db []float32, outer, c, inner int) error {
+func biasGrad(cfg Config, act device.Act, a, dy, db []float32, outer, c, inner int) error {
 	dy, err := need("BiasGrad", "dy", dy, outer*c*inner)
 	if err != nil {
 		return err
 	}
-	if y, err = opt("BiasGrad", "y", y, outer*c*inner); err != nil {
+	if a, err = opt("BiasGrad", "a", a, outer*c*inner); err != nil {
 		return err
 	}
 	if db, err = need("BiasGrad", "db", db, c); err != nil {
 		return err
 	}
 	part, count := nanF32(c*kernels.BiasGradUnits(outer, inner)), make([]int32, c)
-	if err := with(cfg, func(l *launcher) { kernels.BiasGrad[any](l, dy, y, db, part, count, outer, c, inner) }); err != nil {
+	if err := with(cfg, func(l *launcher) { kernels.BiasGrad[any](l, dy, a, db, part, count, outer, c, inner, int(act)) }); err != nil {
 		return err
 	}
 	for ch, v := range count {
@@ -476,8 +487,8 @@ func BatchNormStats(cfg Config, x, mean, variance []float32, outer, c, inner int
 	steps, at := bnScratch(outer, c, inner)
 	m := float32(outer * inner)
 	return with(cfg, func(l *launcher) {
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, x, []float32(nil), []float32(nil), []float32(nil), mean, c, m, at)
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumSqDev, x, []float32(nil), mean, []float32(nil), variance, c, m, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, x, []float32(nil), []float32(nil), []float32(nil), []float32(nil), mean, 0, c, m, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumSqDev, x, []float32(nil), mean, []float32(nil), []float32(nil), variance, 0, c, m, at)
 	})
 }
 
@@ -505,9 +516,24 @@ func BatchNormForward(cfg Config, x, mean, variance, gamma, beta []float32, oute
 // BatchNormBackward runs bn_invstd_f32, the channel_sum_f32 passes of
 // dbeta (term dz) and dgamma (term dz*xhat), then bn_bwd_f32; dx may be dz.
 func BatchNormBackward(cfg Config, x, dz, mean, variance, gamma []float32, outer, c, inner int, eps float32, dx, dgamma, dbeta []float32) error {
+	return BatchNormActBackward(cfg, device.ActNone, nil, x, dz, mean, variance, gamma, outer, c, inner, eps, dx, dgamma, dbeta)
+}
+
+// BatchNormActBackward is BatchNormBackward with the activation's backward
+// fused into the first pass of dbeta's sums (Backend.BatchNormActBackward):
+// dy, the activation's output gradient, is overwritten with dz; a is the
+// ReLU's output or the GELU's input.
+func BatchNormActBackward(cfg Config, act device.Act, a, x, dz, mean, variance, gamma []float32, outer, c, inner int, eps float32, dx, dgamma, dbeta []float32) error {
 	n := outer * c * inner
 	if err := needAll("BatchNormBackward", n, &x, &dz, &dx); err != nil {
 		return err
+	}
+	a, err := opt("BatchNormBackward", "a", a, n)
+	if err != nil {
+		return err
+	}
+	if (a == nil) != (act == device.ActNone) {
+		return fmt.Errorf("BatchNormActBackward: activation %v with a %v", act, a != nil)
 	}
 	if err := needAll("BatchNormBackward", c, &mean, &variance, &gamma, &dgamma, &dbeta); err != nil {
 		return err
@@ -516,8 +542,8 @@ func BatchNormBackward(cfg Config, x, dz, mean, variance, gamma []float32, outer
 	inv := nanF32(c)
 	return with(cfg, func(l *launcher) {
 		kernels.BNInvStd[any](l, variance, inv, c, eps)
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, dz, []float32(nil), []float32(nil), []float32(nil), dbeta, c, 1, at)
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumYXhat, x, dz, mean, inv, dgamma, c, 1, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, dz, []float32(nil), []float32(nil), []float32(nil), a, dbeta, int(act), c, 1, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumYXhat, x, dz, mean, inv, []float32(nil), dgamma, 0, c, 1, at)
 		kernels.BNBwd[any](l, x, dz, mean, inv, gamma, dgamma, dbeta, dx, outer, c, inner)
 	})
 }
