@@ -226,6 +226,14 @@ type Backend interface {
 	//   p = p - lr*g
 	// buf starts at zero, which gives PyTorch's first step buf = g.
 	SGD(params, grads, buf Buffer, n int, lr, momentum, l2 float32, nesterov bool)
+	// OptimizerStep is one update of the segments segs of the flat buffers
+	// (no two overlapping, in increasing order), each as Adam (s.Kind adam
+	// or adamw; m, v its moments), SGD (m its momentum buffer; v unused) or
+	// RMSprop (v its square average, m its momentum buffer) on the
+	// segment's elements with the coefficients s.Scalars(segment), bit for
+	// bit. Elements outside the segments are not touched. The GPU runs it
+	// as one launch for all the segments.
+	OptimizerStep(params, grads, m, v Buffer, segs []OptimSegment, s OptimStep)
 	// RMSprop is PyTorch's RMSprop step (centered=False) on n elements:
 	//   g = grad + l2*p
 	//   sq = alpha*sq + (1-alpha)*g*g

@@ -3,7 +3,7 @@
 // loads one module). The host emulator (emu/) compiles it too. Order
 // matters where a file uses another's helpers: pointwise.cu uses
 // augment.cu's hash, norm.cu and elementwise.cu pointwise.cu's GELU,
-// conv.cu bf16.cu's rounding.
+// conv.cu bf16.cu's rounding, optim.cu adam.cu's segment table.
 #include "bf16.cu"
 #include "conv.cu"
 #include "pool.cu"

@@ -121,8 +121,8 @@ var Kernels = []*Kernel{
 	Im2ColKernel, Im2ColBF16Kernel, Col2ImKernel,
 	MaxPoolFwdKernel, MaxPoolBwdKernel, AvgPoolFwdKernel, AvgPoolBwdKernel,
 	BiasActKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
-	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,
-	SGDKernel, RMSpropKernel,
+	SoftmaxXentKernel, AdamKernel, AdamSegKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,
+	SGDKernel, RMSpropKernel, SGDSegKernel, RMSpropSegKernel,
 	GELUFwdKernel, GELUBwdKernel, AddKernel, AxpbyKernel, DropoutKernel,
 	ChannelSumKernel, BNInvStdKernel, BNFwdKernel, BNBwdKernel,
 }

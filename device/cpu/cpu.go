@@ -78,8 +78,9 @@ type Backend struct {
 	jTransl  augmentJob
 	jRound   roundJob
 
-	bnChans []bnChan  // per-channel scratch of the BatchNorm ops
-	masked  []float32 // MaxPoolReLUBackward's masked output gradient
+	bnChans  []bnChan  // per-channel scratch of the BatchNorm ops
+	masked   []float32 // MaxPoolReLUBackward's masked output gradient
+	segViews [4]buf    // OptimizerStep's views of one segment
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).

@@ -194,3 +194,48 @@ func testBatchNormActBackward(t *testing.T, p *pair) {
 		}
 	}
 }
+
+// TestOptimizerStep: the one-launch optimiser update over segments with
+// different learning-rate factors and weight decays (and a gap) on the GPU
+// against the CPU (each segment's plain update), bit for bit, parameters
+// and state, three steps of every update rule; one kernel launch a step,
+// the table uploaded once.
+func TestOptimizerStep(t *testing.T) { eachGPU(t, testOptimizerStep) }
+
+func testOptimizerStep(t *testing.T, p *pair) {
+	segs := []device.OptimSegment{{Off: 0, N: 5000, LRFactor: 1, WeightDecay: 5e-4}, {Off: 5000, N: 77, LRFactor: 1, WeightDecay: 0},
+		{Off: 5077, N: 3000, LRFactor: 0.25, WeightDecay: 1e-2}, {Off: 9000, N: 1234, LRFactor: 10, WeightDecay: 0}}
+	n := device.SegmentsEnd(segs)
+	for _, s := range []device.OptimStep{
+		{Kind: device.OptimAdam, LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+		{Kind: device.OptimAdamW, LR: 3e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+		{Kind: device.OptimSGD, LR: 0.1, Momentum: 0.9, Nesterov: true},
+		{Kind: device.OptimRMSprop, LR: 0.01, Alpha: 0.99, Eps: 1e-8, Momentum: 0.5},
+	} {
+		par, m := p.rand(n, 1), p.rand(n, 0.1)
+		v := p.f32(positive(p, n, 0.01))
+		g := p.rand(n, 1)
+		var launches []int
+		for step := 1; step <= 3; step++ {
+			s.T = step
+			before := 0
+			if gb, ok := p.g.(*Backend); ok {
+				before = gb.Launches().Kernels
+			}
+			p.c.OptimizerStep(par.c, g.c, m.c, v.c, segs, s)
+			p.g.OptimizerStep(par.g, g.g, m.g, v.g, segs, s)
+			if gb, ok := p.g.(*Backend); ok {
+				launches = append(launches, gb.Launches().Kernels-before)
+			}
+		}
+		what := fmt.Sprintf("optimizer step %v", s.Kind)
+		p.checkBits(what+" params", par)
+		p.checkBits(what+" m", m)
+		p.checkBits(what+" v", v)
+		for i, l := range launches {
+			if l != 1 {
+				t.Errorf("%s: step %d launched %d kernels", what, i+1, l)
+			}
+		}
+	}
+}

@@ -12,8 +12,10 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"github.com/trainer-go/trainer/cuda"
@@ -46,6 +48,7 @@ type Backend struct {
 	scratchLen int            // floats
 	counts     cuda.DevicePtr // the reductions' tickets (int32, zero between launches)
 	countsLen  int
+	segTables  []segTable // the optimiser's segment tables on the device
 	plans      map[[3]int]reducePlan
 
 	prec device.Precision // the GEMMs' precision (Options.Precision)
@@ -287,7 +290,7 @@ func (b *Backend) download(src device.Buffer, dt device.DType, off int, dst []by
 	return nil
 }
 
-func bytesOf[T float32 | int32 | uint8](v []T) []byte {
+func bytesOf[T float32 | int32 | uint8 | float64](v []T) []byte {
 	if len(v) == 0 {
 		return nil
 	}
@@ -341,6 +344,10 @@ func (b *Backend) Close() error {
 		b.d.MemFree(b.counts)
 		b.counts, b.countsLen = 0, 0
 	}
+	for _, t := range b.segTables {
+		b.d.MemFree(t.ptr)
+	}
+	b.segTables = nil
 	b.args.Free()
 	err := b.d.Close()
 	b.d = nil
@@ -580,6 +587,72 @@ func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
 // is the plain loss, bit for bit).
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
 	kernels.SoftmaxXent(b.k(), ptr(logits), ptr(labels), n, k, gradScale, smoothing, ptr(dlogits), ptr(stats))
+}
+
+// segTable is a segment table (device.SegmentTable) uploaded for
+// OptimizerStep, with the segments it was made from.
+type segTable struct {
+	segs []device.OptimSegment
+	ptr  cuda.DevicePtr
+}
+
+// OptimizerStep: see device.Backend. One launch (adam_seg_f32, sgd_seg_f32
+// or rmsprop_seg_f32) reading the segments from a table in device memory,
+// uploaded the first time these segments are seen (a step with known
+// segments allocates and uploads nothing); the step's learning rate and
+// bias correction travel as kernel arguments.
+func (b *Backend) OptimizerStep(params, grads, m, v device.Buffer, segs []device.OptimSegment, s device.OptimStep) {
+	if len(segs) == 0 {
+		return
+	}
+	t, ok := b.segTable(segs)
+	if !ok {
+		return
+	}
+	n, lr := device.SegmentsEnd(segs), math.Float64bits(s.LR)
+	switch s.Kind {
+	case device.OptimAdam, device.OptimAdamW:
+		bc2, pb1 := s.BiasCorrection()
+		eps := s.Scalars(segs[0]).Eps // the same for every segment
+		kernels.AdamSeg(b.k(), ptr(params), ptr(grads), ptr(m), ptr(v), t, len(segs), n, lr, math.Float64bits(bc2), math.Float64bits(pb1),
+			float32(s.Beta1), float32(s.Beta2), eps, s.Kind == device.OptimAdamW)
+	case device.OptimSGD:
+		kernels.SGDSeg(b.k(), ptr(params), ptr(grads), ptr(m), t, len(segs), n, lr, float32(s.Momentum), s.Nesterov)
+	case device.OptimRMSprop:
+		kernels.RMSpropSeg(b.k(), ptr(params), ptr(grads), ptr(v), ptr(m), t, len(segs), n, lr, float32(s.Alpha), float32(s.Eps), float32(s.Momentum))
+	default:
+		b.keep(fmt.Errorf("gpu: OptimizerStep: unknown update %v", s.Kind))
+	}
+}
+
+// segTable is the device table of segs, uploaded (synchronously) when
+// these segments have not been seen before; ok is false when that failed
+// (the error is kept for Sync).
+func (b *Backend) segTable(segs []device.OptimSegment) (cuda.DevicePtr, bool) {
+	for _, t := range b.segTables {
+		if slices.Equal(t.segs, segs) {
+			return t.ptr, true
+		}
+	}
+	for i, g := range segs {
+		if g.Off < 0 || g.N < 0 || i > 0 && g.Off < segs[i-1].Off+segs[i-1].N {
+			b.keep(fmt.Errorf("gpu: OptimizerStep: segment %d (%+v) overlaps or precedes the one before: segments must be in increasing order", i, g))
+			return 0, false
+		}
+	}
+	tab := device.SegmentTable(segs)
+	p, err := b.d.MemAlloc(8*len(tab), "optimizer segment table")
+	if err != nil {
+		b.keep(err)
+		return 0, false
+	}
+	if err := b.upload(&buf{ptr: p, n: 2 * len(tab), dt: device.F32}, device.F32, 0, bytesOf(tab)); err != nil {
+		b.d.MemFree(p)
+		b.keep(err)
+		return 0, false
+	}
+	b.segTables = append(b.segTables, segTable{segs: slices.Clone(segs), ptr: p})
+	return p, true
 }
 
 // Adam: see device.Backend (L2 penalty and decoupled decay in the kernel).

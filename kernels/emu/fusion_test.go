@@ -210,3 +210,76 @@ func TestBatchNormActBackward(t *testing.T) {
 		}
 	}
 }
+
+// TestOptimizerSegments: one launch of adam_seg_f32, sgd_seg_f32 or
+// rmsprop_seg_f32 over a table of segments (different learning-rate factors
+// and weight decays, gaps between them) equals adam_f32, sgd_f32 or
+// rmsprop_f32 launched on each segment with device.OptimStep.Scalars, bit
+// for bit, parameters and state, under every launch configuration; the
+// elements in the gaps are not touched. Five steps, so that the bias
+// correction changes.
+func TestOptimizerSegments(t *testing.T) {
+	segs := []device.OptimSegment{{Off: 0, N: 700, LRFactor: 1, WeightDecay: 5e-4}, {Off: 700, N: 31, LRFactor: 1, WeightDecay: 0},
+		{Off: 731, N: 1000, LRFactor: 0.37, WeightDecay: 1e-2}, {Off: 1800, N: 333, LRFactor: 64, WeightDecay: 0}} // a gap at 1731..1800
+	n := device.SegmentsEnd(segs)
+	for _, s := range []device.OptimStep{
+		{Kind: device.OptimAdam, LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-7},
+		{Kind: device.OptimAdamW, LR: 3e-3, Beta1: 0.8, Beta2: 0.99, Eps: 1e-8},
+		{Kind: device.OptimSGD, LR: 0.1, Momentum: 0.9, Nesterov: true},
+		{Kind: device.OptimSGD, LR: 0.05},
+		{Kind: device.OptimRMSprop, LR: 0.01, Alpha: 0.99, Eps: 1e-8, Momentum: 0.5},
+		{Kind: device.OptimRMSprop, LR: 0.01, Alpha: 0.9, Eps: 1e-8},
+	} {
+		t.Run(fmt.Sprintf("%v momentum %v", s.Kind, s.Momentum), func(t *testing.T) {
+			r := rng(t)
+			p0, m0 := randF32(r, n), randF32(r, n)
+			v0 := make([]float32, n)
+			for i := range v0 {
+				v0[i] = r.Float32()
+			}
+			grads := make([][]float32, 5)
+			for i := range grads {
+				grads[i] = randF32(r, n)
+			}
+			got := each(t, func(cfg Config) ([]any, error) {
+				p, m, v := clone(p0), clone(m0), clone(v0)
+				for i, g := range grads {
+					st := s
+					st.T = i + 1
+					if err := OptimizerStep(cfg, p, g, m, v, segs, st); err != nil {
+						return nil, err
+					}
+				}
+				return []any{p, m, v}, nil
+			})
+			p, m, v := clone(p0), clone(m0), clone(v0)
+			for i, g := range grads {
+				st := s
+				st.T = i + 1
+				for _, sg := range segs {
+					c, lo, hi := st.Scalars(sg), sg.Off, sg.Off+sg.N
+					var err error
+					switch s.Kind {
+					case device.OptimAdam, device.OptimAdamW:
+						err = Adam(GPU, p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], sg.N, c.LR, float32(s.Beta1), float32(s.Beta2), c.Eps, c.L2, c.Decay)
+					case device.OptimSGD:
+						err = SGD(GPU, p[lo:hi], g[lo:hi], m[lo:hi], sg.N, c.LR, float32(s.Momentum), c.L2, s.Nesterov)
+					case device.OptimRMSprop:
+						err = RMSprop(GPU, p[lo:hi], g[lo:hi], v[lo:hi], m[lo:hi], sg.N, c.LR, float32(s.Alpha), c.Eps, c.L2, float32(s.Momentum))
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			bitsEqual(t, "p", got[0], p)
+			bitsEqual(t, "m", got[1], m)
+			bitsEqual(t, "v", got[2], v)
+			for i := 1731; i < 1800; i++ {
+				if math.Float32bits(got[0].([]float32)[i]) != math.Float32bits(p0[i]) {
+					t.Fatalf("p[%d] in the gap changed", i)
+				}
+			}
+		})
+	}
+}

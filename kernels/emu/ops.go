@@ -368,6 +368,36 @@ func Adam(cfg Config, p, g, m, v []float32, n int, lrT, beta1, beta2, eps, l2, d
 	return with(cfg, func(l *launcher) { kernels.Adam[any](l, p, g, m, v, n, lrT, beta1, beta2, eps, l2, decay) })
 }
 
+// OptimizerStep runs adam_seg_f32, sgd_seg_f32 or rmsprop_seg_f32 over
+// the segments (Backend.OptimizerStep): m and v as Backend.OptimizerStep
+// assigns them; those an update does not read may be nil.
+func OptimizerStep(cfg Config, p, g, m, v []float32, segs []device.OptimSegment, s device.OptimStep) error {
+	n := device.SegmentsEnd(segs)
+	if err := needAll("OptimizerStep", n, &p, &g); err != nil {
+		return err
+	}
+	m, err := opt("OptimizerStep", "m", m, n)
+	if err != nil {
+		return err
+	}
+	if v, err = opt("OptimizerStep", "v", v, n); err != nil {
+		return err
+	}
+	tab, lr := device.SegmentTable(segs), math.Float64bits(s.LR)
+	return with(cfg, func(l *launcher) {
+		switch s.Kind {
+		case device.OptimAdam, device.OptimAdamW:
+			bc2, pb1 := s.BiasCorrection()
+			kernels.AdamSeg[any](l, p, g, m, v, tab, len(segs), n, lr, math.Float64bits(bc2), math.Float64bits(pb1),
+				float32(s.Beta1), float32(s.Beta2), s.Scalars(segs[0]).Eps, s.Kind == device.OptimAdamW)
+		case device.OptimSGD:
+			kernels.SGDSeg[any](l, p, g, m, tab, len(segs), n, lr, float32(s.Momentum), s.Nesterov)
+		case device.OptimRMSprop:
+			kernels.RMSpropSeg[any](l, p, g, v, m, tab, len(segs), n, lr, float32(s.Alpha), float32(s.Eps), float32(s.Momentum))
+		}
+	})
+}
+
 // needAll cuts each of the slices to n elements, or fails when one is nil or
 // shorter.
 func needAll(op string, n int, s ...*[]float32) error {
