@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trainer-go/trainer/cuda"
+	"github.com/trainer-go/trainer/device"
+	"github.com/trainer-go/trainer/kernels"
 	"github.com/trainer-go/trainer/model"
 )
 
@@ -86,4 +89,80 @@ func TestSeedLaunches(t *testing.T) {
 		}
 	}
 	t.Logf("seed CNN, batch %d, per training step: %d kernel launches fused (%d unfused) and %d cuBLAS GEMMs", bs, got.Kernels, unf.Kernels, got.Gemms)
+}
+
+// dryDev is emuDev that counts without computing: a launch's packing is
+// checked against the kernel's signature, nothing runs, and GEMMs and
+// memsets do nothing (the memory stays untouched, so large models cost
+// little); for counting the launches of large models quickly.
+type dryDev struct{ emuDev }
+
+func (d *dryDev) MemsetD8(p cuda.DevicePtr, v uint8, bytes int) error { return nil }
+
+func (d *dryDev) Launch(k *kernels.Kernel, grid, block int, args *cuda.Args) error {
+	if args.Err() != nil {
+		return args.Err()
+	}
+	return checkPacking(k, args)
+}
+
+func (d *dryDev) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	return nil
+}
+
+func (d *dryDev) GemmBF16(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	return nil
+}
+
+// TestPresetLaunches counts the launches of a training step of each preset
+// with its recipe's optimiser (resnet20 and airbench94 at batch 128,
+// the seed CNN at 32 and 128), with the fused ops and without: the fused
+// step launches fewer kernels and the same GEMMs.
+func TestPresetLaunches(t *testing.T) {
+	nwd := 2.08e-5
+	for _, c := range []struct {
+		spec string
+		bs   int
+		opt  model.OptimConfig
+	}{
+		{"seed", 32, model.DefaultAdam},
+		{"seed", 128, model.DefaultAdam},
+		{"resnet20", 128, model.OptimConfig{Kind: "sgd", Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4}},
+		{"airbench94", 128, model.OptimConfig{Kind: "sgd", Momentum: 0.85, Nesterov: true, WeightDecay: 0.00133, NormLRFactor: 64, NormWeightDecay: &nwd}},
+	} {
+		var got [2]Launches
+		for i, fuse := range []bool{true, false} {
+			g := newBackend(&dryDev{emuDev{t: t}}, "GPU backend, launches counted only", 1<<40, device.PrecisionFP32, true)
+			net, err := model.Plan(c.spec, model.Shape{C: 3, H: 32, W: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			net.SetFusion(fuse)
+			if err := net.Build(g, c.bs, 1); err != nil {
+				t.Fatal(err)
+			}
+			n := 2 * c.bs
+			d := &model.Data{Images: make([]uint8, n*3072), Labels: make([]int32, n), N: n}
+			tr, err := model.NewTrainer(net, d, nil, model.TrainOptions{Batch: c.bs, LR: 0.01, Optim: c.opt, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Step(0)
+			before := g.Launches()
+			tr.Step(1)
+			after := g.Launches()
+			got[i] = Launches{Kernels: after.Kernels - before.Kernels, Gemms: after.Gemms - before.Gemms}
+			tr.Close()
+			net.Close()
+			if err := g.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got[0].Kernels >= got[1].Kernels || got[0].Gemms != got[1].Gemms {
+			t.Errorf("%s batch %d: fused %+v, unfused %+v", c.spec, c.bs, got[0], got[1])
+		}
+		t.Logf("%s, batch %d, per training step: %d kernel launches fused (%d unfused), %d GEMMs", c.spec, c.bs, got[0].Kernels, got[1].Kernels, got[0].Gemms)
+	}
 }
