@@ -17,6 +17,7 @@
 #include "../all.cu"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -31,26 +32,138 @@
 namespace {
 
 // ---- coroutines for kernels with barriers (see cuda_host.h) ----
+//
+// A fiber is one thread of a block with its own stack. Switching saves the
+// callee-saved registers and the stack pointer and loads another's: on
+// x86-64 with a few instructions (emu_switch below: what the SysV ABI
+// asks a call to preserve, the SSE and x87 control words included), which
+// keeps the block's threads cheap to interleave; elsewhere, or built with
+// -DEMU_UCONTEXT, with swapcontext (which also saves the signal mask, a
+// system call per switch).
 
-// fiber is one thread of a block, run as a coroutine.
+const size_t fiberStack = 64 << 10;
+
+#if defined(__x86_64__) && !defined(EMU_UCONTEXT)
+
+// emu_switch(save, load) stores the caller's stack pointer, with its
+// callee-saved registers pushed below it, in *save, and continues on load,
+// popping what a previous emu_switch (or fiberStart) left there.
+extern "C" void emu_switch(void** save, void* load);
+asm(R"(
+    .text
+    .p2align 4
+    .type emu_switch, @function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch, .-emu_switch
+)");
+
 struct fiber {
-    ucontext_t ctx;
+    void* sp;
     std::unique_ptr<char[]> stack; // fiberStack bytes, allocated once per launching thread
     bool done;
 };
 
-const size_t fiberStack = 64 << 10;
+thread_local void* schedSP;
 
-thread_local ucontext_t sched;               // the launch's own context
+#else
+
+struct fiber {
+    ucontext_t ctx;
+    std::unique_ptr<char[]> stack;
+    bool done;
+};
+
+thread_local ucontext_t sched;
+
+#endif
+
 thread_local fiber* current = nullptr;       // the running fiber, nullptr outside a barrier launch
 thread_local const std::function<void()>* body = nullptr;
 thread_local bool strayBarrier = false;      // __syncthreads outside a barrier launch
 thread_local std::vector<fiber> fibers;
 
-void trampoline()
+// toSched returns from the running fiber to the launch.
+void toSched()
+{
+#if defined(__x86_64__) && !defined(EMU_UCONTEXT)
+    emu_switch(&current->sp, schedSP);
+#else
+    swapcontext(&current->ctx, &sched);
+#endif
+}
+
+// fiberMain is where a fiber starts: the thread's whole run, then back to
+// the launch for good.
+void fiberMain()
 {
     (*body)();
-    current->done = true; // uc_link returns to sched
+    current->done = true;
+    toSched();
+    __builtin_trap(); // a finished fiber is never resumed
+}
+
+// fiberStart prepares fb to run fiberMain on its stack from the start.
+void fiberStart(fiber& fb)
+{
+    if (!fb.stack) {
+        fb.stack.reset(new char[fiberStack]);
+    }
+    fb.done = false;
+#if defined(__x86_64__) && !defined(EMU_UCONTEXT)
+    // The frame emu_switch pops: control words, r15..rbp (zeros), then
+    // fiberMain as the return address, which leaves the stack pointer at
+    // 8 mod 16, as after a call.
+    uintptr_t top = ((uintptr_t)fb.stack.get() + fiberStack) & ~(uintptr_t)15;
+    void** sp = (void**)(top - 16);
+    sp[0] = (void*)fiberMain;
+    for (int r = 1; r <= 6; ++r) {
+        sp[-r] = nullptr;
+    }
+    unsigned int ctl[2] = {0, 0};
+    asm volatile("stmxcsr %0" : "=m"(ctl[0]));
+    asm volatile("fnstcw %0" : "=m"(ctl[1]));
+    sp[-7] = (void*)((uintptr_t)ctl[0] | (uintptr_t)(ctl[1] & 0xffff) << 32);
+    fb.sp = (void*)(sp - 7);
+#else
+    getcontext(&fb.ctx);
+    fb.ctx.uc_stack.ss_sp = fb.stack.get();
+    fb.ctx.uc_stack.ss_size = fiberStack;
+    fb.ctx.uc_link = nullptr;
+    makecontext(&fb.ctx, fiberMain, 0);
+#endif
+}
+
+// resume runs fb until it reaches a barrier or ends.
+void resume(fiber& fb)
+{
+    current = &fb;
+#if defined(__x86_64__) && !defined(EMU_UCONTEXT)
+    emu_switch(&schedSP, fb.sp);
+#else
+    swapcontext(&sched, &fb.ctx);
+#endif
+    current = nullptr;
 }
 
 } // namespace
@@ -61,7 +174,7 @@ void __syncthreads(void)
         strayBarrier = true;
         return;
     }
-    swapcontext(&current->ctx, &sched);
+    toSched();
 }
 
 namespace {
@@ -76,16 +189,7 @@ void runBlockFibers(int block, int reverse, const std::function<void()>& f)
     }
     body = &f;
     for (int t = 0; t < block; ++t) {
-        fiber& fb = fibers[t];
-        if (!fb.stack) {
-            fb.stack.reset(new char[fiberStack]);
-        }
-        fb.done = false;
-        getcontext(&fb.ctx);
-        fb.ctx.uc_stack.ss_sp = fb.stack.get();
-        fb.ctx.uc_stack.ss_size = fiberStack;
-        fb.ctx.uc_link = &sched;
-        makecontext(&fb.ctx, trampoline, 0);
+        fiberStart(fibers[t]);
     }
     for (int live = block; live > 0;) {
         live = 0;
@@ -96,9 +200,7 @@ void runBlockFibers(int block, int reverse, const std::function<void()>& f)
                 continue;
             }
             threadIdx = {(unsigned)t, 0, 0};
-            current = &fb;
-            swapcontext(&sched, &fb.ctx);
-            current = nullptr;
+            resume(fb);
             live += fb.done ? 0 : 1;
         }
     }
