@@ -19,9 +19,10 @@ import (
 // a GPU: device memory is C memory from emu.Malloc (a "device pointer" is its
 // address, fenced by guard zones), a launch hands the Backend's packed
 // parameter buffer, the very kernelParams it would give cuLaunchKernel, to the
-// emulator's host-compiled kernel, and Sgemm is a plain column-major
-// reference GEMM in float64 (cuBLAS is not emulated: what this checks of
-// Gemm is the Backend's operand swap and leading dimensions).
+// emulator's host-compiled kernel, and Sgemm and GemmBF16 are a plain
+// column-major reference GEMM in float64, GemmBF16 reading bfloat16
+// operands (cuBLAS is not emulated: what this checks of Gemm is the
+// Backend's operand swap, leading dimensions and operand types).
 //
 // Every launch is also checked against the kernel's C signature as the C++
 // compiler sees it (emu.Signatures): the number of arguments and, slot by
