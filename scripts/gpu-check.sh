@@ -132,7 +132,7 @@ sanitize() {
   [ "$DRY_RUN" = 1 ] && cat "$log"
   grep -E -- '--- FAIL|ERROR SUMMARY' "$log" | tail -20
   errors=$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$log" | tail -1)
-  kernels=$(grep -oE '(in|at) [A-Za-z_][A-Za-z0-9_]*_f32' "$log" | awk '{print $2}' | sort | uniq -c | sort -rn | head -5 | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
+  kernels=$(grep -oE '(in|at) [A-Za-z_][A-Za-z0-9_]*_(f32|bf16)' "$log" | awk '{print $2}' | sort | uniq -c | sort -rn | head -5 | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
   if [ -z "$errors" ] && [ "$DRY_RUN" = 0 ]; then
     row "sanitizer $tool $name (exit $rc)" "did not finish: $(grep -v -e '^========= COMPUTE-SANITIZER' -e '^$' "$log" | tail -1 | sed 's/^========= //')$([ "$rc" = 124 ] && echo "; timed out after $limit s")"
     return
