@@ -186,17 +186,17 @@ func signalContext() (context.Context, func()) { return trainrun.SignalContext(s
 
 // openDevice opens the named backend and logs the choice, including why an
 // "auto" run is not on the GPU.
-func openDevice(name string, threads int, tf32 bool) (device.Backend, error) {
-	return openDeviceAt(name, threads, tf32, 0)
+func openDevice(name string, threads int, prec device.Precision) (device.Backend, error) {
+	return openDeviceAt(name, threads, prec, 0)
 }
 
 // openDeviceAt is openDevice on GPU index (when the GPU is used).
-func openDeviceAt(name string, threads int, tf32 bool, index int) (device.Backend, error) {
+func openDeviceAt(name string, threads int, prec device.Precision, index int) (device.Backend, error) {
 	wp, err := workerPool(threads)
 	if err != nil {
 		return nil, err
 	}
-	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, TF32: tf32, Index: index})
+	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, Precision: prec, Index: index})
 	if err != nil {
 		if name == "gpu" {
 			return nil, fmt.Errorf("--device gpu: %v (use --device auto or cpu to run on the CPU)", err)

@@ -39,6 +39,7 @@ func benchCommand() *ucli.Command {
 type BenchResult struct {
 	Device          string  `json:"device"`
 	Describe        string  `json:"hardware"`
+	Precision       string  `json:"precision"`
 	BatchSize       int     `json:"batch_size"`
 	Steps           int     `json:"steps"`
 	ImagesPerS      float64 `json:"images_per_s"`
@@ -68,7 +69,7 @@ func runBench(c *ucli.Context) error {
 	if err != nil {
 		return trainrun.FlagError(err)
 	}
-	b, err := openDevice(c.String("device"), c.Int("threads"), c.Bool("tf32"))
+	b, err := openDeviceFlags(c)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func runBench(c *ucli.Context) error {
 	if c.Bool("json") {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "device %s (%s), batch %d, %d steps\n", r.Device, r.Describe, r.BatchSize, r.Steps)
+	fmt.Fprintf(stdout, "device %s (%s), precision %s, batch %d, %d steps\n", r.Device, r.Describe, r.Precision, r.BatchSize, r.Steps)
 	_, err = fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
 		r.ImagesPerS, r.MsPerStepMedian, r.MsPerStepP90, r.GFLOPS)
 	return err
@@ -124,7 +125,7 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	ips := float64(steps*bs) / total.Seconds()
 	return BenchResult{
-		Device: b.Name(), Describe: b.Describe(), BatchSize: bs, Steps: steps,
+		Device: b.Name(), Describe: b.Describe(), Precision: b.Caps().Precision.String(), BatchSize: bs, Steps: steps,
 		ImagesPerS:      round(ips, 1),
 		MsPerStepMedian: ms(times[len(times)/2]),
 		MsPerStepP90:    ms(times[min(len(times)-1, len(times)*9/10)]),

@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/trainer-go/trainer/device"
 )
@@ -101,29 +101,28 @@ func (c OptimConfig) StateNames() (m, v string) {
 	return TensorAdamM, TensorAdamV
 }
 
-// segment is a run of the flat buffers with one learning-rate factor and
-// weight decay.
-type segment struct {
-	off, n     int
-	lrF, wd    float64
-	p, g, m, v device.Buffer
-}
-
 // Optimizer updates a network's trained parameters.
 type Optimizer struct {
 	c    OptimConfig
-	segs []segment
+	kind device.OptimKind
+	segs []device.OptimSegment // runs of the flat buffers with one learning-rate factor and weight decay
 }
+
+// optimKinds maps OptimConfig.Kind to the backend's update rules.
+var optimKinds = map[string]device.OptimKind{"adam": device.OptimAdam, "adamw": device.OptimAdamW, "sgd": device.OptimSGD, "rmsprop": device.OptimRMSprop}
 
 // NewOptimizer prepares the update of net's trained tensors (frozen tensors
 // and buffers are never touched) in as few runs of the flat buffers as
-// the settings allow.
+// the settings allow, in the buffers' order; one backend op updates them
+// all (OptimizerStep).
 func NewOptimizer(net *Network, c OptimConfig) (*Optimizer, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	o := &Optimizer{c: c}
-	for _, p := range net.params {
+	o := &Optimizer{c: c, kind: optimKinds[c.Kind]}
+	params := slices.Clone(net.params) // layer order; the flat buffers group them (see paramGroup)
+	slices.SortFunc(params, func(a, b *param) int { return a.Off - b.Off })
+	for _, p := range params {
 		if p.Group == groupFrozen || p.Group == groupBuffer {
 			continue
 		}
@@ -141,17 +140,11 @@ func NewOptimizer(net *Network, c OptimConfig) (*Optimizer, error) {
 				lrF = c.NormLRFactor
 			}
 		}
-		if k := len(o.segs) - 1; k >= 0 && o.segs[k].off+o.segs[k].n == p.Off && o.segs[k].lrF == lrF && o.segs[k].wd == wd {
-			o.segs[k].n += p.N
+		if k := len(o.segs) - 1; k >= 0 && o.segs[k].Off+o.segs[k].N == p.Off && o.segs[k].LRFactor == lrF && o.segs[k].WeightDecay == wd {
+			o.segs[k].N += p.N
 			continue
 		}
-		o.segs = append(o.segs, segment{off: p.Off, n: p.N, lrF: lrF, wd: wd})
-	}
-	b := net.b
-	for i := range o.segs {
-		s := &o.segs[i]
-		s.p, s.g = b.View(net.Params, s.off, s.n), b.View(net.Grads, s.off, s.n)
-		s.m, s.v = b.View(net.M, s.off, s.n), b.View(net.V, s.off, s.n)
+		o.segs = append(o.segs, device.OptimSegment{Off: p.Off, N: p.N, LRFactor: lrF, WeightDecay: wd})
 	}
 	return o, nil
 }
@@ -160,26 +153,13 @@ func NewOptimizer(net *Network, c OptimConfig) (*Optimizer, error) {
 func (o *Optimizer) Config() OptimConfig { return o.c }
 
 // Step applies one update from the network's gradients at learning rate
-// lr (the schedule's value for this step) and counts the step.
+// lr (the schedule's value for this step) and counts the step. Each
+// segment's coefficients are device.OptimStep.Scalars': lr times its
+// factor, and Adam's bias correction for the step's number.
 func (o *Optimizer) Step(net *Network, lr float64) {
 	net.step++
-	t := float64(net.step)
-	c, b := o.c, net.b
-	for _, s := range o.segs {
-		r := lr * s.lrF
-		switch c.Kind {
-		case "adam", "adamw":
-			bc2 := math.Sqrt(1 - math.Pow(c.Beta2, t))
-			lrT := r * bc2 / (1 - math.Pow(c.Beta1, t))
-			if c.Kind == "adam" {
-				b.Adam(s.p, s.g, s.m, s.v, s.n, float32(lrT), float32(c.Beta1), float32(c.Beta2), float32(c.Eps), float32(s.wd), 0)
-			} else {
-				b.Adam(s.p, s.g, s.m, s.v, s.n, float32(lrT), float32(c.Beta1), float32(c.Beta2), float32(c.Eps*bc2), 0, float32(r*s.wd))
-			}
-		case "sgd":
-			b.SGD(s.p, s.g, s.m, s.n, float32(r), float32(c.Momentum), float32(s.wd), c.Nesterov)
-		case "rmsprop":
-			b.RMSprop(s.p, s.g, s.v, s.m, s.n, float32(r), float32(c.Alpha), float32(c.Eps), float32(s.wd), float32(c.Momentum))
-		}
-	}
+	c := o.c
+	s := device.OptimStep{Kind: o.kind, LR: lr, T: net.step, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps,
+		Momentum: c.Momentum, Alpha: c.Alpha, Nesterov: c.Nesterov}
+	net.b.OptimizerStep(net.Params, net.Grads, net.M, net.V, o.segs, s)
 }

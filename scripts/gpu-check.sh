@@ -7,8 +7,10 @@
 # repeated build/train/eval/close, TestMemoryReturns, with its own row; the
 # conv kernels past 2^31 elements), the same under compute-sanitizer (see
 # SANITIZE below), `trainer bench` on the GPU and the CPU at
-# batch 32 and 128 and, when .gpu/ holds the CIFAR-10 JPEG archive and the
-# converter, a real 10-epoch training run on the GPU; then prints a table.
+# batch 32 and 128 (on the GPU also with --precision bf16 and tf32) and,
+# when .gpu/ holds the CIFAR-10 JPEG archive and the converter, real
+# 10-epoch training runs on the GPU (fp32, fp32 with --augment, bf16);
+# then prints a table.
 #
 # RECIPES=1 adds the README's training recipes on the 40k/10k dev split
 # (at most about 8 minutes: the timeouts below sum to 450 s; RECIPES=only
@@ -26,7 +28,7 @@
 # trainer saves and stops); a run cut short reports the epochs it finished
 # and their time.
 # NCCL=0 skips the data-parallel checks over NCCL (see their section).
-# RECIPE_ARGS is added to both trainer runs (--tf32, say); PYTHON names the
+# RECIPE_ARGS is added to both trainer runs (--precision tf32, say); PYTHON names the
 # Python that has PyTorch (python3).
 #
 # SANITIZE=1 (the default) also runs the GPU tests under NVIDIA's
@@ -130,7 +132,7 @@ sanitize() {
   [ "$DRY_RUN" = 1 ] && cat "$log"
   grep -E -- '--- FAIL|ERROR SUMMARY' "$log" | tail -20
   errors=$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$log" | tail -1)
-  kernels=$(grep -oE '(in|at) [A-Za-z_][A-Za-z0-9_]*_f32' "$log" | awk '{print $2}' | sort | uniq -c | sort -rn | head -5 | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
+  kernels=$(grep -oE '(in|at) [A-Za-z_][A-Za-z0-9_]*_(f32|bf16)' "$log" | awk '{print $2}' | sort | uniq -c | sort -rn | head -5 | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
   if [ -z "$errors" ] && [ "$DRY_RUN" = 0 ]; then
     row "sanitizer $tool $name (exit $rc)" "did not finish: $(grep -v -e '^========= COMPUTE-SANITIZER' -e '^$' "$log" | tail -1 | sed 's/^========= //')$([ "$rc" = 124 ] && echo "; timed out after $limit s")"
     return
@@ -161,20 +163,24 @@ fi
 
 if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
 
-  bench() { # device batch steps
-    local out
-    out=$(timeout 300 "$BIN/trainer" bench --device="$1" --batch-size "$2" --steps "$3" --json 2>"$LOG/bench-$1-$2.err")
+  bench() { # device batch steps [precision]
+    local out p=${4:-fp32}
+    out=$(timeout 300 "$BIN/trainer" bench --device="$1" --batch-size "$2" --steps "$3" --precision "$p" --json 2>"$LOG/bench-$1-$2-$p.err")
     echo "$out"
     if [ -n "$out" ]; then
-      row "bench $1 batch $2" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
+      row "bench $1 batch $2${4:+ $4}" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
     else
-      row "bench $1 batch $2" "failed: $(tail -1 "$LOG/bench-$1-$2.err")"
+      row "bench $1 batch $2${4:+ $4}" "failed: $(tail -1 "$LOG/bench-$1-$2-$p.err")"
     fi
   }
   echo "== bench"
   bench gpu 32 2000
   bench gpu 128 1000
   bench gpu 32 2000
+  # --precision: bfloat16 GEMMs (cublasGemmEx) and TF32 against the fp32 rows above.
+  bench gpu 32 2000 bf16
+  bench gpu 128 1000 bf16
+  bench gpu 128 1000 tf32
   bench cpu 32 30
   bench cpu 128 10
 
@@ -183,15 +189,19 @@ if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
     dev_split || row "CIFAR-10 on the GPU" "skipped: converting the dev split failed"
   fi
   if [ -n "$data" ]; then
-    for aug in "" --augment; do
+    # The plain run, with augmentation, and in bfloat16 (--precision bf16:
+    # its last val_accuracy beside the plain run's, same seed and data).
+    for run in fp32: fp32:--augment bf16:; do
+      prec=${run%%:*} aug=${run#*:}
       tag=train${aug:+-augment}
-      timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$data" \
+      [ "$prec" = fp32 ] || tag=$tag-$prec
+      timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$data" --precision "$prec" \
         --epochs "${EPOCHS:-10}" --out "$d/$tag/model.safetensors" $aug 2>"$LOG/$tag.log"
       grep '"val_accuracy"' "$LOG/$tag.log" | grep '"seconds"' | tee "$LOG/$tag.jsonl"
       last=$(tail -1 "$LOG/$tag.jsonl")
       row "$tag gpu, last epoch" "$(echo "$last" | sed -E 's/.*"epoch":([0-9]+).*"val_accuracy":([0-9.]+).*/epoch \1 val_accuracy \2/')"
       row "$tag gpu, epoch seconds" "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$LOG/$tag.jsonl" | tr '\n' ' ')"
-      ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/$tag/model.safetensors" --data-dir "$data" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
+      ev=$("$BIN/trainer" eval --device gpu --precision "$prec" --checkpoint "$d/$tag/model.safetensors" --data-dir "$data" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
       row "eval gpu ($tag)" "$ev"
     done
     echo "== out of memory on purpose"
