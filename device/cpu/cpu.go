@@ -81,7 +81,7 @@ type Backend struct {
 // New opens a CPU backend with o.Threads workers (0: one per core).
 func New(o device.Options) (*Backend, error) {
 	if o.Pool != nil {
-		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngine(o.Pool.Size())}, nil
+		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngineOn(o.Pool)}, nil
 	}
 	t := o.Threads
 	if t <= 0 {
@@ -90,7 +90,8 @@ func New(o device.Options) (*Backend, error) {
 	if t > pool.MaxWorkers {
 		return nil, fmt.Errorf("threads %d: at most %d", t, pool.MaxWorkers)
 	}
-	return &Backend{threads: t, pool: pool.New(t), ownPool: true, gemm: sgemm.NewEngine(t)}, nil
+	p := pool.New(t)
+	return &Backend{threads: t, pool: p, ownPool: true, gemm: sgemm.NewEngineOn(p)}, nil
 }
 
 // Name is "cpu".
@@ -214,10 +215,10 @@ func (b *Backend) Sync() error { return nil }
 
 // Close stops the workers.
 func (b *Backend) Close() error {
+	b.gemm.Close()
 	if b.ownPool {
 		b.pool.Close()
 	}
-	b.gemm.Close()
 	return nil
 }
 

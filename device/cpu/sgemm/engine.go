@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/trainer-go/trainer/internal/pool"
 )
 
 // kernelFunc multiplies the ceil(mr/MR) packed A panels that start at a
@@ -73,12 +75,9 @@ const kSplitChunks = 8
 type aKey struct{ call, i0, i1, p0, p1 int }
 
 // worker holds the per-worker packing buffers, allocated with the Engine for
-// the kernel's largest blocks, and its wake-up state.
+// the kernel's largest blocks.
 type worker struct {
 	aKey aKey // what w.ap holds, when it holds a whole row block of A
-
-	sleeping atomic.Bool
-	wake     chan struct{}
 
 	ap, bp []float32 // packed A block and B panel, 64-byte aligned
 	tile   []float32 // scratch tile for edges
@@ -139,25 +138,20 @@ const (
 	phaseReduce
 )
 
-// Engine runs SGEMMs on a fixed number of persistent worker goroutines. The
-// goroutine that calls Sgemm acts as one of them, so an Engine with t threads
-// starts t-1 goroutines. An Engine serialises concurrent calls.
+// Engine runs SGEMMs on a worker pool (internal/pool), its own or the
+// process's: the goroutine that calls Sgemm acts as worker 0. Sharing the
+// pool with the other ops of a training step matters: two sets of workers
+// polling for work side by side keep each other off the cores. An Engine
+// serialises concurrent calls.
 type Engine struct {
 	mu      sync.Mutex
 	threads int
 	kern    *kernel
 	workers []*worker
-	exited  sync.WaitGroup
+	pool    *pool.Pool
+	ownPool bool
 	closed  bool
-
-	// Hand-over. signal is generation<<16 | number of workers in the job
-	// (sigExit: stop). Workers poll it for a while after a job, then sleep
-	// on their wake channel; pending counts helpers still working, and the
-	// caller sleeps on done once it has polled long enough.
-	signal        atomic.Uint64
-	pending       atomic.Int32
-	callerWaiting atomic.Bool
-	done          chan struct{}
+	task    taskJob
 
 	job     job
 	calls   int
@@ -165,129 +159,48 @@ type Engine struct {
 	partial []float32
 }
 
+// taskJob runs the tasks of the current phase as pool worker w.
+type taskJob struct{ e *Engine }
+
+func (t taskJob) Run(w, nw int) { t.e.work(t.e.workers[w]) }
+
 // NewEngine starts an engine with the given number of threads (threads <= 0:
-// runtime.NumCPU()) and the fastest micro-kernel the CPU supports.
-func NewEngine(threads int) *Engine { return newEngine(threads, bestKernel()) }
+// runtime.NumCPU()) on a pool of its own, and the fastest micro-kernel the
+// CPU supports.
+func NewEngine(threads int) *Engine { return newEngine(threads, nil, bestKernel()) }
+
+// NewEngineOn is NewEngine on the pool p, with p.Size() threads; Close
+// leaves p running.
+func NewEngineOn(p *pool.Pool) *Engine { return newEngine(p.Size(), p, bestKernel()) }
 
 // NewEngineGeneric is NewEngine with the portable Go micro-kernel, whatever
 // the CPU; for tests and comparisons.
-func NewEngineGeneric(threads int) *Engine { return newEngine(threads, &genericKernel) }
+func NewEngineGeneric(threads int) *Engine { return newEngine(threads, nil, &genericKernel) }
 
-// Polling budgets, in runtime.Gosched calls (each some 0.1 to 1 µs), before
-// a helper or the caller goes to sleep. A polling helper catches the next
-// GEMM of a sequence at once (waking a sleeping one takes 5-50 µs), but it
-// also keeps its P from stealing other goroutines' work, so it polls only
-// for some 50-100 µs.
-const (
-	workerSpins = 500
-	callerSpins = 200
-	sigExit     = 0xffff
-)
-
-func newEngine(threads int, k *kernel) *Engine {
+func newEngine(threads int, p *pool.Pool, k *kernel) *Engine {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	threads = min(threads, sigExit-1)
-	e := &Engine{threads: threads, kern: k, done: make(chan struct{}, 1)}
-	e.workers = make([]*worker, threads)
+	threads = min(threads, pool.MaxWorkers)
+	e := &Engine{threads: threads, kern: k, pool: p}
+	if p == nil {
+		e.pool, e.ownPool = pool.New(threads), true
+		e.threads = e.pool.Size()
+	}
+	e.task = taskJob{e}
+	e.workers = make([]*worker, e.threads)
 	for i := range e.workers {
 		e.workers[i] = &worker{
 			ap:   alignedFloats(2 * k.mc * k.kc),
 			bp:   alignedFloats(k.kc * k.nc),
 			tile: make([]float32, k.mr*k.nr),
-			wake: make(chan struct{}, 1),
 		}
-	}
-	for i := 1; i < threads; i++ {
-		e.exited.Add(1)
-		go e.loop(i)
 	}
 	return e
 }
 
-// loop is helper i: it waits for each new job and takes part if i < the
-// job's number of workers.
-func (e *Engine) loop(i int) {
-	defer e.exited.Done()
-	w := e.workers[i]
-	var seen uint64 // generation 0: before the first job
-	for {
-		s := e.waitSignal(w, seen)
-		seen = s >> 16
-		nw := int(s & 0xffff)
-		if nw == sigExit {
-			return
-		}
-		if i < nw {
-			e.work(w)
-			if e.pending.Add(-1) == 0 && e.callerWaiting.Load() {
-				select {
-				case e.done <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
-}
-
-// waitSignal returns the signal once its generation differs from seen.
-func (e *Engine) waitSignal(w *worker, seen uint64) uint64 {
-	for spin := 0; ; spin++ {
-		s := e.signal.Load()
-		if s>>16 != seen {
-			return s
-		}
-		if spin < workerSpins {
-			runtime.Gosched()
-			continue
-		}
-		// Announce the sleep, then look again: a job posted after this
-		// load sees sleeping set and sends a wake-up.
-		w.sleeping.Store(true)
-		if s := e.signal.Load(); s>>16 != seen {
-			w.sleeping.Store(false)
-			return s
-		}
-		<-w.wake // may be stale: the loop looks again
-		w.sleeping.Store(false)
-	}
-}
-
-// post starts a job for workers 1..nw-1 (sigExit: stop them all).
-func (e *Engine) post(nw int) {
-	gen := e.signal.Load()>>16 + 1
-	e.signal.Store(gen<<16 | uint64(nw))
-	last := nw
-	if nw == sigExit {
-		last = e.threads
-	}
-	for i := 1; i < last; i++ {
-		if w := e.workers[i]; w.sleeping.Load() || nw == sigExit {
-			select {
-			case w.wake <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-// wait returns once every helper of the current job is done.
-func (e *Engine) wait() {
-	for spin := 0; e.pending.Load() != 0; spin++ {
-		if spin < callerSpins {
-			runtime.Gosched()
-			continue
-		}
-		e.callerWaiting.Store(true)
-		if e.pending.Load() != 0 {
-			<-e.done // may be stale: the loop looks again
-		}
-		e.callerWaiting.Store(false)
-	}
-}
-
-// Close stops the worker goroutines. Calls after Close run on the caller.
+// Close stops the engine's own pool (not one passed to NewEngineOn). Calls
+// after Close run on the caller.
 func (e *Engine) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -295,8 +208,9 @@ func (e *Engine) Close() {
 		return
 	}
 	e.closed = true
-	e.post(sigExit)
-	e.exited.Wait()
+	if e.ownPool {
+		e.pool.Close()
+	}
 }
 
 // Threads is the number of threads, the caller included.
@@ -487,13 +401,10 @@ func (e *Engine) run(ntasks, phase int) {
 		nw = 1
 	}
 	if nw > 1 {
-		e.pending.Store(int32(nw - 1))
-		e.post(nw)
+		e.pool.DoN(e.task, nw)
+		return
 	}
 	e.work(e.workers[0])
-	if nw > 1 {
-		e.wait()
-	}
 }
 
 // work takes tasks until none is left.

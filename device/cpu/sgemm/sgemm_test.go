@@ -150,7 +150,7 @@ func testEngines(t *testing.T) []engineCase {
 		e := NewEngine(th)
 		es = append(es, engineCase{fmt.Sprintf("%s/t%d", e.Kernel(), th), e})
 		if k := avx2OrGeneric(); e.kern != k {
-			a := newEngine(th, k)
+			a := newEngine(th, nil, k)
 			es = append(es, engineCase{fmt.Sprintf("%s/t%d", a.Kernel(), th), a})
 		}
 		if e.kern != &genericKernel {
@@ -254,7 +254,7 @@ func TestDeterminism(t *testing.T) {
 	for _, kn := range kerns {
 		var es []*Engine
 		for th := 1; th <= 3; th++ {
-			es = append(es, newEngine(th, kn))
+			es = append(es, newEngine(th, nil, kn))
 		}
 		for _, s := range shapes {
 			p := newProblem(rng, s, 0.9, 0.3, 2)
