@@ -240,11 +240,18 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 	b.gemm.Sgemm(transA, transB, m, n, k, alpha, f32(a), lda, f32(bb), ldb, beta, f32(c), ldc)
 }
 
+// parGrain is the work (in the units of par) that pays for one more worker:
+// a job runs on min(threads, work/parGrain) workers, so a small op on many
+// cores wakes only a few. Every op splits its output by worker without
+// changing how an element is computed, so the results do not depend on the
+// number of workers.
+const parGrain = 1 << 13
+
 // par runs j on the pool when there is enough work to pay for the hand-off.
 func (b *Backend) par(j pool.Job, work int) {
-	if work < 1<<14 {
+	if work < 2*parGrain {
 		j.Run(0, 1)
 		return
 	}
-	b.pool.Do(j)
+	b.pool.DoN(j, work/parGrain)
 }

@@ -80,3 +80,29 @@ func TestNewSizes(t *testing.T) {
 		t.Fatalf("New(%d).Size() = %d, want %d", MaxWorkers+10, q.Size(), MaxWorkers)
 	}
 }
+
+// DoN runs worker w < nw once each, with nw clamped to [1, Size], and leaves
+// the others out; jobs of different widths follow one another.
+func TestDoNRunsTheFirstWorkers(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		p := New(n)
+		for round := range 3 {
+			for _, nw := range []int{-1, 1, 2, n, n + 3, 3} {
+				want := max(min(nw, n), 1)
+				var calls [8]atomic.Int32
+				p.DoN(Func(func(w, got int) {
+					if got != want {
+						t.Errorf("pool %d, DoN(%d): nw = %d, want %d", n, nw, got, want)
+					}
+					calls[w].Add(1)
+				}), nw)
+				for w := range calls {
+					if c, exp := calls[w].Load(), int32(0); w < want && c != 1 || w >= want && c != exp {
+						t.Errorf("pool %d round %d, DoN(%d): worker %d ran %d times", n, round, nw, w, c)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}

@@ -117,12 +117,14 @@ type job struct {
 
 	// k split: kTasks chunks of kChunk; chunk t's op.m x op.n product goes
 	// to Engine.partial[t*m*n:]. swapped: the product is C^T. Each chunk is
-	// computed as kParts tasks of at most partRows rows. dot: the chunks are
+	// computed as kParts x nParts tasks of at most partRows rows and
+	// partCols columns (nParts is 1 in dot mode). dot: the chunks are
 	// computed with the dot kernel, in k sub-blocks of dotKB.
 	split          bool
 	kChunk, kTasks int
-	kParts         int
+	kParts, nParts int
 	partRows       int
+	partCols       int
 	dot            bool
 	dotKB          int
 	swapped        bool
@@ -260,7 +262,7 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 			e.partial = make([]float32, need)
 		}
 		e.partial = e.partial[:need]
-		e.run(j.kTasks*j.kParts, phaseKChunks)
+		e.run(j.kTasks*j.kParts*j.nParts, phaseKChunks)
 		e.run(ceilDiv(j.op.m, j.rowsPerReduce), phaseReduce)
 	} else {
 		e.run(j.mTasks*j.nTasks, phaseBlocks)
@@ -326,7 +328,7 @@ func (e *Engine) plan() {
 			}
 			j.partRows = kn.mc
 			j.kParts = ceilDiv(j.op.m, j.partRows)
-			j.rowsPerReduce = max(1, (1<<14)/j.op.n)
+			e.planSplitCols()
 			return
 		}
 	}
@@ -378,7 +380,31 @@ func (e *Engine) planDot() {
 	parts := min(ceilDiv(4*e.threads, j.kTasks), ceilDiv(j.op.m, 4*dotMR))
 	j.partRows = roundUp(ceilDiv(j.op.m, max(parts, 1)), dotMR)
 	j.kParts = ceilDiv(j.op.m, j.partRows)
-	j.rowsPerReduce = max(1, (1<<14)/j.op.n)
+	j.nParts = 1
+	j.rowsPerReduce = e.reduceRows()
+}
+
+// planSplitCols cuts the columns of each (k chunk, row part) of a packed k
+// split into parts of whole tiles, so that there are about two tasks per
+// thread: the weight gradients of convolutions have a k split with a few
+// chunks and one row part. Each column part packs its chunk of A again
+// (op.m x kChunk, little beside its op.m x partCols x kChunk product). The
+// parts do not change the sums, only who computes them.
+func (e *Engine) planSplitCols() {
+	j := &e.job
+	nr := e.kern.nr
+	ntiles := ceilDiv(j.op.n, nr)
+	parts := min(ntiles, max(1, ceilDiv(2*e.threads, j.kTasks*j.kParts)))
+	j.partCols = ceilDiv(ntiles, parts) * nr
+	j.nParts = ceilDiv(j.op.n, j.partCols)
+	j.rowsPerReduce = e.reduceRows()
+}
+
+// reduceRows is the rows of op.m x op.n per reduce task: at most 16K
+// elements, and about four tasks per thread.
+func (e *Engine) reduceRows() int {
+	j := &e.job
+	return max(1, min((1<<14)/j.op.n, ceilDiv(j.op.m, 4*e.threads)))
 }
 
 // swap makes the job compute C^T = op(B)^T op(A)^T.
@@ -422,24 +448,35 @@ func (e *Engine) work(w *worker) {
 			i1, j1 := min(j.m, i0+j.mb), min(j.n, j0+j.nb)
 			e.block(w, i0, i1, j0, j1, 0, j.k, j.c, j.ldc, j.alpha, j.beta)
 		case phaseKChunks:
-			chunk, part := t/j.kParts, t%j.kParts
-			p0 := chunk * j.kChunk
-			p1 := min(j.k, p0+j.kChunk)
-			i0 := part * j.partRows
-			i1 := min(j.op.m, i0+j.partRows)
-			mn := j.m * j.n
-			out := e.partial[chunk*mn : (chunk+1)*mn]
-			if j.dot {
-				e.dotBlock(w, i0, i1, p0, p1, out)
-			} else {
-				e.block(w, i0, i1, 0, j.op.n, p0, p1, out, j.op.n, 1, 0)
-			}
+			e.kChunkTask(w, t)
 		case phaseReduce:
 			r0 := t * j.rowsPerReduce
 			r1 := min(j.op.m, r0+j.rowsPerReduce)
 			e.reduce(r0, r1)
 		}
 	}
+}
+
+// kChunkTask computes task t of phaseKChunks: chunk, row part and column
+// part, the column part varying fastest (a worker that takes consecutive
+// tasks reuses its packed A).
+func (e *Engine) kChunkTask(w *worker, t int) {
+	j := &e.job
+	chunk, rest := t/(j.kParts*j.nParts), t%(j.kParts*j.nParts)
+	part, cp := rest/j.nParts, rest%j.nParts
+	p0 := chunk * j.kChunk
+	p1 := min(j.k, p0+j.kChunk)
+	i0 := part * j.partRows
+	i1 := min(j.op.m, i0+j.partRows)
+	mn := j.m * j.n
+	out := e.partial[chunk*mn : (chunk+1)*mn]
+	if j.dot {
+		e.dotBlock(w, i0, i1, p0, p1, out)
+		return
+	}
+	c0 := cp * j.partCols
+	c1 := min(j.op.n, c0+j.partCols)
+	e.block(w, i0, i1, c0, c1, p0, p1, out, j.op.n, 1, 0)
 }
 
 // block computes C[i0:i1, j0:j1] = alpha * sum over p in [p0,p1) of
