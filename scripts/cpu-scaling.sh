@@ -63,7 +63,9 @@ one() {
   fi
   printf '%s\n' "$out" | field
 }
-echo "== CPU scaling: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $cores cores; trainer $trainer; $("$py" -c 'import torch; print("torch", torch.__version__)' 2>&1 | tail -1)"
+torchv="$py (dry run)"
+[ "$dry" = 1 ] || torchv=$("$py" -c 'import torch; print("torch", torch.__version__)' 2>&1 | tail -1)
+echo "== CPU scaling: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $cores cores; trainer $trainer; $torchv"
 uptime
 printf '%-6s %-8s %12s %9s %7s %12s %9s\n' batch threads trainer speedup eff pytorch ratio
 for b in $batches; do
