@@ -62,14 +62,45 @@ const sigExit = 0xffff
 
 // Polling: a helper polls the signal for about spinFor after its last job
 // (catching the next job of a step at once, where waking a sleeping
-// goroutine takes 5-50 µs), yielding its core every pollBatch loads so that
-// other goroutines of the process still run; the caller polls for about
-// callerSpinFor before it sleeps.
+// goroutine takes 5-50 µs), looking at the clock every pollBatch loads and
+// yielding its core every yieldEvery so that other goroutines of the
+// process still run (not more often: with many workers, frequent
+// runtime.Gosched calls contend on the scheduler's lock); the caller polls
+// for about callerSpinFor before it sleeps.
 const (
 	spinFor       = 200 * time.Microsecond
 	callerSpinFor = 100 * time.Microsecond
-	pollBatch     = 256
+	yieldEvery    = 20 * time.Microsecond
+	pollBatch     = 64
 )
+
+// poller tracks a polling loop: step reports false once the loop has
+// polled for longer than limit, and yields the core every yieldEvery.
+type poller struct {
+	n            int
+	start, yield time.Time
+	limit        time.Duration
+}
+
+func (p *poller) step() bool {
+	p.n++
+	if p.n%pollBatch != 0 {
+		return true
+	}
+	now := time.Now()
+	if p.start.IsZero() {
+		p.start, p.yield = now, now
+		return true
+	}
+	if now.Sub(p.start) >= p.limit {
+		return false
+	}
+	if now.Sub(p.yield) >= yieldEvery {
+		runtime.Gosched()
+		p.yield = time.Now()
+	}
+	return true
+}
 
 // New starts a pool of n workers; n <= 0 means one per CPU core. n is
 // capped at MaxWorkers.
@@ -113,20 +144,13 @@ func (p *Pool) loop(i int) {
 
 // waitSignal returns the signal once its generation differs from seen.
 func (p *Pool) waitSignal(w *worker, seen uint64) uint64 {
-	var start time.Time
-	for spin := 0; ; spin++ {
+	poll := poller{limit: spinFor}
+	for {
 		s := p.signal.Load()
 		if s>>16 != seen {
 			return s
 		}
-		if spin%pollBatch != pollBatch-1 {
-			continue
-		}
-		if start.IsZero() {
-			start = time.Now()
-		}
-		if time.Since(start) < spinFor {
-			runtime.Gosched()
+		if poll.step() {
 			continue
 		}
 		// Announce the sleep, then look again: a job posted after this
@@ -138,7 +162,7 @@ func (p *Pool) waitSignal(w *worker, seen uint64) uint64 {
 		}
 		<-w.wake // may be stale: the loop looks again
 		w.sleeping.Store(false)
-		start = time.Time{}
+		poll = poller{limit: spinFor}
 	}
 }
 
@@ -162,16 +186,9 @@ func (p *Pool) post(nw int) {
 
 // wait returns once every helper of the current job is done.
 func (p *Pool) wait() {
-	var start time.Time
-	for spin := 0; p.pending.Load() != 0; spin++ {
-		if spin%pollBatch != pollBatch-1 {
-			continue
-		}
-		if start.IsZero() {
-			start = time.Now()
-		}
-		if time.Since(start) < callerSpinFor {
-			runtime.Gosched()
+	poll := poller{limit: callerSpinFor}
+	for p.pending.Load() != 0 {
+		if poll.step() {
 			continue
 		}
 		p.callerWaiting.Store(true)

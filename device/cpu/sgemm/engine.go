@@ -385,8 +385,8 @@ func (e *Engine) planDot() {
 }
 
 // planSplitCols cuts the columns of each (k chunk, row part) of a packed k
-// split into parts of whole tiles, so that there are about two tasks per
-// thread: the weight gradients of convolutions have a k split with a few
+// split into parts of whole tiles, so that there are about four tasks per
+// thread (taken in turn from a counter, they even out the load): the weight gradients of convolutions have a k split with a few
 // chunks and one row part. Each column part packs its chunk of A again
 // (op.m x kChunk, little beside its op.m x partCols x kChunk product). The
 // parts do not change the sums, only who computes them.
@@ -394,7 +394,7 @@ func (e *Engine) planSplitCols() {
 	j := &e.job
 	nr := e.kern.nr
 	ntiles := ceilDiv(j.op.n, nr)
-	parts := min(ntiles, max(1, ceilDiv(2*e.threads, j.kTasks*j.kParts)))
+	parts := min(ntiles, max(1, ceilDiv(4*e.threads, j.kTasks*j.kParts)))
 	j.partCols = ceilDiv(ntiles, parts) * nr
 	j.nParts = ceilDiv(j.op.n, j.partCols)
 	j.rowsPerReduce = e.reduceRows()
