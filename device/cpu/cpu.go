@@ -245,7 +245,7 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 // cores wakes only a few. Every op splits its output by worker without
 // changing how an element is computed, so the results do not depend on the
 // number of workers.
-const parGrain = 1 << 13
+const parGrain = 1 << 15
 
 // par runs j on the pool when there is enough work to pay for the hand-off.
 func (b *Backend) par(j pool.Job, work int) {

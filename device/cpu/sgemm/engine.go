@@ -422,9 +422,15 @@ func (e *Engine) run(ntasks, phase int) {
 	j := &e.job
 	j.phase, j.ntasks = phase, ntasks
 	e.next.Store(0)
-	nw := min(e.threads, ntasks)
-	if e.closed || j.m*j.n*j.k < parallelMinFMA {
-		nw = 1
+	// One worker per parallelMinFMA multiply-adds at most: a small product
+	// on many cores wakes only a few (parallelMinFMA 0, in tests: all).
+	nw, fma := 1, j.m*j.n*j.k
+	switch {
+	case e.closed:
+	case parallelMinFMA == 0:
+		nw = min(e.threads, ntasks)
+	case fma >= parallelMinFMA:
+		nw = min(e.threads, ntasks, fma/parallelMinFMA)
 	}
 	if nw > 1 {
 		e.pool.DoN(e.task, nw)
