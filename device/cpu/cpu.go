@@ -242,10 +242,15 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 
 // parGrain is the work (in the units of par) that pays for one more worker:
 // a job runs on min(threads, work/parGrain) workers, so a small op on many
-// cores wakes only a few. Every op splits its output by worker without
+// cores wakes only a few. Every op splits its output into ranges without
 // changing how an element is computed, so the results do not depend on the
-// number of workers.
+// split.
 const parGrain = 1 << 15
+
+// parChunks is the number of chunks per worker of an op: the workers take
+// them in turn, so one that starts late (the machine is busy, or its share
+// is slower) holds the op up by a chunk only.
+const parChunks = 4
 
 // par runs j on the pool when there is enough work to pay for the hand-off.
 func (b *Backend) par(j pool.Job, work int) {
@@ -253,5 +258,6 @@ func (b *Backend) par(j pool.Job, work int) {
 		j.Run(0, 1)
 		return
 	}
-	b.pool.DoN(j, work/parGrain)
+	nw := min(b.threads, work/parGrain)
+	b.pool.DoChunks(j, parChunks*nw, nw)
 }

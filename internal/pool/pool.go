@@ -32,10 +32,11 @@ func (f Func) Run(w, nw int) { f(w, nw) }
 // Pool runs Jobs on a fixed number of goroutines. Do may be called from
 // several goroutines: calls run one after another.
 type Pool struct {
-	n    int
-	mu   sync.Mutex // one Do at a time
-	job  Job        // the job being run, set before signal
-	once sync.Once
+	n      int
+	mu     sync.Mutex // one Do at a time
+	job    Job        // the job being run, set before signal
+	chunks chunkJob   // the chunk dispenser of DoChunks
+	once   sync.Once
 
 	// signal is generation<<16 | number of workers in the job (sigExit:
 	// stop). pending counts the helpers still running the job; the caller
@@ -220,12 +221,56 @@ func (p *Pool) DoN(j Job, nw int) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.run(j, nw)
+}
+
+// run runs j on workers 0..nw-1; p.mu is held.
+func (p *Pool) run(j Job, nw int) {
 	p.job = j
 	p.pending.Store(int32(nw - 1))
 	p.post(nw)
 	j.Run(0, nw)
 	p.wait()
 	p.job = nil
+}
+
+// DoChunks runs j.Run(c, chunks) once for every chunk c < chunks, on up to
+// nw workers that take the chunks in turn from a counter, and waits for all
+// of them. It is for jobs whose results do not depend on how the items are
+// split (each item computed alone, in a fixed order, by whoever runs its
+// chunk) and that keep no state per worker: their results are then those of
+// j.Run(0, 1), and a worker held up (by a busy machine, say) delays the job
+// by one chunk, not by its whole share. With nw 1 it calls j.Run(0, 1).
+func (p *Pool) DoChunks(j Job, chunks, nw int) {
+	nw = max(min(nw, p.n, chunks), 1)
+	if nw == 1 {
+		j.Run(0, 1)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := &p.chunks
+	c.j, c.n = j, chunks
+	c.next.Store(0)
+	p.run(c, nw)
+	c.j = nil
+}
+
+// chunkJob hands out the chunks of a DoChunks job.
+type chunkJob struct {
+	j    Job
+	n    int
+	next atomic.Int64
+}
+
+func (c *chunkJob) Run(w, nw int) {
+	for {
+		k := int(c.next.Add(1) - 1)
+		if k >= c.n {
+			return
+		}
+		c.j.Run(k, c.n)
+	}
 }
 
 // Close stops the workers. The pool must not be used afterwards; a second

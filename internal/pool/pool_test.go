@@ -106,3 +106,37 @@ func TestDoNRunsTheFirstWorkers(t *testing.T) {
 		p.Close()
 	}
 }
+
+// DoChunks runs every chunk exactly once, as j.Run(c, chunks), whatever nw;
+// with one worker it is j.Run(0, 1).
+func TestDoChunksRunsEachChunkOnce(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		p := New(n)
+		for _, chunks := range []int{1, 3, 8, 40} {
+			for _, nw := range []int{1, 2, n, n + 2} {
+				var calls [41]atomic.Int32
+				var bad atomic.Int32
+				p.DoChunks(Func(func(c, nc int) {
+					single := max(min(nw, n, chunks), 1) == 1
+					if single && (c != 0 || nc != 1) || !single && nc != chunks {
+						bad.Add(1)
+					}
+					calls[c].Add(1)
+				}), chunks, nw)
+				if bad.Load() != 0 {
+					t.Errorf("pool %d, DoChunks(%d chunks, %d workers): %d calls with the wrong chunk count", n, chunks, nw, bad.Load())
+				}
+				want := chunks
+				if max(min(nw, n, chunks), 1) == 1 {
+					want = 1
+				}
+				for c := range calls {
+					if got := calls[c].Load(); c < want && got != 1 || c >= want && got != 0 {
+						t.Errorf("pool %d, DoChunks(%d chunks, %d workers): chunk %d ran %d times", n, chunks, nw, c, got)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}
