@@ -27,7 +27,9 @@
 # 120, 60 for the eval, TWIN_TIMEOUT 90, in seconds) that interrupts it (the
 # trainer saves and stops); a run cut short reports the epochs it finished
 # and their time.
-# NCCL=0 skips the data-parallel checks over NCCL (see their section).
+# NCCL=0 skips the data-parallel checks over NCCL (see their section);
+# CPU_SCALING=0 skips the CPU scaling table (scripts/cpu-scaling.sh, trainer
+# against PyTorch at 1 to 16 threads, SCALING_THREADS).
 # RECIPE_ARGS is added to both trainer runs (--precision tf32, say); PYTHON names the
 # Python that has PyTorch (python3).
 #
@@ -212,6 +214,30 @@ if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
       --model conv512k3same,conv512k3same,flatten,dense10 --out "$d/oom/model.safetensors" 2>&1 | tail -1)
     echo "$oom"
     row "train gpu, batch too large" "$(echo "$oom" | grep -o 'out of GPU memory allocating [^:]*\|--batch-size [0-9]* would fit' | tr '\n' ' ')"
+  fi
+fi
+
+# ---- CPU scaling (CPU_SCALING=0 skips) -------------------------------------
+# scripts/cpu-scaling.sh with $BIN/trainer: img/s of `trainer bench --device
+# cpu --threads T` and of PyTorch's seed CNN twin (torch.set_num_threads(T))
+# at T = 1, 2, 4, 8, 16 (SCALING_THREADS), batch 32 and 128, with the
+# trainer's speed-up over 1 thread and parallel efficiency; about 3 minutes.
+# The target: at 16 threads at least 11x one thread (70% efficiency) and at
+# least PyTorch's img/s.
+CPU_SCALING=${CPU_SCALING:-1}
+case $CPU_SCALING in 0|1) ;; *) echo "gpu-check: CPU_SCALING=$CPU_SCALING: want 0 or 1" >&2; exit 2 ;; esac
+if [ "$quick" = 1 ] && [ "$CPU_SCALING" = 1 ]; then
+  echo "== CPU scaling"
+  DRY_RUN=$DRY_RUN TRAINER="$BIN/trainer" PYTHON="${PYTHON:-python3}" THREADS="${SCALING_THREADS:-1 2 4 8 16}" \
+    timeout 600 scripts/cpu-scaling.sh >"$LOG/cpu-scaling.log" 2>&1
+  rc=$?
+  cat "$LOG/cpu-scaling.log"
+  if [ "$DRY_RUN" = 0 ]; then
+    # rows: batch threads trainer speedup eff pytorch ratio
+    while read -r b t ours sp eff theirs ratio; do
+      row "cpu scaling batch $b, $t threads" "trainer $ours img/s ($sp, $eff), pytorch $theirs img/s, ratio $ratio"
+    done < <(grep -E '^[0-9]+ +[0-9]+ ' "$LOG/cpu-scaling.log")
+    [ "$rc" = 0 ] || row "cpu scaling" "exit $rc (see $LOG/cpu-scaling.log)"
   fi
 fi
 

@@ -86,7 +86,7 @@ type Backend struct {
 // New opens a CPU backend with o.Threads workers (0: one per core).
 func New(o device.Options) (*Backend, error) {
 	if o.Pool != nil {
-		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngine(o.Pool.Size()), prec: o.Precision}, nil
+		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngineOn(o.Pool), prec: o.Precision}, nil
 	}
 	t := o.Threads
 	if t <= 0 {
@@ -95,7 +95,8 @@ func New(o device.Options) (*Backend, error) {
 	if t > pool.MaxWorkers {
 		return nil, fmt.Errorf("threads %d: at most %d", t, pool.MaxWorkers)
 	}
-	return &Backend{threads: t, pool: pool.New(t), ownPool: true, gemm: sgemm.NewEngine(t), prec: o.Precision}, nil
+	p := pool.New(t)
+	return &Backend{threads: t, pool: p, ownPool: true, gemm: sgemm.NewEngineOn(p), prec: o.Precision}, nil
 }
 
 // Name is "cpu".
@@ -230,10 +231,10 @@ func (b *Backend) Sync() error { return nil }
 
 // Close stops the workers.
 func (b *Backend) Close() error {
+	b.gemm.Close()
 	if b.ownPool {
 		b.pool.Close()
 	}
-	b.gemm.Close()
 	return nil
 }
 
@@ -284,11 +285,24 @@ func (b *Backend) roundTF32(i int, x []float32) []float32 {
 	return r
 }
 
+// parGrain is the work (in the units of par) that pays for one more worker:
+// a job runs on min(threads, work/parGrain) workers, so a small op on many
+// cores wakes only a few. Every op splits its output into ranges without
+// changing how an element is computed, so the results do not depend on the
+// split.
+const parGrain = 1 << 15
+
+// parChunks is the number of chunks per worker of an op: the workers take
+// them in turn, so one that starts late (the machine is busy, or its share
+// is slower) holds the op up by a chunk only.
+const parChunks = 4
+
 // par runs j on the pool when there is enough work to pay for the hand-off.
 func (b *Backend) par(j pool.Job, work int) {
-	if work < 1<<14 {
+	if work < 2*parGrain {
 		j.Run(0, 1)
 		return
 	}
-	b.pool.Do(j)
+	nw := min(b.threads, work/parGrain)
+	b.pool.DoChunks(j, parChunks*nw, nw)
 }
