@@ -128,6 +128,9 @@ type conv struct {
 	z, y         device.Buffer // z: pre-activation (GELU only)
 	col, dcol    device.Buffer
 	dx           device.Buffer
+	plan         device.ConvPlan // the backend's own algorithm, if any (Winograd on the CPU)
+	ws           device.Buffer   // plan's workspace
+	x            device.Buffer   // input of the latest forward pass (for plan's backward)
 }
 
 func newConv(d *LayerDesc, is Shape) (*conv, error) {
@@ -214,6 +217,12 @@ func (c *conv) setup(b device.Backend, maxN int) error {
 	g := c.geom(maxN)
 	name := c.d.Name
 	if !c.pointwise() {
+		c.plan = b.PlanConv(g, c.os.C)
+	}
+	switch {
+	case c.plan.Algo != "":
+		c.ws = alloc(b, name+" "+c.plan.Algo+" workspace", c.plan.Workspace, &err)
+	case !c.pointwise():
 		c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
 		c.dcol = alloc(b, name+" im2col gradient", g.ColRows()*g.ColCols(), &err)
 	}
@@ -236,12 +245,17 @@ func (c *conv) bind(b device.Backend, params, grads device.Buffer) {
 func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	if c.pointwise() {
+	switch {
+	case c.plan.Algo != "":
+		c.x = x
+		b.ConvForward(c.plan, c.ws, x, c.W, c.z, n)
+	case c.pointwise():
 		c.col = x
-	} else {
+		b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
+	default:
 		b.Im2Col(g, x, c.col)
+		b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	}
-	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	relu := c.act == device.ActReLU
 	switch {
 	case c.bias != nil:
@@ -262,6 +276,9 @@ func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	if c.bias != nil {
 		b.BiasGrad(dy, c.dB, 1, oc, np)
 	}
+	if c.plan.Algo != "" {
+		return c.planBackward(b, dy, n, needDx)
+	}
 	if c.w.Group != groupFrozen {
 		b.Gemm(false, true, oc, k, np, 1, dy, np, c.col, np, 0, c.dW, k)
 	}
@@ -275,6 +292,22 @@ func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	b.Gemm(true, false, k, np, oc, 1, c.W, k, dy, np, 0, c.dcol, np)
 	b.Col2Im(g, c.dcol, c.dx)
 	return c.dx
+}
+
+// planBackward is backward through the backend's own algorithm: the
+// gradients that are wanted, in one call.
+func (c *conv) planBackward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
+	var dx, dw device.Buffer
+	if needDx {
+		dx = c.dx
+	}
+	if c.w.Group != groupFrozen {
+		dw = c.dW
+	}
+	if dx != nil || dw != nil {
+		b.ConvBackward(c.plan, c.ws, c.x, c.W, dy, dx, dw, n)
+	}
+	return dx
 }
 
 func (c *conv) flops(needDx bool) float64 {

@@ -76,12 +76,16 @@ type Backend struct {
 	jTransl  augmentJob
 
 	bnChans []bnChan // per-channel scratch of the BatchNorm ops
+
+	jWino  winoJob
+	wEng   []*sgemm.Engine // one single-threaded engine per worker (Winograd GEMMs)
+	noWino bool            // TRAINER_CPU_NOWINOGRAD=1: no Winograd plans
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).
 func New(o device.Options) (*Backend, error) {
 	if o.Pool != nil {
-		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngine(o.Pool.Size())}, nil
+		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngine(o.Pool.Size()), noWino: noWinogradEnv()}, nil
 	}
 	t := o.Threads
 	if t <= 0 {
@@ -90,7 +94,7 @@ func New(o device.Options) (*Backend, error) {
 	if t > pool.MaxWorkers {
 		return nil, fmt.Errorf("threads %d: at most %d", t, pool.MaxWorkers)
 	}
-	return &Backend{threads: t, pool: pool.New(t), ownPool: true, gemm: sgemm.NewEngine(t)}, nil
+	return &Backend{threads: t, pool: pool.New(t), ownPool: true, gemm: sgemm.NewEngine(t), noWino: noWinogradEnv()}, nil
 }
 
 // Name is "cpu".
@@ -218,6 +222,9 @@ func (b *Backend) Close() error {
 		b.pool.Close()
 	}
 	b.gemm.Close()
+	for _, e := range b.wEng {
+		e.Close()
+	}
 	return nil
 }
 
