@@ -226,6 +226,7 @@ type LayerRow struct {
 	Input  string // the layers it reads, when not simply the previous one
 	Output Shape
 	Params int
+	Algo   string // after Build: the backend's own algorithm for a conv ("" im2col and GEMM)
 }
 
 // Summary lists the layers with output shapes and parameter counts
@@ -235,6 +236,9 @@ func (n *Network) Summary() []LayerRow {
 	for i, nd := range n.nodes {
 		d := nd.l.desc()
 		r := LayerRow{Name: d.Name, Type: d.Type, Output: nd.l.out()}
+		if c, ok := nd.l.(*conv); ok {
+			r.Algo = c.plan.Algo
+		}
 		if d.Act != "" && d.Act != "none" {
 			r.Type += "+" + d.Act
 		}

@@ -3,10 +3,10 @@ package cpu
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/device/cpu/sgemm"
-	"github.com/trainer-go/trainer/internal/pool"
 )
 
 // Winograd convolution for 3x3, stride-1 convolutions (Lavin and Gray,
@@ -50,6 +50,8 @@ type winoVariant struct {
 	bt   []float32 // B^T, a x a
 	at   []float32 // A^T, m x a
 	g    []float64 // G, a x 3
+	gg   []float32 // G (x) G, a^2 x 9 (see winoFilter)
+	ggf  []float32 // the same for the filter rotated by 180 degrees
 }
 
 // wino2 is F(2x2, 3x3) over the points 0, 1, -1, infinity.
@@ -150,10 +152,10 @@ func winoLayoutOf(p device.ConvPlan) winoLayout {
 	l.d.hp = max(l.d.hp, l.f.ty*m+l.d.ph)
 	l.d.wp = max(l.d.wp, l.f.tx*m+l.d.pw)
 	kc := p.K * g.C
-	v0 := a2 * g.C * l.f.tiles() * l.nq
+	v0 := a2 * xiStride(g.C, l.f.tiles(), l.nq)
 	s1 := max(g.C*l.f.hp*l.f.wp, p.K*l.f.ty*m*l.f.tx*m, p.K*l.d.hp*l.d.wp, g.C*l.d.ty*m*l.d.tx*m) * l.nq
-	s2 := max(a2*p.K*l.f.tiles(), a2*p.K*l.d.tiles()) * l.nq
-	s3 := a2 * g.C * l.d.tiles() * l.nq
+	s2 := a2 * max(xiStride(p.K, l.f.tiles(), l.nq), xiStride(p.K, l.d.tiles(), l.nq))
+	s3 := a2 * xiStride(g.C, l.d.tiles(), l.nq)
 	l.offU = v0
 	l.offUf = l.offU + a2*kc
 	l.offDU = l.offUf + a2*kc
@@ -165,6 +167,13 @@ func winoLayoutOf(p device.ConvPlan) winoLayout {
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// xiStride is the distance between the matrices of two positions xi of
+// transformed tiles of ch channels, tiles tiles and nv lanes: ch*tiles*nv
+// rounded up to 64 bytes, plus 64 bytes, so that the a^2 matrices, which a
+// tile transform reads or writes all at once, do not start at multiples
+// of a large power of two, which the caches would map to the same sets.
+func xiStride(ch, tiles, nv int) int { return roundUp(ch*tiles*nv, 16) + 16 }
 
 // winoApplies says whether Winograd can run g: 3x3, stride 1, padding at
 // most 2 before (the data gradient pads dy with 2-pad).
@@ -241,14 +250,14 @@ func (b *Backend) ConvForward(p device.ConvPlan, ws, x, w, y device.Buffer, n in
 	l := checkPlan(p, n, s)
 	nv := roundUp(n, winoLanes)
 	g, a2 := &l.f, l.v.a*l.v.a
-	v := s[:a2*g.ci*g.tiles()*nv]
+	v := s[:l.offU]
 	u := s[l.offU : l.offU+a2*g.co*g.ci]
 	s1, s2 := s[l.offS1:l.offS2], s[l.offS2:l.offS3]
 	b.winoFilter(l.v, f32(w), u, g.co, g.ci, false)
 	b.winoTransposeIn(g, f32(x), s1, n, nv)
 	b.winoInput(l.v, g, s1, v, nv)
 	t := g.tiles() * nv
-	b.winoGemm(a2, false, false, g.co, t, g.ci, u, g.ci, g.co*g.ci, v, t, g.ci*t, s2, t, g.co*t)
+	b.winoGemm(a2, false, false, g.co, t, g.ci, u, g.ci, g.co*g.ci, v, t, xiStride(g.ci, g.tiles(), nv), s2, t, xiStride(g.co, g.tiles(), nv))
 	b.winoOutput(l.v, g, s2, s1, nv)
 	b.winoTransposeOut(l.v, g, s1, f32(y), n, nv)
 }
@@ -263,18 +272,18 @@ func (b *Backend) ConvBackward(p device.ConvPlan, ws, x, w, dy, dx, dw device.Bu
 	b.winoTransposeIn(d, f32(dy), s1, n, nv)
 	if dw != nil {
 		tf := f.tiles() * nv
-		v := s[:a2*f.ci*tf]
+		v := s[:l.offU]
 		du := s[l.offDU : l.offDU+a2*f.co*f.ci]
 		b.winoDyTiles(l.v, f, d, s1, s2, nv)
-		b.winoGemm(a2, false, true, f.co, f.ci, tf, s2, tf, f.co*tf, v, tf, f.ci*tf, du, f.ci, f.co*f.ci)
+		b.winoGemm(a2, false, true, f.co, f.ci, tf, s2, tf, xiStride(f.co, f.tiles(), nv), v, tf, xiStride(f.ci, f.tiles(), nv), du, f.ci, f.co*f.ci)
 		b.winoFilterGrad(l.v, du, f32(dw), f.co, f.ci)
 	}
 	if dx != nil {
 		td := d.tiles() * nv
 		uf := s[l.offUf : l.offUf+a2*f.co*f.ci]
-		b.winoFilter(l.v, f32(w), uf, f.co, f.ci, true)
+		b.winoFilter(l.v, f32(w), uf, f.co, f.ci, true) // [xi][k][c]: read as [c][k]
 		b.winoInput(l.v, d, s1, s2, nv)
-		b.winoGemm(a2, false, false, d.co, td, d.ci, uf, d.ci, d.co*d.ci, s2, td, d.ci*td, s3, td, d.co*td)
+		b.winoGemm(a2, true, false, d.co, td, d.ci, uf, d.co, d.co*d.ci, s2, td, xiStride(d.ci, d.tiles(), nv), s3, td, xiStride(d.co, d.tiles(), nv))
 		b.winoOutput(l.v, d, s3, s1, nv)
 		b.winoTransposeOut(l.v, d, s1, f32(dx), n, nv)
 	}
@@ -291,9 +300,23 @@ type winoJob struct {
 	n, nv    int
 	src, dst []float32
 	k, c     int
-	flip     bool
 	gemm     winoGemmArgs
 	eng      []*sgemm.Engine
+
+	// Work sharing: the units of a phase (disjoint parts of its output,
+	// each computed the same way whoever computes it) are taken in chunks
+	// from a counter, so that a worker that the OS delays holds up no one.
+	units, chunk int
+	next         atomic.Int64
+}
+
+// take returns the next chunk [u0, u1) of units, empty when none is left.
+func (j *winoJob) take() (u0, u1 int) {
+	u0 = int(j.next.Add(int64(j.chunk))) - j.chunk
+	if u0 >= j.units {
+		return j.units, j.units
+	}
+	return u0, min(u0+j.chunk, j.units)
 }
 
 // winoGemmArgs are batch GEMMs: for i < count, C_i = op(A_i) op(B_i) with
@@ -313,256 +336,248 @@ const (
 	phaseOutput
 	phaseTransposeOut
 	phaseDyTiles
-	phaseFilter
-	phaseFilterGrad
 	phaseGemm
 )
 
 func (j *winoJob) Run(w, nw int) {
-	switch j.phase {
-	case phaseTransposeIn:
-		j.transposeIn(w, nw)
-	case phaseInput:
-		j.input(w, nw)
-	case phaseOutput:
-		j.output(w, nw)
-	case phaseTransposeOut:
-		j.transposeOut(w, nw)
-	case phaseDyTiles:
-		j.dyTiles(w, nw)
-	case phaseFilter:
-		j.filter(w, nw)
-	case phaseFilterGrad:
-		j.filterGrad(w, nw)
-	case phaseGemm:
-		j.gemms(w, nw)
+	if j.phase == phaseGemm {
+		j.gemms(w)
+		return
+	}
+	for u0, u1 := j.take(); u0 < u1; u0, u1 = j.take() {
+		for u := u0; u < u1; u++ {
+			j.unit(u)
+		}
 	}
 }
 
-func (b *Backend) winoRun(j *winoJob, phase, work int) {
-	j.phase = phase
+func (j *winoJob) unit(u int) {
+	switch j.phase {
+	case phaseTransposeIn:
+		j.transposeIn(u)
+	case phaseInput:
+		j.input(u)
+	case phaseOutput:
+		j.output(u)
+	case phaseTransposeOut:
+		j.transposeOut(u)
+	case phaseDyTiles:
+		j.dyTiles(u)
+	}
+}
+
+// winoRun runs a phase of units units and about work bytes of traffic.
+func (b *Backend) winoRun(j *winoJob, phase, units, work int) {
+	j.phase, j.units = phase, units
+	j.chunk = max(1, units/(8*b.threads))
+	j.next.Store(0)
 	b.par(j, work)
 	j.src, j.dst = nil, nil
 }
 
-// winoTransposeIn copies the CNHW input of g (n images) into src's
+// winoTransposeIn copies the CNHW input of g (n images) into dst's
 // transposed layout [ci][hp][wp][nv], zeros around the image and in the
-// lanes from n to nv.
+// lanes from n to nv. A unit is a channel.
 func (b *Backend) winoTransposeIn(g *winoGeom, x, dst []float32, n, nv int) {
 	j := &b.jWino
 	j.g, j.src, j.dst, j.n, j.nv = *g, x[:g.ci*n*g.ih*g.iw], dst[:g.ci*g.hp*g.wp*nv], n, nv
-	b.winoRun(j, phaseTransposeIn, len(j.dst))
+	b.winoRun(j, phaseTransposeIn, g.ci, len(j.dst))
 }
 
-func (j *winoJob) transposeIn(w, nw int) {
+func (j *winoJob) transposeIn(c int) {
 	g, n, nv := &j.g, j.n, j.nv
 	ihw := g.ih * g.iw
 	plane := g.hp * g.wp * nv
-	c0, c1 := pool.Span(g.ci, w, nw)
-	for c := c0; c < c1; c++ {
-		dst := j.dst[c*plane : (c+1)*plane]
-		src := j.src[c*n*ihw : (c+1)*n*ihw]
-		for y := 0; y < g.hp; y++ {
-			row := dst[y*g.wp*nv : (y+1)*g.wp*nv]
-			iy := y - g.ph
-			if iy < 0 || iy >= g.ih {
-				clear(row)
-				continue
-			}
-			clear(row[:g.pw*nv])
-			x1 := min(g.wp, g.iw+g.pw)
-			clear(row[x1*nv:])
-			gatherLanes(row[g.pw*nv:x1*nv], src[iy*g.iw:], x1-g.pw, ihw, n, nv)
+	x1 := min(g.wp, g.iw+g.pw) // first column after the image
+	dst := j.dst[c*plane : (c+1)*plane]
+	src := j.src[c*n*ihw:] // to the end: the vector loads may read past the channel
+	for y := 0; y < g.hp; y++ {
+		row := dst[y*g.wp*nv : (y+1)*g.wp*nv]
+		iy := y - g.ph
+		if iy < 0 || iy >= g.ih {
+			clear(row)
+			continue
 		}
+		clear(row[:g.pw*nv])
+		clear(row[x1*nv:])
+		lanesIn(row[g.pw*nv:x1*nv], src[iy*g.iw:], x1-g.pw, ihw, n, nv)
 	}
 }
 
-// gatherLanes sets dst[x*nv+l] = src[l*stride+x] for x < cols, l < n, and
-// 0 for l in [n, nv).
-func gatherLanes(dst, src []float32, cols, stride, n, nv int) {
-	for x := 0; x < cols; x++ {
-		d := dst[x*nv : (x+1)*nv]
-		for l := 0; l < n; l++ {
-			d[l] = src[l*stride+x]
+// lanesIn sets dst[x*nv+l] = src[l*stride+x] for x < cols, l < n, and 0
+// for l in [n, nv): one row of cols columns of n images, transposed.
+func lanesIn(dst, src []float32, cols, stride, n, nv int) {
+	if cols <= 0 {
+		return
+	}
+	for l0 := 0; l0 < nv; l0 += winoLanes {
+		full := l0+winoLanes <= n
+		if full && winoAsm && (l0+winoLanes-1)*stride+roundUp(cols, winoLanes) <= len(src) {
+			_ = dst[(cols-1)*nv+l0+winoLanes-1]
+			winoTransInAVX2(&src[l0*stride], stride, &dst[l0], nv, cols)
+			continue
 		}
-		clear(d[n:])
+		for x := 0; x < cols; x++ {
+			d := dst[x*nv+l0 : x*nv+l0+winoLanes]
+			for l := range d {
+				if l0+l < n {
+					d[l] = src[(l0+l)*stride+x]
+				} else {
+					d[l] = 0
+				}
+			}
+		}
 	}
 }
 
 // winoInput transforms the a x a input tiles: src is the transposed input
-// of g, dst the a^2 matrices [ci][tiles*nv].
+// of g, dst the a^2 matrices [ci][tiles*nv]. A unit is a row of tiles of
+// one channel.
 func (b *Backend) winoInput(v *winoVariant, g *winoGeom, src, dst []float32, nv int) {
 	j := &b.jWino
-	j.v, j.g, j.src, j.dst, j.nv = v, *g, src, dst[:v.a*v.a*g.ci*g.tiles()*nv], nv
-	b.winoRun(j, phaseInput, len(j.dst)*4)
+	j.v, j.g, j.src, j.dst, j.nv = v, *g, src, dst[:v.a*v.a*xiStride(g.ci, g.tiles(), nv)], nv
+	b.winoRun(j, phaseInput, g.ci*g.ty, len(j.dst)*4)
 }
 
-func (j *winoJob) input(w, nw int) {
+func (j *winoJob) input(u int) {
 	g, v, nv := &j.g, j.v, j.nv
 	m, t := v.m, g.tiles()
-	rs, ds := g.wp*nv, g.ci*t*nv
-	u0, u1 := pool.Span(g.ci*g.ty, w, nw)
-	for u := u0; u < u1; u++ {
-		c, ty := u/g.ty, u%g.ty
-		for tx := 0; tx < g.tx; tx++ {
-			s := ((c*g.hp+ty*m)*g.wp + tx*m) * nv
-			d := (c*t + ty*g.tx + tx) * nv
-			winoInTile(v, j.src[s:], rs, nv, j.dst[d:], ds, nv)
-		}
+	rs, ds := g.wp*nv, xiStride(g.ci, t, nv)
+	c, ty := u/g.ty, u%g.ty
+	for tx := 0; tx < g.tx; tx++ {
+		s := ((c*g.hp+ty*m)*g.wp + tx*m) * nv
+		d := (c*t + ty*g.tx + tx) * nv
+		winoInTile(v, j.src[s:], rs, nv, j.dst[d:], ds, nv)
 	}
 }
 
 // winoOutput transforms the products back: src is the a^2 matrices
-// [co][tiles*nv], dst [co][ty*m][tx*m][nv].
+// [co][tiles*nv], dst [co][ty*m][tx*m][nv]. A unit is a row of tiles of
+// one channel.
 func (b *Backend) winoOutput(v *winoVariant, g *winoGeom, src, dst []float32, nv int) {
 	j := &b.jWino
 	j.v, j.g, j.src, j.dst, j.nv = v, *g, src, dst[:g.co*g.tiles()*v.m*v.m*nv], nv
-	b.winoRun(j, phaseOutput, len(j.dst)*4)
+	b.winoRun(j, phaseOutput, g.co*g.ty, len(j.dst)*4)
 }
 
-func (j *winoJob) output(w, nw int) {
+func (j *winoJob) output(u int) {
 	g, v, nv := &j.g, j.v, j.nv
 	m, t := v.m, g.tiles()
-	rs, ss := g.tx*m*nv, g.co*t*nv
-	u0, u1 := pool.Span(g.co*g.ty, w, nw)
-	for u := u0; u < u1; u++ {
-		k, ty := u/g.ty, u%g.ty
-		for tx := 0; tx < g.tx; tx++ {
-			s := (k*t + ty*g.tx + tx) * nv
-			d := ((k*g.ty*m+ty*m)*g.tx*m + tx*m) * nv
-			winoOutTile(v, j.src[s:], ss, j.dst[d:], rs, nv, nv)
-		}
+	rs, ss := g.tx*m*nv, xiStride(g.co, t, nv)
+	k, ty := u/g.ty, u%g.ty
+	for tx := 0; tx < g.tx; tx++ {
+		s := (k*t + ty*g.tx + tx) * nv
+		d := ((k*g.ty*m+ty*m)*g.tx*m + tx*m) * nv
+		winoOutTile(v, j.src[s:], ss, j.dst[d:], rs, nv, nv)
 	}
 }
 
 // winoTransposeOut copies the output tiles [co][ty*m][tx*m][nv] to CNHW
-// [co][n][oh][ow].
+// [co][n][oh][ow]. A unit is a channel and a block of winoLanes images.
 func (b *Backend) winoTransposeOut(v *winoVariant, g *winoGeom, src, y []float32, n, nv int) {
 	j := &b.jWino
 	j.v, j.g, j.src, j.dst, j.n, j.nv = v, *g, src, y[:g.co*n*g.oh*g.ow], n, nv
-	b.winoRun(j, phaseTransposeOut, len(j.dst))
+	b.winoRun(j, phaseTransposeOut, g.co*(nv/winoLanes), len(j.dst))
 }
 
-func (j *winoJob) transposeOut(w, nw int) {
+func (j *winoJob) transposeOut(u int) {
 	g, n, nv, m := &j.g, j.n, j.nv, j.v.m
 	ohw, wm := g.oh*g.ow, g.tx*m
 	plane := g.ty * m * wm * nv
-	u0, u1 := pool.Span(g.co*n, w, nw)
-	for u := u0; u < u1; u++ {
-		k, l := u/n, u%n
-		src := j.src[k*plane : (k+1)*plane]
-		dst := j.dst[u*ohw : (u+1)*ohw]
-		for y := 0; y < g.oh; y++ {
-			row := dst[y*g.ow : (y+1)*g.ow]
-			s := src[y*wm*nv+l:]
-			for x := range row {
-				row[x] = s[x*nv]
-			}
+	lb := nv / winoLanes
+	k, l0 := u/lb, u%lb*winoLanes
+	src := j.src[k*plane:] // to the end: the vector loads may read past the plane
+	dst := j.dst[(k*n+l0)*ohw : (k*n+min(l0+winoLanes, n))*ohw]
+	for y := 0; y < g.oh; y++ {
+		lanesOut(dst[y*g.ow:], src[y*wm*nv+l0:], g.ow, ohw, nv, min(winoLanes, n-l0))
+	}
+}
+
+// lanesOut sets dst[l*stride+x] = src[x*nv+l] for x < cols, l < rows (at
+// most winoLanes): one row of cols columns of rows images, transposed back.
+func lanesOut(dst, src []float32, cols, stride, nv, rows int) {
+	if rows == winoLanes && winoAsm && (roundUp(cols, winoLanes)-1)*nv+winoLanes <= len(src) {
+		_ = dst[(winoLanes-1)*stride+cols-1]
+		winoTransOutAVX2(&src[0], nv, &dst[0], stride, cols)
+		return
+	}
+	for l := 0; l < rows; l++ {
+		row := dst[l*stride : l*stride+cols]
+		for x := range row {
+			row[x] = src[x*nv+l]
 		}
 	}
 }
 
 // winoDyTiles transforms the m x m tiles of dy of the forward tiling f
 // (A dY A^T) from the transposed dy of d into dst, [co][tiles*nv] per xi.
+// A unit is a row of tiles of one channel.
 func (b *Backend) winoDyTiles(v *winoVariant, f, d *winoGeom, src, dst []float32, nv int) {
 	j := &b.jWino
-	j.v, j.g, j.src, j.dst, j.nv = v, *f, src, dst[:v.a*v.a*f.co*f.tiles()*nv], nv
+	j.v, j.g, j.src, j.dst, j.nv = v, *f, src, dst[:v.a*v.a*xiStride(f.co, f.tiles(), nv)], nv
 	j.k, j.c = d.hp, d.wp
-	b.winoRun(j, phaseDyTiles, len(j.dst)*4)
+	b.winoRun(j, phaseDyTiles, f.co*f.ty, len(j.dst)*4)
 }
 
-func (j *winoJob) dyTiles(w, nw int) {
+func (j *winoJob) dyTiles(u int) {
 	f, v, nv := &j.g, j.v, j.nv
 	hp, wp := j.k, j.c
 	m, t := v.m, f.tiles()
 	// tile (ty, tx) of dy starts at row ty*m + 2-PadH, column tx*m + 2-PadW
 	// of the transposed dy (hp x wp)
 	oy, ox := 2-f.ph, 2-f.pw
-	rs, ds := wp*nv, f.co*t*nv
-	u0, u1 := pool.Span(f.co*f.ty, w, nw)
-	for u := u0; u < u1; u++ {
-		k, ty := u/f.ty, u%f.ty
-		for tx := 0; tx < f.tx; tx++ {
-			s := ((k*hp+ty*m+oy)*wp + tx*m + ox) * nv
-			d := (k*t + ty*f.tx + tx) * nv
-			winoDyTile(v, j.src[s:], rs, nv, j.dst[d:], ds, nv)
-		}
+	rs, ds := wp*nv, xiStride(f.co, t, nv)
+	k, ty := u/f.ty, u%f.ty
+	for tx := 0; tx < f.tx; tx++ {
+		s := ((k*hp+ty*m+oy)*wp + tx*m + ox) * nv
+		d := (k*t + ty*f.tx + tx) * nv
+		winoDyTile(v, j.src[s:], rs, nv, j.dst[d:], ds, nv)
 	}
 }
 
-// winoFilter writes U[xi][k][c] = (G w[k][c] G^T)[xi] (flip false), or
-// for the data gradient Uf[xi][c][k] = (G w'[c][k] G^T)[xi] with w'[c][k]
-// = w[k][c] rotated by 180 degrees (flip true); w is [k][c][3][3].
+// winoFilter writes U[xi][k][c] = (G w[k][c] G^T)[xi], w being [k][c][3][3];
+// with flip, the transform of w[k][c] rotated by 180 degrees instead (the
+// data gradient's filter, which the GEMM then reads transposed, [c][k]).
+// Over all k, c at once that is one GEMM, U = GG w^T, with GG[xi][(u,v)]
+// = G[i][u] G[l][v] for xi = (i, l), the Kronecker product of G with itself.
 func (b *Backend) winoFilter(v *winoVariant, w, u []float32, k, c int, flip bool) {
-	j := &b.jWino
-	j.v, j.src, j.dst, j.k, j.c, j.flip = v, w[:k*c*9], u, k, c, flip
-	b.winoRun(j, phaseFilter, k*c*v.a*v.a*8)
+	gg := v.gg
+	if flip {
+		gg = v.ggf
+	}
+	a2 := v.a * v.a
+	b.gemm.Sgemm(false, true, a2, k*c, 9, 1, gg, 9, w, 9, 0, u, k*c)
 }
 
-func (j *winoJob) filter(w, nw int) {
-	v, kc := j.v, j.k*j.c
-	a := v.a
-	p0, p1 := pool.Span(kc, w, nw)
-	for p := p0; p < p1; p++ {
-		k, c := p/j.c, p%j.c
-		var g [9]float64
-		for i := range 9 {
-			if j.flip {
-				g[i] = float64(j.src[p*9+8-i])
-			} else {
-				g[i] = float64(j.src[p*9+i])
-			}
-		}
-		var t [6 * 3]float64 // G g: a x 3
-		for i := 0; i < a; i++ {
-			for col := 0; col < 3; col++ {
-				t[i*3+col] = v.g[i*3]*g[col] + v.g[i*3+1]*g[3+col] + v.g[i*3+2]*g[6+col]
-			}
-		}
-		dst := k*j.c + c // U[xi][k][c]
-		if j.flip {
-			dst = c*j.k + k // Uf[xi][c][k]
-		}
-		for i := 0; i < a; i++ {
-			for l := 0; l < a; l++ {
-				s := t[i*3]*v.g[l*3] + t[i*3+1]*v.g[l*3+1] + t[i*3+2]*v.g[l*3+2]
-				j.dst[(i*a+l)*kc+dst] = float32(s)
+// winoFilterGrad writes dw[k][c] = G^T dU[.][k][c] G, the 3x3 gradient from
+// the a x a one: the GEMM dw = dU^T GG.
+func (b *Backend) winoFilterGrad(v *winoVariant, du, dw []float32, k, c int) {
+	a2 := v.a * v.a
+	b.gemm.Sgemm(true, false, k*c, 9, a2, 1, du, k*c, v.gg, 9, 0, dw, 9)
+}
+
+// kron is GG[(i,l)][(u,v)] = G[i][u] G[l][v] (flip: G[i][2-u] G[l][2-v]).
+func kron(g []float64, a int, flip bool) []float32 {
+	gg := make([]float32, a*a*9)
+	for i := 0; i < a; i++ {
+		for l := 0; l < a; l++ {
+			for u := 0; u < 3; u++ {
+				for v := 0; v < 3; v++ {
+					su, sv := u, v
+					if flip {
+						su, sv = 2-u, 2-v
+					}
+					gg[(i*a+l)*9+u*3+v] = float32(g[i*3+su] * g[l*3+sv])
+				}
 			}
 		}
 	}
+	return gg
 }
 
-// winoFilterGrad writes dw[k][c] = G^T dU[.][k][c] G, 3x3 from a x a.
-func (b *Backend) winoFilterGrad(v *winoVariant, du, dw []float32, k, c int) {
-	j := &b.jWino
-	j.v, j.src, j.dst, j.k, j.c = v, du, dw[:k*c*9], k, c
-	b.winoRun(j, phaseFilterGrad, k*c*v.a*v.a*8)
-}
-
-func (j *winoJob) filterGrad(w, nw int) {
-	v, kc := j.v, j.k*j.c
-	a := v.a
-	p0, p1 := pool.Span(kc, w, nw)
-	for p := p0; p < p1; p++ {
-		var t [3 * 6]float64 // G^T dU: 3 x a
-		for r := 0; r < 3; r++ {
-			for l := 0; l < a; l++ {
-				var s float64
-				for i := 0; i < a; i++ {
-					s += v.g[i*3+r] * float64(j.src[(i*a+l)*kc+p])
-				}
-				t[r*a+l] = s
-			}
-		}
-		for r := 0; r < 3; r++ {
-			for col := 0; col < 3; col++ {
-				var s float64
-				for l := 0; l < a; l++ {
-					s += t[r*a+l] * v.g[l*3+col]
-				}
-				j.dst[p*9+r*3+col] = float32(s)
-			}
-		}
+func init() {
+	for _, v := range []*winoVariant{&wino2, &wino4} {
+		v.gg, v.ggf = kron(v.g, v.a, false), kron(v.g, v.a, true)
 	}
 }
 
@@ -573,16 +588,16 @@ func (b *Backend) winoGemm(count int, transA, transB bool, m, n, k int, a []floa
 	j.gemm = winoGemmArgs{count: count, transA: transA, transB: transB, m: m, n: n, k: k,
 		a: a, b: bb, c: c, lda: lda, ldb: ldb, ldc: ldc, sa: sa, sb: sb, sc: sc}
 	j.eng = b.wEng
-	j.phase = phaseGemm
+	j.phase, j.units, j.chunk = phaseGemm, count, 1
+	j.next.Store(0)
 	b.pool.Do(j)
 	j.gemm.a, j.gemm.b, j.gemm.c = nil, nil, nil
 }
 
-func (j *winoJob) gemms(w, nw int) {
+func (j *winoJob) gemms(w int) {
 	g := &j.gemm
 	e := j.eng[w]
-	i0, i1 := pool.Span(g.count, w, nw)
-	for i := i0; i < i1; i++ {
+	for i, _ := j.take(); i < j.units; i, _ = j.take() {
 		e.Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, g.a[i*g.sa:], g.lda, g.b[i*g.sb:], g.ldb, 0, g.c[i*g.sc:], g.ldc)
 	}
 }

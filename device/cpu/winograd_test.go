@@ -274,3 +274,33 @@ func TestWinogradAllocatesNothing(t *testing.T) {
 		t.Fatalf("a Winograd forward and backward allocate %v times", a)
 	}
 }
+
+// TestWinogradDeterministic: the same inputs give the same bits on 1, 2
+// and 3 threads, and from call to call.
+func TestWinogradDeterministic(t *testing.T) {
+	cc := caseOf(24, 16, 13, 11, 1, 11)
+	r := rand.New(rand.NewPCG(7, 8))
+	g := cc.geom()
+	x, w, dy := randSlice(r, g.C*g.N*g.H*g.W), randSlice(r, cc.k*g.C*9), randSlice(r, cc.k*g.N*g.OH*g.OW)
+	var first [3][]float32
+	for i, threads := range []int{1, 2, 3, 2} {
+		b, err := New(device.Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, dx, dw := runWino(t, b, cc, 4, cc.n, x, w, dy)
+		b.Close()
+		got := [3][]float32{y, dx, dw}
+		if i == 0 {
+			first = got
+			continue
+		}
+		for k, name := range []string{"y", "dx", "dw"} {
+			for e := range got[k] {
+				if math.Float32bits(got[k][e]) != math.Float32bits(first[k][e]) {
+					t.Fatalf("%d threads: %s[%d] = %g, with 1 thread %g", threads, name, e, got[k][e], first[k][e])
+				}
+			}
+		}
+	}
+}
