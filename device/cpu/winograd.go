@@ -16,26 +16,38 @@ import (
 // input, a = m+2, as Y = A^T [(G g G^T) .* (B^T d B)] A: a^2 multiplies per
 // tile and channel pair instead of 9 m^2. Summed over the input channels,
 // the products of the a^2 positions xi of the transformed tiles are a^2
-// independent GEMMs, M_xi[K, P] = U_xi[K, C] V_xi[C, P], P the tiles of the
-// batch, run by the SGEMM engine. The backward passes are the same pieces:
+// independent GEMMs, M_xi[K, P] = U_xi[K, C] V_xi[C, P], P the tiles, run
+// by the SGEMM engine. The backward passes are the same pieces:
 //
 //   - dL/dx is a Winograd convolution of dy, zero-padded by 2-pad, with the
-//     filter flipped and its two channel axes swapped;
+//     filter rotated by 180 degrees and its two channel axes swapped;
 //   - dL/dw = G^T [sum over tiles of (A dY A^T) .* V] G: the a^2 GEMMs
-//     dU_xi[K, C] = Mdy_xi[K, P] V_xi[C, P]^T over the V that the forward
-//     pass kept, Mdy the transformed m x m tiles of dy.
+//     dU_xi[K, C] = Mdy_xi[K, P] V_xi[C, P]^T, Mdy the transformed m x m
+//     tiles of dy.
 //
-// Layout. The transforms work on lanes: the images of the batch, rounded
-// up to a multiple of 8 (nv), contiguous, so that one AVX2 instruction
-// transforms the same tile position of 8 images. The input is first copied
-// ("transposed") from CNHW into [C][hp][wp][nv] with its zero padding
-// around it, the transforms write [a^2][C][tiles][nv] (one row-major C x
-// tiles*nv matrix per xi, the GEMMs' operand), and the output transform
-// writes [K][ty*m][tx*m][nv], copied back to CNHW.
+// Lanes. The tile transforms work on lanes, images of the batch side by
+// side (nv: the batch rounded up to 8), so that one AVX2 instruction
+// transforms the same tile position of 8 images. The rows a tile reads are
+// first copied ("transposed") from CNHW into [row][column][lane], and the
+// output rows copied back.
 //
-// Every element is computed by one worker in a fixed order, and the SGEMM
-// engine gives the same bits for any thread count, so the results do not
-// depend on the number of threads.
+// Blocks. A pass runs as blocks of one row of tiles and some lanes, each
+// block from start to end on one worker, with its own single-threaded SGEMM
+// engine and scratch: the input rows of each channel are transposed, their
+// tiles transformed into V_b [a^2][C][tiles*lanes], the a^2 GEMMs write M_b,
+// and the output transform and transposition write the block's rows of y.
+// Sized to stay in the L2 cache, the transformed tiles never go to memory,
+// and a pass is one hand-over to the workers. The weight gradient sums
+// over all the tiles, so its blocks write the transformed tiles of x and
+// of dy of the whole batch, and the a^2 GEMMs, dU_xi = Mdy_xi V_xi^T over
+// all the tiles, are shared among the workers, one GEMM each at a time.
+// (Summing per block instead, in cache, takes a^2 GEMMs per block with
+// a short k, where packing or the dot-product kernel's overhead costs as
+// much as the multiply.)
+//
+// Every element is computed by one worker in a fixed order (no sum runs
+// across blocks), and the SGEMM engine gives the same bits for any thread
+// count, so results do not depend on the number of threads.
 
 // EnvNoWinograd names the environment variable that, set to 1, turns the
 // Winograd convolutions off: every convolution runs as im2col and GEMM.
@@ -126,43 +138,35 @@ func newWinoGeom(m, ci, co, ih, iw, ph, pw, oh, ow int) winoGeom {
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // winoLayout is a plan's two convolutions and the regions of its
-// workspace, all sized for the largest batch (nq lanes). V, the forward
-// pass's transformed input, is kept for the weight gradient; the scratch
-// regions s1..s3 are reused from phase to phase:
-//
-//	forward:   x -> s1 (transposed) -> V; U = G w G^T; s2 = U V; s2 -> s1 -> y
-//	backward:  dy -> s1 (transposed);
-//	           dw: s1 -> s2 (A dY A^T); dU = s2 V^T; dw = G^T dU G
-//	           dx: s1 -> s2 (B^T dY B); s3 = Uf s2; s3 -> s1 -> dx
+// workspace, sized for the largest batch: the transformed filters U
+// (forward) and Uf (data gradient), the weight gradient's dU and
+// transformed tiles V and Mdy, then one scratch area per worker.
 type winoLayout struct {
-	v                                              *winoVariant
-	f, d                                           winoGeom // forward; data gradient
-	nq                                             int
-	offU, offUf, offDU, offS1, offS2, offS3, total int
+	v       *winoVariant
+	f, d    winoGeom // forward; data gradient as a forward pass over dy
+	nq      int      // lanes of the largest batch
+	threads int
+	scr     int // floats of scratch per worker
+
+	offU, offUf, offDU, offV, offMdy, offScr, total int
 }
 
-func winoLayoutOf(p device.ConvPlan) winoLayout {
+func winoLayoutOf(p device.ConvPlan, threads int) winoLayout {
 	v := winoVariantOf(p.Tile)
 	g, m, a2 := p.G, v.m, v.a*v.a
-	l := winoLayout{v: v, nq: roundUp(g.N, winoLanes)}
+	l := winoLayout{v: v, nq: roundUp(g.N, winoLanes), threads: threads}
 	l.f = newWinoGeom(m, g.C, p.K, g.H, g.W, g.PadH, g.PadW, g.OH, g.OW)
 	l.d = newWinoGeom(m, p.K, g.C, g.OH, g.OW, 2-g.PadH, 2-g.PadW, g.H, g.W)
-	// The transposed dy also serves the weight gradient's m x m tiles of
-	// the forward tiling, which start at row 2-PadH, column 2-PadW.
-	l.d.hp = max(l.d.hp, l.f.ty*m+l.d.ph)
-	l.d.wp = max(l.d.wp, l.f.tx*m+l.d.pw)
-	kc := p.K * g.C
-	v0 := a2 * xiStride(g.C, l.f.tiles(), l.nq)
-	s1 := max(g.C*l.f.hp*l.f.wp, p.K*l.f.ty*m*l.f.tx*m, p.K*l.d.hp*l.d.wp, g.C*l.d.ty*m*l.d.tx*m) * l.nq
-	s2 := a2 * max(xiStride(p.K, l.f.tiles(), l.nq), xiStride(p.K, l.d.tiles(), l.nq))
-	s3 := a2 * xiStride(g.C, l.d.tiles(), l.nq)
-	l.offU = v0
+	kc, t := p.K*g.C, l.f.tiles()
+	l.scr = max(winoScratch(v, &l.f, winoBlocksOf(v, &l.f, l.nq, threads).lanes),
+		winoScratch(v, &l.d, winoBlocksOf(v, &l.d, l.nq, threads).lanes))
+	l.offU = 0
 	l.offUf = l.offU + a2*kc
 	l.offDU = l.offUf + a2*kc
-	l.offS1 = l.offDU + a2*kc
-	l.offS2 = l.offS1 + s1
-	l.offS3 = l.offS2 + s2
-	l.total = l.offS3 + s3
+	l.offV = l.offDU + a2*kc
+	l.offMdy = l.offV + a2*xiStride(g.C, t, l.nq)
+	l.offScr = l.offMdy + a2*xiStride(p.K, t, l.nq)
+	l.total = l.offScr + threads*l.scr
 	return l
 }
 
@@ -174,6 +178,40 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 // tile transform reads or writes all at once, do not start at multiples
 // of a large power of two, which the caches would map to the same sets.
 func xiStride(ch, tiles, nv int) int { return roundUp(ch*tiles*nv, 16) + 16 }
+
+// winoBlocks is how a pass over g is cut: blocks of one row of tiles and
+// lanes lanes (the last group of lanes may be narrower), ng groups of lanes
+// per row, count blocks.
+type winoBlocks struct{ lanes, ng, count int }
+
+// winoBlockCols is the number of GEMM columns (tiles times lanes) a block
+// aims at: enough for the GEMM kernel's 32-column tiles, and its
+// transformed tiles, (ci+co) * a^2 * cols floats, about 1 MiB, in L2.
+func winoBlockCols(v *winoVariant, g *winoGeom) int {
+	return min(512, max(32, (256<<10)/(v.a*v.a*(g.ci+g.co))))
+}
+
+// winoBlocksOf cuts a pass over g with nv lanes into blocks: about
+// winoBlockCols columns each, and at least 2*par blocks (par: the
+// workers) where that leaves 32 columns or more.
+func winoBlocksOf(v *winoVariant, g *winoGeom, nv, par int) winoBlocks {
+	maxLanes := max(winoLanes, roundUp(ceilDiv(winoBlockCols(v, g), g.tx), winoLanes))
+	minLanes := roundUp(ceilDiv(32, g.tx), winoLanes)
+	ng := max(ceilDiv(nv, maxLanes), min(ceilDiv(2*par, g.ty), nv/minLanes))
+	ng = max(1, min(ng, nv/winoLanes))
+	lanes := roundUp(ceilDiv(nv, ng), winoLanes)
+	ng = ceilDiv(nv, lanes)
+	return winoBlocks{lanes: lanes, ng: ng, count: g.ty * ng}
+}
+
+// winoScratch is the scratch a worker needs for blocks of g with lanes
+// lanes: the transposed rows (input rows of one channel, or output or dy
+// rows), with 8 lanes of slack for the vector loads that read past them,
+// V_b and M_b.
+func winoScratch(v *winoVariant, g *winoGeom, lanes int) int {
+	rows := max(v.a*g.wp, v.m*g.tx*v.m) * lanes
+	return rows + 8*lanes + v.a*v.a*(xiStride(g.ci, g.tx, lanes)+xiStride(g.co, g.tx, lanes))
+}
 
 // winoApplies says whether Winograd can run g: 3x3, stride 1, padding at
 // most 2 before (the data gradient pads dy with 2-pad).
@@ -208,14 +246,14 @@ func (b *Backend) PlanWinograd(g device.ConvGeom, k, tile int) device.ConvPlan {
 		return device.ConvPlan{}
 	}
 	p := device.ConvPlan{Algo: fmt.Sprintf("winograd F(%dx%d,3x3)", tile, tile), G: g, K: k, Tile: tile}
-	p.Workspace = winoLayoutOf(p).total
+	p.Workspace = winoLayoutOf(p, b.threads).total
 	b.winoEngines()
 	return p
 }
 
-// winoEngines makes one single-threaded SGEMM engine per worker, for the
-// a^2 GEMMs that the workers share (each engine keeps its own packing
-// buffers; results do not depend on which worker runs which GEMM).
+// winoEngines makes one single-threaded SGEMM engine per worker for the
+// blocks' GEMMs (each engine keeps its own packing buffers; results do
+// not depend on which worker runs which block).
 func (b *Backend) winoEngines() {
 	if b.wEng != nil {
 		return
@@ -230,14 +268,14 @@ func noWinogradEnv() bool { return os.Getenv(EnvNoWinograd) == "1" }
 
 // checkPlan panics on a plan this backend did not make, or a batch larger
 // than planned: caller bugs.
-func checkPlan(p device.ConvPlan, n int, ws []float32) winoLayout {
+func (b *Backend) checkPlan(p device.ConvPlan, n int, ws []float32) winoLayout {
 	if p.Tile != 2 && p.Tile != 4 {
 		panic(fmt.Sprintf("cpu: conv plan %q is not a Winograd plan", p.Algo))
 	}
-	if n > p.G.N {
+	if n < 1 || n > p.G.N {
 		panic(fmt.Sprintf("cpu: conv of %d images with a plan for %d", n, p.G.N))
 	}
-	l := winoLayoutOf(p)
+	l := winoLayoutOf(p, b.threads)
 	if len(ws) < l.total {
 		panic(fmt.Sprintf("cpu: conv workspace of %d floats, the plan needs %d", len(ws), l.total))
 	}
@@ -247,82 +285,219 @@ func checkPlan(p device.ConvPlan, n int, ws []float32) winoLayout {
 // ConvForward: see device.Backend.
 func (b *Backend) ConvForward(p device.ConvPlan, ws, x, w, y device.Buffer, n int) {
 	s := f32(ws)
-	l := checkPlan(p, n, s)
-	nv := roundUp(n, winoLanes)
-	g, a2 := &l.f, l.v.a*l.v.a
-	v := s[:l.offU]
-	u := s[l.offU : l.offU+a2*g.co*g.ci]
-	s1, s2 := s[l.offS1:l.offS2], s[l.offS2:l.offS3]
+	l := b.checkPlan(p, n, s)
+	g, kc := &l.f, p.K*p.G.C
+	u := s[l.offU : l.offU+l.v.a*l.v.a*kc]
 	b.winoFilter(l.v, f32(w), u, g.co, g.ci, false)
-	b.winoTransposeIn(g, f32(x), s1, n, nv)
-	b.winoInput(l.v, g, s1, v, nv)
-	t := g.tiles() * nv
-	b.winoGemm(a2, false, false, g.co, t, g.ci, u, g.ci, g.co*g.ci, v, t, xiStride(g.ci, g.tiles(), nv), s2, t, xiStride(g.co, g.tiles(), nv))
-	b.winoOutput(l.v, g, s2, s1, nv)
-	b.winoTransposeOut(l.v, g, s1, f32(y), n, nv)
+	b.winoConv(&l, g, f32(x), u, false, f32(y), n, s[l.offScr:])
 }
 
 // ConvBackward: see device.Backend.
 func (b *Backend) ConvBackward(p device.ConvPlan, ws, x, w, dy, dx, dw device.Buffer, n int) {
 	s := f32(ws)
-	l := checkPlan(p, n, s)
-	nv := roundUp(n, winoLanes)
-	f, d, a2 := &l.f, &l.d, l.v.a*l.v.a
-	s1, s2, s3 := s[l.offS1:l.offS2], s[l.offS2:l.offS3], s[l.offS3:l.total]
-	b.winoTransposeIn(d, f32(dy), s1, n, nv)
+	l := b.checkPlan(p, n, s)
+	kc, a2 := p.K*p.G.C, l.v.a*l.v.a
 	if dw != nil {
-		tf := f.tiles() * nv
-		v := s[:l.offU]
-		du := s[l.offDU : l.offDU+a2*f.co*f.ci]
-		b.winoDyTiles(l.v, f, d, s1, s2, nv)
-		b.winoGemm(a2, false, true, f.co, f.ci, tf, s2, tf, xiStride(f.co, f.tiles(), nv), v, tf, xiStride(f.ci, f.tiles(), nv), du, f.ci, f.co*f.ci)
-		b.winoFilterGrad(l.v, du, f32(dw), f.co, f.ci)
+		du := s[l.offDU : l.offDU+a2*kc]
+		b.winoWeightGrad(&l, f32(x), f32(dy), du, n, s)
+		b.winoFilterGrad(l.v, du, f32(dw), p.K, p.G.C)
 	}
 	if dx != nil {
-		td := d.tiles() * nv
-		uf := s[l.offUf : l.offUf+a2*f.co*f.ci]
-		b.winoFilter(l.v, f32(w), uf, f.co, f.ci, true) // [xi][k][c]: read as [c][k]
-		b.winoInput(l.v, d, s1, s2, nv)
-		b.winoGemm(a2, true, false, d.co, td, d.ci, uf, d.co, d.co*d.ci, s2, td, xiStride(d.ci, d.tiles(), nv), s3, td, xiStride(d.co, d.tiles(), nv))
-		b.winoOutput(l.v, d, s3, s1, nv)
-		b.winoTransposeOut(l.v, d, s1, f32(dx), n, nv)
+		uf := s[l.offUf : l.offUf+a2*kc]
+		b.winoFilter(l.v, f32(w), uf, p.K, p.G.C, true) // [xi][k][c], read as [c][k]
+		b.winoConv(&l, &l.d, f32(dy), uf, true, f32(dx), n, s[l.offScr:])
 	}
 }
 
-// ---- phases, each one job on the pool ----
+// ---- the blocks, one job on the pool per pass ----
 
-// winoJob is a phase of a Winograd convolution: the fields that phase
-// reads are set before the job is handed to the pool.
+// The kinds of winoJob.
+const (
+	jobConv    = iota // the blocks of a convolution
+	jobDWTiles        // the blocks of the weight gradient's tile transforms
+	jobGemms          // a^2 GEMMs
+)
+
+// winoJob is one pass of one kind.
 type winoJob struct {
-	phase    int
-	v        *winoVariant
-	g        winoGeom
-	n, nv    int
-	src, dst []float32
-	k, c     int
-	gemm     winoGemmArgs
-	eng      []*sgemm.Engine
+	kind   int
+	v      *winoVariant
+	g      winoGeom
+	bl     winoBlocks
+	n, nv  int
+	x, y   []float32 // input and output, CNHW (dw: x and dy)
+	u      []float32 // transformed filter, [xi][co][ci] ([xi][ci][co] if transU)
+	transU bool
+	vg, mg []float32 // jobDWTiles: the transformed tiles of x and dy, whole batch
+	gemm   winoGemmArgs
+	scr    []float32 // the workers' scratch, scrN floats each
+	scrN   int
+	eng    []*sgemm.Engine
 
-	// Work sharing: the units of a phase (disjoint parts of its output,
-	// each computed the same way whoever computes it) are taken in chunks
-	// from a counter, so that a worker that the OS delays holds up no one.
-	units, chunk int
-	next         atomic.Int64
+	// Work sharing: the units of a pass (disjoint parts of its output,
+	// each computed the same way whoever computes it) are taken one at a
+	// time from a counter, so that a worker that the OS delays holds up
+	// no one.
+	units int
+	next  atomic.Int64
 }
 
-// take returns the next chunk [u0, u1) of units, empty when none is left.
-func (j *winoJob) take() (u0, u1 int) {
-	u0 = int(j.next.Add(int64(j.chunk))) - j.chunk
-	if u0 >= j.units {
-		return j.units, j.units
+// take returns the next unit, or units when none is left.
+func (j *winoJob) take() int {
+	return min(int(j.next.Add(1)-1), j.units)
+}
+
+func (j *winoJob) Run(w, nw int) {
+	for u := j.take(); u < j.units; u = j.take() {
+		switch j.kind {
+		case jobConv:
+			j.convBlock(w, u)
+		case jobDWTiles:
+			j.dwTiles(w, u)
+		case jobGemms:
+			j.gemmOne(w, u)
+		}
 	}
-	return u0, min(u0+j.chunk, j.units)
 }
 
-// winoGemmArgs are batch GEMMs: for i < count, C_i = op(A_i) op(B_i) with
-// A_i at a[i*sa:], B_i at b[i*sb:], C_i at c[i*sc:].
+func (b *Backend) winoRun(j *winoJob, units int) {
+	j.units = units
+	j.next.Store(0)
+	j.eng = b.wEng
+	b.pool.Do(j)
+	j.x, j.y, j.u, j.vg, j.mg, j.scr = nil, nil, nil, nil, nil, nil
+	j.gemm.a, j.gemm.b, j.gemm.c = nil, nil, nil
+}
+
+// winoConv runs the convolution g of x (n images) with the transformed
+// filter u into y.
+func (b *Backend) winoConv(l *winoLayout, g *winoGeom, x, u []float32, transU bool, y []float32, n int, scr []float32) {
+	j := &b.jWino
+	nv := roundUp(n, winoLanes)
+	*j = winoJob{kind: jobConv, v: l.v, g: *g, bl: winoBlocksOf(l.v, g, nv, b.threads), n: n, nv: nv,
+		x: x[:g.ci*n*g.ih*g.iw], y: y[:g.co*n*g.oh*g.ow], u: u, transU: transU, scr: scr, scrN: l.scr}
+	b.winoRun(j, j.bl.count)
+}
+
+// block is worker w's scratch cut for block b: its first lane l0 and
+// lanes lanes, the transposed rows (to the end of the scratch, for the
+// vector loads that read past them), V_b and M_b with their strides.
+func (j *winoJob) block(w, b int) (ty, l0, lanes int, rows, vb, mb []float32, vs, ms int) {
+	g, a2 := &j.g, j.v.a*j.v.a
+	ty, l0 = b/j.bl.ng, b%j.bl.ng*j.bl.lanes
+	lanes = min(j.bl.lanes, j.nv-l0)
+	s := j.scr[w*j.scrN : (w+1)*j.scrN]
+	nr := max(j.v.a*g.wp, j.v.m*g.tx*j.v.m)*lanes + 8*lanes
+	vs, ms = xiStride(g.ci, g.tx, lanes), xiStride(g.co, g.tx, lanes)
+	rows, vb, mb = s, s[nr:nr+a2*vs], s[nr+a2*vs:nr+a2*(vs+ms)]
+	return
+}
+
+// convBlock computes the rows of tiles ty of the output for the block's
+// lanes: transform the input tiles, multiply, transform back.
+func (j *winoJob) convBlock(w, b int) {
+	g, v := &j.g, j.v
+	ty, l0, lanes, rows, vb, mb, vs, ms := j.block(w, b)
+	j.inputTiles(ty, l0, lanes, rows, vb, g.tx*lanes, lanes, vs)
+	pb, lda := g.tx*lanes, g.ci
+	if j.transU {
+		lda = g.co
+	}
+	e, kc := j.eng[w], g.ci*g.co
+	for xi := 0; xi < v.a*v.a; xi++ {
+		e.Sgemm(j.transU, false, g.co, pb, g.ci, 1, j.u[xi*kc:], lda, vb[xi*vs:], pb, 0, mb[xi*ms:], pb)
+	}
+	m, rs := v.m, g.tx*v.m*lanes
+	for k := 0; k < g.co; k++ {
+		for tx := 0; tx < g.tx; tx++ {
+			winoOutTile(v, mb[(k*g.tx+tx)*lanes:], ms, rows[tx*m*lanes:], rs, lanes, lanes)
+		}
+		j.rowsOut(rows, k, ty, l0, lanes)
+	}
+}
+
+// inputTiles transforms the input tiles of tile row ty, lanes [l0,
+// l0+lanes), of every channel: tile tx of channel c to dst[c*cs+tx*ts:],
+// the a^2 positions ds apart.
+func (j *winoJob) inputTiles(ty, l0, lanes int, rows, dst []float32, cs, ts, ds int) {
+	g, v := &j.g, j.v
+	rs := g.wp * lanes
+	for c := 0; c < g.ci; c++ {
+		j.rowsIn(rows, c, ty, l0, lanes)
+		for tx := 0; tx < g.tx; tx++ {
+			winoInTile(v, rows[tx*v.m*lanes:], rs, lanes, dst[c*cs+tx*ts:], ds, lanes)
+		}
+	}
+}
+
+// rowsIn transposes the a input rows of tile row ty, channel c, images
+// [l0, l0+lanes) into rows[r][column][lane] (wp columns), zeros in the
+// padding and in the lanes past the batch.
+func (j *winoJob) rowsIn(rows []float32, c, ty, l0, lanes int) {
+	g := &j.g
+	ihw, rl := g.ih*g.iw, g.wp*lanes
+	imgs := min(lanes, j.n-l0) // images in the block
+	x1 := min(g.wp, g.iw+g.pw) // first column after the image
+	for r := 0; r < j.v.a; r++ {
+		row := rows[r*rl : (r+1)*rl]
+		iy := ty*j.v.m + r - g.ph
+		if iy < 0 || iy >= g.ih || imgs <= 0 {
+			clear(row)
+			continue
+		}
+		clear(row[:g.pw*lanes])
+		clear(row[x1*lanes:])
+		// the source runs to the end of x: the vector loads may read past the row
+		lanesIn(row[g.pw*lanes:x1*lanes], j.x[(c*j.n+l0)*ihw+iy*g.iw:], x1-g.pw, ihw, imgs, lanes)
+	}
+}
+
+// rowsOut copies the output rows of tile row ty, channel k, from
+// rows[r][column][lane] to y, images [l0, l0+lanes) that exist.
+func (j *winoJob) rowsOut(rows []float32, k, ty, l0, lanes int) {
+	g, m := &j.g, j.v.m
+	ohw, rl := g.oh*g.ow, g.tx*m*lanes
+	for r := 0; r < m && ty*m+r < g.oh; r++ {
+		oy := ty*m + r
+		for q := 0; q < lanes && l0+q < j.n; q += winoLanes {
+			img := l0 + q
+			lanesOut(j.y[(k*j.n+img)*ohw+oy*g.ow:], rows[r*rl+q:], g.ow, ohw, lanes, min(winoLanes, j.n-img))
+		}
+	}
+}
+
+// winoWeightGrad writes dU_xi = Mdy_xi V_xi^T: the blocks transform the
+// tiles of x and dy of the whole batch into the workspace's V and Mdy,
+// then the workers share the a^2 GEMMs over all the tiles.
+func (b *Backend) winoWeightGrad(l *winoLayout, x, dy, du []float32, n int, ws []float32) {
+	j := &b.jWino
+	nv := roundUp(n, winoLanes)
+	g, a2 := &l.f, l.v.a*l.v.a
+	t := g.tiles() * nv
+	vs, ms := xiStride(g.ci, g.tiles(), nv), xiStride(g.co, g.tiles(), nv)
+	*j = winoJob{kind: jobDWTiles, v: l.v, g: *g, bl: winoBlocksOf(l.v, g, nv, b.threads), n: n, nv: nv,
+		x: x[:g.ci*n*g.ih*g.iw], y: dy[:g.co*n*g.oh*g.ow], vg: ws[l.offV : l.offV+a2*vs], mg: ws[l.offMdy : l.offMdy+a2*ms],
+		scr: ws[l.offScr:], scrN: l.scr}
+	b.winoRun(j, j.bl.count)
+	*j = winoJob{kind: jobGemms, gemm: winoGemmArgs{transB: true, m: g.co, n: g.ci, k: t,
+		a: ws[l.offMdy:], lda: t, sa: ms, b: ws[l.offV:], ldb: t, sb: vs, c: du, ldc: g.ci, sc: g.ci * g.co}}
+	b.winoRun(j, a2)
+}
+
+// dwTiles transforms the tiles of x and dy of block b into the whole
+// batch's V and Mdy ([xi][channel][tile][lane]).
+func (j *winoJob) dwTiles(w, b int) {
+	g := &j.g
+	ty, l0, lanes, rows, _, _, _, _ := j.block(w, b)
+	t, nv := g.tiles(), j.nv
+	off := ty*g.tx*nv + l0
+	j.inputTiles(ty, l0, lanes, rows, j.vg[off:], t*nv, nv, xiStride(g.ci, t, nv))
+	j.dyTiles(ty, l0, lanes, rows, j.mg[off:], t*nv, nv, xiStride(g.co, t, nv))
+}
+
+// winoGemmArgs are a^2 GEMMs: C_i = op(A_i) op(B_i) with A_i at a[i*sa:],
+// B_i at b[i*sb:], C_i at c[i*sc:].
 type winoGemmArgs struct {
-	count          int
 	transA, transB bool
 	m, n, k        int
 	a, b, c        []float32
@@ -330,82 +505,39 @@ type winoGemmArgs struct {
 	sa, sb, sc     int
 }
 
-const (
-	phaseTransposeIn = iota
-	phaseInput
-	phaseOutput
-	phaseTransposeOut
-	phaseDyTiles
-	phaseGemm
-)
+func (j *winoJob) gemmOne(w, i int) {
+	g := &j.gemm
+	j.eng[w].Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, g.a[i*g.sa:], g.lda, g.b[i*g.sb:], g.ldb, 0, g.c[i*g.sc:], g.ldc)
+}
 
-func (j *winoJob) Run(w, nw int) {
-	if j.phase == phaseGemm {
-		j.gemms(w)
-		return
-	}
-	for u0, u1 := j.take(); u0 < u1; u0, u1 = j.take() {
-		for u := u0; u < u1; u++ {
-			j.unit(u)
+// dyTiles transforms the m x m tiles of dy (A dY A^T) of tile row ty,
+// lanes [l0, l0+lanes), of every output channel: tile tx of channel k to
+// dst[k*cs+tx*ts:], the a^2 positions ds apart.
+func (j *winoJob) dyTiles(ty, l0, lanes int, rows, dst []float32, cs, ts, ds int) {
+	g, v := &j.g, j.v
+	m, rl := v.m, g.tx*v.m*lanes
+	ohw := g.oh * g.ow
+	imgs := min(lanes, j.n-l0)
+	for k := 0; k < g.co; k++ {
+		for r := 0; r < m; r++ {
+			row := rows[r*rl : (r+1)*rl]
+			oy := ty*m + r
+			if oy >= g.oh || imgs <= 0 {
+				clear(row)
+				continue
+			}
+			clear(row[g.ow*lanes:])
+			lanesIn(row[:g.ow*lanes], j.y[(k*j.n+l0)*ohw+oy*g.ow:], g.ow, ohw, imgs, lanes)
 		}
-	}
-}
-
-func (j *winoJob) unit(u int) {
-	switch j.phase {
-	case phaseTransposeIn:
-		j.transposeIn(u)
-	case phaseInput:
-		j.input(u)
-	case phaseOutput:
-		j.output(u)
-	case phaseTransposeOut:
-		j.transposeOut(u)
-	case phaseDyTiles:
-		j.dyTiles(u)
-	}
-}
-
-// winoRun runs a phase of units units and about work bytes of traffic.
-func (b *Backend) winoRun(j *winoJob, phase, units, work int) {
-	j.phase, j.units = phase, units
-	j.chunk = max(1, units/(8*b.threads))
-	j.next.Store(0)
-	b.par(j, work)
-	j.src, j.dst = nil, nil
-}
-
-// winoTransposeIn copies the CNHW input of g (n images) into dst's
-// transposed layout [ci][hp][wp][nv], zeros around the image and in the
-// lanes from n to nv. A unit is a channel.
-func (b *Backend) winoTransposeIn(g *winoGeom, x, dst []float32, n, nv int) {
-	j := &b.jWino
-	j.g, j.src, j.dst, j.n, j.nv = *g, x[:g.ci*n*g.ih*g.iw], dst[:g.ci*g.hp*g.wp*nv], n, nv
-	b.winoRun(j, phaseTransposeIn, g.ci, len(j.dst))
-}
-
-func (j *winoJob) transposeIn(c int) {
-	g, n, nv := &j.g, j.n, j.nv
-	ihw := g.ih * g.iw
-	plane := g.hp * g.wp * nv
-	x1 := min(g.wp, g.iw+g.pw) // first column after the image
-	dst := j.dst[c*plane : (c+1)*plane]
-	src := j.src[c*n*ihw:] // to the end: the vector loads may read past the channel
-	for y := 0; y < g.hp; y++ {
-		row := dst[y*g.wp*nv : (y+1)*g.wp*nv]
-		iy := y - g.ph
-		if iy < 0 || iy >= g.ih {
-			clear(row)
-			continue
+		for tx := 0; tx < g.tx; tx++ {
+			winoDyTile(v, rows[tx*m*lanes:], rl, lanes, dst[k*cs+tx*ts:], ds, lanes)
 		}
-		clear(row[:g.pw*nv])
-		clear(row[x1*nv:])
-		lanesIn(row[g.pw*nv:x1*nv], src[iy*g.iw:], x1-g.pw, ihw, n, nv)
 	}
 }
 
 // lanesIn sets dst[x*nv+l] = src[l*stride+x] for x < cols, l < n, and 0
-// for l in [n, nv): one row of cols columns of n images, transposed.
+// for l in [n, nv): one row of cols columns of n images, transposed. The
+// vector copy may read up to 7 floats past each row of src.
 func lanesIn(dst, src []float32, cols, stride, n, nv int) {
 	if cols <= 0 {
 		return
@@ -430,71 +562,9 @@ func lanesIn(dst, src []float32, cols, stride, n, nv int) {
 	}
 }
 
-// winoInput transforms the a x a input tiles: src is the transposed input
-// of g, dst the a^2 matrices [ci][tiles*nv]. A unit is a row of tiles of
-// one channel.
-func (b *Backend) winoInput(v *winoVariant, g *winoGeom, src, dst []float32, nv int) {
-	j := &b.jWino
-	j.v, j.g, j.src, j.dst, j.nv = v, *g, src, dst[:v.a*v.a*xiStride(g.ci, g.tiles(), nv)], nv
-	b.winoRun(j, phaseInput, g.ci*g.ty, len(j.dst)*4)
-}
-
-func (j *winoJob) input(u int) {
-	g, v, nv := &j.g, j.v, j.nv
-	m, t := v.m, g.tiles()
-	rs, ds := g.wp*nv, xiStride(g.ci, t, nv)
-	c, ty := u/g.ty, u%g.ty
-	for tx := 0; tx < g.tx; tx++ {
-		s := ((c*g.hp+ty*m)*g.wp + tx*m) * nv
-		d := (c*t + ty*g.tx + tx) * nv
-		winoInTile(v, j.src[s:], rs, nv, j.dst[d:], ds, nv)
-	}
-}
-
-// winoOutput transforms the products back: src is the a^2 matrices
-// [co][tiles*nv], dst [co][ty*m][tx*m][nv]. A unit is a row of tiles of
-// one channel.
-func (b *Backend) winoOutput(v *winoVariant, g *winoGeom, src, dst []float32, nv int) {
-	j := &b.jWino
-	j.v, j.g, j.src, j.dst, j.nv = v, *g, src, dst[:g.co*g.tiles()*v.m*v.m*nv], nv
-	b.winoRun(j, phaseOutput, g.co*g.ty, len(j.dst)*4)
-}
-
-func (j *winoJob) output(u int) {
-	g, v, nv := &j.g, j.v, j.nv
-	m, t := v.m, g.tiles()
-	rs, ss := g.tx*m*nv, xiStride(g.co, t, nv)
-	k, ty := u/g.ty, u%g.ty
-	for tx := 0; tx < g.tx; tx++ {
-		s := (k*t + ty*g.tx + tx) * nv
-		d := ((k*g.ty*m+ty*m)*g.tx*m + tx*m) * nv
-		winoOutTile(v, j.src[s:], ss, j.dst[d:], rs, nv, nv)
-	}
-}
-
-// winoTransposeOut copies the output tiles [co][ty*m][tx*m][nv] to CNHW
-// [co][n][oh][ow]. A unit is a channel and a block of winoLanes images.
-func (b *Backend) winoTransposeOut(v *winoVariant, g *winoGeom, src, y []float32, n, nv int) {
-	j := &b.jWino
-	j.v, j.g, j.src, j.dst, j.n, j.nv = v, *g, src, y[:g.co*n*g.oh*g.ow], n, nv
-	b.winoRun(j, phaseTransposeOut, g.co*(nv/winoLanes), len(j.dst))
-}
-
-func (j *winoJob) transposeOut(u int) {
-	g, n, nv, m := &j.g, j.n, j.nv, j.v.m
-	ohw, wm := g.oh*g.ow, g.tx*m
-	plane := g.ty * m * wm * nv
-	lb := nv / winoLanes
-	k, l0 := u/lb, u%lb*winoLanes
-	src := j.src[k*plane:] // to the end: the vector loads may read past the plane
-	dst := j.dst[(k*n+l0)*ohw : (k*n+min(l0+winoLanes, n))*ohw]
-	for y := 0; y < g.oh; y++ {
-		lanesOut(dst[y*g.ow:], src[y*wm*nv+l0:], g.ow, ohw, nv, min(winoLanes, n-l0))
-	}
-}
-
 // lanesOut sets dst[l*stride+x] = src[x*nv+l] for x < cols, l < rows (at
 // most winoLanes): one row of cols columns of rows images, transposed back.
+// The vector copy may read up to 7 columns past the row of src.
 func lanesOut(dst, src []float32, cols, stride, nv, rows int) {
 	if rows == winoLanes && winoAsm && (roundUp(cols, winoLanes)-1)*nv+winoLanes <= len(src) {
 		_ = dst[(winoLanes-1)*stride+cols-1]
@@ -506,32 +576,6 @@ func lanesOut(dst, src []float32, cols, stride, nv, rows int) {
 		for x := range row {
 			row[x] = src[x*nv+l]
 		}
-	}
-}
-
-// winoDyTiles transforms the m x m tiles of dy of the forward tiling f
-// (A dY A^T) from the transposed dy of d into dst, [co][tiles*nv] per xi.
-// A unit is a row of tiles of one channel.
-func (b *Backend) winoDyTiles(v *winoVariant, f, d *winoGeom, src, dst []float32, nv int) {
-	j := &b.jWino
-	j.v, j.g, j.src, j.dst, j.nv = v, *f, src, dst[:v.a*v.a*xiStride(f.co, f.tiles(), nv)], nv
-	j.k, j.c = d.hp, d.wp
-	b.winoRun(j, phaseDyTiles, f.co*f.ty, len(j.dst)*4)
-}
-
-func (j *winoJob) dyTiles(u int) {
-	f, v, nv := &j.g, j.v, j.nv
-	hp, wp := j.k, j.c
-	m, t := v.m, f.tiles()
-	// tile (ty, tx) of dy starts at row ty*m + 2-PadH, column tx*m + 2-PadW
-	// of the transposed dy (hp x wp)
-	oy, ox := 2-f.ph, 2-f.pw
-	rs, ds := wp*nv, xiStride(f.co, t, nv)
-	k, ty := u/f.ty, u%f.ty
-	for tx := 0; tx < f.tx; tx++ {
-		s := ((k*hp+ty*m+oy)*wp + tx*m + ox) * nv
-		d := (k*t + ty*f.tx + tx) * nv
-		winoDyTile(v, j.src[s:], rs, nv, j.dst[d:], ds, nv)
 	}
 }
 
@@ -578,26 +622,5 @@ func kron(g []float64, a int, flip bool) []float32 {
 func init() {
 	for _, v := range []*winoVariant{&wino2, &wino4} {
 		v.gg, v.ggf = kron(v.g, v.a, false), kron(v.g, v.a, true)
-	}
-}
-
-// winoGemm runs count GEMMs C_i = op(A_i) op(B_i), A_i at a[i*sa:] etc.,
-// shared among the workers, each on its worker's engine.
-func (b *Backend) winoGemm(count int, transA, transB bool, m, n, k int, a []float32, lda, sa int, bb []float32, ldb, sb int, c []float32, ldc, sc int) {
-	j := &b.jWino
-	j.gemm = winoGemmArgs{count: count, transA: transA, transB: transB, m: m, n: n, k: k,
-		a: a, b: bb, c: c, lda: lda, ldb: ldb, ldc: ldc, sa: sa, sb: sb, sc: sc}
-	j.eng = b.wEng
-	j.phase, j.units, j.chunk = phaseGemm, count, 1
-	j.next.Store(0)
-	b.pool.Do(j)
-	j.gemm.a, j.gemm.b, j.gemm.c = nil, nil, nil
-}
-
-func (j *winoJob) gemms(w int) {
-	g := &j.gemm
-	e := j.eng[w]
-	for i, _ := j.take(); i < j.units; i, _ = j.take() {
-		e.Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, g.a[i*g.sa:], g.lda, g.b[i*g.sb:], g.ldb, 0, g.c[i*g.sc:], g.ldc)
 	}
 }

@@ -10,9 +10,10 @@ import (
 
 // Per-layer benchmarks of the 3x3 convolutions of the presets, im2col and
 // GEMM (as model/layers.go runs it) against Winograd F(2x2) and F(4x4):
-// the forward pass ("fwd") and the backward pass with both gradients
-// ("bwd"). GFLOP/s counts the direct convolution's work, 2*N*K*C*9*OH*OW
-// per pass (two in "bwd"), so the algorithms compare:
+// the forward pass ("fwd"), the data gradient ("dx") and the weight
+// gradient ("dw", from the forward pass's im2col matrix or transformed
+// tiles). GFLOP/s counts the direct convolution's work, 2*N*K*C*9*OH*OW
+// per pass, so the algorithms compare:
 //
 //	go test ./device/cpu/ -run '^$' -bench BenchmarkConv3x3 -benchtime 20x
 
@@ -75,16 +76,21 @@ func (c *convBench) forward() {
 	b.Gemm(false, false, c.cc.k, np, k, 1, c.w, k, c.col, np, 0, c.y, np)
 }
 
-func (c *convBench) backward() {
+// backward computes the gradients that are not nil among dx and dw.
+func (c *convBench) backward(dx, dw device.Buffer) {
 	b, g := c.b, c.g
 	if c.p.Algo != "" {
-		b.ConvBackward(c.p, c.ws, c.x, c.w, c.dy, c.dx, c.dw, g.N)
+		b.ConvBackward(c.p, c.ws, c.x, c.w, c.dy, dx, dw, g.N)
 		return
 	}
 	k, np, oc := g.ColRows(), g.ColCols(), c.cc.k
-	b.Gemm(false, true, oc, k, np, 1, c.dy, np, c.col, np, 0, c.dw, k)
-	b.Gemm(true, false, k, np, oc, 1, c.w, k, c.dy, np, 0, c.dcol, np)
-	b.Col2Im(g, c.dcol, c.dx)
+	if dw != nil {
+		b.Gemm(false, true, oc, k, np, 1, c.dy, np, c.col, np, 0, dw, k)
+	}
+	if dx != nil {
+		b.Gemm(true, false, k, np, oc, 1, c.w, k, c.dy, np, 0, c.dcol, np)
+		b.Col2Im(g, c.dcol, dx)
+	}
 }
 
 func (c *convBench) flops() float64 {
@@ -111,14 +117,20 @@ func BenchmarkConv3x3(b *testing.B) {
 				}
 				b.ReportMetric(c.flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
-			b.Run(l.name+"/"+algo+"/bwd", func(b *testing.B) {
-				c := newConvBench(b, be, l.cc, tile)
-				c.forward()
-				for b.Loop() {
-					c.backward()
-				}
-				b.ReportMetric(2*c.flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+			for _, pass := range []string{"dx", "dw"} {
+				b.Run(l.name+"/"+algo+"/"+pass, func(b *testing.B) {
+					c := newConvBench(b, be, l.cc, tile)
+					c.forward()
+					dx, dw := c.dx, device.Buffer(nil)
+					if pass == "dw" {
+						dx, dw = nil, c.dw
+					}
+					for b.Loop() {
+						c.backward(dx, dw)
+					}
+					b.ReportMetric(c.flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }
