@@ -212,6 +212,25 @@ func (c *conv) floatsPerImage() int {
 	return f
 }
 
+// floatsPerImageOn is floatsPerImage where b has its own algorithm for the
+// conv: its workspace's growth per image (measured between two batches)
+// instead of the im2col buffers.
+func (c *conv) floatsPerImageOn(b device.Backend) int {
+	if c.pointwise() {
+		return c.floatsPerImage()
+	}
+	const n1, n2 = 128, 256
+	p1, p2 := b.PlanConv(c.geom(n1), c.os.C), b.PlanConv(c.geom(n2), c.os.C)
+	if p1.Algo == "" || p2.Algo == "" {
+		return c.floatsPerImage()
+	}
+	f := c.is.Size() + c.os.Size() + (p2.Workspace-p1.Workspace+n2-n1-1)/(n2-n1)
+	if c.act == device.ActGELU {
+		f += c.os.Size()
+	}
+	return f
+}
+
 func (c *conv) setup(b device.Backend, maxN int) error {
 	var err error
 	g := c.geom(maxN)

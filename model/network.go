@@ -612,11 +612,20 @@ func (n *Network) FixedBytes() int { return 16 * n.nParam }
 
 // BytesPerImage estimates the device memory one image of a batch needs:
 // every activation, gradient, im2col and index buffer Build allocates per
-// image. Parameters and the dataset come on top.
-func (n *Network) BytesPerImage() int {
+// image, with every convolution run as im2col and GEMM. Parameters and the
+// dataset come on top.
+func (n *Network) BytesPerImage() int { return n.BytesPerImageOn(nil) }
+
+// BytesPerImageOn is BytesPerImage on backend b, which may run some
+// convolutions its own way (PlanConv) with a workspace of another size.
+func (n *Network) BytesPerImageOn(b device.Backend) int {
 	floats := 2*n.Input.Size() + n.Classes // input (and its augmented twin), logit gradient
 	for i, nd := range n.nodes {
-		floats += nd.l.floatsPerImage()
+		if c, ok := nd.l.(*conv); ok && b != nil {
+			floats += c.floatsPerImageOn(b)
+		} else {
+			floats += nd.l.floatsPerImage()
+		}
 		if n.fanout[i] > 1 {
 			floats += nd.l.out().Size()
 		}

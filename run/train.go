@@ -198,7 +198,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (*model.Network, 
 		return nil, nil, headError(net.Summary()[len(net.Summary())-1].Name, net.Classes, cfg.Data.Kind, k)
 	}
 	batch := min(cfg.BatchSize, max(train.N, test.N))
-	if err := s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImage()), batch: batch}); err != nil {
+	if err := s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImageOn(b)), batch: batch}); err != nil {
 		return nil, nil, err
 	}
 	if err := net.Build(b, batch, cfg.Seed); err != nil {
