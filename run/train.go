@@ -290,6 +290,9 @@ func (s *session) begin(net *model.Network, train *data.Dataset) error {
 	}
 	s.log.Info().Str("model", net.Spec).Int("params", net.NumParams()).Int("train", train.N).Int("validation", s.valN).
 		Int("epochs", cfg.Epochs).Int("batch_size", cfg.BatchSize).Float64("lr", cfg.LR).Uint64("seed", cfg.Seed).Bool("augment", cfg.Augment).Msg("training")
+	for _, a := range convAlgos(net) {
+		s.log.Info().Str("algorithm", a[0]).Str("layers", a[1]).Msgf("%s for %s", a[0], a[1])
+	}
 	if d, err := s.tr.WarmUp(); err != nil {
 		return err
 	} else if d > 0 {
@@ -413,4 +416,25 @@ func toModel(d *data.Dataset) *model.Data {
 func Round(v float64, digits int) float64 {
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
 	return r
+}
+
+// convAlgos lists the backend's own conv algorithms in use (Winograd on
+// the CPU) with the layers that use each: pairs of algorithm and names.
+func convAlgos(net *model.Network) [][2]string {
+	var out [][2]string
+	idx := map[string]int{}
+	for _, r := range net.Summary() {
+		if r.Algo == "" {
+			continue
+		}
+		i, ok := idx[r.Algo]
+		if !ok {
+			i = len(out)
+			idx[r.Algo] = i
+			out = append(out, [2]string{r.Algo, r.Name})
+			continue
+		}
+		out[i][1] += ", " + r.Name
+	}
+	return out
 }
