@@ -87,9 +87,9 @@ type ConvPlan struct {
 	// G is the shape planned (G.N the largest batch), K the output channels.
 	G ConvGeom
 	K int
-	// Tile is a parameter of the algorithm that only the backend reads
-	// (for Winograd, the side of the output tile).
-	Tile int
+	// Variant holds the algorithm's parameters, which only the backend
+	// reads (for Winograd: the output tile, and which passes run as im2col).
+	Variant int
 }
 
 // PoolGeom describes a pooling window over Planes independent HxW planes

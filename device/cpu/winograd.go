@@ -148,11 +148,19 @@ type winoLayout struct {
 	threads int
 	scr     int // floats of scratch per worker
 
-	offU, offUf, offDU, offV, offMdy, offScr, total int
+	offU, offUf, offDU, offV, offMdy, offScr, offCol, total int
 }
 
+// The bits of ConvPlan.Variant: the output tile (2 or 4), and the
+// gradients computed as im2col and GEMM rather than Winograd.
+const (
+	winoTileMask = 0xf
+	winoDxIm2col = 1 << 4
+	winoDwIm2col = 1 << 5
+)
+
 func winoLayoutOf(p device.ConvPlan, threads int) winoLayout {
-	v := winoVariantOf(p.Tile)
+	v := winoVariantOf(p.Variant & winoTileMask)
 	g, m, a2 := p.G, v.m, v.a*v.a
 	l := winoLayout{v: v, nq: roundUp(g.N, winoLanes), threads: threads}
 	l.f = newWinoGeom(m, g.C, p.K, g.H, g.W, g.PadH, g.PadW, g.OH, g.OW)
@@ -166,7 +174,11 @@ func winoLayoutOf(p device.ConvPlan, threads int) winoLayout {
 	l.offV = l.offDU + a2*kc
 	l.offMdy = l.offV + a2*xiStride(g.C, t, l.nq)
 	l.offScr = l.offMdy + a2*xiStride(p.K, t, l.nq)
-	l.total = l.offScr + threads*l.scr
+	l.offCol = l.offScr + threads*l.scr
+	l.total = l.offCol
+	if p.Variant&(winoDxIm2col|winoDwIm2col) != 0 {
+		l.total += g.ColRows() * g.ColCols()
+	}
 	return l
 }
 
@@ -222,30 +234,79 @@ func winoApplies(g device.ConvGeom) bool {
 }
 
 // PlanConv: see device.Backend. Winograd F(4x4, 3x3) for the 3x3 stride-1
-// convolutions where winoPays says it is faster than im2col and GEMM;
-// nothing with TRAINER_CPU_NOWINOGRAD=1.
+// convolutions where winoPays says it is faster than im2col and GEMM, each
+// gradient as Winograd or as im2col by the same rule; nothing with
+// TRAINER_CPU_NOWINOGRAD=1.
 func (b *Backend) PlanConv(g device.ConvGeom, k int) device.ConvPlan {
-	if b.noWino || !winoApplies(g) || !winoPays(g, k) {
+	if b.noWino || !winoApplies(g) {
 		return device.ConvPlan{}
 	}
-	return b.PlanWinograd(g, k, 4)
+	fwd, dx, dw := winoPays(g, k)
+	if !fwd {
+		return device.ConvPlan{}
+	}
+	flags := 0
+	if !dx {
+		flags |= winoDxIm2col
+	}
+	if !dw {
+		flags |= winoDwIm2col
+	}
+	return b.planWino(g, k, 4, flags)
 }
 
-// winoPays is the rule that chooses Winograd: at least 16 input and output
-// channels (fewer leave the transforms, which cost per channel, larger
-// than the multiplies they save; see winograd_bench_test.go).
-func winoPays(g device.ConvGeom, k int) bool {
-	return g.C >= 16 && k >= 16
+// winoPays is the rule that chooses Winograd F(4x4) over im2col for each
+// pass, from the per-layer benchmarks (winograd_bench_test.go; figures in
+// the README):
+//
+//   - at least 16 input and output channels: the transforms cost per
+//     channel, and with 3 input channels (the first layer) the forward pass
+//     is 1.4x slower than im2col;
+//   - a pass runs as Winograd when its output tiles are used enough: u, the
+//     output's share of the 4x4 tiles that cover it, at least 0.6 for the
+//     forward pass and the data gradient (a 13x13 output, u = 0.66, is
+//     still 1.5x faster; the 6x6 data gradient of a 4x4 "valid" output,
+//     u = 0.56, is 1.5x slower) and at least 0.8 for the weight gradient,
+//     whose GEMMs read its transformed tiles transposed (u = 0.66 makes it
+//     1.1x to 2.2x slower than im2col; the "same" convolutions, u = 1, are
+//     faster).
+func winoPays(g device.ConvGeom, k int) (fwd, dx, dw bool) {
+	if g.C < 16 || k < 16 {
+		return false, false, false
+	}
+	uf, ud := tileUse(g.OH, g.OW, 4), tileUse(g.H, g.W, 4)
+	return uf >= 0.6, ud >= 0.6, uf >= 0.8
 }
 
-// PlanWinograd plans Winograd F(tile x tile, 3x3), tile 2 or 4, for g
-// whatever winoPays says (tests and benchmarks); the zero plan when g is
-// not a 3x3 stride-1 convolution with padding at most 2.
+// tileUse is the share of the m x m tiles covering an h x w output that
+// the output uses.
+func tileUse(h, w, m int) float64 {
+	return float64(h*w) / float64(ceilDiv(h, m)*m*ceilDiv(w, m)*m)
+}
+
+// PlanWinograd plans Winograd F(tile x tile, 3x3), tile 2 or 4, for every
+// pass of g whatever winoPays says (tests and benchmarks); the zero plan
+// when g is not a 3x3 stride-1 convolution with padding at most 2.
 func (b *Backend) PlanWinograd(g device.ConvGeom, k, tile int) device.ConvPlan {
+	return b.planWino(g, k, tile, 0)
+}
+
+// planWino plans Winograd F(tile x tile, 3x3), with the gradients that
+// flags (winoDxIm2col, winoDwIm2col) name as im2col and GEMM.
+func (b *Backend) planWino(g device.ConvGeom, k, tile, flags int) device.ConvPlan {
 	if !winoApplies(g) || k < 1 || (tile != 2 && tile != 4) {
 		return device.ConvPlan{}
 	}
-	p := device.ConvPlan{Algo: fmt.Sprintf("winograd F(%dx%d,3x3)", tile, tile), G: g, K: k, Tile: tile}
+	algo := fmt.Sprintf("winograd F(%dx%d,3x3)", tile, tile)
+	switch flags {
+	case winoDxIm2col:
+		algo += " (dx: im2col)"
+	case winoDwIm2col:
+		algo += " (dw: im2col)"
+	case winoDxIm2col | winoDwIm2col:
+		algo += " (forward only)"
+	}
+	p := device.ConvPlan{Algo: algo, G: g, K: k, Variant: tile | flags}
 	p.Workspace = winoLayoutOf(p, b.threads).total
 	b.winoEngines()
 	return p
@@ -269,7 +330,7 @@ func noWinogradEnv() bool { return os.Getenv(EnvNoWinograd) == "1" }
 // checkPlan panics on a plan this backend did not make, or a batch larger
 // than planned: caller bugs.
 func (b *Backend) checkPlan(p device.ConvPlan, n int, ws []float32) winoLayout {
-	if p.Tile != 2 && p.Tile != 4 {
+	if t := p.Variant & winoTileMask; t != 2 && t != 4 {
 		panic(fmt.Sprintf("cpu: conv plan %q is not a Winograd plan", p.Algo))
 	}
 	if n < 1 || n > p.G.N {
@@ -297,15 +358,41 @@ func (b *Backend) ConvBackward(p device.ConvPlan, ws, x, w, dy, dx, dw device.Bu
 	s := f32(ws)
 	l := b.checkPlan(p, n, s)
 	kc, a2 := p.K*p.G.C, l.v.a*l.v.a
-	if dw != nil {
+	if p.Variant&(winoDxIm2col|winoDwIm2col) != 0 {
+		b.im2colBackward(p, s[l.offCol:l.total], x, w, dy, dx, dw, n)
+	}
+	if dw != nil && p.Variant&winoDwIm2col == 0 {
 		du := s[l.offDU : l.offDU+a2*kc]
 		b.winoWeightGrad(&l, f32(x), f32(dy), du, n, s)
 		b.winoFilterGrad(l.v, du, f32(dw), p.K, p.G.C)
 	}
-	if dx != nil {
+	if dx != nil && p.Variant&winoDxIm2col == 0 {
 		uf := s[l.offUf : l.offUf+a2*kc]
 		b.winoFilter(l.v, f32(w), uf, p.K, p.G.C, true) // [xi][k][c], read as [c][k]
 		b.winoConv(&l, &l.d, f32(dy), uf, true, f32(dx), n, s[l.offScr:])
+	}
+}
+
+// im2colBackward computes the gradients that p's flags leave to im2col and
+// GEMM, as model/layers.go would: dw = dy col^T, col the im2col matrix
+// of x (made again: the forward pass kept none), then dx = col2im(W^T dy),
+// with col the workspace's last region.
+func (b *Backend) im2colBackward(p device.ConvPlan, col []float32, x, w, dy, dx, dw device.Buffer, n int) {
+	g := p.G
+	g.N = n
+	k, np := g.ColRows(), g.ColCols()
+	col = col[:k*np]
+	if dw != nil && p.Variant&winoDwIm2col != 0 {
+		j := &b.jIm2col
+		j.g, j.x, j.col = g, f32(x), col
+		b.par(j, k*np)
+		b.gemm.Sgemm(false, true, p.K, k, np, 1, f32(dy), np, col, np, 0, f32(dw), k)
+	}
+	if dx != nil && p.Variant&winoDxIm2col != 0 {
+		b.gemm.Sgemm(true, false, k, np, p.K, 1, f32(w), k, f32(dy), np, 0, col, np)
+		j := &b.jCol2im
+		j.g, j.col, j.dx = g, col, f32(dx)
+		b.par(j, k*np)
 	}
 }
 

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -16,6 +15,8 @@ import (
 // per pass, so the algorithms compare:
 //
 //	go test ./device/cpu/ -run '^$' -bench BenchmarkConv3x3 -benchtime 20x
+//
+// (about 40 s on 2 cores).
 
 var benchConv3x3 = []struct {
 	name string
@@ -42,7 +43,7 @@ type convBench struct {
 	ws                  device.Buffer // Winograd
 }
 
-func newConvBench(tb testing.TB, b *Backend, cc convCase, tile int) *convBench {
+func newConvBench(tb testing.TB, b *Backend, cc convCase, tile, flags int) *convBench {
 	r := rand.New(rand.NewPCG(5, 6))
 	g := cc.geom()
 	c := &convBench{b: b, cc: cc, g: g}
@@ -60,7 +61,7 @@ func newConvBench(tb testing.TB, b *Backend, cc convCase, tile int) *convBench {
 		c.col, c.dcol = up(g.ColRows()*g.ColCols()), up(g.ColRows()*g.ColCols())
 		return c
 	}
-	c.p = b.PlanWinograd(g, cc.k, tile)
+	c.p = b.planWino(g, cc.k, tile, flags)
 	c.ws = up(c.p.Workspace)
 	return c
 }
@@ -98,6 +99,28 @@ func (c *convBench) flops() float64 {
 	return 2 * float64(g.N*c.cc.k*g.C*9*g.OH*g.OW)
 }
 
+// benchAlgos: im2col, Winograd F(2x2) and F(4x4), and F(4x4) plans that
+// leave a gradient to im2col ("F4col": the gradient's cost includes the
+// im2col matrix that the Winograd forward pass did not make).
+var benchAlgos = []struct {
+	name        string
+	tile, flags int
+}{
+	{"im2col", 0, 0}, {"F2", 2, 0}, {"F4", 4, 0}, {"F4col", 4, winoDxIm2col | winoDwIm2col},
+}
+
+// pass runs the forward pass ("fwd") or one gradient ("dx", "dw").
+func (c *convBench) pass(name string) {
+	switch name {
+	case "fwd":
+		c.forward()
+	case "dx":
+		c.backward(c.dx, nil)
+	case "dw":
+		c.backward(nil, c.dw)
+	}
+}
+
 func BenchmarkConv3x3(b *testing.B) {
 	be, err := New(device.Options{})
 	if err != nil {
@@ -105,28 +128,16 @@ func BenchmarkConv3x3(b *testing.B) {
 	}
 	defer be.Close()
 	for _, l := range benchConv3x3 {
-		for _, tile := range []int{0, 2, 4} {
-			algo := "im2col"
-			if tile > 0 {
-				algo = fmt.Sprintf("F%d", tile)
-			}
-			b.Run(l.name+"/"+algo+"/fwd", func(b *testing.B) {
-				c := newConvBench(b, be, l.cc, tile)
-				for b.Loop() {
-					c.forward()
+		for _, a := range benchAlgos {
+			for _, pass := range []string{"fwd", "dx", "dw"} {
+				if a.flags != 0 && pass == "fwd" {
+					continue
 				}
-				b.ReportMetric(c.flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
-			for _, pass := range []string{"dx", "dw"} {
-				b.Run(l.name+"/"+algo+"/"+pass, func(b *testing.B) {
-					c := newConvBench(b, be, l.cc, tile)
+				b.Run(l.name+"/"+a.name+"/"+pass, func(b *testing.B) {
+					c := newConvBench(b, be, l.cc, a.tile, a.flags)
 					c.forward()
-					dx, dw := c.dx, device.Buffer(nil)
-					if pass == "dw" {
-						dx, dw = nil, c.dw
-					}
 					for b.Loop() {
-						c.backward(dx, dw)
+						c.pass(pass)
 					}
 					b.ReportMetric(c.flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})

@@ -152,13 +152,14 @@ func winoTol(tile int) float64 {
 	return winoTol4
 }
 
-// runWino runs ConvForward and ConvBackward with a Winograd plan for
-// cc.n images of a plan made for planN >= cc.n, and returns y, dx, dw.
-func runWino(t *testing.T, b *Backend, cc convCase, tile, planN int, x, w, dy []float32) (y, dx, dw []float32) {
+// runWino runs ConvForward and ConvBackward with a Winograd plan (flags:
+// the gradients run as im2col) for cc.n images of a plan made for planN >=
+// cc.n, and returns y, dx, dw.
+func runWino(t *testing.T, b *Backend, cc convCase, tile, flags, planN int, x, w, dy []float32) (y, dx, dw []float32) {
 	t.Helper()
 	pg := cc.geom()
 	pg.N = planN
-	p := b.PlanWinograd(pg, cc.k, tile)
+	p := b.planWino(pg, cc.k, tile, flags)
 	if p.Algo == "" {
 		t.Fatalf("%v: no Winograd plan", cc)
 	}
@@ -237,9 +238,10 @@ func TestWinogradMatchesDirect(t *testing.T) {
 		for ti, tile := range []int{2, 4} {
 			for _, a := range asm {
 				winoAsm = a
-				for _, planN := range []int{cc.n, cc.n + 9} {
-					y, dx, dw := runWino(t, b, cc, tile, planN, x, w, dy)
-					e := checkAgainst(t, fmt.Sprintf("%v F(%d) asm %v plan n%d", cc, tile, a, planN), ref, y, dx, dw, winoTol(tile))
+				for i, planN := range []int{cc.n, cc.n + 9} {
+					flags := []int{0, winoDxIm2col | winoDwIm2col}[i]
+					y, dx, dw := runWino(t, b, cc, tile, flags, planN, x, w, dy)
+					e := checkAgainst(t, fmt.Sprintf("%v F(%d) asm %v plan n%d flags %#x", cc, tile, a, planN, flags), ref, y, dx, dw, winoTol(tile))
 					for i := range e {
 						worst[ti][i] = max(worst[ti][i], e[i])
 					}
@@ -288,7 +290,7 @@ func TestWinogradDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y, dx, dw := runWino(t, b, cc, 4, cc.n, x, w, dy)
+		y, dx, dw := runWino(t, b, cc, 4, 0, cc.n, x, w, dy)
 		b.Close()
 		got := [3][]float32{y, dx, dw}
 		if i == 0 {
