@@ -80,6 +80,24 @@ func (g ConvGeom) ColRows() int { return g.C * g.KH * g.KW }
 // ColCols is the number of columns of the im2col matrix, N*OH*OW.
 func (g ConvGeom) ColCols() int { return g.N * g.OH * g.OW }
 
+// ConvPlan is how a backend runs one convolution shape other than as
+// Im2Col and Gemm, chosen once by PlanConv for the largest batch. The zero
+// value (Algo "") says the backend has nothing better for that shape: the
+// caller runs Im2Col and Gemm, and never passes the plan to the Conv ops.
+type ConvPlan struct {
+	// Algo names the algorithm, e.g. "winograd F(4x4,3x3)"; "" for none.
+	Algo string
+	// Workspace is the number of float32 elements of workspace the Conv
+	// ops need; the caller allocates it once and passes it to every call.
+	Workspace int
+	// G is the shape planned (G.N the largest batch), K the output channels.
+	G ConvGeom
+	K int
+	// Variant holds the algorithm's parameters, which only the backend
+	// reads (for Winograd: the output tile, and which passes run as im2col).
+	Variant int
+}
+
 // PoolGeom describes a pooling window over Planes independent HxW planes
 // (for CNHW data Planes = C*N). No padding: windows that would cross the
 // bottom or right edge are not formed (Keras "valid").
@@ -147,6 +165,25 @@ type Backend interface {
 	// Col2Im is the adjoint of Im2Col: dx = sum of col entries over every
 	// position that read each input element. dx is overwritten.
 	Col2Im(g ConvGeom, col, dx Buffer)
+
+	// PlanConv says how the backend would run the convolution of g (g.N the
+	// largest batch) with k output channels besides Im2Col and Gemm, and how
+	// much workspace that needs; the zero ConvPlan when it has nothing
+	// better. It allocates nothing the caller must free.
+	PlanConv(g ConvGeom, k int) ConvPlan
+	// ConvForward writes, for the first n <= p.G.N images, the convolution
+	//   y[o, j, oy, ox] = sum over c, ky, kx of
+	//                     w[o, c, ky, kx] * x[c, j, oy*SH-PadH+ky, ox*SW-PadW+kx]
+	// (0 outside the image): x is CNHW [C, n, H, W], w is [K, C, KH, KW]
+	// (PyTorch's layout, the im2col GEMM's [K, C*KH*KW]) and y is [K, n, OH,
+	// OW]. This is what Im2Col and Gemm(W, col) compute, up to rounding. ws is
+	// p's workspace; what ConvForward keeps there serves ConvBackward.
+	ConvForward(p ConvPlan, ws, x, w, y Buffer, n int)
+	// ConvBackward is the backward pass of the latest ConvForward on ws,
+	// whose x (unchanged since) and n it takes again: given dy = dL/dy it
+	// overwrites dw with dL/dw and dx with dL/dx. dx or dw may be nil when
+	// that gradient is not needed. dy is not changed.
+	ConvBackward(p ConvPlan, ws, x, w, dy, dx, dw Buffer, n int)
 
 	// MaxPoolForward writes y[p, oy, ox] = max over the window of x[p, ...] and
 	// the index (within the plane, iy*W+ix) of the first maximum to argmax.

@@ -214,10 +214,13 @@ type conv struct {
 	z, y         device.Buffer // z: pre-activation (GELU only)
 	col, dcol    device.Buffer
 	dx           device.Buffer
-	half         bool          // bfloat16 GEMMs: col is BF16, W a view of the bfloat16 weights
-	dyh          device.Buffer // bfloat16 copy of the output gradient (half)
-	relu         reluPool      // the ReLU moved into the next max-pool
-	fuse         bool          // the last forward pass ran the fused ops
+	half         bool            // bfloat16 GEMMs: col is BF16, W a view of the bfloat16 weights
+	dyh          device.Buffer   // bfloat16 copy of the output gradient (half)
+	relu         reluPool        // the ReLU moved into the next max-pool
+	fuse         bool            // the last forward pass ran the fused ops
+	plan         device.ConvPlan // the backend's own algorithm, if any (Winograd on the CPU)
+	ws           device.Buffer   // plan's workspace
+	x            device.Buffer   // input of the latest forward pass (for plan's backward)
 }
 
 func newConv(d *LayerDesc, is Shape) (*conv, error) {
@@ -299,6 +302,25 @@ func (c *conv) floatsPerImage() int {
 	return f
 }
 
+// floatsPerImageOn is floatsPerImage where b has its own algorithm for the
+// conv: its workspace's growth per image (measured between two batches)
+// instead of the im2col buffers.
+func (c *conv) floatsPerImageOn(b device.Backend) int {
+	if c.pointwise() {
+		return c.floatsPerImage()
+	}
+	const n1, n2 = 128, 256
+	p1, p2 := b.PlanConv(c.geom(n1), c.os.C), b.PlanConv(c.geom(n2), c.os.C)
+	if p1.Algo == "" || p2.Algo == "" {
+		return c.floatsPerImage()
+	}
+	f := c.is.Size() + c.os.Size() + (p2.Workspace-p1.Workspace+n2-n1-1)/(n2-n1)
+	if c.act == device.ActGELU {
+		f += c.os.Size()
+	}
+	return f
+}
+
 func (c *conv) setup(b device.Backend, maxN int) error {
 	var err error
 	g := c.geom(maxN)
@@ -309,6 +331,14 @@ func (c *conv) setup(b device.Backend, maxN int) error {
 		c.dyh = allocHalf(b, name+" output gradient", maxN*c.os.Size(), &err)
 	}
 	if !c.pointwise() {
+		if c.plan = b.PlanConv(g, c.os.C); c.half || b.Caps().Precision != device.PrecisionFP32 {
+			c.plan = device.ConvPlan{} // Winograd is float32 arithmetic: not for emulated TF32/BF16
+		}
+	}
+	switch {
+	case c.plan.Algo != "":
+		c.ws = alloc(b, name+" "+c.plan.Algo+" workspace", c.plan.Workspace, &err)
+	case !c.pointwise():
 		if !c.half {
 			c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
 		}
@@ -338,14 +368,19 @@ func (c *conv) forward(b device.Backend, x device.Buffer, n int, p *pass) device
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
 	switch {
+	case c.plan.Algo != "":
+		c.x = x
+		b.ConvForward(c.plan, c.ws, x, c.W, c.z, n)
 	case c.pointwise() && c.half:
 		b.Convert(x, c.col, k*np)
+		b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	case c.pointwise():
 		c.col = x
+		b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	default:
 		b.Im2Col(g, x, c.col)
+		b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	}
-	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
 	c.relu.set(p)
 	c.fuse = p.fuse
 	biasAct(b, c.actNow(), c.z, c.y, c.B, 1, oc, np, c.fuse)
@@ -368,6 +403,9 @@ func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	if c.w.Group == groupFrozen && !needDx {
 		return nil
 	}
+	if c.plan.Algo != "" {
+		return c.planBackward(b, dy, n, needDx)
+	}
 	dy = toHalf(b, dy, c.dyh, oc*np)
 	if c.w.Group != groupFrozen {
 		b.Gemm(false, true, oc, k, np, 1, dy, np, c.col, np, 0, c.dW, k)
@@ -382,6 +420,22 @@ func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	b.Gemm(true, false, k, np, oc, 1, c.W, k, dy, np, 0, c.dcol, np)
 	b.Col2Im(g, c.dcol, c.dx)
 	return c.dx
+}
+
+// planBackward is backward through the backend's own algorithm: the
+// gradients that are wanted, in one call.
+func (c *conv) planBackward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
+	var dx, dw device.Buffer
+	if needDx {
+		dx = c.dx
+	}
+	if c.w.Group != groupFrozen {
+		dw = c.dW
+	}
+	if dx != nil || dw != nil {
+		b.ConvBackward(c.plan, c.ws, c.x, c.W, dy, dx, dw, n)
+	}
+	return dx
 }
 
 func (c *conv) flops(needDx bool) float64 {

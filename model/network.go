@@ -264,6 +264,7 @@ type LayerRow struct {
 	Input  string // the layers it reads, when not simply the previous one
 	Output Shape
 	Params int
+	Algo   string // after Build: the backend's own algorithm for a conv ("" im2col and GEMM)
 }
 
 // Summary lists the layers with output shapes and parameter counts
@@ -273,6 +274,9 @@ func (n *Network) Summary() []LayerRow {
 	for i, nd := range n.nodes {
 		d := nd.l.desc()
 		r := LayerRow{Name: d.Name, Type: d.Type, Output: nd.l.out()}
+		if c, ok := nd.l.(*conv); ok {
+			r.Algo = c.plan.Algo
+		}
 		if d.Act != "" && d.Act != "none" {
 			r.Type += "+" + d.Act
 		}
@@ -725,11 +729,20 @@ func (n *Network) FixedBytes() int { return 16 * n.nParam }
 
 // BytesPerImage estimates the device memory one image of a batch needs:
 // every activation, gradient, im2col and index buffer Build allocates per
-// image. Parameters and the dataset come on top.
-func (n *Network) BytesPerImage() int {
+// image, with every convolution run as im2col and GEMM. Parameters and the
+// dataset come on top.
+func (n *Network) BytesPerImage() int { return n.BytesPerImageOn(nil) }
+
+// BytesPerImageOn is BytesPerImage on backend b, which may run some
+// convolutions its own way (PlanConv) with a workspace of another size.
+func (n *Network) BytesPerImageOn(b device.Backend) int {
 	floats := 2*n.Input.Size() + n.Classes // input (and its augmented twin), logit gradient
 	for i, nd := range n.nodes {
-		floats += nd.l.floatsPerImage()
+		if c, ok := nd.l.(*conv); ok && b != nil {
+			floats += c.floatsPerImageOn(b)
+		} else {
+			floats += nd.l.floatsPerImage()
+		}
 		if n.fanout[i] > 1 {
 			floats += nd.l.out().Size()
 		}

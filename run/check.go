@@ -192,7 +192,7 @@ func (s *session) checkListed(b device.Backend) error {
 	net, err := model.PlanFor(s.cfg.Model, l.shape, s.classes)
 	switch {
 	case err == nil:
-		m.fixed, m.perImage, m.batch = uint64(net.FixedBytes()), uint64(net.BytesPerImage()), min(s.cfg.BatchSize, l.images)
+		m.fixed, m.perImage, m.batch = uint64(net.FixedBytes()), uint64(net.BytesPerImageOn(b)), min(s.cfg.BatchSize, l.images)
 	case s.cfg.Data.ImageSize > 0:
 		return FlagError(err) // the shape is --image-size's: no need to decode to know
 	}

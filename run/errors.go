@@ -75,11 +75,11 @@ func WithBatchHint(err error, b device.Backend, net *model.Network) error {
 	if merr != nil {
 		return fmt.Errorf("%w; try a smaller --batch-size", err)
 	}
-	fit := int(float64(free) * 0.8 / float64(net.BytesPerImage()))
+	fit := int(float64(free) * 0.8 / float64(net.BytesPerImageOn(b)))
 	if fit < 1 {
-		return fmt.Errorf("%w; even one image needs %.1f MiB", err, float64(net.BytesPerImage())/(1<<20))
+		return fmt.Errorf("%w; even one image needs %.1f MiB", err, float64(net.BytesPerImageOn(b))/(1<<20))
 	}
-	return fmt.Errorf("%w; about %.2f MiB per image: --batch-size %d would fit", err, float64(net.BytesPerImage())/(1<<20), fit)
+	return fmt.Errorf("%w; about %.2f MiB per image: --batch-size %d would fit", err, float64(net.BytesPerImageOn(b))/(1<<20), fit)
 }
 
 // LockedError is a run refused because another process holds the lock on

@@ -241,7 +241,7 @@ func (s *session) build(ctx context.Context, b device.Backend) (_ *model.Network
 	}
 	batch := min(cfg.BatchSize, max(train.N, test.N))
 	nLocal := (train.N + s.world - 1) / s.world // the images of one rank per epoch
-	if err := s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImage()), batch: batch}); err != nil {
+	if err := s.checkMemory(b, memEstimate{fixed: uint64(net.FixedBytes()), perImage: uint64(net.BytesPerImageOn(b)), batch: batch}); err != nil {
 		return nil, nil, err
 	}
 	if err := net.Build(b, batch, cfg.Seed); err != nil {
@@ -369,6 +369,9 @@ func (s *session) begin(net *model.Network, train *data.Dataset) error {
 		ev = ev.Int("world_size", s.world).Int("global_batch", s.world*cfg.BatchSize).Int("steps_per_epoch", s.tr.StepsPerEpoch())
 	}
 	ev.Msg("training")
+	for _, a := range convAlgos(net) {
+		s.log.Info().Str("algorithm", a[0]).Str("layers", a[1]).Msgf("%s for %s", a[0], a[1])
+	}
 	if d, err := s.tr.WarmUp(); err != nil {
 		return err
 	} else if d > 0 {
@@ -510,4 +513,25 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// convAlgos lists the backend's own conv algorithms in use (Winograd on
+// the CPU) with the layers that use each: pairs of algorithm and names.
+func convAlgos(net *model.Network) [][2]string {
+	var out [][2]string
+	idx := map[string]int{}
+	for _, r := range net.Summary() {
+		if r.Algo == "" {
+			continue
+		}
+		i, ok := idx[r.Algo]
+		if !ok {
+			i = len(out)
+			idx[r.Algo] = i
+			out = append(out, [2]string{r.Algo, r.Name})
+			continue
+		}
+		out[i][1] += ", " + r.Name
+	}
+	return out
 }

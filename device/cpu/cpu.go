@@ -81,12 +81,16 @@ type Backend struct {
 	bnChans  []bnChan  // per-channel scratch of the BatchNorm ops
 	masked   []float32 // MaxPoolReLUBackward's masked output gradient
 	segViews [4]buf    // OptimizerStep's views of one segment
+
+	jWino  winoJob
+	wEng   []*sgemm.Engine // one single-threaded engine per worker (Winograd GEMMs)
+	noWino bool            // TRAINER_CPU_NOWINOGRAD=1: no Winograd plans
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core).
 func New(o device.Options) (*Backend, error) {
 	if o.Pool != nil {
-		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngineOn(o.Pool), prec: o.Precision}, nil
+		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngineOn(o.Pool), prec: o.Precision, noWino: noWinogradEnv()}, nil
 	}
 	t := o.Threads
 	if t <= 0 {
@@ -96,7 +100,7 @@ func New(o device.Options) (*Backend, error) {
 		return nil, fmt.Errorf("threads %d: at most %d", t, pool.MaxWorkers)
 	}
 	p := pool.New(t)
-	return &Backend{threads: t, pool: p, ownPool: true, gemm: sgemm.NewEngineOn(p), prec: o.Precision}, nil
+	return &Backend{threads: t, pool: p, ownPool: true, gemm: sgemm.NewEngineOn(p), prec: o.Precision, noWino: noWinogradEnv()}, nil
 }
 
 // Name is "cpu".
@@ -234,6 +238,9 @@ func (b *Backend) Close() error {
 	b.gemm.Close()
 	if b.ownPool {
 		b.pool.Close()
+	}
+	for _, e := range b.wEng {
+		e.Close()
 	}
 	return nil
 }

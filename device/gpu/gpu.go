@@ -444,6 +444,20 @@ func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
 	kernels.Col2Im(b.k(), conv(g), ptr(col), ptr(dx))
 }
 
+// PlanConv: the GPU runs every convolution as Im2Col and cuBLAS GEMMs, so
+// it plans nothing (the zero plan).
+func (b *Backend) PlanConv(g device.ConvGeom, k int) device.ConvPlan { return device.ConvPlan{} }
+
+// ConvForward is never called: PlanConv plans nothing on the GPU.
+func (b *Backend) ConvForward(p device.ConvPlan, ws, x, w, y device.Buffer, n int) {
+	panic("gpu: ConvForward without a plan (PlanConv plans none on the GPU)")
+}
+
+// ConvBackward is never called: PlanConv plans nothing on the GPU.
+func (b *Backend) ConvBackward(p device.ConvPlan, ws, x, w, dy, dx, dw device.Buffer, n int) {
+	panic("gpu: ConvBackward without a plan (PlanConv plans none on the GPU)")
+}
+
 // MaxPoolForward: see device.Backend.
 func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) {
 	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax), false)
