@@ -45,7 +45,20 @@ type Backend struct {
 	scratch    cuda.DevicePtr // partial sums of the channel reductions, BatchNorm's invstd
 	scratchLen int            // floats
 	plans      map[[3]int]reducePlan
+
+	count Launches // what has been queued since New
 }
+
+// Launches counts what the backend has queued on its stream: kernel
+// launches and cuBLAS GEMM calls. A difference of two readings is the cost
+// of the ops between them in launches (a training step's, say).
+type Launches struct {
+	Kernels int // cuLaunchKernel calls
+	Gemms   int // cuBLAS GEMM calls
+}
+
+// Launches is what has been queued so far.
+func (b *Backend) Launches() Launches { return b.count }
 
 // reducePlan is kernels.BiasGradPlan of one [outer, c, inner] shape: the
 // passes of bias_grad_f32 and channel_sum_f32 and the scratch floats they
@@ -335,6 +348,7 @@ func (l *launcher) Launch(k *kernels.Kernel, work int, a kernels.Args[cuda.Devic
 	if g == 0 {
 		return
 	}
+	b.count.Kernels++
 	b.keep(b.d.Launch(k, g, kernels.Block, pack(b.args.Reset(), &a)))
 }
 
@@ -366,6 +380,7 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 	if m == 0 || n == 0 {
 		return
 	}
+	b.count.Gemms++
 	b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
 }
 
