@@ -274,6 +274,9 @@ type Backend interface {
 
 	// Fill sets the first n elements of a float32 buffer to v.
 	Fill(x Buffer, n int, v float32)
+
+	// StepOps: the ops above with per-step values read from buffers.
+	StepOps
 }
 
 // Act is an activation fused into an op.

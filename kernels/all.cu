@@ -2,7 +2,7 @@
 // to kernels.ptx (one PTX module holding every kernel, so the GPU backend
 // loads one module). The host emulator (emu/) compiles it too. Order
 // matters where a file uses another's helpers: pointwise.cu uses
-// augment.cu's hash, norm.cu pointwise.cu's GELU.
+// augment.cu's hash, norm.cu pointwise.cu's GELU, step.cu augment.cu's hash.
 #include "conv.cu"
 #include "pool.cu"
 #include "elementwise.cu"
@@ -13,3 +13,4 @@
 #include "optim.cu"
 #include "pointwise.cu"
 #include "norm.cu"
+#include "step.cu"

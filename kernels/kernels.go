@@ -121,6 +121,7 @@ var Kernels = []*Kernel{
 	SGDKernel, RMSpropKernel,
 	GELUFwdKernel, GELUBwdKernel, AddKernel, AxpbyKernel, DropoutKernel,
 	ChannelSumKernel, BNInvStdKernel, BNFwdKernel, BNBwdKernel,
+	StepBeginKernel, StepEndKernel, AdamAtKernel, SGDAtKernel, RMSpropAtKernel, AxpbyAtKernel, AugmentAtKernel, DropoutAtKernel,
 }
 
 // BiasGradStep is one launch of bias_grad_f32 in a BiasGrad plan. In and

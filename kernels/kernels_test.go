@@ -103,6 +103,14 @@ func launchAll(rng *rand.Rand) []launch {
 	BNInvStd(&r, "variance", "invstd", n(), f())
 	BNFwd(&r, "x", "mean", "invstd", "gamma", "beta", "z", "y", n(), n(), n(), rng.IntN(3))
 	BNBwd(&r, "x", "dz", "mean", "invstd", "gamma", "dgamma", "dbeta", "dx", n(), n(), n())
+	StepBegin(&r, "ctr", "perm", n(), n(), "idx", "table", n(), "cur")
+	StepEnd(&r, "ctr", n())
+	AdamAt(&r, "p", "g", "m", "v", n(), "s", f(), f(), f())
+	SGDAt(&r, "p", "g", "buf", n(), "lr", f(), f(), rng.IntN(2) == 1)
+	RMSpropAt(&r, "p", "g", "sq", "buf", n(), "lr", f(), f(), f(), f())
+	AxpbyAt(&r, "x", "y", n(), "s")
+	AugmentAt(&r, "src", "dst", n(), n(), n(), n(), n(), rng.IntN(2) == 1, rng.IntN(2) == 1, rng.Uint64(), "step")
+	DropoutAt(&r, "x", "y", n(), f(), f(), rng.Uint64(), "step")
 	return r.got
 }
 
@@ -253,7 +261,8 @@ func TestWorkRules(t *testing.T) {
 	}
 }
 
-// evalWork evaluates a Work formula: int parameters, *, + and max(a, b).
+// evalWork evaluates a Work formula: int parameters, integer constants, *,
+// + and max(a, b).
 func evalWork(s string, vars map[string]int) (int, error) {
 	e, err := parser.ParseExpr(s)
 	if err != nil {
@@ -262,6 +271,10 @@ func evalWork(s string, vars map[string]int) (int, error) {
 	var eval func(ast.Expr) (int, error)
 	eval = func(e ast.Expr) (int, error) {
 		switch e := e.(type) {
+		case *ast.BasicLit:
+			if e.Kind == token.INT {
+				return strconv.Atoi(e.Value)
+			}
 		case *ast.Ident:
 			v, ok := vars[e.Name]
 			if !ok {
