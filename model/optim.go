@@ -163,23 +163,72 @@ func (o *Optimizer) Config() OptimConfig { return o.c }
 // lr (the schedule's value for this step) and counts the step.
 func (o *Optimizer) Step(net *Network, lr float64) {
 	net.step++
-	t := float64(net.step)
 	c, b := o.c, net.b
 	for _, s := range o.segs {
-		r := lr * s.lrF
+		r, eps, decay := o.values(s, lr, net.step)
 		switch c.Kind {
 		case "adam", "adamw":
-			bc2 := math.Sqrt(1 - math.Pow(c.Beta2, t))
-			lrT := r * bc2 / (1 - math.Pow(c.Beta1, t))
-			if c.Kind == "adam" {
-				b.Adam(s.p, s.g, s.m, s.v, s.n, float32(lrT), float32(c.Beta1), float32(c.Beta2), float32(c.Eps), float32(s.wd), 0)
-			} else {
-				b.Adam(s.p, s.g, s.m, s.v, s.n, float32(lrT), float32(c.Beta1), float32(c.Beta2), float32(c.Eps*bc2), 0, float32(r*s.wd))
-			}
+			b.Adam(s.p, s.g, s.m, s.v, s.n, r, float32(c.Beta1), float32(c.Beta2), eps, o.l2(s), decay)
 		case "sgd":
-			b.SGD(s.p, s.g, s.m, s.n, float32(r), float32(c.Momentum), float32(s.wd), c.Nesterov)
+			b.SGD(s.p, s.g, s.m, s.n, r, float32(c.Momentum), float32(s.wd), c.Nesterov)
 		case "rmsprop":
-			b.RMSprop(s.p, s.g, s.v, s.m, s.n, float32(r), float32(c.Alpha), float32(c.Eps), float32(s.wd), float32(c.Momentum))
+			b.RMSprop(s.p, s.g, s.v, s.m, s.n, r, float32(c.Alpha), float32(c.Eps), float32(s.wd), float32(c.Momentum))
+		}
+	}
+}
+
+// values are what a segment's update takes at learning rate lr in step t
+// (1-based) and what changes with them: Adam's and AdamW's bias-corrected
+// step lrT, eps and decoupled decay; SGD's and RMSprop's rate in r (eps
+// and decay unused).
+func (o *Optimizer) values(s segment, lr float64, t int) (r, eps, decay float32) {
+	c := o.c
+	rate := lr * s.lrF
+	switch c.Kind {
+	case "adam", "adamw":
+		tf := float64(t)
+		bc2 := math.Sqrt(1 - math.Pow(c.Beta2, tf))
+		lrT := rate * bc2 / (1 - math.Pow(c.Beta1, tf))
+		if c.Kind == "adam" {
+			return float32(lrT), float32(c.Eps), 0
+		}
+		return float32(lrT), float32(c.Eps * bc2), float32(rate * s.wd)
+	}
+	return float32(rate), 0, 0
+}
+
+// l2 is a segment's L2 penalty in Adam (AdamW's decay is decoupled).
+func (o *Optimizer) l2(s segment) float32 {
+	if o.c.Kind == "adamw" {
+		return 0
+	}
+	return float32(s.wd)
+}
+
+// valuesPerStep is the number of floats stepValues writes.
+func (o *Optimizer) valuesPerStep() int { return 3 * len(o.segs) }
+
+// stepValues writes the values of every segment for lr and step t to
+// dst (3 per segment), the layout StepAt reads.
+func (o *Optimizer) stepValues(dst []float32, lr float64, t int) {
+	for i, s := range o.segs {
+		dst[3*i], dst[3*i+1], dst[3*i+2] = o.values(s, lr, t)
+	}
+}
+
+// StepAt queues the update with the values read from cur (stepValues'
+// layout) when it runs: the update of a captured step. It does not count
+// the step (the caller does, per launch).
+func (o *Optimizer) StepAt(net *Network, cur device.Buffer) {
+	c, b := o.c, net.b
+	for i, s := range o.segs {
+		switch c.Kind {
+		case "adam", "adamw":
+			b.AdamAt(s.p, s.g, s.m, s.v, s.n, b.View(cur, 3*i, 3), float32(c.Beta1), float32(c.Beta2), o.l2(s))
+		case "sgd":
+			b.SGDAt(s.p, s.g, s.m, s.n, b.View(cur, 3*i, 1), float32(c.Momentum), float32(s.wd), c.Nesterov)
+		case "rmsprop":
+			b.RMSpropAt(s.p, s.g, s.v, s.m, s.n, b.View(cur, 3*i, 1), float32(c.Alpha), float32(c.Eps), float32(s.wd), float32(c.Momentum))
 		}
 	}
 }

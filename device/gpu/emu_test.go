@@ -40,12 +40,13 @@ type emuDev struct {
 	stage uintptr
 	t     *testing.T
 
-	noGraphs  error          // GraphSupport's answer (nil: graphs work)
-	capturing bool           // recording
-	invalid   bool           // something invalidated the capture
-	rec       []func() error // the capture's record
-	recArgs   []*cuda.Args   // the argument copies the record holds
-	reads     [readSlots][readSlotBytes]byte
+	noGraphs    error          // GraphSupport's answer (nil: graphs work)
+	failCapture error          // when set, every capture ends with this error (a test of the fallback)
+	capturing   bool           // recording
+	invalid     bool           // something invalidated the capture
+	rec         []func() error // the capture's record
+	recArgs     []*cuda.Args   // the argument copies the record holds
+	reads       [readSlots][readSlotBytes]byte
 }
 
 // errCapture is what the driver returns for work a capture cannot hold.
@@ -82,6 +83,10 @@ func (d *emuDev) EndCapture() (devGraph, error) {
 	}
 	g := &emuGraph{ops: d.rec, args: d.recArgs}
 	d.capturing, d.rec, d.recArgs = false, nil, nil
+	if d.failCapture != nil {
+		g.Destroy()
+		return nil, d.failCapture
+	}
 	if d.invalid {
 		g.Destroy()
 		return nil, &cuda.Error{Code: 901, Name: "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", Op: "cuStreamEndCapture"}
