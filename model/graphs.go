@@ -45,12 +45,18 @@ type graphKind int
 const (
 	kindTrain graphKind = iota // RunEpoch's: augmentation and weight average as configured
 	kindPlain                  // Step's: forward, loss, backward and update only
+	kindEval                   // an evaluation batch
 )
 
 // graphKey names one captured step.
 type graphKey struct {
 	kind graphKind
 	cnt  int // images in the batch
+	// evaluation only: the weights bound, the data, the statistics, the
+	// range of images, the TTA
+	bound, images, stats device.Buffer
+	lo, hi               int
+	tta                  TTA
 }
 
 // graphSet holds captured steps, each captured on its second run.
@@ -131,13 +137,20 @@ type stepSlots struct {
 }
 
 // setupGraphs prepares captured steps where the backend captures graphs and
-// training runs in one process.
-func (t *Trainer) setupGraphs() error {
+// training runs in one process: the training steps' slots, and Validate's
+// when there is a validation set.
+func (t *Trainer) setupGraphs(val bool) error {
 	if t.dist != nil {
 		return nil
 	}
 	if t.graphs = newGraphSet(t.b, t.opt.Debugf); t.graphs != nil {
 		if err := t.allocSlots(t.opt.Batch); err != nil {
+			return err
+		}
+	}
+	if val {
+		var err error
+		if t.evalG, err = newEvalGraphs(t.b, t.opt.Batch, t.opt.Debugf); err != nil {
 			return err
 		}
 	}
@@ -314,4 +327,94 @@ func (t *Trainer) Graphs() GraphStatus {
 		}
 	}
 	return st
+}
+
+// evalGraphs are captured evaluation batches and the slots they read: the
+// counters (only the batch number is used) and the batch's indices.
+type evalGraphs struct {
+	set      *graphSet
+	b        device.Backend
+	ctr, idx device.Buffer
+	pos      int                        // the batch number the device's counter holds (-1: unknown)
+	logits   map[graphKey]device.Buffer // where each graph leaves its logits
+}
+
+// newEvalGraphs prepares captured evaluation batches of up to bs images on
+// b, or returns nil where b captures no graphs.
+func newEvalGraphs(b device.Backend, bs int, debugf func(string, ...any)) (*evalGraphs, error) {
+	set := newGraphSet(b, debugf)
+	if set == nil {
+		return nil, nil
+	}
+	e := &evalGraphs{set: set, b: b, pos: -1, logits: map[graphKey]device.Buffer{}}
+	var err error
+	if e.ctr, err = b.Alloc("evaluation step counters", device.I32, 3); err != nil {
+		return nil, err
+	}
+	if e.idx, err = b.Alloc("captured evaluation indices", device.I32, bs); err != nil {
+		b.Free(e.ctr)
+		return nil, err
+	}
+	return e, nil
+}
+
+// close releases the graphs and the slots (nothing on nil).
+func (e *evalGraphs) close() {
+	if e == nil {
+		return
+	}
+	e.set.close()
+	e.b.Free(e.ctr)
+	e.b.Free(e.idx)
+}
+
+// evalBatch is one batch of an evaluation pass: batch i of nb, cnt images
+// starting at perm[i*bs] (perm: the indices of images lo to hi-1).
+type evalBatch struct {
+	net        *Network
+	dd         *deviceData
+	perm       device.Buffer
+	stats      device.Buffer
+	tta        TTA
+	lo, hi, bs int
+	i, nb, cnt int
+}
+
+// run runs the batch as a graph launch and returns the buffer its logits
+// are in; nil means: run it eagerly.
+func (e *evalGraphs) run(x evalBatch) (device.Buffer, error) {
+	if e == nil {
+		return nil, nil
+	}
+	b := e.b
+	key := graphKey{kind: kindEval, cnt: x.cnt, bound: x.net.bound, images: x.dd.images, stats: x.stats, lo: x.lo, hi: x.hi, tta: x.tta}
+	g := e.set.lookup(key)
+	if g == nil {
+		g = e.set.capture(key, func() { e.record(x, key) })
+	}
+	if g == nil {
+		return nil, nil
+	}
+	if e.pos != x.i {
+		if err := b.UploadI32(e.ctr, 0, []int32{int32(x.i), 0, 0}); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.Launch(); err != nil {
+		return nil, fmt.Errorf("launching a captured evaluation batch: %w", err)
+	}
+	e.set.used = true
+	e.pos = (x.i + 1) % x.nb
+	return e.logits[key], nil
+}
+
+// record queues the ops of evaluation batch x: what Capture records.
+func (e *evalGraphs) record(x evalBatch, key graphKey) {
+	net, b := x.net, e.b
+	b.StepBegin(e.ctr, x.perm, x.bs, x.cnt, e.idx, nil, 0, nil)
+	net.LoadBatch(x.dd.images, x.dd.labels, b.View(e.idx, 0, x.cnt), x.cnt)
+	logits := net.forwardTTA(x.cnt, x.tta)
+	net.Loss(logits, x.cnt, false, 0, x.stats)
+	b.StepEnd(e.ctr, x.nb)
+	e.logits[key] = logits
 }

@@ -160,6 +160,7 @@ type Trainer struct {
 	elapsed    time.Duration // time spent in the current epoch before a stop
 	graphs     *graphSet     // captured steps (nil: every step runs op by op)
 	slots      stepSlots     // what captured steps read
+	evalG      *evalGraphs   // Validate's captured batches
 	reading    statsRead     // the loss check under way
 }
 
@@ -254,7 +255,7 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 	if t.stats, err = b.Alloc("loss statistics", device.F32, 2); err != nil {
 		return nil, err
 	}
-	if err := t.setupGraphs(); err != nil {
+	if err := t.setupGraphs(val != nil); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -266,6 +267,7 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 // Close. A second Close does nothing.
 func (t *Trainer) Close() {
 	t.graphs.close()
+	t.evalG.close()
 	t.freeSlots()
 	t.train.free(t.b)
 	t.val.free(t.b)
@@ -725,7 +727,7 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 		t.net.bindTo(t.net.EMA)
 		defer t.net.bindTo(t.net.Params)
 	}
-	if err := evalRange(t.net, t.val, t.iotaBuf, lo, hi, t.opt.Batch, t.stats, TTANone, nil); err != nil {
+	if err := evalRange(t.net, t.val, t.iotaBuf, lo, hi, t.opt.Batch, t.stats, TTANone, t.evalG, nil); err != nil {
 		return 0, 0, err
 	}
 	if t.dist != nil {
@@ -737,21 +739,33 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 }
 
 // evalPass runs net over dd in batches of bs without gradients, summing the
-// loss and the correct count into stats (zeroed first). When perBatch is
-// set it gets each batch's logits, queued on the device.
-func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
-	return evalRange(net, dd, iota, 0, dd.n, bs, stats, tta, perBatch)
+// loss and the correct count into stats (zeroed first), batches captured as
+// graphs where eg is set. When perBatch is set it gets each batch's logits,
+// queued on the device.
+func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, tta TTA, eg *evalGraphs, perBatch func(off, cnt int, logits device.Buffer) error) error {
+	return evalRange(net, dd, iota, 0, dd.n, bs, stats, tta, eg, perBatch)
 }
 
 // evalRange is evalPass over the images lo to hi-1 of dd.
-func evalRange(net *Network, dd *deviceData, iota device.Buffer, lo, hi, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
+func evalRange(net *Network, dd *deviceData, iota device.Buffer, lo, hi, bs int, stats device.Buffer, tta TTA, eg *evalGraphs, perBatch func(off, cnt int, logits device.Buffer) error) error {
 	b := net.Backend()
 	b.Fill(stats, 2, 0)
+	if hi <= lo {
+		return nil
+	}
+	x := evalBatch{net: net, dd: dd, perm: b.View(iota, lo, hi-lo), stats: stats, tta: tta, lo: lo, hi: hi, bs: bs, nb: (hi - lo + bs - 1) / bs}
 	for off := lo; off < hi; off += bs {
 		cnt := min(bs, hi-off)
-		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
-		logits := net.forwardTTA(cnt, tta)
-		net.Loss(logits, cnt, false, 0, stats)
+		x.i, x.cnt = (off-lo)/bs, cnt
+		logits, err := eg.run(x)
+		if err != nil {
+			return err
+		}
+		if logits == nil { // not captured: op by op
+			net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
+			logits = net.forwardTTA(cnt, tta)
+			net.Loss(logits, cnt, false, 0, stats)
+		}
 		if perBatch != nil {
 			if err := perBatch(off, cnt, logits); err != nil {
 				return err
