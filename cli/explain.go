@@ -87,7 +87,7 @@ func runExplain(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := openDevice(c.String("device"), c.Int("threads"), c.Bool("tf32"))
+	b, err := openDevice(c)
 	if err != nil {
 		return err
 	}

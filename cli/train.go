@@ -22,6 +22,8 @@ func deviceFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "threads", Usage: "CPU worker threads (0: one per core)",
 			Action: func(_ *ucli.Context, v int) error { return trainrun.ValidateThreads(v) }},
 		&ucli.BoolFlag{Name: "tf32", Usage: "allow TF32 tensor-core GEMMs on the GPU (faster, ~1e-3 relative error)"},
+		&ucli.StringFlag{Name: "cuda-graphs", Value: "auto", Usage: "run each training or evaluation step on the GPU as one captured CUDA graph: auto (where the driver has graphs, in one process), on (or fail) or off; the results are the same bit for bit",
+			Action: func(_ *ucli.Context, v string) error { _, err := device.ParseGraphMode(v); return err }},
 	}
 }
 
@@ -70,7 +72,7 @@ func runTrain(c *ucli.Context) error {
 		Schedule: c.String("lr-schedule"), Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Out: c.String("out"),
 		Resume: c.String("resume"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"), EarlyStop: c.Int("early-stop"),
 		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"), SyncEvery: c.Int("sync-every"),
-		Data: datasetFlags(c), Device: trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), TF32: c.Bool("tf32")},
+		Data: datasetFlags(c), Device: deviceOf(c),
 		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c), Program: program}
 	for _, name := range c.FlagNames() {
 		cfg.Set[name] = c.IsSet(name)
@@ -84,7 +86,7 @@ func runTrain(c *ucli.Context) error {
 				threads: cfg.Device.Threads}.load(ctx)
 		},
 		OpenDevice: func(d trainrun.Device) (device.Backend, error) {
-			return openDeviceAt(d.Name, d.Threads, d.TF32, d.Index)
+			return openDeviceAt(d)
 		}}
 	if !cfg.Quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
 		env.Progress = newProgressBar(stderr, cfg.Epochs)

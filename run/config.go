@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/internal/pool"
 	"github.com/trainer-go/trainer/model"
 	"github.com/trainer-go/trainer/run/meta"
@@ -43,6 +44,8 @@ type Device struct {
 	Threads int    // --threads (0: one per core)
 	TF32    bool   // --tf32
 	Index   int    // the GPU, among those visible: a data-parallel rank's local rank
+	// Graphs is --cuda-graphs: a speed setting, never stored with the run.
+	Graphs device.GraphMode
 }
 
 // Config is every setting of a training run.
