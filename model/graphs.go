@@ -24,20 +24,27 @@ import (
 // table}, which step_begin_i32 reads to copy the batch's indices out of
 // the shuffled order into a fixed slot and the step's row of per-step
 // scalars out of a table, and which step_end_i32 advances. The host fills
-// the table ahead, tableRows steps at a time, with exactly the float32
-// values an eager step would pass (the optimiser's rate and bias
-// correction, the weight average's coefficients), so a captured step gives
-// bit for bit what an eager one gives. The host keeps a copy of the
-// counters and uploads them (and a new table) only when they differ from
-// what the next step needs: after an eager step, at an epoch's start, after
-// a restore, every tableRows steps.
+// the table ahead, for the rest of the epoch (at most maxTableRows steps
+// at a time), with exactly the float32 values an eager step would pass
+// (the optimiser's rate and bias correction, the weight average's
+// coefficients), so a captured step gives bit for bit what an eager one
+// gives. The host keeps a copy of the counters and uploads them (and a new
+// table) only when they differ from what the next step needs: at an
+// epoch's start, after an eager step or a restore, and, in epochs longer
+// than maxTableRows steps, every maxTableRows steps: the only waits for the
+// device inside an epoch.
 //
 // If a capture fails (an op inside it wanted to wait or allocate), graphs
 // are off for the rest of the trainer's life, with a debug log, and the
 // steps run eagerly as before.
 
-// tableRows is the number of steps one table upload covers.
-const tableRows = 1024
+// The rows of the per-step table: an epoch's steps, at least
+// minTableRows (Step's table does not end with the epoch), at most
+// maxTableRows (a few MB).
+const (
+	minTableRows = 4096
+	maxTableRows = 1 << 16
+)
 
 // graphKind is the kind of a captured step.
 type graphKind int
@@ -125,9 +132,10 @@ func (s *graphSet) close() {
 type stepSlots struct {
 	ctr   device.Buffer // I32 [3]: position, global step, first step of the table
 	idx   device.Buffer // I32 [batch]: the batch's indices
-	table device.Buffer // F32 [tableRows*k]
+	table device.Buffer // F32 [rows*k]
 	cur   device.Buffer // F32 [k]: the step's row
 	k     int           // per-step floats: the optimiser's, then the average's 6
+	rows  int           // the table's capacity in steps
 	host  []float32     // the table as built on the host
 	// What the device holds: the counters (pos -1: unknown), and the
 	// table's kind, epoch and steps first..end-1 at positions firstPos...
@@ -161,7 +169,8 @@ func (t *Trainer) setupGraphs(val bool) error {
 func (t *Trainer) allocSlots(bs int) error {
 	sl := &t.slots
 	sl.k = t.opt2.valuesPerStep() + 6
-	sl.host = make([]float32, tableRows*sl.k)
+	sl.rows = min(max(len(t.batchIdx), minTableRows), maxTableRows)
+	sl.host = make([]float32, sl.rows*sl.k)
 	sl.pos = -1
 	var err error
 	for _, x := range []struct {
@@ -170,7 +179,7 @@ func (t *Trainer) allocSlots(bs int) error {
 		dt   device.DType
 		n    int
 	}{{&sl.ctr, "step counters", device.I32, 3}, {&sl.idx, "captured batch indices", device.I32, bs},
-		{&sl.table, "per-step values", device.F32, tableRows * sl.k}, {&sl.cur, "step values", device.F32, sl.k}} {
+		{&sl.table, "per-step values", device.F32, sl.rows * sl.k}, {&sl.cur, "step values", device.F32, sl.k}} {
 		if *x.p, err = t.b.Alloc(x.what, x.dt, x.n); err != nil {
 			return err
 		}
@@ -249,7 +258,7 @@ func (t *Trainer) prepareSlots(k graphKind, pos int) error {
 		valid = valid && sl.epoch == t.epoch && pos-sl.firstPos == step-sl.first
 	}
 	if !valid {
-		rows := tableRows
+		rows := sl.rows
 		if k == kindTrain {
 			rows = min(rows, len(t.batchIdx)-pos)
 		}
