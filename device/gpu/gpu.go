@@ -48,11 +48,13 @@ type Backend struct {
 
 	count Launches // what has been queued since New
 
-	graphs    error           // why Capture cannot work (nil: it can; Caps.Graphs)
-	capturing bool            // a Capture is recording
-	nodes     device.Launches // what the capture under way has recorded
-	reads     int             // ReadLater calls so far (the next slot and generation)
-	slotGen   [readSlots]int  // which ReadLater each host slot holds
+	graphs     error            // why Capture cannot work (nil: it can; Caps.Graphs)
+	liveGraphs int              // graphs captured and not closed
+	retired    []cuda.DevicePtr // scratch buffers outgrown while graphs lived (they may read them)
+	capturing  bool             // a Capture is recording
+	nodes      device.Launches  // what the capture under way has recorded
+	reads      int              // ReadLater calls so far (the next slot and generation)
+	slotGen    [readSlots]int   // which ReadLater each host slot holds
 }
 
 // Launches counts what the backend has queued on its stream: kernel
@@ -371,6 +373,10 @@ func (b *Backend) Close() error {
 		b.d.MemFree(b.scratch)
 		b.scratch, b.scratchLen = 0, 0
 	}
+	for _, p := range b.retired {
+		b.d.MemFree(p)
+	}
+	b.retired = nil
 	b.args.Free()
 	err := b.d.Close()
 	b.d = nil
@@ -515,7 +521,11 @@ func (b *Backend) growScratch(need int) bool {
 	}
 	b.keep(b.d.Synchronize())
 	if b.scratch != 0 {
-		b.keep(b.d.MemFree(b.scratch))
+		if b.liveGraphs > 0 { // a captured graph may read it: freed at Close
+			b.retired = append(b.retired, b.scratch)
+		} else {
+			b.keep(b.d.MemFree(b.scratch))
+		}
 		b.scratch, b.scratchLen = 0, 0
 	}
 	p, err := b.d.MemAlloc(need*4, "reduction scratch")

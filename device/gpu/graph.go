@@ -67,6 +67,7 @@ func (b *Backend) Capture(f func()) (device.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capturing a graph: %w", err)
 	}
+	b.liveGraphs++
 	return &graph{b: b, g: g, nodes: b.nodes}, nil
 }
 
@@ -101,7 +102,11 @@ func (g *graph) Launch() error {
 // Close destroys the graph; launches already queued still run. After the
 // backend's Close it does nothing (the context went with it).
 func (g *graph) Close() error {
-	if g.g == nil || g.b.d == nil {
+	if g.g == nil {
+		return nil
+	}
+	g.b.liveGraphs--
+	if g.b.d == nil {
 		g.g = nil
 		return nil
 	}

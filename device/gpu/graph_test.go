@@ -246,3 +246,34 @@ func TestGraphModes(t *testing.T) {
 
 // requireGPUSet reports whether TRAINER_REQUIRE_GPU=1 (scripts/gpu-check.sh).
 func requireGPUSet() bool { return os.Getenv(envRequireGPU) == "1" }
+
+// TestGraphKeepsOutgrownScratch: a graph whose reductions use the scratch
+// still runs right after an eager op outgrew it (the old scratch is kept
+// for the graph until Close, not freed under it).
+func TestGraphKeepsOutgrownScratch(t *testing.T) {
+	eachGPU(t, func(t *testing.T, p *pair) {
+		g := graphOrSkip(t, p)
+		const c, inner = 3, 700 // more than 256 per channel: a plan with scratch
+		dy, db := p.rand(c*inner, 1), p.nan(c)
+		g.BiasGrad(dy.g, db.g, 1, c, inner) // the plan and its scratch, made eagerly
+		gr, err := g.Capture(func() { g.BiasGrad(dy.g, db.g, 1, c, inner) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := p.rand(c*200000, 1)
+		out := p.nan(c)
+		g.BiasGrad(big.g, out.g, 1, c, 200000) // grows the scratch
+		if p.emu && len(g.retired) != 1 {
+			t.Errorf("%d scratch buffers kept for the graph, want 1", len(g.retired))
+		}
+		v := download(t, g, p.rand(c*inner, 1).g)
+		g.UploadF32(dy.g, 0, v)
+		p.c.UploadF32(dy.c, 0, v)
+		if err := gr.Launch(); err != nil {
+			t.Fatal(err)
+		}
+		p.c.BiasGrad(dy.c, db.c, 1, c, inner)
+		p.check("bias gradient from the graph", db, 1e-5, 1e-4)
+		gr.Close()
+	})
+}
