@@ -158,7 +158,7 @@ if [ "$SANITIZE" != 0 ] && [ "$RECIPES" != only ]; then
     # GPU work only: the cuda subtests of the conformance suite, the
     # parities and the memory cycles; see the header for what is left out.
     gpu_run='/cuda$'
-    gpu_skip='^(TestConvPast2G|TestOutOfMemoryMessage|TestStepAllocatesNothing|TestPackingChecked|TestCheckDriver)$'
+    gpu_skip='^(TestConvPast2G|TestOutOfMemoryMessage|TestStepAllocatesNothing|TestGraphStepAllocatesNothing|TestPackingChecked|TestCheckDriver)$'
     cuda_run='^(TestGPU|TestSystemDriver|TestSystemCuBLAS|TestProbeIsConsistent)$'
     sanitize memcheck gpu device/gpu "$limit" "$gpu_run" "$gpu_skip"
     sanitize memcheck cuda cuda 60 "$cuda_run" '^$'

@@ -382,3 +382,49 @@ func TestAsyncLossChecks(t *testing.T) {
 	}
 	t.Logf("%v", err)
 }
+
+// TestGraphStepAllocatesNothing: a steady-state captured training step
+// makes no Go allocation on the host, as the op-by-op step does not
+// (TestStepAllocatesNothing): on the GPU the whole step; on the emulator
+// the trainer's and the backend's part (the emulator's replay itself
+// allocates, so it is switched off for the count).
+func TestGraphStepAllocatesNothing(t *testing.T) {
+	for _, kind := range []string{"cuda", "emu"} {
+		t.Run(kind, func(t *testing.T) {
+			var g *Backend
+			if kind == "emu" {
+				g = emuGraphs(t, true)
+			} else if g = gpuGraphs(t, true); !g.Caps().Graphs {
+				t.Skipf("no CUDA graphs here: %v", g.graphs)
+			}
+			net, err := model.Plan("conv4k3,maxpool2,flatten,dense10", model.Shape{C: 3, H: 8, W: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := net.Build(g, 4, 1); err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			d := &model.Data{Images: make([]uint8, 64*192), Labels: make([]int32, 64), N: 64}
+			tr, err := model.NewTrainer(net, d, nil, model.TrainOptions{Batch: 4, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			s := 0
+			for ; s < 3; s++ {
+				tr.Step(s)
+			}
+			if e, ok := g.d.(*emuDev); ok {
+				e.skipReplay = true
+			}
+			allocs := testing.AllocsPerRun(20, func() { tr.Step(s); s++ })
+			if err := g.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if !tr.Graphs().Used || allocs != 0 {
+				t.Fatalf("graphs used %v; a captured step allocates %v times", tr.Graphs().Used, allocs)
+			}
+		})
+	}
+}
