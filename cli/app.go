@@ -186,12 +186,22 @@ func signalContext() (context.Context, func()) { return trainrun.SignalContext(s
 
 // openDevice opens the backend the device flags name and logs the choice,
 // including why an "auto" run is not on the GPU.
-func openDevice(c *ucli.Context) (device.Backend, error) { return openDeviceAt(deviceOf(c)) }
+func openDevice(c *ucli.Context) (device.Backend, error) {
+	d, err := deviceOf(c)
+	if err != nil {
+		return nil, err
+	}
+	return openDeviceAt(d)
+}
 
 // deviceOf is the device the flags of deviceFlags ask for (GPU index 0).
-func deviceOf(c *ucli.Context) trainrun.Device {
+func deviceOf(c *ucli.Context) (trainrun.Device, error) {
+	prec, err := precisionOf(c)
+	if err != nil {
+		return trainrun.Device{}, err
+	}
 	g, _ := device.ParseGraphMode(c.String("cuda-graphs")) // checked by the flag's Action
-	return trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), TF32: c.Bool("tf32"), Graphs: g}
+	return trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), Precision: prec, Graphs: g}, nil
 }
 
 // openDeviceAt is openDevice for d (on GPU d.Index when the GPU is used).
@@ -201,7 +211,7 @@ func openDeviceAt(d trainrun.Device) (device.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, TF32: d.TF32, Index: d.Index, Graphs: d.Graphs})
+	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, Precision: d.Precision, Index: d.Index, Graphs: d.Graphs})
 	if err != nil {
 		if name == "gpu" {
 			return nil, fmt.Errorf("--device gpu: %v (use --device auto or cpu to run on the CPU)", err)

@@ -43,6 +43,7 @@ func benchCommand() *ucli.Command {
 type BenchResult struct {
 	Device          string  `json:"device"`
 	Describe        string  `json:"hardware"`
+	Precision       string  `json:"precision"`
 	BatchSize       int     `json:"batch_size"`
 	Steps           int     `json:"steps"`
 	ImagesPerS      float64 `json:"images_per_s"`
@@ -127,7 +128,7 @@ func runBench(c *ucli.Context) error {
 
 // printBench prints a BenchResult for people.
 func printBench(r BenchResult) error {
-	fmt.Fprintf(stdout, "device %s (%s), batch %d, %d steps\n", r.Device, r.Describe, r.BatchSize, r.Steps)
+	fmt.Fprintf(stdout, "device %s (%s), precision %s, batch %d, %d steps\n", r.Device, r.Describe, r.Precision, r.BatchSize, r.Steps)
 	fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
 		r.ImagesPerS, r.MsPerStepMedian, r.MsPerStepP90, r.GFLOPS)
 	fmt.Fprintf(stdout, "in a loop: %.1f images/s, %.3f ms/step\n", r.ImagesPerSLoop, r.MsPerStepLoop)
@@ -202,7 +203,7 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.
 	ips := float64(steps*bs) / total.Seconds()
 	gs := tr.Graphs()
 	r := BenchResult{
-		Device: b.Name(), Describe: b.Describe(), BatchSize: bs, Steps: steps,
+		Device: b.Name(), Describe: b.Describe(), Precision: b.Caps().Precision.String(), BatchSize: bs, Steps: steps,
 		ImagesPerS:      round(ips, 1),
 		MsPerStepMedian: ms(times[len(times)/2]),
 		MsPerStepP90:    ms(times[min(len(times)-1, len(times)*9/10)]),

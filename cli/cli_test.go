@@ -256,6 +256,38 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// TestPrecisionFlag: --precision reaches the backend (bench reports it),
+// and the deprecated --tf32 still means --precision tf32, with a warning.
+func TestPrecisionFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+		warn bool
+	}{
+		{nil, "fp32", false},
+		{[]string{"--precision", "tf32"}, "tf32", false},
+		{[]string{"--precision", "bf16"}, "bf16", false},
+		{[]string{"--tf32"}, "tf32", true},
+		{[]string{"--tf32", "--precision", "tf32"}, "tf32", true},
+	} {
+		args := append([]string{"bench", "--device", "cpu", "--steps", "1", "--warmup", "0", "--batch-size", "2", "--json"}, c.args...)
+		code, out, errOut := run(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, errOut)
+		}
+		var r BenchResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: bench --json printed %q: %v", c.args, out, err)
+		}
+		if r.Precision != c.want {
+			t.Errorf("%v: precision %q, want %q", c.args, r.Precision, c.want)
+		}
+		if warned := strings.Contains(errOut, "--tf32 is deprecated"); warned != c.warn {
+			t.Errorf("%v: deprecation warning %v, want %v; stderr:\n%s", c.args, warned, c.warn, errOut)
+		}
+	}
+}
+
 // cifarSample unpacks the CIFAR-10 sample named by TRAINER_CIFAR_SAMPLE
 // into a temporary folder and returns it; without the sample the test
 // skips and says why.

@@ -21,10 +21,36 @@ func deviceFlags() []ucli.Flag {
 			Action: func(_ *ucli.Context, v string) error { return trainrun.Device{Name: v}.Validate() }},
 		&ucli.IntFlag{Name: "threads", Usage: "CPU worker threads (0: one per core)",
 			Action: func(_ *ucli.Context, v int) error { return trainrun.ValidateThreads(v) }},
-		&ucli.BoolFlag{Name: "tf32", Usage: "allow TF32 tensor-core GEMMs on the GPU (faster, ~1e-3 relative error)"},
+		&ucli.StringFlag{Name: "precision", Value: "fp32", Usage: "GEMM precision: fp32; tf32 (TF32 tensor cores on the GPU, operands rounded to TF32 on the CPU); bf16 (bfloat16 GEMM operands, float32 accumulation, master weights, BatchNorm, loss and optimiser; emulated on the CPU)",
+			Action: func(_ *ucli.Context, v string) error { _, err := parsePrecision(v); return err }},
+		&ucli.BoolFlag{Name: "tf32", Usage: "deprecated: --precision tf32"},
 		&ucli.StringFlag{Name: "cuda-graphs", Value: "auto", Usage: "run each training or evaluation step on the GPU as one captured CUDA graph: auto (where the driver has graphs, in one process), on (or fail) or off; the results are the same bit for bit",
 			Action: func(_ *ucli.Context, v string) error { _, err := device.ParseGraphMode(v); return err }},
 	}
+}
+
+// parsePrecision reads a --precision value.
+func parsePrecision(v string) (device.Precision, error) {
+	p, err := device.ParsePrecision(v)
+	if err != nil {
+		return 0, fmt.Errorf("--%w", err)
+	}
+	return p, nil
+}
+
+// precisionOf is the precision the device flags ask for: --precision, or
+// tf32 for the deprecated --tf32 (a warning says so; with another
+// --precision it is an error).
+func precisionOf(c *ucli.Context) (device.Precision, error) {
+	p, err := parsePrecision(c.String("precision"))
+	if err != nil || !c.Bool("tf32") {
+		return p, err
+	}
+	if c.IsSet("precision") && p != device.PrecisionTF32 {
+		return 0, fmt.Errorf("--tf32 (deprecated, meaning --precision tf32) contradicts --precision %s: give --precision alone", p)
+	}
+	log.Warn().Msg("--tf32 is deprecated: use --precision tf32")
+	return device.PrecisionTF32, nil
 }
 
 func trainCommand() *ucli.Command {
@@ -68,11 +94,15 @@ func runTrain(c *ucli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("train takes no arguments, got %q (flags go before them?)", c.Args().First())
 	}
+	dev, err := deviceOf(c)
+	if err != nil {
+		return err
+	}
 	cfg := trainrun.Config{Model: c.String("model"), Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"),
 		Schedule: c.String("lr-schedule"), Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Out: c.String("out"),
 		Resume: c.String("resume"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"), EarlyStop: c.Int("early-stop"),
 		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"), SyncEvery: c.Int("sync-every"),
-		Data: datasetFlags(c), Device: deviceOf(c),
+		Data: datasetFlags(c), Device: dev,
 		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c), Program: program}
 	for _, name := range c.FlagNames() {
 		cfg.Set[name] = c.IsSet(name)

@@ -52,6 +52,11 @@ func TestFlagsCheckedBeforeData(t *testing.T) {
 		{[]string{"predict", "--checkpoint", ck, "--threads", "-1", "x.png"}, "--threads -1"},
 		{[]string{"bench", "--threads", "-1"}, "--threads -1"},
 		{[]string{"bench", "--batch-size", "0"}, "--batch-size 0"},
+		{append(train, "--precision", "fp16"), `--precision "fp16"`},
+		{append(train, "--tf32", "--precision", "bf16"), "contradicts --precision bf16"},
+		{[]string{"eval", "--checkpoint", ck, "--precision", "half"}, `--precision "half"`},
+		{[]string{"bench", "--precision", "int8"}, `--precision "int8"`},
+		{[]string{"bench", "--precision", "fp32", "--tf32"}, "contradicts --precision fp32"},
 	}
 	for _, c := range cases {
 		t.Run(c.args[0]+" "+strings.Join(c.args[len(c.args)-2:], " "), func(t *testing.T) {

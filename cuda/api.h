@@ -39,6 +39,9 @@ typedef int cublasStatus_t;           /* enum */
 typedef int cublasOperation_t;        /* enum: N=0, T=1, C=2 */
 typedef int cublasMath_t;             /* enum */
 typedef int libraryPropertyType;      /* enum: MAJOR=0, MINOR=1, PATCH=2 */
+typedef int cudaDataType;             /* enum cudaDataType_t: CUDA_R_32F=0, CUDA_R_16BF=14 */
+typedef int cublasComputeType_t;      /* enum: CUBLAS_COMPUTE_32F=68 */
+typedef int cublasGemmAlgo_t;         /* enum: CUBLAS_GEMM_DEFAULT=-1 */
 typedef struct cublasContext *cublasHandle_t;
 typedef struct CUgraph_st *CUgraph;
 typedef struct CUgraphExec_st *CUgraphExec;
@@ -128,10 +131,13 @@ typedef cublasStatus_t (*tr_pfn_cublasGetProperty)(libraryPropertyType type, int
 typedef cublasStatus_t (*tr_pfn_cublasSgemm_v2)(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k, const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc);
 typedef cublasStatus_t (*tr_pfn_cublasSgemmStridedBatched)(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k, const float *alpha, const float *A, int lda, long long int strideA, const float *B, int ldb, long long int strideB, const float *beta, float *C, int ldc, long long int strideC, int batchCount);
 
+/* cuBLAS 11.0+ (cublasComputeType_t): every cuBLAS this package loads has it. */
+typedef cublasStatus_t (*tr_pfn_cublasGemmEx)(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k, const void *alpha, const void *A, cudaDataType Atype, int lda, const void *B, cudaDataType Btype, int ldb, const void *beta, void *C, cudaDataType Ctype, int ldc, cublasComputeType_t computeType, cublasGemmAlgo_t algo);
+
 typedef struct {
 	void *cublasCreate_v2, *cublasDestroy_v2, *cublasSetStream_v2,
 	    *cublasSetMathMode, *cublasGetVersion_v2, *cublasGetProperty,
-	    *cublasSgemm_v2, *cublasSgemmStridedBatched;
+	    *cublasSgemm_v2, *cublasSgemmStridedBatched, *cublasGemmEx;
 } tr_blas_api;
 
 /* Optional cuBLAS entry points (cuBLAS 11.0 and newer have them): the
@@ -354,6 +360,17 @@ static inline int tr_cublasSgemm(CUcontext c, cublasHandle_t h,
 	if (r) return -(int)r;
 	return (int)TR_BLAS(cublasSgemm_v2)(h, (cublasOperation_t)ta, (cublasOperation_t)tb, m, n, k,
 	    &alpha, (const float *)A, lda, (const float *)B, ldb, &beta, (float *)C, ldc);
+}
+/* alpha and beta are float: the scale type of CUBLAS_COMPUTE_32F. */
+static inline int tr_cublasGemmEx(CUcontext c, cublasHandle_t h,
+    int ta, int tb, int m, int n, int k, float alpha,
+    CUdeviceptr A, int atype, int lda, CUdeviceptr B, int btype, int ldb,
+    float beta, CUdeviceptr C, int ctype, int ldc, int compute, int algo) {
+	CUresult r = tr_setcur(c);
+	if (r) return -(int)r;
+	return (int)TR_BLAS(cublasGemmEx)(h, (cublasOperation_t)ta, (cublasOperation_t)tb, m, n, k,
+	    &alpha, (const void *)A, (cudaDataType)atype, lda, (const void *)B, (cudaDataType)btype, ldb,
+	    &beta, (void *)C, (cudaDataType)ctype, ldc, (cublasComputeType_t)compute, (cublasGemmAlgo_t)algo);
 }
 static inline int tr_cublasSgemmStridedBatched(CUcontext c, cublasHandle_t h,
     int ta, int tb, int m, int n, int k, float alpha,

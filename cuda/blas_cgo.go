@@ -18,6 +18,10 @@ const (
 	cublasOpT              = 1
 	cublasDefaultMath      = 0
 	cublasTF32TensorOpMath = 3
+	cudaR32F               = 0  // CUDA_R_32F (library_types.h)
+	cudaR16BF              = 14 // CUDA_R_16BF
+	cublasCompute32F       = 68 // CUBLAS_COMPUTE_32F
+	cublasGemmDefault      = -1 // CUBLAS_GEMM_DEFAULT
 )
 
 // blasErr turns a shim's result into nil or an *Error: > 0 is a cuBLAS
@@ -146,6 +150,26 @@ func (bl *Blas) Sgemm(transA, transB bool, m, n, k int, alpha float32, a DeviceP
 		C.float(beta), C.CUdeviceptr(c), C.int(ldc))
 	if r != 0 {
 		return blasErr(r, fmt.Sprintf("cublasSgemm(%s%s, m=%d n=%d k=%d, lda=%d ldb=%d ldc=%d)",
+			opName(transA), opName(transB), m, n, k, lda, ldb, ldc))
+	}
+	return nil
+}
+
+// GemmBF16 queues C = alpha*op(A)*op(B) + beta*C in Sgemm's column-major
+// convention with A and B bfloat16 (CUDA_R_16BF, 2 bytes an element), C
+// float32 (CUDA_R_32F) and float32 accumulation (CUBLAS_COMPUTE_32F,
+// CUBLAS_GEMM_DEFAULT): cublasGemmEx. cuBLAS runs it on tensor cores from
+// compute capability 8.0 (Ampere); older GPUs refuse it. Allocates nothing.
+func (bl *Blas) GemmBF16(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int,
+	b DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error {
+	if !fitsInt32(m, n, k, lda, ldb, ldc) {
+		return fmt.Errorf("cuda: cublasGemmEx: a size exceeds int32 (m=%d n=%d k=%d lda=%d ldb=%d ldc=%d)", m, n, k, lda, ldb, ldc)
+	}
+	r := C.tr_cublasGemmEx(bl.ctx.h, bl.h, op(transA), op(transB), C.int(m), C.int(n), C.int(k),
+		C.float(alpha), C.CUdeviceptr(a), cudaR16BF, C.int(lda), C.CUdeviceptr(b), cudaR16BF, C.int(ldb),
+		C.float(beta), C.CUdeviceptr(c), cudaR32F, C.int(ldc), cublasCompute32F, cublasGemmDefault)
+	if r != 0 {
+		return blasErr(r, fmt.Sprintf("cublasGemmEx(%s%s, bf16 x bf16 -> f32, m=%d n=%d k=%d, lda=%d ldb=%d ldc=%d)",
 			opName(transA), opName(transB), m, n, k, lda, ldb, ldc))
 	}
 	return nil

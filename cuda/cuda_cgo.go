@@ -144,6 +144,7 @@ func blasSymbols(a *C.tr_blas_api) []symbol {
 		{"cublasGetProperty", &a.cublasGetProperty},
 		{"cublasSgemm_v2", &a.cublasSgemm_v2},
 		{"cublasSgemmStridedBatched", &a.cublasSgemmStridedBatched},
+		{"cublasGemmEx", &a.cublasGemmEx},
 	}
 }
 

@@ -33,6 +33,7 @@ var gpuCases = []struct {
 	{"KernelLaunch", testKernelLaunch},
 	{"ModuleErrors", testModuleErrors},
 	{"Sgemm", testSgemm},
+	{"GemmBF16", testGemmBF16},
 	{"Events", testEvents},
 	{"OutOfMemory", testOutOfMemory},
 	{"AnyThread", testAnyThread},
@@ -386,6 +387,97 @@ func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		}
 	}
 	return out
+}
+
+// bf16 is x rounded to the nearest bfloat16, ties to even (NaN aside), as
+// its bits.
+func bf16(x float32) uint16 {
+	u := math.Float32bits(x)
+	return uint16((u + 0x7fff + (u>>16)&1) >> 16)
+}
+
+// testGemmBF16: GemmBF16 (cublasGemmEx with bfloat16 A and B, float32 C
+// and accumulation) against the float64 product of the bfloat16 values,
+// for every transpose, padded leading dimensions, alpha and beta. On the
+// fake cuBLAS, which reads each operand as the type the call names and
+// refuses combinations a real cuBLAS refuses, a wrong type code (A read as
+// float32, say) fails here. A GPU older than compute capability 8.0 has no
+// bfloat16 GEMMs: skipped there.
+func testGemmBF16(t *testing.T, ctx *Context) {
+	if major, _, err := ctx.Device().ComputeCapability(); err != nil || major < 8 {
+		t.Skipf("compute capability %d (%v): no bfloat16 GEMMs before 8.0", major, err)
+	}
+	s := gpuStream(t, ctx)
+	h, err := NewBlas(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Destroy()
+	r := rand.New(rand.NewPCG(7, 8))
+	up16 := func(v []uint16) DevicePtr {
+		p := devAlloc(t, ctx, 2*len(v))
+		if err := s.MemcpyHtoD(p, unsafe.Pointer(&v[0]), 2*len(v)); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, dims := range [][3]int{{1, 1, 1}, {17, 9, 33}, {64, 128, 256}, {130, 70, 5}} {
+		m, n, k := dims[0], dims[1], dims[2]
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				rowsA, colsA := m, k
+				if ta {
+					rowsA, colsA = k, m
+				}
+				rowsB, colsB := k, n
+				if tb {
+					rowsB, colsB = n, k
+				}
+				lda, ldb, ldc := rowsA+1, rowsB+2, m+3
+				A, B, C := randFloats(r, lda*colsA), randFloats(r, ldb*colsB), randFloats(r, ldc*n)
+				hA, hB := make([]uint16, len(A)), make([]uint16, len(B))
+				for i := range A {
+					hA[i] = bf16(A[i])
+					A[i] = math.Float32frombits(uint32(hA[i]) << 16)
+				}
+				for i := range B {
+					hB[i] = bf16(B[i])
+					B[i] = math.Float32frombits(uint32(hB[i]) << 16)
+				}
+				alpha, beta := float32(1.25), float32(-0.5)
+				want := gemmRef(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+				dA, dB, dC := up16(hA), up16(hB), upload(t, ctx, s, C)
+				if err := h.GemmBF16(ta, tb, m, n, k, alpha, dA, lda, dB, ldb, beta, dC, ldc); err != nil {
+					t.Fatal(err)
+				}
+				got := download(t, s, dC, len(C))
+				scale := float64(k)*math.Abs(float64(alpha)) + math.Abs(float64(beta))
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*scale {
+						t.Fatalf("%dx%dx%d ta=%v tb=%v: C[%d] = %v, want %v", m, n, k, ta, tb, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	d := devAlloc(t, ctx, 2*16*16)
+	err = h.GemmBF16(false, false, 16, 16, 16, 1, d, 8, d, 16, 0, d, 16)
+	var e *Error
+	if !errors.As(err, &e) || e.Name != "CUBLAS_STATUS_INVALID_VALUE" || !strings.Contains(err.Error(), "cublasGemmEx(NN, bf16") {
+		t.Errorf("lda < m: %v", err)
+	}
+	c := devAlloc(t, ctx, 4*4*4)
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := h.GemmBF16(false, false, 4, 4, 4, 1, d, 4, d, 4, 0, c, 4); err != nil {
+			panic(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("GemmBF16 allocates %v times per call", allocs)
+	}
+	if err := s.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testSgemm(t *testing.T, ctx *Context) {

@@ -63,7 +63,8 @@ func TestSignaturesMatchHeaders(t *testing.T) {
 	} else {
 		// api.h still needs the cuBLAS type names.
 		b.WriteString("typedef int cublasStatus_t; typedef int cublasOperation_t; typedef int cublasMath_t;\n" +
-			"typedef int libraryPropertyType; typedef struct cublasContext *cublasHandle_t; typedef CUstream cudaStream_t;\n")
+			"typedef int libraryPropertyType; typedef struct cublasContext *cublasHandle_t; typedef CUstream cudaStream_t;\n" +
+			"typedef int cudaDataType; typedef int cublasComputeType_t; typedef int cublasGemmAlgo_t;\n")
 	}
 	b.WriteString(`#define TR_REAL_HEADERS
 #include "api.h"
@@ -116,6 +117,9 @@ int main(void) {
 		fmt.Fprintf(&b, "\tVALUE(CUBLAS_OP_N, %d) VALUE(CUBLAS_OP_T, %d)\n", cublasOpN, cublasOpT)
 		fmt.Fprintf(&b, "\tVALUE(CUBLAS_DEFAULT_MATH, %d) VALUE(CUBLAS_TF32_TENSOR_OP_MATH, %d)\n", cublasDefaultMath, cublasTF32TensorOpMath)
 		b.WriteString("\tVALUE(MAJOR_VERSION, 0) VALUE(MINOR_VERSION, 1) VALUE(PATCH_LEVEL, 2)\n")
+		b.WriteString("\t_Static_assert(sizeof(cudaDataType) == 4 && sizeof(cublasComputeType_t) == 4 && sizeof(cublasGemmAlgo_t) == 4, \"GemmEx enum sizes\");\n")
+		fmt.Fprintf(&b, "\tVALUE(CUDA_R_32F, %d) VALUE(CUDA_R_16BF, %d)\n", cudaR32F, cudaR16BF)
+		fmt.Fprintf(&b, "\tVALUE(CUBLAS_COMPUTE_32F, %d) VALUE(CUBLAS_GEMM_DEFAULT, %d)\n", cublasCompute32F, cublasGemmDefault)
 		for code, n := range cublasStatuses {
 			fmt.Fprintf(&b, "\tVALUE(%s, %d)\n", n[0], code)
 		}

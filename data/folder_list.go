@@ -106,6 +106,12 @@ func listFolder(root string, fixed []string) ([]folderImage, []string, []Skipped
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	for _, name := range found {
+		if strings.ContainsAny(name, ",\n\r") {
+			return nil, nil, nil, &LocationError{Root: root, Path: filepath.Join(root, name),
+				Problem: fmt.Sprintf("class folder %q has a comma or line break in its name; class names are stored comma-separated in checkpoints: rename the folder", name)}
+		}
+	}
 	classes := found
 	if len(fixed) > 0 {
 		classes = slices.Clone(fixed)

@@ -621,3 +621,21 @@ func TestLoadFolderDepthAndLinks(t *testing.T) {
 	}
 	checkSkipped(t, root, d.Skipped, map[string]SkipKind{tooDeep: SkipNotImage, "b/loop": SkipNotImage})
 }
+
+// TestFolderClassNameWithComma: a class folder whose name has a comma is
+// refused by name (class names are stored comma-separated), not split.
+func TestFolderClassNameWithComma(t *testing.T) {
+	root := t.TempDir()
+	for _, c := range []string{"cats", "dogs, big"} {
+		if err := os.MkdirAll(filepath.Join(root, c), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, c, "a.png"), encode(t, image.NewRGBA(image.Rect(0, 0, 4, 4)), "png"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := ListFolder(root, nil)
+	if err == nil || !strings.Contains(err.Error(), `"dogs, big"`) || !strings.Contains(err.Error(), "rename the folder") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -25,9 +25,10 @@ type DType int
 
 // The element types a Buffer can hold.
 const (
-	F32 DType = iota // float32
-	I32              // int32
-	U8               // uint8
+	F32  DType = iota // float32
+	I32               // int32
+	U8                // uint8
+	BF16              // bfloat16: GEMM operands under PrecisionBF16 (see RoundBF16)
 )
 
 // String names the type as in NumPy.
@@ -39,14 +40,19 @@ func (d DType) String() string {
 		return "int32"
 	case U8:
 		return "uint8"
+	case BF16:
+		return "bfloat16"
 	}
 	return fmt.Sprintf("dtype(%d)", int(d))
 }
 
 // Size is the size of one element in bytes.
 func (d DType) Size() int {
-	if d == U8 {
+	switch d {
+	case U8:
 		return 1
+	case BF16:
+		return 2
 	}
 	return 4
 }
@@ -128,12 +134,15 @@ type Backend interface {
 	// Gemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices:
 	// op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb, ldc are the row
 	// strides of A, B, C as stored (A is m x k, or k x m when transA). When
-	// beta is 0, C is not read (NaNs in C do not propagate).
+	// beta is 0, C is not read (NaNs in C do not propagate). A and B may
+	// both be BF16 (PrecisionBF16): bfloat16 operands, float32
+	// accumulation. C is F32.
 	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int)
 
 	// Im2Col writes col[(c*KH+ky)*KW+kx, (n*OH+oy)*OW+ox] =
 	// x[c, n, oy*SH-PadH+ky, ox*SW-PadW+kx], or 0 outside the image.
-	// x is CNHW [C, N, H, W]; col is [C*KH*KW, N*OH*OW].
+	// x is CNHW [C, N, H, W]; col is [C*KH*KW, N*OH*OW]. col may be BF16:
+	// each value is rounded to bfloat16 as Convert rounds.
 	Im2Col(g ConvGeom, x, col Buffer)
 	// Col2Im is the adjoint of Im2Col: dx = sum of col entries over every
 	// position that read each input element. dx is overwritten.
@@ -145,6 +154,17 @@ type Backend interface {
 	// MaxPoolBackward overwrites dx with zeros, then adds each dy[p, oy, ox] to
 	// dx[p, argmax[p, oy, ox]].
 	MaxPoolBackward(g PoolGeom, dy, argmax, dx Buffer)
+	// MaxPoolReLUForward writes what a ReLU of x (v < 0 ? 0 : v, the ReLU
+	// of AddBias and BatchNormForward: -0 and NaN pass) followed by
+	// MaxPoolForward would write to y and argmax, bit for bit, leaving x as
+	// it is: a ReLU fused into the pool (the layer before then skips its
+	// own). Where the window's maximum is above 0 (or NaN) that is the
+	// maximum; otherwise relu(first element) at the first element.
+	MaxPoolReLUForward(g PoolGeom, x, y, argmax Buffer)
+	// MaxPoolReLUBackward is MaxPoolBackward followed by the fused ReLU's
+	// backward, bit for bit: each dy[p, oy, ox] is added to dx only where
+	// y[p, oy, ox] > 0, y being MaxPoolReLUForward's output.
+	MaxPoolReLUBackward(g PoolGeom, dy, y, argmax, dx Buffer)
 	// AvgPoolForward writes the mean of each window.
 	AvgPoolForward(g PoolGeom, x, y Buffer)
 	// AvgPoolBackward overwrites dx with each dy shared equally over its window.
@@ -154,8 +174,18 @@ type Backend interface {
 	// CNHW: outer 1, inner N*OH*OW; dense output: outer N, inner 1). With relu
 	// it then applies max(0, .) in the same pass.
 	AddBias(y, bias Buffer, outer, c, inner int, relu bool)
+	// BiasAct is AddBias(z, bias) followed by y = act(z) in one op, bit for
+	// bit the two (GELUForward(z, y) for the GELU; y may be z for none and
+	// ReLU). z keeps the sum (the GELU's backward reads it).
+	BiasAct(z, y, bias Buffer, outer, c, inner int, act Act)
 	// BiasGrad overwrites db[c] with the sum of dy over outer and inner.
 	BiasGrad(dy, db Buffer, outer, c, inner int)
+	// ActBiasGrad is an activation's backward followed by BiasGrad(dy, db)
+	// in one op: ReLU: ReLUBackward(a, dy, dy) with a the ReLU's output;
+	// GELU: GELUBackward(a, dy, dy) with a the GELU's input. dy is
+	// overwritten with the activation's gradient, db with its sums; bit for
+	// bit the two ops.
+	ActBiasGrad(act Act, a, dy, db Buffer, outer, c, inner int)
 	// ReLUForward writes y = max(0, x) for the first n elements (y may be x).
 	ReLUForward(x, y Buffer, n int)
 	// ReLUBackward writes dx = dy where y > 0, else 0 (dx may be dy); y is the
@@ -196,6 +226,14 @@ type Backend interface {
 	//   p = p - lr*g
 	// buf starts at zero, which gives PyTorch's first step buf = g.
 	SGD(params, grads, buf Buffer, n int, lr, momentum, l2 float32, nesterov bool)
+	// OptimizerStep is one update of the segments segs of the flat buffers
+	// (no two overlapping, in increasing order), each as Adam (s.Kind adam
+	// or adamw; m, v its moments), SGD (m its momentum buffer; v unused) or
+	// RMSprop (v its square average, m its momentum buffer) on the
+	// segment's elements with the coefficients s.Scalars(segment), bit for
+	// bit. Elements outside the segments are not touched. The GPU runs it
+	// as one launch for all the segments.
+	OptimizerStep(params, grads, m, v Buffer, segs []OptimSegment, s OptimStep)
 	// RMSprop is PyTorch's RMSprop step (centered=False) on n elements:
 	//   g = grad + l2*p
 	//   sq = alpha*sq + (1-alpha)*g*g
@@ -224,6 +262,12 @@ type Backend interface {
 	//   dx = gamma*invstd * (dz - dbeta/M - xhat*dgamma/M)
 	// dbeta and dgamma are overwritten; dx may be dz.
 	BatchNormBackward(x, dz, mean, variance, gamma Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta Buffer)
+	// BatchNormActBackward is the backward of y = act(z) (see
+	// BatchNormForward) followed by BatchNormBackward, in one op: ReLU:
+	// ReLUBackward(a, dy, dy) with a the ReLU's output; GELU:
+	// GELUBackward(a, dy, dy) with a the GELU's input. dy is overwritten
+	// with dz; dx may be dy. Bit for bit the two ops.
+	BatchNormActBackward(act Act, a, x, dy, mean, variance, gamma Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta Buffer)
 
 	// GELUForward writes y = x * Phi(x) = 0.5*x*(1+erf(x/sqrt(2))) (the exact
 	// GELU, PyTorch's default) for n elements (y may be x).
@@ -277,6 +321,11 @@ type Backend interface {
 
 	// StepOps: the ops above with per-step values read from buffers.
 	StepOps
+	// Convert writes dst[i] = src[i] for the first n elements, from F32 to
+	// BF16 (rounded to nearest, ties to even: RoundBF16; a NaN becomes
+	// bfloat16's canonical NaN) or from BF16 to F32 (exact). Other pairs
+	// of DTypes are a caller bug.
+	Convert(src, dst Buffer, n int)
 }
 
 // Act is an activation fused into an op.

@@ -21,6 +21,10 @@ type Caps struct {
 	Graphs bool
 	// BF16: bfloat16 storage and arithmetic are available.
 	BF16 bool
+	// Precision is the precision the backend was opened with
+	// (Options.Precision). Under PrecisionBF16 the model hands the GEMMs
+	// bfloat16 operands (BF16 buffers).
+	Precision Precision
 	// DeviceMemory is the total memory of the device in bytes, 0 when the
 	// backend uses host memory.
 	DeviceMemory uint64

@@ -10,7 +10,11 @@ import (
 type Options struct {
 	Threads int        // CPU worker goroutines; 0 means one per core (ignored when Pool is set)
 	Pool    *pool.Pool // the process's worker pool to run CPU ops on (nil: the backend makes its own of Threads)
-	TF32    bool       // allow TF32 tensor-core GEMMs on the GPU (off: full float32)
+	// Precision is the GEMMs' arithmetic (see Precision; the zero value
+	// is float32). The CPU backend emulates TF32 by rounding the operands
+	// of every GEMM; bfloat16 needs no emulation there, the model's BF16
+	// buffers hold bfloat16 values.
+	Precision Precision
 	// Index is the GPU to use, among those visible (CUDA_VISIBLE_DEVICES):
 	// a data-parallel rank's local rank. 0: the first.
 	Index int

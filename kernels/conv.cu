@@ -22,6 +22,9 @@
 // which a plain scatter over the rows of col, like the CPU backend's, adds
 // them, so the two agree bit for bit. Work items: C*N*H*W.
 //
+// im2col_bf16: im2col_f32 writing bfloat16 (bf16_rn of bf16.cu) for the
+// bfloat16 GEMMs of --precision bf16; the same loop (one template).
+//
 // Indices. The work items (C*N*OH*OW, C*N*H*W) and x and dx are indexed with
 // plain ints: each must stay below 2^31 - 2^21 elements (kernels.MaxElems;
 // the 2^21 is the largest grid-stride step of the recommended launch), which
@@ -32,10 +35,15 @@
 // (long long)(c*KH*KW) * cols, the row within the channel (long long)(ky*KW+kx)
 // * cols. No shared memory, no barriers.
 
-extern "C" __global__ void im2col_f32(const float* x, float* col,
-                                      int C, int N, int H, int W,
-                                      int KH, int KW, int SH, int SW,
-                                      int PH, int PW, int OH, int OW)
+// col_put stores one im2col value as the col matrix's element type.
+__device__ __forceinline__ void col_put(float* p, float v) { *p = v; }
+__device__ __forceinline__ void col_put(unsigned short* p, float v) { *p = bf16_rn(v); }
+
+template <typename T>
+__device__ __forceinline__ void im2col(const float* x, T* col,
+                                       int C, int N, int H, int W,
+                                       int KH, int KW, int SH, int SW,
+                                       int PH, int PW, int OH, int OW)
 {
     const int cols = N * OH * OW;  // columns of col
     const int total = C * cols;
@@ -48,7 +56,7 @@ extern "C" __global__ void im2col_f32(const float* x, float* col,
         const int oy = t % OH;
         const int n = t / OH;
         const float* xp = x + (c * N + n) * H * W;
-        float* cp = col + (long long)(c * KH * KW) * cols + q;
+        T* cp = col + (long long)(c * KH * KW) * cols + q;
         const int iy0 = oy * SH - PH;
         const int ix0 = ox * SW - PW;
         for (int ky = 0; ky < KH; ++ky) {
@@ -56,11 +64,27 @@ extern "C" __global__ void im2col_f32(const float* x, float* col,
             const bool rowin = iy >= 0 && iy < H;
             for (int kx = 0; kx < KW; ++kx) {
                 const int ix = ix0 + kx;
-                *cp = (rowin && ix >= 0 && ix < W) ? xp[iy * W + ix] : 0.0f;
+                col_put(cp, (rowin && ix >= 0 && ix < W) ? xp[iy * W + ix] : 0.0f);
                 cp += cols;
             }
         }
     }
+}
+
+extern "C" __global__ void im2col_f32(const float* x, float* col,
+                                      int C, int N, int H, int W,
+                                      int KH, int KW, int SH, int SW,
+                                      int PH, int PW, int OH, int OW)
+{
+    im2col(x, col, C, N, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+}
+
+extern "C" __global__ void im2col_bf16(const float* x, unsigned short* col,
+                                       int C, int N, int H, int W,
+                                       int KH, int KW, int SH, int SW,
+                                       int PH, int PW, int OH, int OW)
+{
+    im2col(x, col, C, N, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
 }
 
 extern "C" __global__ void col2im_f32(const float* col, float* dx,

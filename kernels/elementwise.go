@@ -1,47 +1,46 @@
 package kernels
 
-// elementwise.cu: bias, its gradient, ReLU, axis swap, fill.
+// elementwise.cu: bias, its gradient (with a ReLU's backward), ReLU, axis
+// swap, fill.
 
-// BiasAddKernel is bias_add_f32.
-var BiasAddKernel = &Kernel{Name: "bias_add_f32", File: "elementwise.cu", Work: "outer*C*inner",
-	Doc: "Backend.AddBias: y[o, c, i] += bias[c], then max(0, .) when relu != 0 (fused, one pass)."}
+// BiasActKernel is bias_act_f32.
+var BiasActKernel = &Kernel{Name: "bias_act_f32", File: "elementwise.cu", Work: "outer*C*inner",
+	Doc: "Backend.AddBias and BiasAct: z[o, c, i] += bias[c], y = act(z) (0 none, 1 ReLU, 2 GELU) in one pass; y may be z."}
 
-// BiasAdd launches bias_add_f32(y, bias, outer, C, inner, relu).
-func BiasAdd[P any](l Launcher[P], y, bias P, outer, c, inner int, relu bool) {
-	r := 0
-	if relu {
-		r = 1
-	}
+// BiasAct launches bias_act_f32(z, y, bias, outer, C, inner, act): act is a
+// device.Act's number (0 none, 1 ReLU, 2 GELU).
+func BiasAct[P any](l Launcher[P], z, y, bias P, outer, c, inner, act int) {
 	var a Args[P]
-	a.ptr("y", FloatPtr, y).ptr("bias", ConstFloatPtr, bias).i("outer", outer).i("C", c).i("inner", inner).i("relu", r)
-	l.Launch(BiasAddKernel, outer*c*inner, a)
+	a.ptr("z", FloatPtr, z).ptr("y", FloatPtr, y).ptr("bias", ConstFloatPtr, bias).i("outer", outer).i("C", c).i("inner", inner).i("act", act)
+	l.Launch(BiasActKernel, outer*c*inner, a)
 }
 
 // BiasGradKernel is bias_grad_f32.
-var BiasGradKernel = &Kernel{Name: "bias_grad_f32", File: "elementwise.cu", Work: "C*chunks",
-	Doc: "Backend.BiasGrad, one pass of BiasGradPlan: out[c*chunks+j] = sum of dy[o, c, r] over e = o*inner+r = j (mod chunks), e ascending."}
+var BiasGradKernel = &Kernel{Name: "bias_grad_f32", File: "elementwise.cu", Work: "C*units*256",
+	Doc: "Backend.BiasGrad and ActBiasGrad in one pass: db[c] = sum of dy[o, c, r] (after an activation's backward, written back, when act != 0); one 256-lane block per unit of a channel, the unit sums added by the channel's last block."}
 
-// BiasGrad launches bias_grad_f32(dy, out, outer, C, inner, chunks): one pass.
-func BiasGrad[P any](l Launcher[P], dy, out P, outer, c, inner, chunks int) {
-	var a Args[P]
-	a.ptr("dy", ConstFloatPtr, dy).ptr("out", FloatPtr, out).i("outer", outer).i("C", c).i("inner", inner).i("chunks", chunks)
-	l.Launch(BiasGradKernel, c*chunks, a)
+// BiasGradLanes is the lanes of a unit of bias_grad_f32 (BIAS_LANES).
+const BiasGradLanes = 256
+
+// BiasGradUnits is the number of units bias_grad_f32 splits each channel
+// of L = outer*inner elements into: ceil(L/4096) (16 elements a lane), at
+// least 1 and at most 4096. The sum's order, and so its bits, depends on
+// the shape only.
+func BiasGradUnits(outer, inner int) int {
+	return min(max((outer*inner+16*BiasGradLanes-1)/(16*BiasGradLanes), 1), 4096)
 }
 
-// BiasGradPasses launches the passes of steps (from BiasGradPlan(outer, c,
-// inner)): each reads dy or scratch and writes scratch or db; scratch(off, n)
-// is the caller's scratch buffer from float32 element off on, n elements.
-func BiasGradPasses[P any](l Launcher[P], steps []BiasGradStep, dy, db P, c int, scratch func(off, n int) P) {
-	for _, s := range steps {
-		in, out := dy, db
-		if s.In >= 0 {
-			in = scratch(s.In, c*s.Inner)
-		}
-		if s.Out >= 0 {
-			out = scratch(s.Out, c*s.Chunks)
-		}
-		BiasGrad(l, in, out, s.Outer, c, s.Inner, s.Chunks)
-	}
+// BiasGrad launches bias_grad_f32(dy, a, db, part, count, outer, C, inner,
+// units, act) with units = BiasGradUnits(outer, inner): act is a
+// device.Act's number, 0 for none (a may then be the null pointer), a the
+// ReLU's output or the GELU's input; part (c*units floats) and count (c
+// ints, zero) are the caller's scratch, unused when units is 1.
+func BiasGrad[P any](l Launcher[P], dy, a, db, part, count P, outer, c, inner, act int) {
+	units := BiasGradUnits(outer, inner)
+	var args Args[P]
+	args.ptr("dy", FloatPtr, dy).ptr("a", ConstFloatPtr, a).ptr("db", FloatPtr, db).ptr("part", FloatPtr, part).ptr("count", IntPtr, count)
+	args.i("outer", outer).i("C", c).i("inner", inner).i("units", units).i("act", act)
+	l.Launch(BiasGradKernel, min(c*units, MaxGrid)*BiasGradLanes, args)
 }
 
 // ReLUFwdKernel is relu_fwd_f32.

@@ -35,9 +35,12 @@
 // work its launch function passes, documented in Kernel.Work): launch it with
 // Block threads per block and Grid(work) blocks. Results never depend on the
 // launch configuration (the host emulator in kernels/emu checks this), so the
-// configuration is a performance choice only. No kernel uses shared memory or
-// barriers, and none uses atomics except softmax_xent_f32 for its two
-// statistics.
+// configuration is a performance choice only. Only bias_grad_f32 uses shared
+// memory and barriers (a block-wide tree over 256 logical lanes, which a
+// block of any size loops over; the emulator runs such a kernel's threads
+// as coroutines), and only it and softmax_xent_f32 use atomics: the latter
+// for its two statistics, the former for an integer ticket that elects the
+// block that finishes a channel, never to add floats.
 //
 // Rounding. The PTX is built with --fmad=false and IEEE division and sqrt:
 // each kernel computes exactly the float32 operations its source states, in
@@ -114,44 +117,47 @@ type Kernel struct {
 
 // Kernels lists every kernel in PTX, in source order.
 var Kernels = []*Kernel{
-	Im2ColKernel, Col2ImKernel,
+	F32ToBF16Kernel, BF16ToF32Kernel,
+	Im2ColKernel, Im2ColBF16Kernel, Col2ImKernel,
 	MaxPoolFwdKernel, MaxPoolBwdKernel, AvgPoolFwdKernel, AvgPoolBwdKernel,
-	BiasAddKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
-	SoftmaxXentKernel, AdamKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,
-	SGDKernel, RMSpropKernel,
+	BiasActKernel, BiasGradKernel, ReLUFwdKernel, ReLUBwdKernel, SwapAxes01Kernel, FillKernel,
+	SoftmaxXentKernel, AdamKernel, AdamSegKernel, GatherImagesKernel, AugmentKernel, TranslateKernel,
+	SGDKernel, RMSpropKernel, SGDSegKernel, RMSpropSegKernel,
 	GELUFwdKernel, GELUBwdKernel, AddKernel, AxpbyKernel, DropoutKernel,
 	ChannelSumKernel, BNInvStdKernel, BNFwdKernel, BNBwdKernel,
 	StepBeginKernel, StepEndKernel, AdamAtKernel, SGDAtKernel, RMSpropAtKernel, AxpbyAtKernel, AugmentAtKernel, DropoutAtKernel,
 }
 
-// BiasGradStep is one launch of bias_grad_f32 in a BiasGrad plan. In and
-// Out say where the pass reads and writes: -1 means the caller's dy (In) or
-// db (Out), any other value is an offset in float32 elements into the
-// caller's scratch buffer. The launch is bias_grad_f32(In, Out, Outer, C,
-// Inner, Chunks) with Grid(C*Chunks) blocks, C being the caller's.
-type BiasGradStep struct {
+// ChannelSumStep is one launch of channel_sum_f32 in a ChannelSumPlan. In
+// and Out say where the pass reads and writes: -1 means the caller's input
+// (In) or result (Out), any other value is an offset in float32 elements
+// into the caller's scratch buffer. The launch is channel_sum_f32 on In
+// and Out with Outer, C, Inner, Chunks and Grid(C*Chunks) blocks, C being
+// the caller's.
+type ChannelSumStep struct {
 	In, Out              int
 	Outer, Inner, Chunks int
 }
 
-// BiasGradPlan returns the passes that compute BiasGrad(dy, db, outer, c,
-// inner) deterministically, and the float32 scratch they need (0 when the
-// plan is a single pass). The plan depends only on the shape:
+// ChannelSumPlan returns the passes of channel_sum_f32 that reduce x
+// viewed as [outer, c, inner] to c channel sums deterministically (the
+// BatchNorm statistics and gradients), and the float32 scratch they need
+// (0 when the plan is a single pass). The plan depends only on the shape:
 //
 //   - a channel of L = outer*inner <= 256 elements: one pass, chunks 1,
-//     straight into db;
+//     straight into the result;
 //   - otherwise the first pass reduces each channel to K1 = min(ceil(L/64),
 //     4096) partial sums, and each further pass reduces K to ceil(K/64)
 //     (to 1 once K <= 256), alternating between two scratch regions; the
-//     last pass writes db.
+//     last pass writes the result.
 //
 // Scratch is at most c*(4096+64) floats; for a 64-channel conv layer over a
 // batch of 128 32x32 images (L = 131072: passes of 2048, 32, 1) it is
 // 64*(2048+32).
-func BiasGradPlan(outer, c, inner int) (steps []BiasGradStep, scratch int) {
+func ChannelSumPlan(outer, c, inner int) (steps []ChannelSumStep, scratch int) {
 	l := outer * inner
 	if l <= 256 {
-		return []BiasGradStep{{In: -1, Out: -1, Outer: outer, Inner: inner, Chunks: 1}}, 0
+		return []ChannelSumStep{{In: -1, Out: -1, Outer: outer, Inner: inner, Chunks: 1}}, 0
 	}
 	ks := []int{min((l+63)/64, 4096)}
 	for k := ks[0]; k > 1; {
@@ -171,7 +177,7 @@ func BiasGradPlan(outer, c, inner int) (steps []BiasGradStep, scratch int) {
 		if i < len(ks)-1 {
 			out = regions[i%2]
 		}
-		steps = append(steps, BiasGradStep{In: in, Out: out, Outer: o, Inner: inn, Chunks: k})
+		steps = append(steps, ChannelSumStep{In: in, Out: out, Outer: o, Inner: inn, Chunks: k})
 		in, o, inn = out, 1, k
 	}
 	if len(ks) > 2 {

@@ -75,20 +75,26 @@ func launchAll(rng *rand.Rand) []launch {
 	var r recorder
 	cv := Conv{n(), n(), n(), n(), n(), n(), n(), n(), n(), n(), n(), n()}
 	pl := Pool{n(), n(), n(), n(), n(), n(), n(), n(), n()}
+	F32ToBF16(&r, "x", "y", n())
+	BF16ToF32(&r, "x", "y", n())
 	Im2Col(&r, cv, "x", "col")
+	Im2ColBF16(&r, cv, "x", "col")
 	Col2Im(&r, cv, "col", "dx")
-	MaxPoolFwd(&r, pl, "x", "y", "argmax")
-	MaxPoolBwd(&r, pl, "dy", "argmax", "dx")
+	MaxPoolFwd(&r, pl, "x", "y", "argmax", rng.IntN(2) == 1)
+	MaxPoolBwd(&r, pl, "dy", "y", "argmax", "dx")
 	AvgPoolFwd(&r, pl, "x", "y")
 	AvgPoolBwd(&r, pl, "dy", "dx")
-	BiasAdd(&r, "y", "bias", n(), n(), n(), rng.IntN(2) == 1)
-	BiasGrad(&r, "dy", "out", n(), n(), n(), n())
+	BiasAct(&r, "z", "y", "bias", n(), n(), n(), rng.IntN(3))
+	BiasGrad(&r, "dy", "a", "db", "part", "count", n(), n(), n(), rng.IntN(3))
 	ReLUFwd(&r, "x", "y", n())
 	ReLUBwd(&r, "y", "dy", "dx", n())
 	SwapAxes01(&r, "src", "dst", n(), n(), n())
 	Fill(&r, "x", n(), f())
 	SoftmaxXent(&r, "logits", "labels", n(), n(), f(), f(), "dlogits", "stats")
 	Adam(&r, "p", "g", "m", "v", n(), f(), f(), f(), f(), f(), f())
+	AdamSeg(&r, "p", "g", "m", "v", "seg", n(), n(), rng.Uint64(), rng.Uint64(), rng.Uint64(), f(), f(), f(), rng.IntN(2) == 1)
+	SGDSeg(&r, "p", "g", "buf", "seg", n(), n(), rng.Uint64(), f(), rng.IntN(2) == 1)
+	RMSpropSeg(&r, "p", "g", "sq", "buf", "seg", n(), n(), rng.Uint64(), f(), f(), f())
 	GatherImages(&r, "src", "idx", n(), n(), n(), f(), "dst", "labels", "dstLabels")
 	Augment(&r, "src", "dst", n(), n(), n(), n(), n(), rng.IntN(2) == 1, rng.IntN(2) == 1, rng.Uint64(), rng.Uint64())
 	Translate(&r, "src", "dst", n(), n(), n(), n(), n(), n(), rng.IntN(2) == 1)
@@ -99,7 +105,7 @@ func launchAll(rng *rand.Rand) []launch {
 	Add(&r, "a", "b", "y", n(), rng.IntN(2) == 1)
 	Axpby(&r, "x", "y", n(), f(), f())
 	Dropout(&r, "x", "y", n(), f(), f(), rng.Uint64(), rng.Uint64())
-	ChannelSum(&r, "x", "y", "mean", "invstd", "out", n(), n(), n(), n(), SumTerm(rng.IntN(3)), f())
+	ChannelSum(&r, "x", "y", "mean", "invstd", "a", "out", n(), n(), n(), n(), SumTerm(rng.IntN(3)), f(), rng.IntN(3))
 	BNInvStd(&r, "variance", "invstd", n(), f())
 	BNFwd(&r, "x", "mean", "invstd", "gamma", "beta", "z", "y", n(), n(), n(), rng.IntN(3))
 	BNBwd(&r, "x", "dz", "mean", "invstd", "gamma", "dgamma", "dbeta", "dx", n(), n(), n())
@@ -324,14 +330,14 @@ func TestLaunchAllocatesNothing(t *testing.T) {
 	var c counter
 	var l Launcher[uint64] = &c
 	g := Conv{3, 32, 32, 32, 3, 3, 1, 1, 1, 1, 32, 32}
-	steps, _ := BiasGradPlan(1, 64, 131072)
+	steps, _ := ChannelSumPlan(1, 64, 131072)
 	var s scratch = 0x5000
 	allocs := testing.AllocsPerRun(1000, func() {
-		BiasGradPasses(l, steps, 0x1000, 0x2000, 64, s.at)
+		BiasGrad(l, 0x1000, 0x3000, 0x2000, 0x5000, 0x6000, 1, 64, 131072, 1)
 		Im2Col(l, g, 0x1000, 0x2000)
 		Adam(l, 1, 2, 3, 4, 1000, 1e-3, 0.9, 0.999, 1e-7, 1e-4, 1e-5)
 		Augment(l, 1, 2, 3, 4, 5, 6, 7, true, false, 8, 9)
-		ChannelSumPasses(l, steps, SumYXhat, 0x1000, 0x3000, 0x4000, 0x4100, 0x2000, 64, 131072, s.at)
+		ChannelSumPasses(l, steps, SumYXhat, 0x1000, 0x3000, 0x4000, 0x4100, 0, 0x2000, 0, 64, 131072, s.at)
 		Dropout(l, 1, 2, 1000, 0.1, DropoutScale(0.1), 8, 9)
 	})
 	if allocs != 0 {
@@ -373,10 +379,10 @@ func TestGrid(t *testing.T) {
 	}
 }
 
-func TestBiasGradPlan(t *testing.T) {
+func TestChannelSumPlan(t *testing.T) {
 	for _, s := range [][3]int{{1, 64, 131072}, {128, 10, 1}, {1, 3, 257}, {2, 5, 300}, {1, 1, 1 << 24}, {7, 2, 1}, {64, 512, 1}, {1, 256, 64}} {
 		outer, c, inner := s[0], s[1], s[2]
-		steps, scratch := BiasGradPlan(outer, c, inner)
+		steps, scratch := ChannelSumPlan(outer, c, inner)
 		if steps[0].In != -1 || steps[0].Outer != outer || steps[0].Inner != inner {
 			t.Errorf("%v: first pass %+v does not read dy", s, steps[0])
 		}
@@ -550,5 +556,22 @@ func TestDriverNeeded(t *testing.T) {
 	}
 	if _, err := DriverNeeded("9.9"); err == nil {
 		t.Error("an unknown version has no error")
+	}
+}
+
+// TestBiasGradUnits: every channel length gets between 1 and 4096 units,
+// and, below the cap, as many as 16 elements a lane (4096 a unit) need.
+func TestBiasGradUnits(t *testing.T) {
+	for _, l := range []int{1, 2, 255, 256, 257, 4095, 4096, 4097, 28800, 1 << 20, 1<<20 + 1, 4096 * 4096, 4096*4096 + 1, MaxElems} {
+		u := BiasGradUnits(1, l)
+		if u < 1 || u > 4096 {
+			t.Fatalf("L %d: %d units", l, u)
+		}
+		if u < 4096 && (u*16*BiasGradLanes < l || (u-1)*16*BiasGradLanes >= l) {
+			t.Errorf("L %d: %d units of %d elements", l, u, 16*BiasGradLanes)
+		}
+		if BiasGradUnits(l, 1) != u {
+			t.Errorf("L %d: the units depend on how L splits into outer and inner", l)
+		}
 	}
 }

@@ -7,17 +7,21 @@ type CType uint8
 
 // The parameter types the kernels use.
 const (
-	FloatPtr      CType = iota // float*
-	ConstFloatPtr              // const float*
-	IntPtr                     // int*
-	ConstIntPtr                // const int*
-	ConstBytePtr               // const unsigned char*
-	Int                        // int
-	Float                      // float
-	U64                        // unsigned long long
+	FloatPtr       CType = iota // float*
+	ConstFloatPtr               // const float*
+	IntPtr                      // int*
+	ConstIntPtr                 // const int*
+	ConstBytePtr                // const unsigned char*
+	Int                         // int
+	Float                       // float
+	U64                         // unsigned long long
+	U16Ptr                      // unsigned short* (bfloat16)
+	ConstU16Ptr                 // const unsigned short*
+	ConstDoublePtr              // const double*
 )
 
-var ctypeNames = [...]string{"float*", "const float*", "int*", "const int*", "const unsigned char*", "int", "float", "unsigned long long"}
+var ctypeNames = [...]string{"float*", "const float*", "int*", "const int*", "const unsigned char*", "int", "float", "unsigned long long",
+	"unsigned short*", "const unsigned short*", "const double*"}
 
 // String is the type as C spells it.
 func (t CType) String() string {
@@ -28,7 +32,7 @@ func (t CType) String() string {
 }
 
 // IsPtr reports whether the parameter is a pointer (its value is Arg.Ptr).
-func (t CType) IsPtr() bool { return t <= ConstBytePtr }
+func (t CType) IsPtr() bool { return t <= ConstBytePtr || t >= U16Ptr }
 
 // Arg is one argument of a launch: the parameter's name and C type as the .cu
 // source declares them, and the value, Ptr for a pointer, otherwise Bits (an

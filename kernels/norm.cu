@@ -3,8 +3,8 @@
 // 1), M = outer*inner elements per channel.
 //
 // channel_sum_f32: the per-channel reductions, deterministic and without
-// atomics or barriers, in the passes of bias_grad_f32 (kernels.BiasGradPlan:
-// the plan depends only on the shape, so the summation order, and the
+// atomics or barriers, in the passes of kernels.ChannelSumPlan (the plan
+// depends only on the shape, so the summation order, and the
 // result, is the same on every run, every GPU and every launch
 // configuration). out[c*chunks + j] = (sum over the flat positions e =
 // o*inner + r < outer*inner with e = j (mod chunks), e ascending, of
@@ -16,7 +16,11 @@
 // inner = the previous chunks) add partial sums with term 0, and the last
 // writes the result (chunks 1), divided by div (1 for a plain sum, exact; M
 // for a mean). Unused pointers may be NULL (mean for term 0, y and invstd
-// for terms 0 and 1). Work items: C*chunks.
+// for terms 0 and 1, a for act 0). With act != 0 (the first pass of term 0
+// only: BatchNorm's backward with its activation fused) each x is first
+// replaced by act_grad_f(x, a, act) of pointwise.cu, written back: the
+// ReLU's (a its output) or the GELU's (a its input) backward, bit for bit
+// relu_bwd_f32's and gelu_bwd_f32's. Work items: C*chunks.
 //
 // Precision. The sums are float32 partial sums of at most 64 terms (256 for
 // channels over 2^18 elements), then of at most 64 partial sums per level;
@@ -55,9 +59,9 @@
 #define CHANNEL_SUM_SQDEV 1
 #define CHANNEL_SUM_YXHAT 2
 
-extern "C" __global__ void channel_sum_f32(const float* x, const float* y, const float* mean,
-                                           const float* invstd, float* out,
-                                           int outer, int C, int inner, int chunks, int term, float div)
+extern "C" __global__ void channel_sum_f32(float* x, const float* y, const float* mean,
+                                           const float* invstd, const float* a, float* out,
+                                           int outer, int C, int inner, int chunks, int term, float div, int act)
 {
     const int len = outer * inner; // elements per channel
     const int total = C * chunks;
@@ -77,6 +81,10 @@ extern "C" __global__ void channel_sum_f32(const float* x, const float* y, const
         for (int e = j; e < len; e += chunks) {
             const int k = base + o * ostride + r;
             float v = x[k];
+            if (act) {
+                v = act_grad_f(v, a[k], act);
+                x[k] = v;
+            }
             if (term == CHANNEL_SUM_SQDEV) {
                 const float d = v - mc;
                 v = d * d;

@@ -15,29 +15,33 @@ const (
 
 // ChannelSumKernel is channel_sum_f32.
 var ChannelSumKernel = &Kernel{Name: "channel_sum_f32", File: "norm.cu", Work: "C*chunks",
-	Doc: "One pass of a BiasGradPlan: out[c*chunks+j] = (sum of term(x, y, mean, invstd)[o, c, r] over e = o*inner+r = j (mod chunks), e ascending) / div."}
+	Doc: "One pass of a ChannelSumPlan: out[c*chunks+j] = (sum of term(x, y, mean, invstd)[o, c, r] over e = o*inner+r = j (mod chunks), e ascending) / div."}
 
-// ChannelSum launches channel_sum_f32(x, y, mean, invstd, out, outer, C,
-// inner, chunks, term, div): one pass. y, mean and invstd may be null
-// pointers where term does not read them.
-func ChannelSum[P any](l Launcher[P], x, y, mean, invstd, out P, outer, c, inner, chunks int, term SumTerm, div float32) {
-	var a Args[P]
-	a.ptr("x", ConstFloatPtr, x).ptr("y", ConstFloatPtr, y).ptr("mean", ConstFloatPtr, mean).ptr("invstd", ConstFloatPtr, invstd).
-		ptr("out", FloatPtr, out).i("outer", outer).i("C", c).i("inner", inner).i("chunks", chunks).i("term", int(term)).f("div", div)
-	l.Launch(ChannelSumKernel, c*chunks, a)
+// ChannelSum launches channel_sum_f32(x, y, mean, invstd, a, out, outer,
+// C, inner, chunks, term, div, act): one pass. y, mean, invstd and a may be
+// null pointers where term and act (a device.Act's number; not 0 only with
+// SumX) do not read them.
+func ChannelSum[P any](l Launcher[P], x, y, mean, invstd, a, out P, outer, c, inner, chunks int, term SumTerm, div float32, act int) {
+	var args Args[P]
+	args.ptr("x", FloatPtr, x).ptr("y", ConstFloatPtr, y).ptr("mean", ConstFloatPtr, mean).ptr("invstd", ConstFloatPtr, invstd).
+		ptr("a", ConstFloatPtr, a).ptr("out", FloatPtr, out).i("outer", outer).i("C", c).i("inner", inner).i("chunks", chunks).
+		i("term", int(term)).f("div", div).i("act", act)
+	l.Launch(ChannelSumKernel, c*chunks, args)
 }
 
-// ChannelSumPasses launches the passes of steps (from BiasGradPlan(outer,
+// ChannelSumPasses launches the passes of steps (from ChannelSumPlan(outer,
 // c, inner)) with channel_sum_f32: the first sums term over x [outer, c,
 // inner] (reading y, mean, invstd as the term needs), the later ones add
 // the partial sums in scratch, and the last writes out[c] = sum / div.
 // scratch(off, n) is the caller's scratch buffer from float32 element off
-// on, n elements (the plan's scratch size).
-func ChannelSumPasses[P any](l Launcher[P], steps []BiasGradStep, term SumTerm, x, y, mean, invstd, out P, c int, div float32, scratch func(off, n int) P) {
+// on, n elements (the plan's scratch size). With act != 0 (term SumX) the
+// first pass applies that activation's backward to x, reading a, and
+// writes it back (see channel_sum_f32); a may be a null pointer otherwise.
+func ChannelSumPasses[P any](l Launcher[P], steps []ChannelSumStep, term SumTerm, x, y, mean, invstd, a, out P, act int, c int, div float32, scratch func(off, n int) P) {
 	for i, s := range steps {
-		in, dst, t, d := x, out, term, float32(1)
+		in, dst, t, d, ac := x, out, term, float32(1), act
 		if s.In >= 0 {
-			in, t = scratch(s.In, c*s.Inner), SumX
+			in, t, ac = scratch(s.In, c*s.Inner), SumX, 0
 		}
 		if s.Out >= 0 {
 			dst = scratch(s.Out, c*s.Chunks)
@@ -45,7 +49,7 @@ func ChannelSumPasses[P any](l Launcher[P], steps []BiasGradStep, term SumTerm, 
 		if i == len(steps)-1 {
 			d = div
 		}
-		ChannelSum(l, in, y, mean, invstd, dst, s.Outer, c, s.Inner, s.Chunks, t, d)
+		ChannelSum(l, in, y, mean, invstd, a, dst, s.Outer, c, s.Inner, s.Chunks, t, d, ac)
 	}
 }
 

@@ -15,6 +15,34 @@ func SGD[P any](l Launcher[P], p, g, buf P, n int, lr, momentum, l2 float32, nes
 	l.Launch(SGDKernel, n, a)
 }
 
+// SGDSegKernel is sgd_seg_f32.
+var SGDSegKernel = &Kernel{Name: "sgd_seg_f32", File: "optim.cu", Work: "n",
+	Doc: "Backend.OptimizerStep for sgd: sgd_f32 over every segment of a table in one launch (see adam_seg_f32)."}
+
+// SGDSeg launches sgd_seg_f32(p, g, buf, seg, nseg, n, lr, momentum,
+// nesterov); lr is a float64 (math.Float64bits); buf may be the null
+// pointer when momentum is 0.
+func SGDSeg[P any](l Launcher[P], p, g, buf, seg P, nseg, n int, lr uint64, momentum float32, nesterov bool) {
+	var a Args[P]
+	a.ptr("p", FloatPtr, p).ptr("g", ConstFloatPtr, g).ptr("buf", FloatPtr, buf).ptr("seg", ConstDoublePtr, seg).
+		i("nseg", nseg).i("n", n).u64("lr", lr).f("momentum", momentum).i("nesterov", b2i(nesterov))
+	l.Launch(SGDSegKernel, n, a)
+}
+
+// RMSpropSegKernel is rmsprop_seg_f32.
+var RMSpropSegKernel = &Kernel{Name: "rmsprop_seg_f32", File: "optim.cu", Work: "n",
+	Doc: "Backend.OptimizerStep for rmsprop: rmsprop_f32 over every segment of a table in one launch (see adam_seg_f32)."}
+
+// RMSpropSeg launches rmsprop_seg_f32(p, g, sq, buf, seg, nseg, n, lr,
+// alpha, eps, momentum); lr is a float64 (math.Float64bits); buf may be the
+// null pointer when momentum is 0.
+func RMSpropSeg[P any](l Launcher[P], p, g, sq, buf, seg P, nseg, n int, lr uint64, alpha, eps, momentum float32) {
+	var a Args[P]
+	a.ptr("p", FloatPtr, p).ptr("g", ConstFloatPtr, g).ptr("sq", FloatPtr, sq).ptr("buf", FloatPtr, buf).ptr("seg", ConstDoublePtr, seg).
+		i("nseg", nseg).i("n", n).u64("lr", lr).f("alpha", alpha).f("eps", eps).f("momentum", momentum)
+	l.Launch(RMSpropSegKernel, n, a)
+}
+
 // RMSpropKernel is rmsprop_f32.
 var RMSpropKernel = &Kernel{Name: "rmsprop_f32", File: "optim.cu", Work: "n",
 	Doc: "Backend.RMSprop: PyTorch's RMSprop step (centered=False) with L2 penalty and momentum; buf may be NULL when momentum is 0."}

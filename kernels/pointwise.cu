@@ -49,6 +49,17 @@ __device__ __forceinline__ float gelu_grad_f(float x)
     return cdf + x * pdf;
 }
 
+// act_grad_f is an activation's backward for one element, as relu_bwd_f32
+// and gelu_bwd_f32 compute it: act 1, the ReLU, dy where its output a > 0,
+// else 0; act 2, the GELU, dy * gelu_grad_f(a) with a its input; else dy.
+__device__ __forceinline__ float act_grad_f(float dy, float a, int act)
+{
+    if (act == 1) {
+        return a > 0.0f ? dy : 0.0f;
+    }
+    return act == 2 ? dy * gelu_grad_f(a) : dy;
+}
+
 extern "C" __global__ void gelu_fwd_f32(const float* x, float* y, int n)
 {
     const int stride = blockDim.x * gridDim.x;

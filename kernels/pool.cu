@@ -10,6 +10,14 @@
 // scan starts from the window's first element, so a NaN there wins; NaNs
 // elsewhere are skipped. Work items: P*OH*OW.
 //
+// With relu != 0 it pools max(0, x) (a ReLU "v < 0 ? 0 : v" fused in: the
+// conv before the pool then skips its own), bit for bit what the ReLU
+// followed by the pool would give, y and argmax both: when the window's
+// maximum m is above 0 (or NaN) the ReLU changes nothing; otherwise every
+// value of the ReLU'd window is a zero (or a skipped NaN), so the first
+// element wins: y = relu(x[first]) (a -0 stays -0, as in the ReLU) and
+// argmax = first.
+//
 // maxpool_bwd_f32: overwrites dx. A gather, not a scatter: one work item per
 // input element visits the outputs whose window covers it (oy*SH <= iy <=
 // oy*SH+KH-1, likewise for x) and adds dy where argmax names this element,
@@ -18,6 +26,13 @@
 // += dy for each output in order" bit for bit, with no atomics, whatever the
 // launch. argmax must come from maxpool_fwd_f32 with the same geometry (an
 // index outside its own window is never seen). Work items: P*H*W.
+//
+// With y (the forward's output) not NULL, the ReLU's backward is fused in:
+// only the dy with y > 0 are added. That equals the pool's backward
+// followed by the ReLU's (mask: the ReLU's output > 0) bit for bit: y[o] > 0
+// means y[o] = x[argmax[o]] > 0, and y[o] <= 0 (or NaN) means the ReLU'd
+// x[argmax[o]] is not > 0, so every dy an element gathers is kept, or none
+// is and it gets the +0 the ReLU's backward writes.
 //
 // avgpool_fwd_f32: y = (sum of the window, row by row) * inv, with inv =
 // 1/(KH*KW) rounded to float. avgpool_bwd_f32: overwrites dx with the sum,
@@ -34,7 +49,7 @@
 
 extern "C" __global__ void maxpool_fwd_f32(const float* x, float* y, int* argmax,
                                            int P, int H, int W, int KH, int KW,
-                                           int SH, int SW, int OH, int OW)
+                                           int SH, int SW, int OH, int OW, int relu)
 {
     const int total = P * OH * OW;
     const int stride = blockDim.x * gridDim.x;
@@ -58,12 +73,17 @@ extern "C" __global__ void maxpool_fwd_f32(const float* x, float* y, int* argmax
                 }
             }
         }
+        if (relu && !(m > 0.0f) && m == m) {
+            best = iy0 * W + ix0;
+            const float f = xp[best];
+            m = f < 0.0f ? 0.0f : f;
+        }
         y[i] = m;
         argmax[i] = best;
     }
 }
 
-extern "C" __global__ void maxpool_bwd_f32(const float* dy, const int* argmax, float* dx,
+extern "C" __global__ void maxpool_bwd_f32(const float* dy, const float* y, const int* argmax, float* dx,
                                            int P, int H, int W, int KH, int KW,
                                            int SH, int SW, int OH, int OW)
 {
@@ -84,7 +104,7 @@ extern "C" __global__ void maxpool_bwd_f32(const float* dy, const int* argmax, f
         for (int oy = oy0; oy <= oy1; ++oy) {
             for (int ox = ox0; ox <= ox1; ++ox) {
                 const int o = base + oy * OW + ox;
-                if (argmax[o] == self) {
+                if (argmax[o] == self && (y == 0 || y[o] > 0.0f)) {
                     s += dy[o];
                 }
             }

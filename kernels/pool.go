@@ -4,23 +4,25 @@ package kernels
 
 // MaxPoolFwdKernel is maxpool_fwd_f32.
 var MaxPoolFwdKernel = &Kernel{Name: "maxpool_fwd_f32", File: "pool.cu", Work: "P*OH*OW",
-	Doc: "Backend.MaxPoolForward: window max and the plane index iy*W+ix of its first occurrence (row-major scan)."}
+	Doc: "Backend.MaxPoolForward: window max and the plane index iy*W+ix of its first occurrence (row-major scan); with relu != 0 of max(0, x) (MaxPoolReLUForward)."}
 
-// MaxPoolFwd launches maxpool_fwd_f32(x, y, argmax, geometry).
-func MaxPoolFwd[P any](l Launcher[P], g Pool, x, y, argmax P) {
+// MaxPoolFwd launches maxpool_fwd_f32(x, y, argmax, geometry, relu).
+func MaxPoolFwd[P any](l Launcher[P], g Pool, x, y, argmax P, relu bool) {
 	var a Args[P]
 	a.ptr("x", ConstFloatPtr, x).ptr("y", FloatPtr, y).ptr("argmax", IntPtr, argmax).pool(g)
+	a.i("relu", b2i(relu))
 	l.Launch(MaxPoolFwdKernel, g.P*g.OH*g.OW, a)
 }
 
 // MaxPoolBwdKernel is maxpool_bwd_f32.
 var MaxPoolBwdKernel = &Kernel{Name: "maxpool_bwd_f32", File: "pool.cu", Work: "P*H*W",
-	Doc: "Backend.MaxPoolBackward: overwrites dx; each dx element gathers the dy whose argmax names it (argmax from maxpool_fwd_f32)."}
+	Doc: "Backend.MaxPoolBackward: overwrites dx; each dx element gathers the dy whose argmax names it (argmax from maxpool_fwd_f32); with y not NULL only those with y > 0 (MaxPoolReLUBackward)."}
 
-// MaxPoolBwd launches maxpool_bwd_f32(dy, argmax, dx, geometry).
-func MaxPoolBwd[P any](l Launcher[P], g Pool, dy, argmax, dx P) {
+// MaxPoolBwd launches maxpool_bwd_f32(dy, y, argmax, dx, geometry); y may
+// be the null pointer (no ReLU mask).
+func MaxPoolBwd[P any](l Launcher[P], g Pool, dy, y, argmax, dx P) {
 	var a Args[P]
-	a.ptr("dy", ConstFloatPtr, dy).ptr("argmax", ConstIntPtr, argmax).ptr("dx", FloatPtr, dx).pool(g)
+	a.ptr("dy", ConstFloatPtr, dy).ptr("y", ConstFloatPtr, y).ptr("argmax", ConstIntPtr, argmax).ptr("dx", FloatPtr, dx).pool(g)
 	l.Launch(MaxPoolBwdKernel, g.P*g.H*g.W, a)
 }
 

@@ -130,6 +130,10 @@ func (n *Network) Explain(x []float32, class int, layer string) (*Explanation, e
 	if err != nil {
 		return nil, err
 	}
+	// Grad-CAM reads a layer's output and its gradient as the unfused
+	// network has them (a conv's after its ReLU).
+	defer n.SetFusion(!n.unfused)
+	n.SetFusion(false)
 	if n.dinput == nil {
 		if n.dinput, err = n.b.Alloc("input gradient", device.F32, n.Input.Size()); err != nil {
 			return nil, err

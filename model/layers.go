@@ -64,7 +64,21 @@ type pass struct {
 	seed   uint64        // dropout's hash key
 	step   int           // optimiser steps taken: dropout's counter
 	stepAt device.Buffer // in a captured step: the counter in device memory (I32 [1]), read instead
+	fuse   bool          // run the fused ops (Network.SetFusion)
 }
+
+// reluPool is the ReLU of a layer moved into the max-pool that alone reads
+// it (Network.fuseReLUPools): when fused (the pass's fuse), the layer
+// writes its output before the ReLU and skips the ReLU's backward, and the
+// pool applies both (MaxPoolReLUForward, MaxPoolReLUBackward). The results
+// are bit for bit the unfused ones.
+type reluPool struct {
+	movable bool // planned: the ReLU may move into the pool
+	now     bool // this pass: it has moved
+}
+
+// set records the pass's choice.
+func (r *reluPool) set(p *pass) { r.now = r.movable && p.fuse }
 
 // layer is one node of the network. Buffers are sized for the maximum
 // batch at setup; forward/backward take the actual batch n <= max.
@@ -107,6 +121,78 @@ func actOf(s string) device.Act {
 	return device.ActNone
 }
 
+// halfGemms says whether the backend's GEMMs take bfloat16 operands
+// (--precision bf16): the GEMM layers then read a bfloat16 copy of the
+// weights (halfLayer) and convert their activations and gradients to
+// bfloat16 where a GEMM reads them.
+func halfGemms(b device.Backend) bool { return b.Caps().Precision == device.PrecisionBF16 }
+
+// halfLayer is a layer with GEMMs: under --precision bf16 it binds its
+// weights' view of the network's bfloat16 copy of the parameters.
+type halfLayer interface {
+	bindHalf(b device.Backend, half device.Buffer)
+}
+
+// allocHalf is alloc of a BF16 buffer.
+func allocHalf(b device.Backend, what string, n int, err *error) device.Buffer {
+	if *err != nil {
+		return nil
+	}
+	buf, e := b.Alloc(what+" (bfloat16)", device.BF16, n)
+	*err = e
+	return buf
+}
+
+// toHalf is x, or, when h (a bfloat16 buffer) is set, x converted into h:
+// the operand a GEMM reads.
+func toHalf(b device.Backend, x, h device.Buffer, n int) device.Buffer {
+	if h == nil {
+		return x
+	}
+	b.Convert(x, h, n)
+	return h
+}
+
+// biasAct is the epilogue of a GEMM layer's forward pass: z += bias (nil:
+// none), y = act(z) (y is z but for the GELU); fuse does both in one op
+// (BiasAct), as AddBias does for the ReLU anyway.
+func biasAct(b device.Backend, a device.Act, z, y, bias device.Buffer, outer, c, inner int, fuse bool) {
+	n := outer * c * inner
+	switch {
+	case bias != nil && a == device.ActGELU && fuse:
+		b.BiasAct(z, y, bias, outer, c, inner, a)
+		return
+	case bias != nil:
+		b.AddBias(z, bias, outer, c, inner, a == device.ActReLU)
+	case a == device.ActReLU:
+		b.ReLUForward(z, z, n)
+	}
+	if a == device.ActGELU {
+		b.GELUForward(z, y, n)
+	}
+}
+
+// actBiasBackward turns dL/dy into dL/dz in place for y = act(z), z = GEMM
+// + bias, and writes the bias gradient (db nil: no bias) over [outer, c,
+// inner]; fuse merges the activation's backward into the bias gradient
+// (ActBiasGrad).
+func actBiasBackward(b device.Backend, a device.Act, z, y, dy, db device.Buffer, outer, c, inner int, fuse bool) {
+	switch {
+	case fuse && a != device.ActNone && db != nil:
+		in := y // the ReLU's mask is its output, the GELU's derivative reads its input
+		if a == device.ActGELU {
+			in = z
+		}
+		b.ActBiasGrad(a, in, dy, db, outer, c, inner)
+		return
+	default:
+		actBackward(b, a, z, y, dy, outer*c*inner)
+	}
+	if db != nil {
+		b.BiasGrad(dy, db, outer, c, inner)
+	}
+}
+
 // actBackward turns dL/dy into dL/dz in place for y = act(z).
 func actBackward(b device.Backend, a device.Act, z, y, dy device.Buffer, n int) {
 	switch a {
@@ -129,6 +215,10 @@ type conv struct {
 	z, y         device.Buffer // z: pre-activation (GELU only)
 	col, dcol    device.Buffer
 	dx           device.Buffer
+	half         bool          // bfloat16 GEMMs: col is BF16, W a view of the bfloat16 weights
+	dyh          device.Buffer // bfloat16 copy of the output gradient (half)
+	relu         reluPool      // the ReLU moved into the next max-pool
+	fuse         bool          // the last forward pass ran the fused ops
 }
 
 func newConv(d *LayerDesc, is Shape) (*conv, error) {
@@ -214,8 +304,15 @@ func (c *conv) setup(b device.Backend, maxN int) error {
 	var err error
 	g := c.geom(maxN)
 	name := c.d.Name
+	c.half = halfGemms(b)
+	if c.half {
+		c.col = allocHalf(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		c.dyh = allocHalf(b, name+" output gradient", maxN*c.os.Size(), &err)
+	}
 	if !c.pointwise() {
-		c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		if !c.half {
+			c.col = alloc(b, name+" im2col", g.ColRows()*g.ColCols(), &err)
+		}
 		c.dcol = alloc(b, name+" im2col gradient", g.ColRows()*g.ColCols(), &err)
 	}
 	c.y = alloc(b, name+" output", maxN*c.os.Size(), &err)
@@ -234,35 +331,45 @@ func (c *conv) bind(b device.Backend, params, grads device.Buffer) {
 	}
 }
 
-func (c *conv) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
+func (c *conv) bindHalf(b device.Backend, half device.Buffer) {
+	c.W = b.View(half, c.w.Off, c.w.N)
+}
+
+func (c *conv) forward(b device.Backend, x device.Buffer, n int, p *pass) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	if c.pointwise() {
+	switch {
+	case c.pointwise() && c.half:
+		b.Convert(x, c.col, k*np)
+	case c.pointwise():
 		c.col = x
-	} else {
+	default:
 		b.Im2Col(g, x, c.col)
 	}
 	b.Gemm(false, false, oc, np, k, 1, c.W, k, c.col, np, 0, c.z, np)
-	relu := c.act == device.ActReLU
-	switch {
-	case c.bias != nil:
-		b.AddBias(c.z, c.B, 1, oc, np, relu)
-	case relu:
-		b.ReLUForward(c.z, c.z, oc*np)
-	}
-	if c.act == device.ActGELU {
-		b.GELUForward(c.z, c.y, oc*np)
-	}
+	c.relu.set(p)
+	c.fuse = p.fuse
+	biasAct(b, c.actNow(), c.z, c.y, c.B, 1, oc, np, c.fuse)
 	return c.y
+}
+
+// actNow is the activation the conv applies itself in this pass: none when
+// its ReLU has moved into the max-pool after it.
+func (c *conv) actNow() device.Act {
+	if c.relu.now {
+		return device.ActNone
+	}
+	return c.act
 }
 
 func (c *conv) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	g := c.geom(n)
 	k, np, oc := g.ColRows(), g.ColCols(), c.os.C
-	actBackward(b, c.act, c.z, c.y, dy, oc*np)
-	if c.bias != nil {
-		b.BiasGrad(dy, c.dB, 1, oc, np)
+	actBiasBackward(b, c.actNow(), c.z, c.y, dy, c.dB, 1, oc, np, c.fuse)
+	if c.w.Group == groupFrozen && !needDx {
+		return nil
 	}
+	dy = toHalf(b, dy, c.dyh, oc*np)
 	if c.w.Group != groupFrozen {
 		b.Gemm(false, true, oc, k, np, 1, dy, np, c.col, np, 0, c.dW, k)
 	}
@@ -294,6 +401,7 @@ type pool struct {
 	y, dx  device.Buffer
 	argmax device.Buffer
 	max    bool
+	relu   reluPool // the ReLU of the layer before, moved in
 }
 
 func newPool(d *LayerDesc, is Shape) (*pool, error) {
@@ -330,10 +438,14 @@ func (p *pool) setup(b device.Backend, maxN int) error {
 	return err
 }
 
-func (p *pool) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
-	if p.max {
+func (p *pool) forward(b device.Backend, x device.Buffer, n int, ps *pass) device.Buffer {
+	p.relu.set(ps)
+	switch {
+	case p.relu.now:
+		b.MaxPoolReLUForward(p.geom(n), x, p.y, p.argmax)
+	case p.max:
 		b.MaxPoolForward(p.geom(n), x, p.y, p.argmax)
-	} else {
+	default:
 		b.AvgPoolForward(p.geom(n), x, p.y)
 	}
 	return p.y
@@ -343,9 +455,12 @@ func (p *pool) backward(b device.Backend, dy device.Buffer, n int, needDx bool) 
 	if !needDx {
 		return nil
 	}
-	if p.max {
+	switch {
+	case p.relu.now:
+		b.MaxPoolReLUBackward(p.geom(n), dy, p.y, p.argmax, p.dx)
+	case p.max:
 		b.MaxPoolBackward(p.geom(n), dy, p.argmax, p.dx)
-	} else {
+	default:
 		b.AvgPoolBackward(p.geom(n), dy, p.dx)
 	}
 	return p.dx
@@ -502,6 +617,8 @@ type dense struct {
 	w, bias      *param
 	W, B, dW, dB device.Buffer
 	x, z, y, dx  device.Buffer
+	xh, dyh      device.Buffer // bfloat16 copies of the input and output gradient (--precision bf16), else nil
+	fuse         bool          // the last forward pass ran the fused ops
 }
 
 func newDense(d *LayerDesc, is Shape) (*dense, error) {
@@ -537,6 +654,10 @@ func (d *dense) floatsPerImage() int {
 
 func (d *dense) setup(b device.Backend, maxN int) error {
 	var err error
+	if halfGemms(b) {
+		d.xh = allocHalf(b, d.d.Name+" input", maxN*d.is.C, &err)
+		d.dyh = allocHalf(b, d.d.Name+" output gradient", maxN*d.d.Units, &err)
+	}
 	d.y = alloc(b, d.d.Name+" output", maxN*d.d.Units, &err)
 	d.dx = alloc(b, d.d.Name+" input gradient", maxN*d.is.C, &err)
 	d.z = d.y
@@ -553,30 +674,25 @@ func (d *dense) bind(b device.Backend, params, grads device.Buffer) {
 	}
 }
 
-func (d *dense) forward(b device.Backend, x device.Buffer, n int, _ *pass) device.Buffer {
+func (d *dense) bindHalf(b device.Backend, half device.Buffer) {
+	d.W = b.View(half, d.w.Off, d.w.N)
+}
+
+func (d *dense) forward(b device.Backend, x device.Buffer, n int, p *pass) device.Buffer {
 	in, out := d.is.C, d.d.Units
+	d.fuse = p.fuse
+	x = toHalf(b, x, d.xh, n*in)
 	d.x = x
 	b.Gemm(false, true, n, out, in, float32(d.d.Scale), x, in, d.W, in, 0, d.z, out)
-	relu := d.act == device.ActReLU
-	switch {
-	case d.bias != nil:
-		b.AddBias(d.z, d.B, n, out, 1, relu)
-	case relu:
-		b.ReLUForward(d.z, d.z, n*out)
-	}
-	if d.act == device.ActGELU {
-		b.GELUForward(d.z, d.y, n*out)
-	}
+	biasAct(b, d.act, d.z, d.y, d.B, n, out, 1, d.fuse)
 	return d.y
 }
 
 func (d *dense) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	in, out := d.is.C, d.d.Units
 	s := float32(d.d.Scale)
-	actBackward(b, d.act, d.z, d.y, dy, n*out)
-	if d.bias != nil {
-		b.BiasGrad(dy, d.dB, n, out, 1)
-	}
+	actBiasBackward(b, d.act, d.z, d.y, dy, d.dB, n, out, 1, d.fuse)
+	dy = toHalf(b, dy, d.dyh, n*out)
 	b.Gemm(true, false, out, in, n, s, dy, out, d.x, in, 0, d.dW, in)
 	if !needDx {
 		return nil

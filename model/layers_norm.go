@@ -25,7 +25,9 @@ type batchnorm struct {
 	x, z, y, dx     device.Buffer
 	zeros           device.Buffer // C zeros: the mean and shift of evalBackward's scale
 	eps, mom        float32
-	eval            bool // the last forward used the running statistics
+	eval            bool     // the last forward used the running statistics
+	relu            reluPool // the ReLU moved into the next max-pool
+	fuse            bool     // the last forward ran the fused ops
 }
 
 func newBatchNorm(d *LayerDesc, s Shape) *batchnorm {
@@ -86,12 +88,15 @@ func (l *batchnorm) forward(b device.Backend, x device.Buffer, n int, p *pass) d
 	outer, inner := l.view(n)
 	c := l.s.C
 	l.x, l.eval = x, !p.train
+	l.relu.set(p)
+	l.fuse = p.fuse
+	act := l.actNow()
 	if !p.train {
-		b.BatchNormForward(x, l.RM, l.RV, l.G, l.Bt, outer, c, inner, l.eps, l.act, l.z, l.y)
+		b.BatchNormForward(x, l.RM, l.RV, l.G, l.Bt, outer, c, inner, l.eps, act, l.z, l.y)
 		return l.y
 	}
 	b.BatchNormStats(x, l.mean, l.vari, outer, c, inner)
-	b.BatchNormForward(x, l.mean, l.vari, l.G, l.Bt, outer, c, inner, l.eps, l.act, l.z, l.y)
+	b.BatchNormForward(x, l.mean, l.vari, l.G, l.Bt, outer, c, inner, l.eps, act, l.z, l.y)
 	if p.update {
 		m := outer * inner
 		b.Axpby(l.mean, l.RM, c, l.mom, 1-l.mom)
@@ -102,33 +107,52 @@ func (l *batchnorm) forward(b device.Backend, x device.Buffer, n int, p *pass) d
 	return l.y
 }
 
+// actNow is the activation the batch norm applies itself in this pass:
+// none when its ReLU has moved into the max-pool after it.
+func (l *batchnorm) actNow() device.Act {
+	if l.relu.now {
+		return device.ActNone
+	}
+	return l.act
+}
+
 func (l *batchnorm) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
 	outer, inner := l.view(n)
-	actBackward(b, l.act, l.z, l.y, dy, n*l.s.Size())
+	mean, vari := l.mean, l.vari
 	if l.eval {
-		return l.evalBackward(b, dy, outer, inner, needDx)
+		mean, vari = l.RM, l.RV
 	}
-	b.BatchNormBackward(l.x, dy, l.mean, l.vari, l.G, outer, l.s.C, inner, l.eps, l.dx, l.dG, l.dBt)
+	// dz from dy (in place), then the sums; fused, the activation's backward
+	// runs inside the first of them.
+	switch act := l.actNow(); {
+	case l.fuse && act != device.ActNone:
+		a := l.y // the ReLU's mask is its output, the GELU's derivative reads its input
+		if act == device.ActGELU {
+			a = l.z
+		}
+		b.BatchNormActBackward(act, a, l.x, dy, mean, vari, l.G, outer, l.s.C, inner, l.eps, l.dx, l.dG, l.dBt)
+	default:
+		actBackward(b, act, l.z, l.y, dy, n*l.s.Size())
+		b.BatchNormBackward(l.x, dy, mean, vari, l.G, outer, l.s.C, inner, l.eps, l.dx, l.dG, l.dBt)
+	}
 	if !needDx {
 		return nil
+	}
+	if l.eval {
+		return l.evalDx(b, dy, outer, inner)
 	}
 	return l.dx
 }
 
-// evalBackward is the backward of evaluation mode's z = (x - RM) *
-// gamma/sqrt(RV+eps) + beta, where the running statistics are constants.
-// dgamma = sum dz*xhat and dbeta = sum dz are what BatchNormBackward
-// writes when given the running statistics (its dx, which subtracts the
-// batch-mean terms of training, is overwritten); dx = dz *
-// gamma/sqrt(RV+eps) is a per-channel scale: BatchNormForward of dz with
-// mean and shift 0.
-func (l *batchnorm) evalBackward(b device.Backend, dz device.Buffer, outer, inner int, needDx bool) device.Buffer {
-	c := l.s.C
-	b.BatchNormBackward(l.x, dz, l.RM, l.RV, l.G, outer, c, inner, l.eps, l.dx, l.dG, l.dBt)
-	if !needDx {
-		return nil
-	}
-	b.BatchNormForward(dz, l.zeros, l.RV, l.G, l.zeros, outer, c, inner, l.eps, device.ActNone, nil, l.dx)
+// evalDx is the input gradient of evaluation mode's z = (x - RM) *
+// gamma/sqrt(RV+eps) + beta, where the running statistics are constants:
+// dgamma = sum dz*xhat and dbeta = sum dz are what BatchNormBackward writes
+// when given the running statistics (backward calls it so; its dx, which
+// subtracts the batch-mean terms of training, is overwritten here); dx =
+// dz * gamma/sqrt(RV+eps) is a per-channel scale: BatchNormForward of dz
+// with mean and shift 0.
+func (l *batchnorm) evalDx(b device.Backend, dz device.Buffer, outer, inner int) device.Buffer {
+	b.BatchNormForward(dz, l.zeros, l.RV, l.G, l.zeros, outer, l.s.C, inner, l.eps, device.ActNone, nil, l.dx)
 	return l.dx
 }
 

@@ -43,6 +43,10 @@ type Network struct {
 
 	Params, Grads, M, V device.Buffer // flat, nParam each
 	EMA                 device.Buffer // flat EMA of Params when enabled, else nil
+	// half is the bfloat16 copy of the bound parameters that the GEMMs
+	// read under --precision bf16 (nil otherwise), remade from the float32
+	// master weights at the start of every forward pass.
+	half device.Buffer
 
 	input, labels device.Buffer // gathered batch: CNHW images, int32 labels
 	augmented     device.Buffer // AugmentInput's output; swapped with input
@@ -54,6 +58,7 @@ type Network struct {
 	fanout      []int
 	started     []bool
 	noUpdate    bool          // forward passes in training mode leave running statistics alone
+	unfused     bool          // SetFusion(false): every op on its own
 	dinput      device.Buffer // the input's gradient, allocated by the first Explain
 	dinputSet   bool          // this backward pass has written dinput
 	pass        pass          // the current forward pass's settings (a field: no allocation per pass)
@@ -65,6 +70,34 @@ type Network struct {
 // maxParams bounds parameter counts and per-image activation sizes, so
 // buffer sizes stay well inside int32 element counts for the GPU kernels.
 const maxParams = 1 << 28
+
+// SetFusion turns the fused ops on (the default) or off for the passes
+// that follow; off, every op runs on its own. The results are the same
+// bit for bit either way (the tests check), only the number of kernel
+// launches differs: what the switch is for, besides Explain, which reads
+// a layer's output as the unfused network writes it.
+func (n *Network) SetFusion(on bool) { n.unfused = !on }
+
+// fuseReLUPools plans the ReLU fusions into max-pools: a conv with a bias
+// and a ReLU (AddBias's ReLU), or a batch norm with a ReLU, whose output
+// only a max-pool reads, gives its ReLU to the pool (see reluPool).
+func (n *Network) fuseReLUPools() {
+	for _, nd := range n.nodes {
+		p, ok := nd.l.(*pool)
+		j := nd.inputs[0]
+		if !ok || !p.max || j < 0 || n.fanout[j] != 1 {
+			continue
+		}
+		switch prev := n.nodes[j].l.(type) {
+		case *conv:
+			prev.relu.movable = prev.act == device.ActReLU && prev.bias != nil
+			p.relu.movable = prev.relu.movable
+		case *batchnorm:
+			prev.relu.movable = prev.act == device.ActReLU
+			p.relu.movable = prev.relu.movable
+		}
+	}
+}
 
 // Plan resolves a --model value (preset, model file or comma spec) and
 // infers every shape from input, without a backend.
@@ -126,6 +159,7 @@ func PlanDesc(spec string, d *Desc, input Shape) (*Network, error) {
 			}
 		}
 	}
+	n.fuseReLUPools()
 	return n, nil
 }
 
@@ -289,6 +323,9 @@ func (n *Network) Build(b device.Backend, maxN int, seed uint64) (err error) {
 		}
 	}()
 	n.Params = alloc(tb, "parameters", n.nParam, &err)
+	if halfGemms(b) {
+		n.half = allocHalf(tb, "parameters", n.nParam, &err)
+	}
 	n.Grads = alloc(tb, "gradients", n.nParam, &err)
 	n.M = alloc(tb, "optimizer first moments", n.nParam, &err)
 	n.V = alloc(tb, "optimizer second moments", n.nParam, &err)
@@ -327,6 +364,9 @@ func (n *Network) bindTo(buf device.Buffer) {
 	}
 	for _, nd := range n.nodes {
 		nd.l.bind(n.b, buf, n.Grads)
+		if h, ok := nd.l.(halfLayer); ok && n.half != nil {
+			h.bindHalf(n.b, n.half) // the GEMMs read the bfloat16 copy of buf (Forward makes it)
+		}
 	}
 	n.bound = buf
 }
@@ -344,7 +384,7 @@ func (n *Network) Close() {
 		n.b.Free(buf)
 	}
 	n.owned = nil
-	n.Params, n.Grads, n.M, n.V, n.EMA = nil, nil, nil, nil, nil
+	n.Params, n.Grads, n.M, n.V, n.EMA, n.half = nil, nil, nil, nil, nil, nil
 	n.input, n.labels, n.augmented, n.dlogits, n.bound, n.dinput = nil, nil, nil, nil, nil, nil
 	n.outs, n.grads, n.acc = nil, nil, nil
 }
@@ -518,8 +558,11 @@ func (n *Network) TranslateInput(cnt, dy, dx int, flip bool) {
 // returns the logits [cnt, Classes]. In training mode BatchNorm uses the
 // batch's statistics (and updates the running ones) and dropout drops.
 func (n *Network) Forward(cnt int, train bool) device.Buffer {
-	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed + n.salt, step: n.step, stepAt: n.stepAt}
+	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed + n.salt, step: n.step, stepAt: n.stepAt, fuse: !n.unfused}
 	p := &n.pass
+	if n.half != nil {
+		n.b.Convert(n.bound, n.half, n.nParam) // the master weights as the GEMMs read them
+	}
 	for i, nd := range n.nodes {
 		x := n.input
 		if j := nd.inputs[0]; j >= 0 {

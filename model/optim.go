@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/trainer-go/trainer/device"
 )
@@ -101,29 +101,28 @@ func (c OptimConfig) StateNames() (m, v string) {
 	return TensorAdamM, TensorAdamV
 }
 
-// segment is a run of the flat buffers with one learning-rate factor and
-// weight decay.
-type segment struct {
-	off, n     int
-	lrF, wd    float64
-	p, g, m, v device.Buffer
-}
-
 // Optimizer updates a network's trained parameters.
 type Optimizer struct {
 	c    OptimConfig
-	segs []segment
+	kind device.OptimKind
+	segs []device.OptimSegment // runs of the flat buffers with one learning-rate factor and weight decay
 }
+
+// optimKinds maps OptimConfig.Kind to the backend's update rules.
+var optimKinds = map[string]device.OptimKind{"adam": device.OptimAdam, "adamw": device.OptimAdamW, "sgd": device.OptimSGD, "rmsprop": device.OptimRMSprop}
 
 // NewOptimizer prepares the update of net's trained tensors (frozen tensors
 // and buffers are never touched) in as few runs of the flat buffers as
-// the settings allow.
+// the settings allow, in the buffers' order; one backend op updates them
+// all (OptimizerStep).
 func NewOptimizer(net *Network, c OptimConfig) (*Optimizer, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	o := &Optimizer{c: c}
-	for _, p := range net.params {
+	o := &Optimizer{c: c, kind: optimKinds[c.Kind]}
+	params := slices.Clone(net.params) // layer order; the flat buffers group them (see paramGroup)
+	slices.SortFunc(params, func(a, b *param) int { return a.Off - b.Off })
+	for _, p := range params {
 		if p.Group == groupFrozen || p.Group == groupBuffer {
 			continue
 		}
@@ -141,17 +140,11 @@ func NewOptimizer(net *Network, c OptimConfig) (*Optimizer, error) {
 				lrF = c.NormLRFactor
 			}
 		}
-		if k := len(o.segs) - 1; k >= 0 && o.segs[k].off+o.segs[k].n == p.Off && o.segs[k].lrF == lrF && o.segs[k].wd == wd {
-			o.segs[k].n += p.N
+		if k := len(o.segs) - 1; k >= 0 && o.segs[k].Off+o.segs[k].N == p.Off && o.segs[k].LRFactor == lrF && o.segs[k].WeightDecay == wd {
+			o.segs[k].N += p.N
 			continue
 		}
-		o.segs = append(o.segs, segment{off: p.Off, n: p.N, lrF: lrF, wd: wd})
-	}
-	b := net.b
-	for i := range o.segs {
-		s := &o.segs[i]
-		s.p, s.g = b.View(net.Params, s.off, s.n), b.View(net.Grads, s.off, s.n)
-		s.m, s.v = b.View(net.M, s.off, s.n), b.View(net.V, s.off, s.n)
+		o.segs = append(o.segs, device.OptimSegment{Off: p.Off, N: p.N, LRFactor: lrF, WeightDecay: wd})
 	}
 	return o, nil
 }
@@ -160,75 +153,58 @@ func NewOptimizer(net *Network, c OptimConfig) (*Optimizer, error) {
 func (o *Optimizer) Config() OptimConfig { return o.c }
 
 // Step applies one update from the network's gradients at learning rate
-// lr (the schedule's value for this step) and counts the step.
+// lr (the schedule's value for this step) and counts the step. Each
+// segment's coefficients are device.OptimStep.Scalars': lr times its
+// factor, and Adam's bias correction for the step's number.
 func (o *Optimizer) Step(net *Network, lr float64) {
 	net.step++
-	c, b := o.c, net.b
-	for _, s := range o.segs {
-		r, eps, decay := o.values(s, lr, net.step)
-		switch c.Kind {
-		case "adam", "adamw":
-			b.Adam(s.p, s.g, s.m, s.v, s.n, r, float32(c.Beta1), float32(c.Beta2), eps, o.l2(s), decay)
-		case "sgd":
-			b.SGD(s.p, s.g, s.m, s.n, r, float32(c.Momentum), float32(s.wd), c.Nesterov)
-		case "rmsprop":
-			b.RMSprop(s.p, s.g, s.v, s.m, s.n, r, float32(c.Alpha), float32(c.Eps), float32(s.wd), float32(c.Momentum))
-		}
-	}
+	net.b.OptimizerStep(net.Params, net.Grads, net.M, net.V, o.segs, o.stepOf(lr, net.step))
 }
 
-// values are what a segment's update takes at learning rate lr in step t
-// (1-based) and what changes with them: Adam's and AdamW's bias-corrected
-// step lrT, eps and decoupled decay; SGD's and RMSprop's rate in r (eps
-// and decay unused).
-func (o *Optimizer) values(s segment, lr float64, t int) (r, eps, decay float32) {
+// stepOf is the OptimStep of step t (1-based) at learning rate lr.
+func (o *Optimizer) stepOf(lr float64, t int) device.OptimStep {
 	c := o.c
-	rate := lr * s.lrF
-	switch c.Kind {
-	case "adam", "adamw":
-		tf := float64(t)
-		bc2 := math.Sqrt(1 - math.Pow(c.Beta2, tf))
-		lrT := rate * bc2 / (1 - math.Pow(c.Beta1, tf))
-		if c.Kind == "adam" {
-			return float32(lrT), float32(c.Eps), 0
-		}
-		return float32(lrT), float32(c.Eps * bc2), float32(rate * s.wd)
-	}
-	return float32(rate), 0, 0
-}
-
-// l2 is a segment's L2 penalty in Adam (AdamW's decay is decoupled).
-func (o *Optimizer) l2(s segment) float32 {
-	if o.c.Kind == "adamw" {
-		return 0
-	}
-	return float32(s.wd)
+	return device.OptimStep{Kind: o.kind, LR: lr, T: t, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps,
+		Momentum: c.Momentum, Alpha: c.Alpha, Nesterov: c.Nesterov}
 }
 
 // valuesPerStep is the number of floats stepValues writes.
 func (o *Optimizer) valuesPerStep() int { return 3 * len(o.segs) }
 
-// stepValues writes the values of every segment for lr and step t to
-// dst (3 per segment), the layout StepAt reads.
+// stepValues writes what each segment's update reads at learning rate lr
+// in step t (1-based) to dst, 3 per segment, the layout StepAt reads:
+// device.OptimStep.Scalars' LR (Adam's bias-corrected lrT; SGD's and
+// RMSprop's rate), Eps and Decay, the float32 values the one-launch
+// update of Step computes from the same doubles in the same order.
 func (o *Optimizer) stepValues(dst []float32, lr float64, t int) {
-	for i, s := range o.segs {
-		dst[3*i], dst[3*i+1], dst[3*i+2] = o.values(s, lr, t)
+	st := o.stepOf(lr, t)
+	for i, g := range o.segs {
+		v := st.Scalars(g)
+		dst[3*i], dst[3*i+1], dst[3*i+2] = v.LR, v.Eps, v.Decay
 	}
 }
 
 // StepAt queues the update with the values read from cur (stepValues'
-// layout) when it runs: the update of a captured step. It does not count
-// the step (the caller does, per launch).
+// layout) when it runs: the update of a captured step, one launch per
+// segment (AdamAt, SGDAt, RMSpropAt), bit for bit Step's one launch with
+// the same values. It does not count the step (the caller does, per
+// launch).
 func (o *Optimizer) StepAt(net *Network, cur device.Buffer) {
 	c, b := o.c, net.b
-	for i, s := range o.segs {
-		switch c.Kind {
-		case "adam", "adamw":
-			b.AdamAt(s.p, s.g, s.m, s.v, s.n, b.View(cur, 3*i, 3), float32(c.Beta1), float32(c.Beta2), o.l2(s))
-		case "sgd":
-			b.SGDAt(s.p, s.g, s.m, s.n, b.View(cur, 3*i, 1), float32(c.Momentum), float32(s.wd), c.Nesterov)
-		case "rmsprop":
-			b.RMSpropAt(s.p, s.g, s.v, s.m, s.n, b.View(cur, 3*i, 1), float32(c.Alpha), float32(c.Eps), float32(s.wd), float32(c.Momentum))
+	for i, g := range o.segs {
+		p, gr := b.View(net.Params, g.Off, g.N), b.View(net.Grads, g.Off, g.N)
+		m, v := b.View(net.M, g.Off, g.N), b.View(net.V, g.Off, g.N)
+		l2 := float32(g.WeightDecay)
+		switch o.kind {
+		case device.OptimAdam, device.OptimAdamW:
+			if o.kind == device.OptimAdamW {
+				l2 = 0 // decoupled: the decay is read from cur
+			}
+			b.AdamAt(p, gr, m, v, g.N, b.View(cur, 3*i, 3), float32(c.Beta1), float32(c.Beta2), l2)
+		case device.OptimSGD:
+			b.SGDAt(p, gr, m, g.N, b.View(cur, 3*i, 1), float32(c.Momentum), l2, c.Nesterov)
+		case device.OptimRMSprop:
+			b.RMSpropAt(p, gr, v, m, g.N, b.View(cur, 3*i, 1), float32(c.Alpha), float32(c.Eps), l2, float32(c.Momentum))
 		}
 	}
 }

@@ -832,8 +832,8 @@ func (t *Trainer) WarmUp() (time.Duration, error) {
 	return time.Since(start), t.b.Sync()
 }
 
-// warmOptimizer runs one optimiser step (adam_f32, sgd_f32 or rmsprop_f32
-// on the real buffers, with the warm-up's gradients), then puts back what
+// warmOptimizer runs one optimiser step (adam_seg_f32, sgd_seg_f32 or
+// rmsprop_seg_f32 on the GPU, on the real buffers, with the warm-up's gradients), then puts back what
 // it changed: the trained parameters and the optimiser's two state vectors,
 // copied aside first (3 floats per trained parameter, freed at once), and
 // the step count.

@@ -42,8 +42,10 @@ type Dataset struct {
 type Device struct {
 	Name    string // --device: auto, cpu or gpu
 	Threads int    // --threads (0: one per core)
-	TF32    bool   // --tf32
-	Index   int    // the GPU, among those visible: a data-parallel rank's local rank
+	// Precision is --precision: the GEMMs' arithmetic (fp32, the zero
+	// value; tf32; bf16). --tf32 is a deprecated alias of --precision tf32.
+	Precision device.Precision
+	Index     int // the GPU, among those visible: a data-parallel rank's local rank
 	// Graphs is --cuda-graphs: a speed setting, never stored with the run.
 	Graphs device.GraphMode
 }

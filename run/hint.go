@@ -55,7 +55,7 @@ func changedFlags(cfg Config) []string {
 	add("image-size", cfg.Data.ImageSize, d.Data.ImageSize)
 	add("device", cfg.Device.Name, d.Device.Name)
 	add("threads", cfg.Device.Threads, d.Device.Threads)
-	flag("tf32", cfg.Device.TF32)
+	add("precision", cfg.Device.Precision, d.Device.Precision)
 	return args
 }
 

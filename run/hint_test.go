@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/trainer-go/trainer/device"
 )
 
 // TestResumeCommand: the command names the checkpoint, repeats the global
@@ -17,11 +19,11 @@ func TestResumeCommand(t *testing.T) {
 	cfg.Model, cfg.BatchSize, cfg.LR, cfg.Schedule, cfg.Seed, cfg.Augment = "flatten,dense10", 64, 0.5, "cosine", 7, true
 	cfg.Out, cfg.Force, cfg.StopAfterSteps, cfg.Resume = "elsewhere.safetensors", true, 5, "old.safetensors"
 	// Repeated.
-	cfg.Epochs, cfg.SaveEvery, cfg.Quiet, cfg.Device.Name, cfg.Device.Threads, cfg.Device.TF32 = 20, 100, true, "cpu", 2, true
+	cfg.Epochs, cfg.SaveEvery, cfg.Quiet, cfg.Device.Name, cfg.Device.Threads, cfg.Device.Precision = 20, 100, true, "cpu", 2, device.PrecisionBF16
 	cfg.Data = Dataset{Kind: "folder", Dir: "my data/it's here", ValSplit: 0.25, ImageSize: 24}
 	got := ResumeCommand(cfg, "runs/$HOME/m.safetensors")
 	want := `trainer --log-format json train --resume 'runs/$HOME/m.safetensors' --epochs 20 --save-every 100 --quiet ` +
-		`--dataset folder --data-dir 'my data/it'\''s here' --val-split 0.25 --image-size 24 --device cpu --threads 2 --tf32`
+		`--dataset folder --data-dir 'my data/it'\''s here' --val-split 0.25 --image-size 24 --device cpu --threads 2 --precision bf16`
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}

@@ -8,10 +8,12 @@
 # conv kernels past 2^31 elements), the same under compute-sanitizer (see
 # SANITIZE below), `trainer bench` on the GPU and the CPU at
 # batch 32 and 128 (synchronised steps, then back to back with CUDA graphs
-# and the calls per step), trainer against PyTorch on the same card
-# (gpu-vs-pytorch.sh, VS_TORCH below) and, when .gpu/ holds the CIFAR-10
-# JPEG archive and the
-# converter, a real 10-epoch training run on the GPU; then prints a table.
+# and the calls per step; on the GPU also with --precision bf16 and tf32),
+# trainer against PyTorch on the same card (gpu-vs-pytorch.sh, VS_TORCH
+# below), the CPU scaling table (cpu-scaling.sh, CPU_SCALING below) and,
+# when .gpu/ holds the CIFAR-10 JPEG archive and the converter, real
+# 10-epoch training runs on the GPU (fp32, fp32 with --augment, bf16);
+# then prints a table.
 #
 # RECIPES=1 adds the README's training recipes on the 40k/10k dev split
 # (at most about 8 minutes: the timeouts below sum to 450 s; RECIPES=only
@@ -28,13 +30,15 @@
 # 120, 60 for the eval, TWIN_TIMEOUT 90, in seconds) that interrupts it (the
 # trainer saves and stops); a run cut short reports the epochs it finished
 # and their time.
-# NCCL=0 skips the data-parallel checks over NCCL (see their section).
+# NCCL=0 skips the data-parallel checks over NCCL (see their section);
+# CPU_SCALING=0 skips the CPU scaling table (scripts/cpu-scaling.sh, trainer
+# against PyTorch at 1 to 16 threads, SCALING_THREADS).
 # VS_TORCH=0 skips scripts/gpu-vs-pytorch.sh (trainer bench against PyTorch
 # eager and PyTorch with CUDA graphs, same card, alternating; the seed CNN at
 # batch 32 and 128, resnet20 at 128, airbench94 at 1024; one row per case);
 # VS_TORCH_BUDGET (240 s) bounds it (no new round after it; killed 120 s
 # later), VS_TORCH_RUNS (3) is its rounds per case.
-# RECIPE_ARGS is added to both trainer runs (--tf32, say); PYTHON names the
+# RECIPE_ARGS is added to both trainer runs (--precision tf32, say); PYTHON names the
 # Python that has PyTorch (python3).
 #
 # SANITIZE=1 (the default) also runs the GPU tests under NVIDIA's
@@ -138,7 +142,7 @@ sanitize() {
   [ "$DRY_RUN" = 1 ] && cat "$log"
   grep -E -- '--- FAIL|ERROR SUMMARY' "$log" | tail -20
   errors=$(sed -nE 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/p' "$log" | tail -1)
-  kernels=$(grep -oE '(in|at) [A-Za-z_][A-Za-z0-9_]*_f32' "$log" | awk '{print $2}' | sort | uniq -c | sort -rn | head -5 | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
+  kernels=$(grep -oE '(in|at) [A-Za-z_][A-Za-z0-9_]*_(f32|bf16)' "$log" | awk '{print $2}' | sort | uniq -c | sort -rn | head -5 | awk '{printf "%s%s x%s", sep, $2, $1; sep=", "}')
   if [ -z "$errors" ] && [ "$DRY_RUN" = 0 ]; then
     row "sanitizer $tool $name (exit $rc)" "did not finish: $(grep -v -e '^========= COMPUTE-SANITIZER' -e '^$' "$log" | tail -1 | sed 's/^========= //')$([ "$rc" = 124 ] && echo "; timed out after $limit s")"
     return
@@ -169,21 +173,25 @@ fi
 
 if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
 
-  bench() { # device batch steps
-    local out
-    out=$(timeout 300 "$BIN/trainer" bench --device="$1" --batch-size "$2" --steps "$3" --json 2>"$LOG/bench-$1-$2.err")
+  bench() { # device batch steps [precision]
+    local out p=${4:-fp32}
+    out=$(timeout 300 "$BIN/trainer" bench --device="$1" --batch-size "$2" --steps "$3" --precision "$p" --json 2>"$LOG/bench-$1-$2-$p.err")
     echo "$out"
     if [ -n "$out" ]; then
-      row "bench $1 batch $2" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
+      row "bench $1 batch $2${4:+ $4}" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
       row "  back to back" "$(echo "$out" | sed -E 's/.*"images_per_s_loop":([0-9.]+).*"ms_per_step_loop":([0-9.]+).*"cuda_graphs":(true|false).*/\1 img\/s, \2 ms\/step, CUDA graphs \3/')$(echo "$out" | sed -nE 's/.*"launches_per_step_eager":\{[^}]*"calls":([0-9]+)[^}]*\},"launches_per_step":\{[^}]*"calls":([0-9]+).*/; calls per step: \1 op by op, \2 steady/p')"
     else
-      row "bench $1 batch $2" "failed: $(tail -1 "$LOG/bench-$1-$2.err")"
+      row "bench $1 batch $2${4:+ $4}" "failed: $(tail -1 "$LOG/bench-$1-$2-$p.err")"
     fi
   }
   echo "== bench"
   bench gpu 32 2000
   bench gpu 128 1000
   bench gpu 32 2000
+  # --precision: bfloat16 GEMMs (cublasGemmEx) and TF32 against the fp32 rows above.
+  bench gpu 32 2000 bf16
+  bench gpu 128 1000 bf16
+  bench gpu 128 1000 tf32
   bench cpu 32 30
   bench cpu 128 10
 
@@ -192,15 +200,19 @@ if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
     dev_split || row "CIFAR-10 on the GPU" "skipped: converting the dev split failed"
   fi
   if [ -n "$data" ]; then
-    for aug in "" --augment; do
+    # The plain run, with augmentation, and in bfloat16 (--precision bf16:
+    # its last val_accuracy beside the plain run's, same seed and data).
+    for run in fp32: fp32:--augment bf16:; do
+      prec=${run%%:*} aug=${run#*:}
       tag=train${aug:+-augment}
-      timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$data" \
+      [ "$prec" = fp32 ] || tag=$tag-$prec
+      timeout 200 "$BIN/trainer" --log-format json train --device gpu --data-dir "$data" --precision "$prec" \
         --epochs "${EPOCHS:-10}" --out "$d/$tag/model.safetensors" $aug 2>"$LOG/$tag.log"
       grep '"val_accuracy"' "$LOG/$tag.log" | grep '"seconds"' | tee "$LOG/$tag.jsonl"
       last=$(tail -1 "$LOG/$tag.jsonl")
       row "$tag gpu, last epoch" "$(echo "$last" | sed -E 's/.*"epoch":([0-9]+).*"val_accuracy":([0-9.]+).*/epoch \1 val_accuracy \2/')"
       row "$tag gpu, epoch seconds" "$(sed -E 's/.*"seconds":([0-9.]+).*/\1/' "$LOG/$tag.jsonl" | tr '\n' ' ')"
-      ev=$("$BIN/trainer" eval --device gpu --checkpoint "$d/$tag/model.safetensors" --data-dir "$data" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
+      ev=$("$BIN/trainer" eval --device gpu --precision "$prec" --checkpoint "$d/$tag/model.safetensors" --data-dir "$data" --json 2>>"$LOG/$tag.log" | sed -E 's/,"classes".*/}/')
       row "eval gpu ($tag)" "$ev"
     done
     echo "== out of memory on purpose"
@@ -233,6 +245,30 @@ if [ "$RECIPES" != only ] && [ "$SANITIZE" != only ] && [ "${VS_TORCH:-1}" = 1 ]
     row "vs PyTorch" "dry run: $(grep -c '^dry run:' "$vs_log") commands"
   else
     row "vs PyTorch (exit $rc)" "no result$([ "$rc" = 124 ] && echo ", timed out"): $(tail -1 "$vs_log")"
+  fi
+fi
+
+# ---- CPU scaling (CPU_SCALING=0 skips) -------------------------------------
+# scripts/cpu-scaling.sh with $BIN/trainer: img/s of `trainer bench --device
+# cpu --threads T` and of PyTorch's seed CNN twin (torch.set_num_threads(T))
+# at T = 1, 2, 4, 8, 16 (SCALING_THREADS), batch 32 and 128, with the
+# trainer's speed-up over 1 thread and parallel efficiency; about 3 minutes.
+# The target: at 16 threads at least 11x one thread (70% efficiency) and at
+# least PyTorch's img/s.
+CPU_SCALING=${CPU_SCALING:-1}
+case $CPU_SCALING in 0|1) ;; *) echo "gpu-check: CPU_SCALING=$CPU_SCALING: want 0 or 1" >&2; exit 2 ;; esac
+if [ "$quick" = 1 ] && [ "$CPU_SCALING" = 1 ]; then
+  echo "== CPU scaling"
+  DRY_RUN=$DRY_RUN TRAINER="$BIN/trainer" PYTHON="${PYTHON:-python3}" THREADS="${SCALING_THREADS:-1 2 4 8 16}" \
+    timeout 600 scripts/cpu-scaling.sh >"$LOG/cpu-scaling.log" 2>&1
+  rc=$?
+  cat "$LOG/cpu-scaling.log"
+  if [ "$DRY_RUN" = 0 ]; then
+    # rows: batch threads trainer speedup eff pytorch ratio
+    while read -r b t ours sp eff theirs ratio; do
+      row "cpu scaling batch $b, $t threads" "trainer $ours img/s ($sp, $eff), pytorch $theirs img/s, ratio $ratio"
+    done < <(grep -E '^[0-9]+ +[0-9]+ ' "$LOG/cpu-scaling.log")
+    [ "$rc" = 0 ] || row "cpu scaling" "exit $rc (see $LOG/cpu-scaling.log)"
   fi
 fi
 

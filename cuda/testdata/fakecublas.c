@@ -1,7 +1,8 @@
 /*
  * A fake cuBLAS for the tests of package cuda (fake_test.go), to go with
  * fakecuda.c: "device" pointers are host pointers and Sgemm is a plain
- * column-major triple loop with cuBLAS's argument checks. Written from the
+ * column-major triple loop with cuBLAS's argument checks (GemmEx also
+ * with its checks of the argument types). Written from the
  * cuBLAS documentation with plain C types, on purpose not sharing api.h.
  *
  * FAKE_CUBLAS_MAJOR (a -D flag, default 12) is the major version it reports;
@@ -105,6 +106,47 @@ static cublasStatus_t gemm(struct handle *h, int ta, int tb, int m, int n, int k
 cublasStatus_t cublasSgemm_v2(struct handle *h, int ta, int tb, int m, int n, int k, const float *alpha,
     const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
 	return gemm(h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* cublasGemmEx with the checks of a real cuBLAS on the argument types:
+ * A and B both CUDA_R_32F (0) or both CUDA_R_16BF (14, read as the upper
+ * 16 bits of a float), C CUDA_R_32F, compute type CUBLAS_COMPUTE_32F (68),
+ * alpha and beta float; any other combination is NOT_SUPPORTED (15), an
+ * algorithm other than CUBLAS_GEMM_DEFAULT (-1) INVALID_VALUE. */
+enum { R_32F = 0, R_16BF = 14, COMPUTE_32F = 68, GEMM_DEFAULT = -1, NOT_SUPPORTED = 15 };
+static float elem(const void *p, int type, long i) {
+	if (type == R_16BF) {
+		unsigned u = (unsigned)((const unsigned short *)p)[i] << 16;
+		float f;
+		__builtin_memcpy(&f, &u, sizeof f);
+		return f;
+	}
+	return ((const float *)p)[i];
+}
+cublasStatus_t cublasGemmEx(struct handle *h, int ta, int tb, int m, int n, int k, const void *alpha,
+    const void *A, int atype, int lda, const void *B, int btype, int ldb, const void *beta,
+    void *C, int ctype, int ldc, int compute, int algo) {
+	if (!valid(h)) return NOT_INITIALIZED;
+	if (algo != GEMM_DEFAULT) return INVALID_VALUE;
+	if (atype != btype || (atype != R_32F && atype != R_16BF) || ctype != R_32F || compute != COMPUTE_32F) return NOT_SUPPORTED;
+	if (ta < 0 || ta > 2 || tb < 0 || tb > 2 || m < 0 || n < 0 || k < 0) return INVALID_VALUE;
+	if (lda < maxi(1, ta ? k : m) || ldb < maxi(1, tb ? n : k) || ldc < maxi(1, m)) return INVALID_VALUE;
+	if (!alpha || !beta) return INVALID_VALUE;
+	float al = *(const float *)alpha, be = *(const float *)beta;
+	float *c = C;
+	for (int j = 0; j < n; j++) {
+		for (int i = 0; i < m; i++) {
+			float sum = 0;
+			for (int l = 0; l < k; l++) {
+				float a = ta ? elem(A, atype, l + (long)i * lda) : elem(A, atype, i + (long)l * lda);
+				float b = tb ? elem(B, btype, j + (long)l * ldb) : elem(B, btype, l + (long)j * ldb);
+				sum += a * b;
+			}
+			float *cc = &c[i + (long)j * ldc];
+			*cc = al * sum + (be == 0 ? 0 : be * *cc);
+		}
+	}
+	return SUCCESS;
 }
 
 cublasStatus_t cublasSgemmStridedBatched(struct handle *h, int ta, int tb, int m, int n, int k, const float *alpha,

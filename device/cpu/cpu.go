@@ -48,6 +48,8 @@ type Backend struct {
 	pool    *pool.Pool
 	ownPool bool // the pool was made by New and is closed by Close
 	gemm    *sgemm.Engine
+	prec    device.Precision // Options.Precision
+	tf32    [2][]float32     // the GEMM operands rounded to TF32 (PrecisionTF32)
 
 	// preallocated jobs, one per parallel op
 	jIm2col  im2colJob
@@ -75,8 +77,11 @@ type Backend struct {
 	jBNFwd   bnFwdJob
 	jBNBwd   bnBwdJob
 	jTransl  augmentJob
+	jRound   roundJob
 
-	bnChans []bnChan // per-channel scratch of the BatchNorm ops
+	bnChans  []bnChan  // per-channel scratch of the BatchNorm ops
+	masked   []float32 // MaxPoolReLUBackward's masked output gradient
+	segViews [4]buf    // OptimizerStep's views of one segment
 }
 
 // New opens a CPU backend with o.Threads workers (0: one per core). It has
@@ -86,7 +91,7 @@ func New(o device.Options) (*Backend, error) {
 		return nil, errors.New("CUDA graphs were asked for (--cuda-graphs on), but the CPU backend runs each op as it is called and has no graphs: use --cuda-graphs auto or off")
 	}
 	if o.Pool != nil {
-		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngine(o.Pool.Size())}, nil
+		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngineOn(o.Pool), prec: o.Precision}, nil
 	}
 	t := o.Threads
 	if t <= 0 {
@@ -95,7 +100,8 @@ func New(o device.Options) (*Backend, error) {
 	if t > pool.MaxWorkers {
 		return nil, fmt.Errorf("threads %d: at most %d", t, pool.MaxWorkers)
 	}
-	return &Backend{threads: t, pool: pool.New(t), ownPool: true, gemm: sgemm.NewEngine(t)}, nil
+	p := pool.New(t)
+	return &Backend{threads: t, pool: p, ownPool: true, gemm: sgemm.NewEngineOn(p), prec: o.Precision}, nil
 }
 
 // Name is "cpu".
@@ -103,7 +109,11 @@ func (b *Backend) Name() string { return "cpu" }
 
 // Describe names the CPU and the worker count.
 func (b *Backend) Describe() string {
-	return fmt.Sprintf("%s, %d threads, GEMM kernel %s", CPUModel(), b.threads, b.gemm.Kernel())
+	s := fmt.Sprintf("%s, %d threads, GEMM kernel %s", CPUModel(), b.threads, b.gemm.Kernel())
+	if b.prec != device.PrecisionFP32 {
+		s += fmt.Sprintf(", precision %s emulated (GEMM operands rounded, float32 accumulation)", b.prec)
+	}
+	return s
 }
 
 // Threads is the number of workers.
@@ -120,13 +130,17 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 	if n < 0 {
 		return nil, fmt.Errorf("allocating %s: negative length %d", what, n)
 	}
-	if req := uint64(n) * uint64(dt.Size()); req > checkAllocAbove {
+	size := dt.Size()
+	if dt == device.BF16 {
+		size = 4 // float32 storage (see bf16.go)
+	}
+	if req := uint64(n) * uint64(size); req > checkAllocAbove {
 		if avail, total, err := HostMemory(); err == nil && req > avail {
 			return nil, &device.OutOfMemoryError{Device: "CPU", What: what, Requested: req, Free: avail, Total: total}
 		}
 	}
 	switch dt {
-	case device.F32:
+	case device.F32, device.BF16: // BF16: float32 storage of bfloat16 values (see bf16.go)
 		return &buf{dt: dt, f: make([]float32, n)}, nil
 	case device.I32:
 		return &buf{dt: dt, i: make([]int32, n)}, nil
@@ -166,8 +180,11 @@ func (b *Backend) HostI32(what string, src []int32) (device.Buffer, error) {
 	return &buf{dt: device.I32, i: src}, nil
 }
 
-// Caps: host memory, synchronous ops, nothing to warm up.
-func (b *Backend) Caps() device.Caps { return device.Caps{HostMemory: true} }
+// Caps: host memory, synchronous ops, nothing to warm up; bfloat16
+// emulated (see Alloc), the precision it was opened with.
+func (b *Backend) Caps() device.Caps {
+	return device.Caps{HostMemory: true, BF16: true, Precision: b.prec}
+}
 
 // MemInfo is the host memory available to this process: MemAvailable and
 // MemTotal, lowered to the cgroup's limit where one is set.
@@ -219,10 +236,10 @@ func (b *Backend) Sync() error { return nil }
 
 // Close stops the workers.
 func (b *Backend) Close() error {
+	b.gemm.Close()
 	if b.ownPool {
 		b.pool.Close()
 	}
-	b.gemm.Close()
 	return nil
 }
 
@@ -239,16 +256,58 @@ func i32(x device.Buffer) []int32 {
 	return x.(*buf).i
 }
 
-// Gemm runs the SGEMM engine.
+// Gemm runs the SGEMM engine (float32 accumulation). BF16 operands hold
+// bfloat16 values already (see Alloc), so a bfloat16 GEMM is the same
+// call. Under PrecisionTF32 the operands are first rounded to TF32 (copies
+// in scratch), an emulation of the GPU's TF32 tensor cores (see
+// device.RoundTF32 for how their rounding may differ).
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.Buffer, lda int, bb device.Buffer, ldb int, beta float32, c device.Buffer, ldc int) {
-	b.gemm.Sgemm(transA, transB, m, n, k, alpha, f32(a), lda, f32(bb), ldb, beta, f32(c), ldc)
+	A, B := f32(a), f32(bb)
+	if b.prec == device.PrecisionTF32 && m > 0 && n > 0 && k > 0 {
+		ra, ca, rb, cb := m, k, k, n // stored rows and columns of A and B
+		if transA {
+			ra, ca = k, m
+		}
+		if transB {
+			rb, cb = n, k
+		}
+		A = b.roundTF32(0, A[:(ra-1)*lda+ca])
+		B = b.roundTF32(1, B[:(rb-1)*ldb+cb])
+	}
+	b.gemm.Sgemm(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, f32(c), ldc)
 }
+
+// roundTF32 is x rounded to TF32 in scratch slot i (grown as needed, never
+// shrunk: a steady-state step allocates nothing).
+func (b *Backend) roundTF32(i int, x []float32) []float32 {
+	if cap(b.tf32[i]) < len(x) {
+		b.tf32[i] = make([]float32, len(x))
+	}
+	r := b.tf32[i][:len(x)]
+	for j, v := range x {
+		r[j] = device.RoundTF32(v)
+	}
+	return r
+}
+
+// parGrain is the work (in the units of par) that pays for one more worker:
+// a job runs on min(threads, work/parGrain) workers, so a small op on many
+// cores wakes only a few. Every op splits its output into ranges without
+// changing how an element is computed, so the results do not depend on the
+// split.
+const parGrain = 1 << 15
+
+// parChunks is the number of chunks per worker of an op: the workers take
+// them in turn, so one that starts late (the machine is busy, or its share
+// is slower) holds the op up by a chunk only.
+const parChunks = 4
 
 // par runs j on the pool when there is enough work to pay for the hand-off.
 func (b *Backend) par(j pool.Job, work int) {
-	if work < 1<<14 {
+	if work < 2*parGrain {
 		j.Run(0, 1)
 		return
 	}
-	b.pool.Do(j)
+	nw := min(b.threads, work/parGrain)
+	b.pool.DoChunks(j, parChunks*nw, nw)
 }

@@ -264,6 +264,19 @@ type bnBwdJob struct {
 	chans                        []bnChan
 }
 
+// BatchNormActBackward: see device.Backend; the activation's backward,
+// then BatchNormBackward.
+func (b *Backend) BatchNormActBackward(act device.Act, a, x, dy, mean, variance, gamma device.Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta device.Buffer) {
+	n := outer * c * inner
+	switch act {
+	case device.ActReLU:
+		b.ReLUBackward(a, dy, dy, n)
+	case device.ActGELU:
+		b.GELUBackward(a, dy, dy, n)
+	}
+	b.BatchNormBackward(x, dy, mean, variance, gamma, outer, c, inner, eps, dx, dgamma, dbeta)
+}
+
 // BatchNormBackward: see device.Backend. Per channel, with invstd =
 // bnInvStd(variance, eps) and the float32 xhat = (x - mean) * invstd of
 // bnAffine, it sums in float64 sb = sum dz and sg = sum

@@ -14,11 +14,16 @@ type im2colJob struct {
 	x, col []float32
 }
 
-// Im2Col: see device.Backend. Split over rows of col (c, ky, kx).
+// Im2Col: see device.Backend. Split over rows of col (c, ky, kx). A BF16
+// col is rounded afterwards, in place.
 func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
 	j := &b.jIm2col
 	j.g, j.x, j.col = g, f32(x), f32(col)
 	b.par(j, g.ColRows()*g.ColCols())
+	if col.DType() == device.BF16 {
+		c := f32(col)[:g.ColRows()*g.ColCols()]
+		b.roundBF16(c, c)
+	}
 }
 
 func (j *im2colJob) Run(w, nw int) {
@@ -217,12 +222,22 @@ type maxPoolFwdJob struct {
 	g      device.PoolGeom
 	x, y   []float32
 	argmax []int32
+	relu   bool // MaxPoolReLUForward
 }
 
 // MaxPoolForward: see device.Backend. Split over planes.
 func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) {
 	j := &b.jMaxF
-	j.g, j.x, j.y, j.argmax = g, f32(x), f32(y), i32(argmax)
+	j.g, j.x, j.y, j.argmax, j.relu = g, f32(x), f32(y), i32(argmax), false
+	b.par(j, g.Planes*g.H*g.W)
+}
+
+// MaxPoolReLUForward: see device.Backend. The pool of x, then, for every
+// window whose maximum is not above 0 (and not NaN), relu of its first
+// element at the first element: what the pool of the ReLU'd windows gives.
+func (b *Backend) MaxPoolReLUForward(g device.PoolGeom, x, y, argmax device.Buffer) {
+	j := &b.jMaxF
+	j.g, j.x, j.y, j.argmax, j.relu = g, f32(x), f32(y), i32(argmax), true
 	b.par(j, g.Planes*g.H*g.W)
 }
 
@@ -234,9 +249,34 @@ func (j *maxPoolFwdJob) Run(w, nw int) {
 		for p := p0; p < p1; p++ {
 			maxPool2x2(j.x[p*hw:][:hw], j.y[p*ohw:][:ohw], j.argmax[p*ohw:][:ohw], g.OH, g.OW, g.W)
 		}
-		return
+	} else {
+		j.runGeneral(p0, p1)
 	}
-	j.runGeneral(p0, p1)
+	if j.relu {
+		j.reluWindows(p0, p1)
+	}
+}
+
+// reluWindows turns the pool of planes p0..p1 into the pool of their ReLU
+// (see MaxPoolReLUForward).
+func (j *maxPoolFwdJob) reluWindows(p0, p1 int) {
+	g := j.g
+	for p := p0; p < p1; p++ {
+		x := j.x[p*g.H*g.W:][:g.H*g.W]
+		y := j.y[p*g.OH*g.OW:][:g.OH*g.OW]
+		am := j.argmax[p*g.OH*g.OW:][:g.OH*g.OW]
+		for o, m := range y {
+			if m > 0 || m != m {
+				continue
+			}
+			first := o/g.OW*g.SH*g.W + o%g.OW*g.SW
+			v := x[first]
+			if v < 0 {
+				v = 0
+			}
+			y[o], am[o] = v, int32(first)
+		}
+	}
 }
 
 // runGeneral is MaxPoolForward for any window over planes p0..p1.
@@ -275,6 +315,28 @@ type maxPoolBwdJob struct {
 func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffer) {
 	j := &b.jMaxB
 	j.g, j.dy, j.argmax, j.dx = g, f32(dy), i32(argmax), f32(dx)
+	b.par(j, g.Planes*g.H*g.W)
+}
+
+// MaxPoolReLUBackward: see device.Backend. MaxPoolBackward of dy with the
+// masked terms replaced by +0 (in scratch): an element gathers either only
+// kept terms or only masked ones (see kernels/pool.cu), and the +0s give
+// the +0 the ReLU's backward writes, so this is bit for bit the unfused
+// pair.
+func (b *Backend) MaxPoolReLUBackward(g device.PoolGeom, dy, y, argmax, dx device.Buffer) {
+	n := g.Planes * g.OH * g.OW
+	if cap(b.masked) < n {
+		b.masked = make([]float32, n)
+	}
+	m, d, yy := b.masked[:n], f32(dy)[:n], f32(y)[:n]
+	for i, v := range d {
+		if !(yy[i] > 0) {
+			v = 0
+		}
+		m[i] = v
+	}
+	j := &b.jMaxB
+	j.g, j.dy, j.argmax, j.dx = g, m, i32(argmax), f32(dx)
 	b.par(j, g.Planes*g.H*g.W)
 }
 
@@ -447,6 +509,28 @@ func (j *biasGradJob) Run(w, nw int) {
 		}
 		j.db[ch] = float32(laneSum(&acc))
 	}
+}
+
+// ActBiasGrad: see device.Backend; the two ops one after the other.
+func (b *Backend) ActBiasGrad(act device.Act, a, dy, db device.Buffer, outer, c, inner int) {
+	switch act {
+	case device.ActReLU:
+		b.ReLUBackward(a, dy, dy, outer*c*inner)
+	case device.ActGELU:
+		b.GELUBackward(a, dy, dy, outer*c*inner)
+	}
+	b.BiasGrad(dy, db, outer, c, inner)
+}
+
+// BiasAct: see device.Backend; the two ops one after the other.
+func (b *Backend) BiasAct(z, y, bias device.Buffer, outer, c, inner int, act device.Act) {
+	n := outer * c * inner
+	b.AddBias(z, bias, outer, c, inner, act == device.ActReLU)
+	if act == device.ActGELU {
+		b.GELUForward(z, y, n)
+		return
+	}
+	copy(f32(y)[:n], f32(z)[:n]) // nothing to do when y is z
 }
 
 // ReLUForward: see device.Backend.

@@ -32,6 +32,10 @@ type dev interface {
 	// Sgemm is cuBLAS's column-major sgemm.
 	Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
 		b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error
+	// GemmBF16 is the same with bfloat16 A and B (cublasGemmEx, float32
+	// accumulation and C).
+	GemmBF16(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+		b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error
 	Close() error
 
 	// GraphSupport is nil when the device can capture graphs, else why not.
@@ -97,7 +101,7 @@ func openDev(o device.Options) (*cudaDev, error) {
 	if d.blas, err = cuda.NewBlas(d.stream); err != nil {
 		return fail(err)
 	}
-	if err = d.blas.SetMathMode(o.TF32); err != nil {
+	if err = d.blas.SetMathMode(o.Precision == device.PrecisionTF32); err != nil {
 		return fail(err)
 	}
 	if err = d.setWorkspace(g); err != nil {
@@ -237,6 +241,11 @@ func (d *cudaDev) Launch(k *kernels.Kernel, grid, block int, args *cuda.Args) er
 func (d *cudaDev) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
 	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
 	return d.blas.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func (d *cudaDev) GemmBF16(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	return d.blas.GemmBF16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Close releases what openDev made, after the queued work.

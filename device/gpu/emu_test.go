@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/trainer-go/trainer/cuda"
+	"github.com/trainer-go/trainer/device"
 	"github.com/trainer-go/trainer/kernels"
 	"github.com/trainer-go/trainer/kernels/emu"
 )
@@ -18,9 +19,10 @@ import (
 // a GPU: device memory is C memory from emu.Malloc (a "device pointer" is its
 // address, fenced by guard zones), a launch hands the Backend's packed
 // parameter buffer, the very kernelParams it would give cuLaunchKernel, to the
-// emulator's host-compiled kernel, and Sgemm is a plain column-major
-// reference GEMM in float64 (cuBLAS is not emulated: what this checks of
-// Gemm is the Backend's operand swap and leading dimensions).
+// emulator's host-compiled kernel, and Sgemm and GemmBF16 are a plain
+// column-major reference GEMM in float64, GemmBF16 reading bfloat16
+// operands (cuBLAS is not emulated: what this checks of Gemm is the
+// Backend's operand swap, leading dimensions and operand types).
 //
 // Every launch is also checked against the kernel's C signature as the C++
 // compiler sees it (emu.Signatures): the number of arguments and, slot by
@@ -197,7 +199,12 @@ func checkPacking(k *kernels.Kernel, args *cuda.Args) error {
 const emuMemory = 1 << 30
 
 func newEmuBackend(t *testing.T) *Backend {
-	return newBackend(&emuDev{t: t}, "GPU backend on the kernel emulator", emuMemory)
+	return newEmuBackendAt(t, device.PrecisionFP32)
+}
+
+// newEmuBackendAt is newEmuBackend computing its GEMMs in precision prec.
+func newEmuBackendAt(t *testing.T, prec device.Precision) *Backend {
+	return newBackend(&emuDev{t: t}, "GPU backend on the kernel emulator", emuMemory, prec, true)
 }
 
 func (d *emuDev) MemAlloc(bytes int, what string) (cuda.DevicePtr, error) {
@@ -286,20 +293,53 @@ func f32s(p cuda.DevicePtr, n int) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(&emu.Bytes(uintptr(p), 4*n)[0])), n)
 }
 
+// u16s views n uint16 (bfloat16 bits) at p.
+func u16s(p cuda.DevicePtr, n int) []uint16 {
+	if n <= 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&emu.Bytes(uintptr(p), 2*n)[0])), n)
+}
+
 // Sgemm is cuBLAS's column-major C = alpha*op(A)*op(B) + beta*C, op(A) m x k,
 // summed in float64; beta = 0 ignores C (NaN there does not propagate).
 func (d *emuDev) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
 	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
-	if d.capturing { // cuBLAS's kernels are captured with these arguments
-		d.rec = append(d.rec, func() error { return sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) })
-		return nil
-	}
-	return sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	return d.gemm(func() error {
+		return emuGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+			func(p cuda.DevicePtr, n int) func(int) float64 {
+				s := f32s(p, n)
+				return func(i int) float64 { return float64(s[i]) }
+			})
+	})
 }
 
-// sgemmRef is the reference GEMM of Sgemm.
-func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+// gemm runs a GEMM now, or records it while capturing (cuBLAS's kernels
+// are captured with these arguments).
+func (d *emuDev) gemm(run func() error) error {
+	if d.capturing {
+		d.rec = append(d.rec, run)
+		return nil
+	}
+	return run()
+}
+
+// GemmBF16 is Sgemm reading A and B as bfloat16 (exact in float64).
+func (d *emuDev) GemmBF16(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
 	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	return d.gemm(func() error {
+		return emuGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+			func(p cuda.DevicePtr, n int) func(int) float64 {
+				s := u16s(p, n)
+				return func(i int) float64 { return float64(device.BF16Float(s[i])) }
+			})
+	})
+}
+
+// emuGemm is the reference of Sgemm and GemmBF16, reading the n elements
+// of an operand at p through operand(p, n).
+func emuGemm(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
+	b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int, operand func(p cuda.DevicePtr, n int) func(int) float64) error {
 	if m == 0 || n == 0 {
 		return nil
 	}
@@ -310,18 +350,18 @@ func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr,
 	if transB {
 		rb, cb = n, k
 	}
-	A, B, C := f32s(a, lda*(ca-1)+ra), f32s(b, ldb*(cb-1)+rb), f32s(c, ldc*(n-1)+m)
+	A, B, C := operand(a, lda*(ca-1)+ra), operand(b, ldb*(cb-1)+rb), f32s(c, ldc*(n-1)+m)
 	at := func(i, l int) float64 {
 		if transA {
-			return float64(A[l+i*lda])
+			return A(l + i*lda)
 		}
-		return float64(A[i+l*lda])
+		return A(i + l*lda)
 	}
 	bt := func(l, j int) float64 {
 		if transB {
-			return float64(B[j+l*ldb])
+			return B(j + l*ldb)
 		}
-		return float64(B[l+j*ldb])
+		return B(l + j*ldb)
 	}
 	for j := range n {
 		for i := range m {

@@ -12,8 +12,10 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	"github.com/trainer-go/trainer/cuda"
@@ -44,13 +46,19 @@ type Backend struct {
 
 	scratch    cuda.DevicePtr // partial sums of the channel reductions, BatchNorm's invstd
 	scratchLen int            // floats
+	counts     cuda.DevicePtr // the reductions' tickets (int32, zero between launches)
+	countsLen  int
+	segTables  []segTable // the optimiser's segment tables on the device
 	plans      map[[3]int]reducePlan
+
+	prec device.Precision // the GEMMs' precision (Options.Precision)
+	bf16 bool             // the GPU has bfloat16 GEMMs
 
 	count Launches // what has been queued since New
 
 	graphs     error            // why Capture cannot work (nil: it can; Caps.Graphs)
 	liveGraphs int              // graphs captured and not closed
-	retired    []cuda.DevicePtr // scratch buffers outgrown while graphs lived (they may read them)
+	retired    []cuda.DevicePtr // scratch and ticket buffers outgrown while graphs lived (they may read them)
 	capturing  bool             // a Capture is recording
 	nodes      device.Launches  // what the capture under way has recorded
 	reads      int              // ReadLater calls so far (the next slot and generation)
@@ -66,11 +74,11 @@ type Launches = device.Launches
 // Launches is what has been queued so far.
 func (b *Backend) Launches() Launches { return b.count }
 
-// reducePlan is kernels.BiasGradPlan of one [outer, c, inner] shape: the
-// passes of bias_grad_f32 and channel_sum_f32 and the scratch floats they
-// need.
+// reducePlan is kernels.ChannelSumPlan of one [outer, c, inner] shape: the
+// passes of channel_sum_f32 (BatchNorm's reductions) and the scratch floats
+// they need.
 type reducePlan struct {
-	steps   []kernels.BiasGradStep
+	steps   []kernels.ChannelSumStep
 	scratch int
 }
 
@@ -92,18 +100,18 @@ func New(o device.Options) (*Backend, error) {
 	if o.Index < 0 || o.Index >= len(r.Devices) {
 		return nil, fmt.Errorf("GPU %d: this process sees %d GPU(s) (CUDA_VISIBLE_DEVICES=%q): start at most that many ranks per machine, or make more GPUs visible", o.Index, len(r.Devices), os.Getenv("CUDA_VISIBLE_DEVICES"))
 	}
+	g := r.Devices[o.Index]
+	bf16 := g.Major >= 8
+	if o.Precision == device.PrecisionBF16 && !bf16 {
+		return nil, fmt.Errorf("precision bf16 needs a GPU of compute capability 8.0 (Ampere) or newer for cuBLAS's bfloat16 GEMMs; %s is sm_%d%d: use precision fp32", g.Name, g.Major, g.Minor)
+	}
 	d, err := openDev(o)
 	if err != nil {
 		return nil, err
 	}
-	g := r.Devices[o.Index]
-	tf := "TF32 off"
-	if o.TF32 {
-		tf = "TF32 on"
-	}
-	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, %s",
-		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, tf)
-	b := newBackend(d, info, g.TotalMem)
+	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, precision %s",
+		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, o.Precision)
+	b := newBackend(d, info, g.TotalMem, o.Precision, bf16)
 	if err := b.setGraphs(o.Graphs); err != nil {
 		b.Close()
 		return nil, err
@@ -144,16 +152,18 @@ func checkDriver(driver int) error {
 	return nil
 }
 
-// newBackend is the Backend on d.
-func newBackend(d dev, info string, total uint64) *Backend {
-	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}}
+// newBackend is the Backend on d, computing its GEMMs in precision prec;
+// bf16 says whether the GPU has bfloat16 GEMMs (compute capability 8.0).
+func newBackend(d dev, info string, total uint64, prec device.Precision, bf16 bool) *Backend {
+	return &Backend{d: d, args: cuda.NewArgs(), info: info, total: total, plans: map[[3]int]reducePlan{}, prec: prec, bf16: bf16}
 }
 
 // Caps: device memory, queued ops, lazy module loading, pinned transfers,
-// kernels indexing buffers with C ints; graphs where the driver has them.
+// kernels indexing buffers with C ints, the precision it was opened with;
+// graphs where the driver has them.
 func (b *Backend) Caps() device.Caps {
 	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total, MaxElems: kernels.MaxElems,
-		Graphs: b.graphs == nil}
+		BF16: b.bf16, Precision: b.prec, Graphs: b.graphs == nil}
 }
 
 // HostU8 copies src into a new device buffer.
@@ -320,7 +330,7 @@ func (b *Backend) download(src device.Buffer, dt device.DType, off int, dst []by
 	return nil
 }
 
-func bytesOf[T float32 | int32 | uint8](v []T) []byte {
+func bytesOf[T float32 | int32 | uint8 | float64](v []T) []byte {
 	if len(v) == 0 {
 		return nil
 	}
@@ -377,6 +387,14 @@ func (b *Backend) Close() error {
 		b.d.MemFree(p)
 	}
 	b.retired = nil
+	if b.counts != 0 {
+		b.d.MemFree(b.counts)
+		b.counts, b.countsLen = 0, 0
+	}
+	for _, t := range b.segTables {
+		b.d.MemFree(t.ptr)
+	}
+	b.segTables = nil
 	b.args.Free()
 	err := b.d.Close()
 	b.d = nil
@@ -426,7 +444,8 @@ func pack(p *cuda.Args, a *kernels.Args[cuda.DevicePtr]) *cuda.Args {
 func (b *Backend) k() kernels.Launcher[cuda.DevicePtr] { return (*launcher)(b) }
 
 // Gemm: row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so
-// cuBLAS gets the operands swapped (darknet's gemm_gpu).
+// cuBLAS gets the operands swapped (darknet's gemm_gpu). BF16 operands go
+// to cublasGemmEx (bfloat16 in, float32 accumulation and C).
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device.Buffer, lda int, bb device.Buffer, ldb int, beta float32, c device.Buffer, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -436,7 +455,26 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 	} else {
 		b.count.Gemms++
 	}
-	b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	switch ta, tb := a.DType(), bb.DType(); {
+	case ta == device.F32 && tb == device.F32:
+		b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	case ta == device.BF16 && tb == device.BF16:
+		b.keep(b.d.GemmBF16(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
+	default:
+		b.keep(fmt.Errorf("gpu: Gemm of %v and %v operands: both must be float32 or both bfloat16", ta, tb))
+	}
+}
+
+// Convert: see device.Backend (f32_to_bf16 or bf16_to_f32).
+func (b *Backend) Convert(src, dst device.Buffer, n int) {
+	switch s, d := src.DType(), dst.DType(); {
+	case s == device.F32 && d == device.BF16:
+		kernels.F32ToBF16(b.k(), ptr(src), ptr(dst), n)
+	case s == device.BF16 && d == device.F32:
+		kernels.BF16ToF32(b.k(), ptr(src), ptr(dst), n)
+	default:
+		b.keep(fmt.Errorf("gpu: Convert from %v to %v", s, d))
+	}
 }
 
 func conv(g device.ConvGeom) kernels.Conv {
@@ -447,8 +485,12 @@ func pool(g device.PoolGeom) kernels.Pool {
 	return kernels.Pool{P: g.Planes, H: g.H, W: g.W, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, OH: g.OH, OW: g.OW}
 }
 
-// Im2Col: see device.Backend.
+// Im2Col: see device.Backend (im2col_bf16 for a BF16 col).
 func (b *Backend) Im2Col(g device.ConvGeom, x, col device.Buffer) {
+	if col.DType() == device.BF16 {
+		kernels.Im2ColBF16(b.k(), conv(g), ptr(x), ptr(col))
+		return
+	}
 	kernels.Im2Col(b.k(), conv(g), ptr(x), ptr(col))
 }
 
@@ -459,12 +501,22 @@ func (b *Backend) Col2Im(g device.ConvGeom, col, dx device.Buffer) {
 
 // MaxPoolForward: see device.Backend.
 func (b *Backend) MaxPoolForward(g device.PoolGeom, x, y, argmax device.Buffer) {
-	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax))
+	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax), false)
 }
 
 // MaxPoolBackward: see device.Backend.
 func (b *Backend) MaxPoolBackward(g device.PoolGeom, dy, argmax, dx device.Buffer) {
-	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), ptr(argmax), ptr(dx))
+	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), 0, ptr(argmax), ptr(dx))
+}
+
+// MaxPoolReLUForward: see device.Backend (maxpool_fwd_f32 with relu).
+func (b *Backend) MaxPoolReLUForward(g device.PoolGeom, x, y, argmax device.Buffer) {
+	kernels.MaxPoolFwd(b.k(), pool(g), ptr(x), ptr(y), ptr(argmax), true)
+}
+
+// MaxPoolReLUBackward: see device.Backend (maxpool_bwd_f32 with y).
+func (b *Backend) MaxPoolReLUBackward(g device.PoolGeom, dy, y, argmax, dx device.Buffer) {
+	kernels.MaxPoolBwd(b.k(), pool(g), ptr(dy), ptr(y), ptr(argmax), ptr(dx))
 }
 
 // AvgPoolForward: see device.Backend.
@@ -477,19 +529,67 @@ func (b *Backend) AvgPoolBackward(g device.PoolGeom, dy, dx device.Buffer) {
 	kernels.AvgPoolBwd(b.k(), pool(g), ptr(dy), ptr(dx))
 }
 
-// AddBias: see device.Backend (bias and ReLU fused).
+// AddBias: see device.Backend (bias and ReLU fused: bias_act_f32 in place).
 func (b *Backend) AddBias(y, bias device.Buffer, outer, c, inner int, relu bool) {
-	kernels.BiasAdd(b.k(), ptr(y), ptr(bias), outer, c, inner, relu)
+	act := device.ActNone
+	if relu {
+		act = device.ActReLU
+	}
+	kernels.BiasAct(b.k(), ptr(y), ptr(y), ptr(bias), outer, c, inner, int(act))
 }
 
-// BiasGrad: see device.Backend. Deterministic multi-pass reduction planned by
-// kernels.BiasGradPlan; the plan is made once per shape.
+// BiasAct: see device.Backend (bias_act_f32).
+func (b *Backend) BiasAct(z, y, bias device.Buffer, outer, c, inner int, act device.Act) {
+	kernels.BiasAct(b.k(), ptr(z), ptr(y), ptr(bias), outer, c, inner, int(act))
+}
+
+// BiasGrad: see device.Backend. One launch of bias_grad_f32, deterministic;
+// its unit sums go to the scratch, its tickets to the counters.
 func (b *Backend) BiasGrad(dy, db device.Buffer, outer, c, inner int) {
-	p, ok := b.plan(outer, c, inner, 0)
-	if !ok {
+	b.biasGrad(device.ActNone, nil, dy, db, outer, c, inner)
+}
+
+// ActBiasGrad: see device.Backend (bias_grad_f32 with the activation).
+func (b *Backend) ActBiasGrad(act device.Act, a, dy, db device.Buffer, outer, c, inner int) {
+	b.biasGrad(act, a, dy, db, outer, c, inner)
+}
+
+func (b *Backend) biasGrad(act device.Act, a, dy, db device.Buffer, outer, c, inner int) {
+	if !b.growScratch(c*kernels.BiasGradUnits(outer, inner)) || !b.growCounts(c) {
 		return
 	}
-	kernels.BiasGradPasses(b.k(), p.steps, ptr(dy), ptr(db), c, b.scratchAt)
+	kernels.BiasGrad(b.k(), ptr(dy), ptr(a), ptr(db), b.scratch, b.counts, outer, c, inner, int(act))
+}
+
+// growCounts makes the counters (int32, zero between launches: the
+// kernels that take tickets reset theirs) hold at least need. Growing
+// waits for the queued work; they never shrink.
+func (b *Backend) growCounts(need int) bool {
+	if need <= b.countsLen {
+		return true
+	}
+	if b.notCapturing("growing the reduction tickets") != nil {
+		return false
+	}
+	b.keep(b.d.Synchronize())
+	if b.counts != 0 {
+		if b.liveGraphs > 0 { // a captured graph may use them: freed at Close
+			b.retired = append(b.retired, b.counts)
+		} else {
+			b.keep(b.d.MemFree(b.counts))
+		}
+		b.counts, b.countsLen = 0, 0
+	}
+	p, err := b.d.MemAlloc(need*4, "reduction tickets")
+	if err == nil {
+		err = b.d.MemsetD8(p, 0, need*4)
+	}
+	if err != nil {
+		b.keep(err)
+		return false
+	}
+	b.counts, b.countsLen = p, need
+	return true
 }
 
 // plan is the reduction plan of [outer, c, inner] (made once per shape,
@@ -501,7 +601,7 @@ func (b *Backend) plan(outer, c, inner, extra int) (p reducePlan, ok bool) {
 	key := [3]int{outer, c, inner}
 	p, ok = b.plans[key]
 	if !ok {
-		p.steps, p.scratch = kernels.BiasGradPlan(outer, c, inner)
+		p.steps, p.scratch = kernels.ChannelSumPlan(outer, c, inner)
 		b.plans[key] = p
 	}
 	return p, b.growScratch(p.scratch + extra)
@@ -556,6 +656,72 @@ func (b *Backend) SwapAxes01(src, dst device.Buffer, a, bb, inner int) {
 // is the plain loss, bit for bit).
 func (b *Backend) SoftmaxXent(logits, labels device.Buffer, n, k int, gradScale, smoothing float32, dlogits, stats device.Buffer) {
 	kernels.SoftmaxXent(b.k(), ptr(logits), ptr(labels), n, k, gradScale, smoothing, ptr(dlogits), ptr(stats))
+}
+
+// segTable is a segment table (device.SegmentTable) uploaded for
+// OptimizerStep, with the segments it was made from.
+type segTable struct {
+	segs []device.OptimSegment
+	ptr  cuda.DevicePtr
+}
+
+// OptimizerStep: see device.Backend. One launch (adam_seg_f32, sgd_seg_f32
+// or rmsprop_seg_f32) reading the segments from a table in device memory,
+// uploaded the first time these segments are seen (a step with known
+// segments allocates and uploads nothing); the step's learning rate and
+// bias correction travel as kernel arguments.
+func (b *Backend) OptimizerStep(params, grads, m, v device.Buffer, segs []device.OptimSegment, s device.OptimStep) {
+	if len(segs) == 0 {
+		return
+	}
+	t, ok := b.segTable(segs)
+	if !ok {
+		return
+	}
+	n, lr := device.SegmentsEnd(segs), math.Float64bits(s.LR)
+	switch s.Kind {
+	case device.OptimAdam, device.OptimAdamW:
+		bc2, pb1 := s.BiasCorrection()
+		eps := s.Scalars(segs[0]).Eps // the same for every segment
+		kernels.AdamSeg(b.k(), ptr(params), ptr(grads), ptr(m), ptr(v), t, len(segs), n, lr, math.Float64bits(bc2), math.Float64bits(pb1),
+			float32(s.Beta1), float32(s.Beta2), eps, s.Kind == device.OptimAdamW)
+	case device.OptimSGD:
+		kernels.SGDSeg(b.k(), ptr(params), ptr(grads), ptr(m), t, len(segs), n, lr, float32(s.Momentum), s.Nesterov)
+	case device.OptimRMSprop:
+		kernels.RMSpropSeg(b.k(), ptr(params), ptr(grads), ptr(v), ptr(m), t, len(segs), n, lr, float32(s.Alpha), float32(s.Eps), float32(s.Momentum))
+	default:
+		b.keep(fmt.Errorf("gpu: OptimizerStep: unknown update %v", s.Kind))
+	}
+}
+
+// segTable is the device table of segs, uploaded (synchronously) when
+// these segments have not been seen before; ok is false when that failed
+// (the error is kept for Sync).
+func (b *Backend) segTable(segs []device.OptimSegment) (cuda.DevicePtr, bool) {
+	for _, t := range b.segTables {
+		if slices.Equal(t.segs, segs) {
+			return t.ptr, true
+		}
+	}
+	for i, g := range segs {
+		if g.Off < 0 || g.N < 0 || i > 0 && g.Off < segs[i-1].Off+segs[i-1].N {
+			b.keep(fmt.Errorf("gpu: OptimizerStep: segment %d (%+v) overlaps or precedes the one before: segments must be in increasing order", i, g))
+			return 0, false
+		}
+	}
+	tab := device.SegmentTable(segs)
+	p, err := b.d.MemAlloc(8*len(tab), "optimizer segment table")
+	if err != nil {
+		b.keep(err)
+		return 0, false
+	}
+	if err := b.upload(&buf{ptr: p, n: 2 * len(tab), dt: device.F32}, device.F32, 0, bytesOf(tab)); err != nil {
+		b.d.MemFree(p)
+		b.keep(err)
+		return 0, false
+	}
+	b.segTables = append(b.segTables, segTable{segs: slices.Clone(segs), ptr: p})
+	return p, true
 }
 
 // Adam: see device.Backend (L2 penalty and decoupled decay in the kernel).

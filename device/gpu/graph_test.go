@@ -204,7 +204,7 @@ func TestReadLater(t *testing.T) {
 // that cannot capture, with the device's reason; auto takes what there is.
 func TestGraphModes(t *testing.T) {
 	open := func(noGraphs error, m device.GraphMode) (*Backend, error) {
-		b := newBackend(&emuDev{t: t, noGraphs: noGraphs}, "emulator", emuMemory)
+		b := newBackend(&emuDev{t: t, noGraphs: noGraphs}, "emulator", emuMemory, device.PrecisionFP32, true)
 		if err := b.setGraphs(m); err != nil {
 			b.Close()
 			return nil, err

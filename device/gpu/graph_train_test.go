@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,8 +24,11 @@ import (
 // accuracies after several epochs are bit for bit the same.
 
 // emuGraphs is the GPU backend on the emulator with graphs on or off.
-func emuGraphs(t *testing.T, on bool) *Backend {
-	b := newEmuBackend(t)
+func emuGraphs(t *testing.T, on bool) *Backend { return emuGraphsAt(t, on, device.PrecisionFP32) }
+
+// emuGraphsAt is emuGraphs computing its GEMMs in precision prec.
+func emuGraphsAt(t *testing.T, on bool, prec device.Precision) *Backend {
+	b := newEmuBackendAt(t, prec)
 	m := device.GraphsAuto
 	if !on {
 		m = device.GraphsOff
@@ -225,6 +229,24 @@ func TestGraphTrainingMatchesEager(t *testing.T) {
 			sameRun(t, "graphs", graphed, eager)
 			sameRun(t, "graphs, resumed at step 7", r.run(t, emuGraphs(t, true), 7), eager)
 		})
+	}
+}
+
+// TestGraphTrainingBF16: with --precision bf16 (the weights' bfloat16 copy
+// made by a conversion kernel at the start of every forward pass, inside
+// the captured step) captured steps give bit for bit what they give op by
+// op, for the adamw case (a schedule, augmentation, lookahead).
+func TestGraphTrainingBF16(t *testing.T) {
+	r := newGraphRun(t, graphCases()["adamw"])
+	eager := r.run(t, emuGraphsAt(t, false, device.PrecisionBF16), 0)
+	graphed := r.run(t, emuGraphsAt(t, true, device.PrecisionBF16), 0)
+	if !graphed.status.Used {
+		t.Fatalf("graphs not used: %+v", graphed.status)
+	}
+	sameRun(t, "graphs in bf16", graphed, eager)
+	fp32 := r.run(t, emuGraphs(t, false), 0)
+	if slices.Equal(fp32.state.Params, eager.state.Params) {
+		t.Fatal("bf16 training gave float32's parameters: the precision was not applied")
 	}
 }
 

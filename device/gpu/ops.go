@@ -25,7 +25,7 @@ func (b *Backend) RMSprop(params, grads, sq, buf device.Buffer, n int, lr, alpha
 }
 
 // BatchNormStats: see device.Backend. Two deterministic reductions with
-// channel_sum_f32 in the passes of kernels.BiasGradPlan (float32 partial
+// channel_sum_f32 in the passes of kernels.ChannelSumPlan (float32 partial
 // sums, see kernels/norm.cu for the precision): the mean (sum of x over
 // M), then the variance (sum of (x-mean)^2 over M) with the mean just
 // written.
@@ -35,8 +35,8 @@ func (b *Backend) BatchNormStats(x, mean, variance device.Buffer, outer, c, inne
 		return
 	}
 	m := float32(outer * inner)
-	kernels.ChannelSumPasses(b.k(), p.steps, kernels.SumX, ptr(x), 0, 0, 0, ptr(mean), c, m, b.scratchAt)
-	kernels.ChannelSumPasses(b.k(), p.steps, kernels.SumSqDev, ptr(x), 0, ptr(mean), 0, ptr(variance), c, m, b.scratchAt)
+	kernels.ChannelSumPasses(b.k(), p.steps, kernels.SumX, ptr(x), 0, 0, 0, 0, ptr(mean), 0, c, m, b.scratchAt)
+	kernels.ChannelSumPasses(b.k(), p.steps, kernels.SumSqDev, ptr(x), 0, ptr(mean), 0, 0, ptr(variance), 0, c, m, b.scratchAt)
 }
 
 // BatchNormForward: see device.Backend. bn_invstd_f32 writes the c factors
@@ -57,15 +57,23 @@ func (b *Backend) BatchNormForward(x, mean, variance, gamma, beta device.Buffer,
 // by channel_sum_f32, then dx elementwise by bn_bwd_f32 (which reads dz
 // before it writes dx, so dx may be dz).
 func (b *Backend) BatchNormBackward(x, dz, mean, variance, gamma device.Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta device.Buffer) {
+	b.BatchNormActBackward(device.ActNone, nil, x, dz, mean, variance, gamma, outer, c, inner, eps, dx, dgamma, dbeta)
+}
+
+// BatchNormActBackward: see device.Backend. BatchNormBackward with the
+// activation's backward in the first pass of dbeta's sums
+// (channel_sum_f32 with act), which writes dz over dy.
+func (b *Backend) BatchNormActBackward(act device.Act, a, x, dy, mean, variance, gamma device.Buffer, outer, c, inner int, eps float32, dx, dgamma, dbeta device.Buffer) {
 	p, ok := b.plan(outer, c, inner, c)
 	if !ok {
 		return
 	}
+	dz := dy
 	inv := b.scratchAt(p.scratch, c)
 	l := b.k()
 	kernels.BNInvStd(l, ptr(variance), inv, c, eps)
-	kernels.ChannelSumPasses(l, p.steps, kernels.SumX, ptr(dz), 0, 0, 0, ptr(dbeta), c, 1, b.scratchAt)
-	kernels.ChannelSumPasses(l, p.steps, kernels.SumYXhat, ptr(x), ptr(dz), ptr(mean), inv, ptr(dgamma), c, 1, b.scratchAt)
+	kernels.ChannelSumPasses(l, p.steps, kernels.SumX, ptr(dz), 0, 0, 0, ptr(a), ptr(dbeta), int(act), c, 1, b.scratchAt)
+	kernels.ChannelSumPasses(l, p.steps, kernels.SumYXhat, ptr(x), ptr(dz), ptr(mean), inv, 0, ptr(dgamma), 0, c, 1, b.scratchAt)
 	kernels.BNBwd(l, ptr(x), ptr(dz), ptr(mean), inv, ptr(gamma), ptr(dgamma), ptr(dbeta), ptr(dx), outer, c, inner)
 }
 

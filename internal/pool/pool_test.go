@@ -80,3 +80,63 @@ func TestNewSizes(t *testing.T) {
 		t.Fatalf("New(%d).Size() = %d, want %d", MaxWorkers+10, q.Size(), MaxWorkers)
 	}
 }
+
+// DoN runs worker w < nw once each, with nw clamped to [1, Size], and leaves
+// the others out; jobs of different widths follow one another.
+func TestDoNRunsTheFirstWorkers(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		p := New(n)
+		for round := range 3 {
+			for _, nw := range []int{-1, 1, 2, n, n + 3, 3} {
+				want := max(min(nw, n), 1)
+				var calls [8]atomic.Int32
+				p.DoN(Func(func(w, got int) {
+					if got != want {
+						t.Errorf("pool %d, DoN(%d): nw = %d, want %d", n, nw, got, want)
+					}
+					calls[w].Add(1)
+				}), nw)
+				for w := range calls {
+					if c, exp := calls[w].Load(), int32(0); w < want && c != 1 || w >= want && c != exp {
+						t.Errorf("pool %d round %d, DoN(%d): worker %d ran %d times", n, round, nw, w, c)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}
+
+// DoChunks runs every chunk exactly once, as j.Run(c, chunks), whatever nw;
+// with one worker it is j.Run(0, 1).
+func TestDoChunksRunsEachChunkOnce(t *testing.T) {
+	for _, n := range []int{1, 2, 5} {
+		p := New(n)
+		for _, chunks := range []int{1, 3, 8, 40} {
+			for _, nw := range []int{1, 2, n, n + 2} {
+				var calls [41]atomic.Int32
+				var bad atomic.Int32
+				p.DoChunks(Func(func(c, nc int) {
+					single := max(min(nw, n, chunks), 1) == 1
+					if single && (c != 0 || nc != 1) || !single && nc != chunks {
+						bad.Add(1)
+					}
+					calls[c].Add(1)
+				}), chunks, nw)
+				if bad.Load() != 0 {
+					t.Errorf("pool %d, DoChunks(%d chunks, %d workers): %d calls with the wrong chunk count", n, chunks, nw, bad.Load())
+				}
+				want := chunks
+				if max(min(nw, n, chunks), 1) == 1 {
+					want = 1
+				}
+				for c := range calls {
+					if got := calls[c].Load(); c < want && got != 1 || c >= want && got != 0 {
+						t.Errorf("pool %d, DoChunks(%d chunks, %d workers): chunk %d ran %d times", n, chunks, nw, c, got)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}

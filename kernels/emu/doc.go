@@ -5,7 +5,8 @@
 // C++, with cuda_host.h standing in for the CUDA built-ins, and Run launches
 // any of them by name over a whole grid: every block, every thread, one after
 // another (in reverse order on request), with the arguments packed the way
-// cuLaunchKernel takes them. Buffers are copied into C memory fenced by guard
+// cuLaunchKernel takes them. A kernel with barriers runs each block's
+// threads as coroutines that switch at __syncthreads (see cuda_host.h). Buffers are copied into C memory fenced by guard
 // zones, so a kernel that writes out of bounds, or writes an input it should
 // only read, is reported; reads out of bounds see NaN.
 //

@@ -73,7 +73,8 @@ func Launched() map[string]int {
 const guard = 64
 
 // Fill patterns of the guard zones: a quiet NaN for floats (and the same bits
-// for int32), 0xA5 for bytes.
+// for int32), 0xA5 in every byte of other element sizes (bytes, bfloat16s,
+// doubles).
 const (
 	guard32 = 0x7fc0dead
 	guard8  = 0xa5
@@ -103,14 +104,16 @@ func guardPattern(elem int) []byte {
 		if elem == 4 {
 			*(*uint32)(unsafe.Pointer(&p[i])) = guard32
 		} else {
-			p[i] = guard8
+			for j := range elem {
+				p[i+j] = guard8
+			}
 		}
 	}
 	return p
 }
 
-// sliceBytes views a []float32, []int32 or []uint8 as bytes; ok is false for
-// anything else.
+// sliceBytes views a []float32, []int32, []uint8, []uint16 or []float64 as
+// bytes; ok is false for anything else.
 func sliceBytes(a any) (b []byte, elem int, isNil bool, ok bool) {
 	switch s := a.(type) {
 	case []float32:
@@ -119,24 +122,32 @@ func sliceBytes(a any) (b []byte, elem int, isNil bool, ok bool) {
 		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s)), 4, s == nil, true
 	case []uint8:
 		return unsafe.Slice(unsafe.SliceData(s), len(s)), 1, s == nil, true
+	case []uint16:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 2*len(s)), 2, s == nil, true
+	case []float64:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 8*len(s)), 8, s == nil, true
 	}
 	return nil, 0, false, false
 }
 
 // goType is the Go argument type Run takes for a C parameter type.
 var goType = map[string]string{
-	"float*":               "[]float32",
-	"const float*":         "[]float32",
-	"int*":                 "[]int32",
-	"const int*":           "[]int32",
-	"const unsigned char*": "[]uint8",
-	"int":                  "int",
-	"unsigned long long":   "uint64",
-	"float":                "float32",
+	"float*":                "[]float32",
+	"const float*":          "[]float32",
+	"int*":                  "[]int32",
+	"const int*":            "[]int32",
+	"const unsigned char*":  "[]uint8",
+	"unsigned short*":       "[]uint16",
+	"const unsigned short*": "[]uint16",
+	"const double*":         "[]float64",
+	"int":                   "int",
+	"unsigned long long":    "uint64",
+	"float":                 "float32",
 }
 
 // Run launches the named kernel with args in the kernel's parameter order:
-// a []float32, []int32 or []uint8 for each pointer (nil for NULL), an int for
+// a []float32, []int32, []uint8, []uint16 (bfloat16) or []float64 for each
+// pointer, as its C type says (nil for NULL), an int for
 // each int, a uint64 for each unsigned long long and a float32 for each
 // float. Slices are copied to C memory and,
 // for non-const pointers, back again; the same slice passed twice is one
@@ -187,7 +198,11 @@ func launch(name string, l Launch, argv unsafe.Pointer, nargs int) error {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	if rc := C.emu_launch(cname, C.int(l.Grid), C.int(l.Block), C.int(l.From), rev, (*unsafe.Pointer)(argv), C.int(nargs)); rc != 0 {
-		return fmt.Errorf("emu: launching %s <<<%d, %d>>> from block %d: error %d", name, l.Grid, l.Block, l.From, rc)
+		why := ""
+		if rc == -4 {
+			why = " (it calls __syncthreads: register it with KERNEL_BARRIERS in kernels.cc)"
+		}
+		return fmt.Errorf("emu: launching %s <<<%d, %d>>> from block %d: error %d%s", name, l.Grid, l.Block, l.From, rc, why)
 	}
 	launchedMu.Lock()
 	launched[name]++

@@ -44,7 +44,8 @@ var configs = []struct {
 	{"2x64rev", Fixed(2, 64, true)},
 }
 
-// bits renders []float32 and []int32 outputs comparable bit for bit.
+// bits renders []float32, []int32 and []uint16 outputs comparable bit for
+// bit.
 func bits(v any) []uint32 {
 	switch s := v.(type) {
 	case []float32:
@@ -54,6 +55,12 @@ func bits(v any) []uint32 {
 		}
 		return out
 	case []int32:
+		out := make([]uint32, len(s))
+		for i, x := range s {
+			out[i] = uint32(x)
+		}
+		return out
+	case []uint16:
 		out := make([]uint32, len(s))
 		for i, x := range s {
 			out[i] = uint32(x)

@@ -19,7 +19,8 @@ const char* emu_kernel_sig(int i);
 // tests of index ranges too large to run whole. args points to nargs
 // pointers, one to each argument value, as cuLaunchKernel's kernelParams.
 // Returns 0, or -1 for an unknown name, -2 for a wrong argument count, -3
-// for a bad grid, block or first block.
+// for a bad grid, block or first block, -4 for a kernel that reached
+// __syncthreads without being registered as one with barriers.
 int emu_launch(const char* name, int grid, int block, int first, int reverse, void** args, int nargs);
 
 #ifdef __cplusplus

@@ -107,6 +107,44 @@ func Im2Col(cfg Config, g device.ConvGeom, x, col []float32) error {
 	return with(cfg, func(l *launcher) { kernels.Im2Col[any](l, convOf(g), x, col) })
 }
 
+// Im2ColBF16 runs im2col_bf16 (Backend.Im2Col into a BF16 col; col holds
+// bfloat16 bits).
+func Im2ColBF16(cfg Config, g device.ConvGeom, x []float32, col []uint16) error {
+	x, err := need("Im2ColBF16", "x", x, g.C*g.N*g.H*g.W)
+	if err != nil {
+		return err
+	}
+	if col, err = need("Im2ColBF16", "col", col, g.ColRows()*g.ColCols()); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.Im2ColBF16[any](l, convOf(g), x, col) })
+}
+
+// F32ToBF16 runs f32_to_bf16 (Backend.Convert to BF16; y holds bfloat16
+// bits).
+func F32ToBF16(cfg Config, x []float32, y []uint16, n int) error {
+	x, err := need("F32ToBF16", "x", x, n)
+	if err != nil {
+		return err
+	}
+	if y, err = need("F32ToBF16", "y", y, n); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.F32ToBF16[any](l, x, y, n) })
+}
+
+// BF16ToF32 runs bf16_to_f32 (Backend.Convert to F32).
+func BF16ToF32(cfg Config, x []uint16, y []float32, n int) error {
+	x, err := need("BF16ToF32", "x", x, n)
+	if err != nil {
+		return err
+	}
+	if y, err = need("BF16ToF32", "y", y, n); err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.BF16ToF32[any](l, x, y, n) })
+}
+
 // Col2Im runs col2im_f32 (Backend.Col2Im).
 func Col2Im(cfg Config, g device.ConvGeom, col, dx []float32) error {
 	col, err := need("Col2Im", "col", col, g.ColRows()*g.ColCols())
@@ -121,6 +159,15 @@ func Col2Im(cfg Config, g device.ConvGeom, col, dx []float32) error {
 
 // MaxPoolForward runs maxpool_fwd_f32.
 func MaxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int32) error {
+	return maxPoolForward(cfg, g, x, y, argmax, false)
+}
+
+// MaxPoolReLUForward runs maxpool_fwd_f32 with the ReLU fused in.
+func MaxPoolReLUForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int32) error {
+	return maxPoolForward(cfg, g, x, y, argmax, true)
+}
+
+func maxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int32, relu bool) error {
 	x, err := need("MaxPoolForward", "x", x, g.Planes*g.H*g.W)
 	if err != nil {
 		return err
@@ -132,14 +179,30 @@ func MaxPoolForward(cfg Config, g device.PoolGeom, x, y []float32, argmax []int3
 	if argmax, err = need("MaxPoolForward", "argmax", argmax, out); err != nil {
 		return err
 	}
-	return with(cfg, func(l *launcher) { kernels.MaxPoolFwd[any](l, poolOf(g), x, y, argmax) })
+	return with(cfg, func(l *launcher) { kernels.MaxPoolFwd[any](l, poolOf(g), x, y, argmax, relu) })
 }
 
 // MaxPoolBackward runs maxpool_bwd_f32.
 func MaxPoolBackward(cfg Config, g device.PoolGeom, dy []float32, argmax []int32, dx []float32) error {
+	return maxPoolBackward(cfg, g, dy, nil, argmax, dx)
+}
+
+// MaxPoolReLUBackward runs maxpool_bwd_f32 with the ReLU's mask (y, the
+// forward's output).
+func MaxPoolReLUBackward(cfg Config, g device.PoolGeom, dy, y []float32, argmax []int32, dx []float32) error {
+	if y == nil {
+		return fmt.Errorf("MaxPoolReLUBackward: y is nil")
+	}
+	return maxPoolBackward(cfg, g, dy, y, argmax, dx)
+}
+
+func maxPoolBackward(cfg Config, g device.PoolGeom, dy, y []float32, argmax []int32, dx []float32) error {
 	out := g.Planes * g.OH * g.OW
 	dy, err := need("MaxPoolBackward", "dy", dy, out)
 	if err != nil {
+		return err
+	}
+	if y, err = opt("MaxPoolBackward", "y", y, out); err != nil {
 		return err
 	}
 	if argmax, err = need("MaxPoolBackward", "argmax", argmax, out); err != nil {
@@ -148,7 +211,7 @@ func MaxPoolBackward(cfg Config, g device.PoolGeom, dy []float32, argmax []int32
 	if dx, err = need("MaxPoolBackward", "dx", dx, g.Planes*g.H*g.W); err != nil {
 		return err
 	}
-	return with(cfg, func(l *launcher) { kernels.MaxPoolBwd[any](l, poolOf(g), dy, argmax, dx) })
+	return with(cfg, func(l *launcher) { kernels.MaxPoolBwd[any](l, poolOf(g), dy, y, argmax, dx) })
 }
 
 // AvgPoolForward runs avgpool_fwd_f32.
@@ -175,35 +238,66 @@ func AvgPoolBackward(cfg Config, g device.PoolGeom, dy, dx []float32) error {
 	return with(cfg, func(l *launcher) { kernels.AvgPoolBwd[any](l, poolOf(g), dy, dx) })
 }
 
-// AddBias runs bias_add_f32.
+// AddBias runs bias_act_f32 in place (y as z and y) with act ReLU or
+// none (Backend.AddBias).
 func AddBias(cfg Config, y, bias []float32, outer, c, inner int, relu bool) error {
-	y, err := need("AddBias", "y", y, outer*c*inner)
-	if err != nil {
-		return err
+	act := device.ActNone
+	if relu {
+		act = device.ActReLU
 	}
-	if bias, err = need("AddBias", "bias", bias, c); err != nil {
-		return err
-	}
-	return with(cfg, func(l *launcher) { kernels.BiasAdd[any](l, y, bias, outer, c, inner, relu) })
+	return BiasAct(cfg, y, y, bias, outer, c, inner, act)
 }
 
-// BiasGrad runs the passes of kernels.BiasGradPlan with bias_grad_f32, using
-// a scratch buffer of the size the plan asks for.
+// BiasAct runs bias_act_f32 (Backend.BiasAct); y may be z.
+func BiasAct(cfg Config, z, y, bias []float32, outer, c, inner int, act device.Act) error {
+	if err := needAll("BiasAct", outer*c*inner, &z, &y); err != nil {
+		return err
+	}
+	bias, err := need("BiasAct", "bias", bias, c)
+	if err != nil {
+		return err
+	}
+	return with(cfg, func(l *launcher) { kernels.BiasAct[any](l, z, y, bias, outer, c, inner, int(act)) })
+}
+
+// BiasGrad runs bias_grad_f32 (Backend.BiasGrad) with its scratch: the
+// unit sums (NaN to begin with: each must be written before it is read)
+// and the tickets (zeros, which the kernel must leave as zeros).
 func BiasGrad(cfg Config, dy, db []float32, outer, c, inner int) error {
+	return biasGrad(cfg, device.ActNone, nil, dy, db, outer, c, inner)
+}
+
+// ActBiasGrad runs bias_grad_f32 with an activation's backward
+// (Backend.ActBiasGrad): a is the ReLU's output or the GELU's input; dy is
+// overwritten with the activation's gradient.
+func ActBiasGrad(cfg Config, act device.Act, a, dy, db []float32, outer, c, inner int) error {
+	if a == nil || act == device.ActNone {
+		return fmt.Errorf("ActBiasGrad: no activation (%v) or no input", act)
+	}
+	return biasGrad(cfg, act, a, dy, db, outer, c, inner)
+}
+
+func biasGrad(cfg Config, act device.Act, a, dy, db []float32, outer, c, inner int) error {
 	dy, err := need("BiasGrad", "dy", dy, outer*c*inner)
 	if err != nil {
+		return err
+	}
+	if a, err = opt("BiasGrad", "a", a, outer*c*inner); err != nil {
 		return err
 	}
 	if db, err = need("BiasGrad", "db", db, c); err != nil {
 		return err
 	}
-	steps, n := kernels.BiasGradPlan(outer, c, inner)
-	scratch := make([]float32, n)
-	for i := range scratch {
-		scratch[i] = float32(math.NaN()) // every pass must write what the next reads
+	part, count := nanF32(c*kernels.BiasGradUnits(outer, inner)), make([]int32, c)
+	if err := with(cfg, func(l *launcher) { kernels.BiasGrad[any](l, dy, a, db, part, count, outer, c, inner, int(act)) }); err != nil {
+		return err
 	}
-	at := func(off, n int) any { return scratch[off : off+n] }
-	return with(cfg, func(l *launcher) { kernels.BiasGradPasses[any](l, steps, dy, db, c, at) })
+	for ch, v := range count {
+		if v != 0 {
+			return fmt.Errorf("BiasGrad: channel %d's ticket left at %d, not 0", ch, v)
+		}
+	}
+	return nil
 }
 
 // ReLUForward runs relu_fwd_f32; y may be x.
@@ -272,6 +366,36 @@ func Adam(cfg Config, p, g, m, v []float32, n int, lrT, beta1, beta2, eps, l2, d
 		return err
 	}
 	return with(cfg, func(l *launcher) { kernels.Adam[any](l, p, g, m, v, n, lrT, beta1, beta2, eps, l2, decay) })
+}
+
+// OptimizerStep runs adam_seg_f32, sgd_seg_f32 or rmsprop_seg_f32 over
+// the segments (Backend.OptimizerStep): m and v as Backend.OptimizerStep
+// assigns them; those an update does not read may be nil.
+func OptimizerStep(cfg Config, p, g, m, v []float32, segs []device.OptimSegment, s device.OptimStep) error {
+	n := device.SegmentsEnd(segs)
+	if err := needAll("OptimizerStep", n, &p, &g); err != nil {
+		return err
+	}
+	m, err := opt("OptimizerStep", "m", m, n)
+	if err != nil {
+		return err
+	}
+	if v, err = opt("OptimizerStep", "v", v, n); err != nil {
+		return err
+	}
+	tab, lr := device.SegmentTable(segs), math.Float64bits(s.LR)
+	return with(cfg, func(l *launcher) {
+		switch s.Kind {
+		case device.OptimAdam, device.OptimAdamW:
+			bc2, pb1 := s.BiasCorrection()
+			kernels.AdamSeg[any](l, p, g, m, v, tab, len(segs), n, lr, math.Float64bits(bc2), math.Float64bits(pb1),
+				float32(s.Beta1), float32(s.Beta2), s.Scalars(segs[0]).Eps, s.Kind == device.OptimAdamW)
+		case device.OptimSGD:
+			kernels.SGDSeg[any](l, p, g, m, tab, len(segs), n, lr, float32(s.Momentum), s.Nesterov)
+		case device.OptimRMSprop:
+			kernels.RMSpropSeg[any](l, p, g, v, m, tab, len(segs), n, lr, float32(s.Alpha), float32(s.Eps), float32(s.Momentum))
+		}
+	})
 }
 
 // needAll cuts each of the slices to n elements, or fails when one is nil or
@@ -364,8 +488,8 @@ func Dropout(cfg Config, x, y []float32, n int, p float32, seed uint64, step int
 
 // bnScratch is the scratch of a channel_sum_f32 plan for [outer, c, inner],
 // filled with NaN (every pass must write what the next reads).
-func bnScratch(outer, c, inner int) ([]kernels.BiasGradStep, func(off, n int) any) {
-	steps, n := kernels.BiasGradPlan(outer, c, inner)
+func bnScratch(outer, c, inner int) ([]kernels.ChannelSumStep, func(off, n int) any) {
+	steps, n := kernels.ChannelSumPlan(outer, c, inner)
 	scratch := nanF32(n)
 	return steps, func(off, n int) any { return scratch[off : off+n] }
 }
@@ -393,8 +517,8 @@ func BatchNormStats(cfg Config, x, mean, variance []float32, outer, c, inner int
 	steps, at := bnScratch(outer, c, inner)
 	m := float32(outer * inner)
 	return with(cfg, func(l *launcher) {
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, x, []float32(nil), []float32(nil), []float32(nil), mean, c, m, at)
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumSqDev, x, []float32(nil), mean, []float32(nil), variance, c, m, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, x, []float32(nil), []float32(nil), []float32(nil), []float32(nil), mean, 0, c, m, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumSqDev, x, []float32(nil), mean, []float32(nil), []float32(nil), variance, 0, c, m, at)
 	})
 }
 
@@ -422,9 +546,24 @@ func BatchNormForward(cfg Config, x, mean, variance, gamma, beta []float32, oute
 // BatchNormBackward runs bn_invstd_f32, the channel_sum_f32 passes of
 // dbeta (term dz) and dgamma (term dz*xhat), then bn_bwd_f32; dx may be dz.
 func BatchNormBackward(cfg Config, x, dz, mean, variance, gamma []float32, outer, c, inner int, eps float32, dx, dgamma, dbeta []float32) error {
+	return BatchNormActBackward(cfg, device.ActNone, nil, x, dz, mean, variance, gamma, outer, c, inner, eps, dx, dgamma, dbeta)
+}
+
+// BatchNormActBackward is BatchNormBackward with the activation's backward
+// fused into the first pass of dbeta's sums (Backend.BatchNormActBackward):
+// dy, the activation's output gradient, is overwritten with dz; a is the
+// ReLU's output or the GELU's input.
+func BatchNormActBackward(cfg Config, act device.Act, a, x, dz, mean, variance, gamma []float32, outer, c, inner int, eps float32, dx, dgamma, dbeta []float32) error {
 	n := outer * c * inner
 	if err := needAll("BatchNormBackward", n, &x, &dz, &dx); err != nil {
 		return err
+	}
+	a, err := opt("BatchNormBackward", "a", a, n)
+	if err != nil {
+		return err
+	}
+	if (a == nil) != (act == device.ActNone) {
+		return fmt.Errorf("BatchNormActBackward: activation %v with a %v", act, a != nil)
 	}
 	if err := needAll("BatchNormBackward", c, &mean, &variance, &gamma, &dgamma, &dbeta); err != nil {
 		return err
@@ -433,8 +572,8 @@ func BatchNormBackward(cfg Config, x, dz, mean, variance, gamma []float32, outer
 	inv := nanF32(c)
 	return with(cfg, func(l *launcher) {
 		kernels.BNInvStd[any](l, variance, inv, c, eps)
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, dz, []float32(nil), []float32(nil), []float32(nil), dbeta, c, 1, at)
-		kernels.ChannelSumPasses[any](l, steps, kernels.SumYXhat, x, dz, mean, inv, dgamma, c, 1, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumX, dz, []float32(nil), []float32(nil), []float32(nil), a, dbeta, int(act), c, 1, at)
+		kernels.ChannelSumPasses[any](l, steps, kernels.SumYXhat, x, dz, mean, inv, []float32(nil), dgamma, 0, c, 1, at)
 		kernels.BNBwd[any](l, x, dz, mean, inv, gamma, dgamma, dbeta, dx, outer, c, inner)
 	})
 }

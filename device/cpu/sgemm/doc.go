@@ -30,19 +30,23 @@
 // ownership first, which halves the traffic (C must be 64-byte aligned, with
 // a row stride a multiple of 16 floats).
 //
-// Parallelism. An Engine owns a fixed set of worker goroutines (the calling
-// goroutine is one of them) with per-worker packing buffers that are grown
-// once and reused; jobs are handed over through preallocated state and
-// atomics (workers poll briefly after a job, then sleep on a channel), so a
-// call allocates nothing in steady state. The output is cut into blocks of
-// whole tiles, halving the larger side until there are 4 per thread, and
-// workers take blocks from an atomic counter. Products under about 0.5M
-// multiply-adds run on the caller alone.
+// Parallelism. An Engine runs on a worker pool (internal/pool: its own, or
+// with NewEngineOn the one the CPU backend runs its other ops on, so that a
+// single set of workers polls for work; the calling goroutine is worker 0),
+// with per-worker packing buffers that are grown once and reused; jobs are
+// handed over through preallocated state and atomics (workers poll briefly
+// after a job, then sleep), so a call allocates nothing in steady state. The
+// output is cut into blocks of whole tiles, halving the larger side until
+// there are 4 per thread, and workers take blocks from an atomic counter.
+// Products under about 0.5M multiply-adds run on the caller alone, and a
+// product takes at most one worker per 0.5M.
 //
 // Long k with a small C (the weight gradients, e.g. 32x27 with k=28800)
 // leaves too few tiles to share and packs far more than it reuses, so k is
 // cut into fixed chunks whose partial products go to separate buffers and
-// are then summed in chunk order. If it wastes less of the tile, a chunk
+// are then summed in chunk order. Each chunk is cut into column parts of
+// whole tiles, about four tasks per thread in all, and the sum into row
+// ranges (neither changes a sum). If it wastes less of the tile, a chunk
 // computes C^T = op(B)^T op(A)^T instead. When A and B are both stored with
 // k contiguous (C = A B^T, as in a weight gradient) and m, n are a few
 // dozen, the chunks skip packing altogether: a 3x4 dot-product kernel reads
@@ -51,7 +55,8 @@
 //
 // Determinism. The k blocking, the k chunks, the orientation and the tile
 // grid depend only on the shape, never on the number of threads or on which
-// worker runs what: every element of C is summed over k in the same order
+// worker runs what (the row and column parts of the chunks and the reduce
+// ranges do depend on the threads, but only decide who computes a sum): every element of C is summed over k in the same order
 // and rounded the same way, so results are bit-identical for any thread
 // count (for a given kernel). The AVX-512 and AVX2 kernels give identical
 // bits too: they share the k blocking (KC) and the dot kernel, every element

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/trainer-go/trainer/internal/pool"
 )
 
 // kernelFunc multiplies the ceil(mr/MR) packed A panels that start at a
@@ -73,12 +75,9 @@ const kSplitChunks = 8
 type aKey struct{ call, i0, i1, p0, p1 int }
 
 // worker holds the per-worker packing buffers, allocated with the Engine for
-// the kernel's largest blocks, and its wake-up state.
+// the kernel's largest blocks.
 type worker struct {
 	aKey aKey // what w.ap holds, when it holds a whole row block of A
-
-	sleeping atomic.Bool
-	wake     chan struct{}
 
 	ap, bp []float32 // packed A block and B panel, 64-byte aligned
 	tile   []float32 // scratch tile for edges
@@ -118,12 +117,14 @@ type job struct {
 
 	// k split: kTasks chunks of kChunk; chunk t's op.m x op.n product goes
 	// to Engine.partial[t*m*n:]. swapped: the product is C^T. Each chunk is
-	// computed as kParts tasks of at most partRows rows. dot: the chunks are
+	// computed as kParts x nParts tasks of at most partRows rows and
+	// partCols columns (nParts is 1 in dot mode). dot: the chunks are
 	// computed with the dot kernel, in k sub-blocks of dotKB.
 	split          bool
 	kChunk, kTasks int
-	kParts         int
+	kParts, nParts int
 	partRows       int
+	partCols       int
 	dot            bool
 	dotKB          int
 	swapped        bool
@@ -139,25 +140,20 @@ const (
 	phaseReduce
 )
 
-// Engine runs SGEMMs on a fixed number of persistent worker goroutines. The
-// goroutine that calls Sgemm acts as one of them, so an Engine with t threads
-// starts t-1 goroutines. An Engine serialises concurrent calls.
+// Engine runs SGEMMs on a worker pool (internal/pool), its own or the
+// process's: the goroutine that calls Sgemm acts as worker 0. Sharing the
+// pool with the other ops of a training step matters: two sets of workers
+// polling for work side by side keep each other off the cores. An Engine
+// serialises concurrent calls.
 type Engine struct {
 	mu      sync.Mutex
 	threads int
 	kern    *kernel
 	workers []*worker
-	exited  sync.WaitGroup
+	pool    *pool.Pool
+	ownPool bool
 	closed  bool
-
-	// Hand-over. signal is generation<<16 | number of workers in the job
-	// (sigExit: stop). Workers poll it for a while after a job, then sleep
-	// on their wake channel; pending counts helpers still working, and the
-	// caller sleeps on done once it has polled long enough.
-	signal        atomic.Uint64
-	pending       atomic.Int32
-	callerWaiting atomic.Bool
-	done          chan struct{}
+	task    taskJob
 
 	job     job
 	calls   int
@@ -165,129 +161,48 @@ type Engine struct {
 	partial []float32
 }
 
+// taskJob runs the tasks of the current phase as pool worker w.
+type taskJob struct{ e *Engine }
+
+func (t taskJob) Run(w, nw int) { t.e.work(t.e.workers[w]) }
+
 // NewEngine starts an engine with the given number of threads (threads <= 0:
-// runtime.NumCPU()) and the fastest micro-kernel the CPU supports.
-func NewEngine(threads int) *Engine { return newEngine(threads, bestKernel()) }
+// runtime.NumCPU()) on a pool of its own, and the fastest micro-kernel the
+// CPU supports.
+func NewEngine(threads int) *Engine { return newEngine(threads, nil, bestKernel()) }
+
+// NewEngineOn is NewEngine on the pool p, with p.Size() threads; Close
+// leaves p running.
+func NewEngineOn(p *pool.Pool) *Engine { return newEngine(p.Size(), p, bestKernel()) }
 
 // NewEngineGeneric is NewEngine with the portable Go micro-kernel, whatever
 // the CPU; for tests and comparisons.
-func NewEngineGeneric(threads int) *Engine { return newEngine(threads, &genericKernel) }
+func NewEngineGeneric(threads int) *Engine { return newEngine(threads, nil, &genericKernel) }
 
-// Polling budgets, in runtime.Gosched calls (each some 0.1 to 1 µs), before
-// a helper or the caller goes to sleep. A polling helper catches the next
-// GEMM of a sequence at once (waking a sleeping one takes 5-50 µs), but it
-// also keeps its P from stealing other goroutines' work, so it polls only
-// for some 50-100 µs.
-const (
-	workerSpins = 500
-	callerSpins = 200
-	sigExit     = 0xffff
-)
-
-func newEngine(threads int, k *kernel) *Engine {
+func newEngine(threads int, p *pool.Pool, k *kernel) *Engine {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	threads = min(threads, sigExit-1)
-	e := &Engine{threads: threads, kern: k, done: make(chan struct{}, 1)}
-	e.workers = make([]*worker, threads)
+	threads = min(threads, pool.MaxWorkers)
+	e := &Engine{threads: threads, kern: k, pool: p}
+	if p == nil {
+		e.pool, e.ownPool = pool.New(threads), true
+		e.threads = e.pool.Size()
+	}
+	e.task = taskJob{e}
+	e.workers = make([]*worker, e.threads)
 	for i := range e.workers {
 		e.workers[i] = &worker{
 			ap:   alignedFloats(2 * k.mc * k.kc),
 			bp:   alignedFloats(k.kc * k.nc),
 			tile: make([]float32, k.mr*k.nr),
-			wake: make(chan struct{}, 1),
 		}
-	}
-	for i := 1; i < threads; i++ {
-		e.exited.Add(1)
-		go e.loop(i)
 	}
 	return e
 }
 
-// loop is helper i: it waits for each new job and takes part if i < the
-// job's number of workers.
-func (e *Engine) loop(i int) {
-	defer e.exited.Done()
-	w := e.workers[i]
-	var seen uint64 // generation 0: before the first job
-	for {
-		s := e.waitSignal(w, seen)
-		seen = s >> 16
-		nw := int(s & 0xffff)
-		if nw == sigExit {
-			return
-		}
-		if i < nw {
-			e.work(w)
-			if e.pending.Add(-1) == 0 && e.callerWaiting.Load() {
-				select {
-				case e.done <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
-}
-
-// waitSignal returns the signal once its generation differs from seen.
-func (e *Engine) waitSignal(w *worker, seen uint64) uint64 {
-	for spin := 0; ; spin++ {
-		s := e.signal.Load()
-		if s>>16 != seen {
-			return s
-		}
-		if spin < workerSpins {
-			runtime.Gosched()
-			continue
-		}
-		// Announce the sleep, then look again: a job posted after this
-		// load sees sleeping set and sends a wake-up.
-		w.sleeping.Store(true)
-		if s := e.signal.Load(); s>>16 != seen {
-			w.sleeping.Store(false)
-			return s
-		}
-		<-w.wake // may be stale: the loop looks again
-		w.sleeping.Store(false)
-	}
-}
-
-// post starts a job for workers 1..nw-1 (sigExit: stop them all).
-func (e *Engine) post(nw int) {
-	gen := e.signal.Load()>>16 + 1
-	e.signal.Store(gen<<16 | uint64(nw))
-	last := nw
-	if nw == sigExit {
-		last = e.threads
-	}
-	for i := 1; i < last; i++ {
-		if w := e.workers[i]; w.sleeping.Load() || nw == sigExit {
-			select {
-			case w.wake <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-// wait returns once every helper of the current job is done.
-func (e *Engine) wait() {
-	for spin := 0; e.pending.Load() != 0; spin++ {
-		if spin < callerSpins {
-			runtime.Gosched()
-			continue
-		}
-		e.callerWaiting.Store(true)
-		if e.pending.Load() != 0 {
-			<-e.done // may be stale: the loop looks again
-		}
-		e.callerWaiting.Store(false)
-	}
-}
-
-// Close stops the worker goroutines. Calls after Close run on the caller.
+// Close stops the engine's own pool (not one passed to NewEngineOn). Calls
+// after Close run on the caller.
 func (e *Engine) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -295,8 +210,9 @@ func (e *Engine) Close() {
 		return
 	}
 	e.closed = true
-	e.post(sigExit)
-	e.exited.Wait()
+	if e.ownPool {
+		e.pool.Close()
+	}
 }
 
 // Threads is the number of threads, the caller included.
@@ -346,7 +262,7 @@ func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []floa
 			e.partial = make([]float32, need)
 		}
 		e.partial = e.partial[:need]
-		e.run(j.kTasks*j.kParts, phaseKChunks)
+		e.run(j.kTasks*j.kParts*j.nParts, phaseKChunks)
 		e.run(ceilDiv(j.op.m, j.rowsPerReduce), phaseReduce)
 	} else {
 		e.run(j.mTasks*j.nTasks, phaseBlocks)
@@ -412,7 +328,7 @@ func (e *Engine) plan() {
 			}
 			j.partRows = kn.mc
 			j.kParts = ceilDiv(j.op.m, j.partRows)
-			j.rowsPerReduce = max(1, (1<<14)/j.op.n)
+			e.planSplitCols()
 			return
 		}
 	}
@@ -464,7 +380,31 @@ func (e *Engine) planDot() {
 	parts := min(ceilDiv(4*e.threads, j.kTasks), ceilDiv(j.op.m, 4*dotMR))
 	j.partRows = roundUp(ceilDiv(j.op.m, max(parts, 1)), dotMR)
 	j.kParts = ceilDiv(j.op.m, j.partRows)
-	j.rowsPerReduce = max(1, (1<<14)/j.op.n)
+	j.nParts = 1
+	j.rowsPerReduce = e.reduceRows()
+}
+
+// planSplitCols cuts the columns of each (k chunk, row part) of a packed k
+// split into parts of whole tiles, so that there are about four tasks per
+// thread (taken in turn from a counter, they even out the load): the weight gradients of convolutions have a k split with a few
+// chunks and one row part. Each column part packs its chunk of A again
+// (op.m x kChunk, little beside its op.m x partCols x kChunk product). The
+// parts do not change the sums, only who computes them.
+func (e *Engine) planSplitCols() {
+	j := &e.job
+	nr := e.kern.nr
+	ntiles := ceilDiv(j.op.n, nr)
+	parts := min(ntiles, max(1, ceilDiv(4*e.threads, j.kTasks*j.kParts)))
+	j.partCols = ceilDiv(ntiles, parts) * nr
+	j.nParts = ceilDiv(j.op.n, j.partCols)
+	j.rowsPerReduce = e.reduceRows()
+}
+
+// reduceRows is the rows of op.m x op.n per reduce task: at most 16K
+// elements, and about four tasks per thread.
+func (e *Engine) reduceRows() int {
+	j := &e.job
+	return max(1, min((1<<14)/j.op.n, ceilDiv(j.op.m, 4*e.threads)))
 }
 
 // swap makes the job compute C^T = op(B)^T op(A)^T.
@@ -482,18 +422,21 @@ func (e *Engine) run(ntasks, phase int) {
 	j := &e.job
 	j.phase, j.ntasks = phase, ntasks
 	e.next.Store(0)
-	nw := min(e.threads, ntasks)
-	if e.closed || j.m*j.n*j.k < parallelMinFMA {
-		nw = 1
+	// One worker per parallelMinFMA multiply-adds at most: a small product
+	// on many cores wakes only a few (parallelMinFMA 0, in tests: all).
+	nw, fma := 1, j.m*j.n*j.k
+	switch {
+	case e.closed:
+	case parallelMinFMA == 0:
+		nw = min(e.threads, ntasks)
+	case fma >= parallelMinFMA:
+		nw = min(e.threads, ntasks, fma/parallelMinFMA)
 	}
 	if nw > 1 {
-		e.pending.Store(int32(nw - 1))
-		e.post(nw)
+		e.pool.DoN(e.task, nw)
+		return
 	}
 	e.work(e.workers[0])
-	if nw > 1 {
-		e.wait()
-	}
 }
 
 // work takes tasks until none is left.
@@ -511,24 +454,35 @@ func (e *Engine) work(w *worker) {
 			i1, j1 := min(j.m, i0+j.mb), min(j.n, j0+j.nb)
 			e.block(w, i0, i1, j0, j1, 0, j.k, j.c, j.ldc, j.alpha, j.beta)
 		case phaseKChunks:
-			chunk, part := t/j.kParts, t%j.kParts
-			p0 := chunk * j.kChunk
-			p1 := min(j.k, p0+j.kChunk)
-			i0 := part * j.partRows
-			i1 := min(j.op.m, i0+j.partRows)
-			mn := j.m * j.n
-			out := e.partial[chunk*mn : (chunk+1)*mn]
-			if j.dot {
-				e.dotBlock(w, i0, i1, p0, p1, out)
-			} else {
-				e.block(w, i0, i1, 0, j.op.n, p0, p1, out, j.op.n, 1, 0)
-			}
+			e.kChunkTask(w, t)
 		case phaseReduce:
 			r0 := t * j.rowsPerReduce
 			r1 := min(j.op.m, r0+j.rowsPerReduce)
 			e.reduce(r0, r1)
 		}
 	}
+}
+
+// kChunkTask computes task t of phaseKChunks: chunk, row part and column
+// part, the column part varying fastest (a worker that takes consecutive
+// tasks reuses its packed A).
+func (e *Engine) kChunkTask(w *worker, t int) {
+	j := &e.job
+	chunk, rest := t/(j.kParts*j.nParts), t%(j.kParts*j.nParts)
+	part, cp := rest/j.nParts, rest%j.nParts
+	p0 := chunk * j.kChunk
+	p1 := min(j.k, p0+j.kChunk)
+	i0 := part * j.partRows
+	i1 := min(j.op.m, i0+j.partRows)
+	mn := j.m * j.n
+	out := e.partial[chunk*mn : (chunk+1)*mn]
+	if j.dot {
+		e.dotBlock(w, i0, i1, p0, p1, out)
+		return
+	}
+	c0 := cp * j.partCols
+	c1 := min(j.op.n, c0+j.partCols)
+	e.block(w, i0, i1, c0, c1, p0, p1, out, j.op.n, 1, 0)
 }
 
 // block computes C[i0:i1, j0:j1] = alpha * sum over p in [p0,p1) of

@@ -17,7 +17,7 @@ func TestAVX512BitIdentical(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	var pairs [][2]*Engine
 	for th := 1; th <= 3; th++ {
-		pairs = append(pairs, [2]*Engine{newEngine(th, &avx512Kernel), newEngine(th, &avx2Kernel)})
+		pairs = append(pairs, [2]*Engine{newEngine(th, nil, &avx512Kernel), newEngine(th, nil, &avx2Kernel)})
 	}
 	defer func() {
 		for _, p := range pairs {
@@ -191,7 +191,7 @@ func TestNonTemporal(t *testing.T) {
 	defer func(v, w int) { ntMinBytes, parallelMinFMA = v, w }(ntMinBytes, parallelMinFMA)
 	ntMinBytes = 0
 	rng := rand.New(rand.NewSource(10))
-	e, ref := newEngine(2, &avx512Kernel), newEngine(1, &avx2Kernel)
+	e, ref := newEngine(2, nil, &avx512Kernel), newEngine(1, nil, &avx2Kernel)
 	defer e.Close()
 	defer ref.Close()
 	for _, s := range []shape{{true, false, 144, 700, 16}, {false, false, 20, 333, 27}, {true, true, 9, 64, 64}, {false, true, 37, 100, 256}} {

@@ -150,7 +150,7 @@ func testEngines(t *testing.T) []engineCase {
 		e := NewEngine(th)
 		es = append(es, engineCase{fmt.Sprintf("%s/t%d", e.Kernel(), th), e})
 		if k := avx2OrGeneric(); e.kern != k {
-			a := newEngine(th, k)
+			a := newEngine(th, nil, k)
 			es = append(es, engineCase{fmt.Sprintf("%s/t%d", a.Kernel(), th), a})
 		}
 		if e.kern != &genericKernel {
@@ -237,8 +237,9 @@ func TestSpecialScalars(t *testing.T) {
 	}
 }
 
-// TestDeterminism checks that results are bit-identical for 1, 2 and 3
-// threads, including the k split, and whether or not work is handed over.
+// TestDeterminism checks that results are bit-identical for 1, 2, 3 and 8
+// threads, including the k split (its row, column and reduce parts depend on
+// the thread count), and whether or not work is handed over.
 func TestDeterminism(t *testing.T) {
 	defer func(v int) { parallelMinFMA = v }(parallelMinFMA)
 	rng := rand.New(rand.NewSource(3))
@@ -246,6 +247,7 @@ func TestDeterminism(t *testing.T) {
 		{false, false, 64, 600, 288}, {true, false, 100, 70, 64}, {false, true, 32, 27, 5000},
 		{false, true, 64, 100, 1200}, {true, true, 37, 300, 700}, {false, false, 300, 40, 100},
 		{true, false, 4, 50, 3000}, {false, false, 1000, 20, 30}, {true, false, 300, 16, 1100}, {false, true, 30, 20, 4500}, {false, true, 300, 64, 4100},
+		{false, true, 64, 288, 5408}, {true, false, 64, 288, 5408},
 	}
 	kerns := []*kernel{bestKernel(), &genericKernel}
 	if k := avx2OrGeneric(); k != kerns[0] && k != kerns[1] {
@@ -253,8 +255,8 @@ func TestDeterminism(t *testing.T) {
 	}
 	for _, kn := range kerns {
 		var es []*Engine
-		for th := 1; th <= 3; th++ {
-			es = append(es, newEngine(th, kn))
+		for _, th := range []int{1, 2, 3, 8} {
+			es = append(es, newEngine(th, nil, kn))
 		}
 		for _, s := range shapes {
 			p := newProblem(rng, s, 0.9, 0.3, 2)
