@@ -184,19 +184,34 @@ func userError(err error) error {
 // at once (see trainrun.SignalContext).
 func signalContext() (context.Context, func()) { return trainrun.SignalContext(stderr) }
 
-// openDevice opens the named backend and logs the choice, including why an
-// "auto" run is not on the GPU.
-func openDevice(name string, threads int, prec device.Precision) (device.Backend, error) {
-	return openDeviceAt(name, threads, prec, 0)
+// openDevice opens the backend the device flags name and logs the choice,
+// including why an "auto" run is not on the GPU.
+func openDevice(c *ucli.Context) (device.Backend, error) {
+	d, err := deviceOf(c)
+	if err != nil {
+		return nil, err
+	}
+	return openDeviceAt(d)
 }
 
-// openDeviceAt is openDevice on GPU index (when the GPU is used).
-func openDeviceAt(name string, threads int, prec device.Precision, index int) (device.Backend, error) {
+// deviceOf is the device the flags of deviceFlags ask for (GPU index 0).
+func deviceOf(c *ucli.Context) (trainrun.Device, error) {
+	prec, err := precisionOf(c)
+	if err != nil {
+		return trainrun.Device{}, err
+	}
+	g, _ := device.ParseGraphMode(c.String("cuda-graphs")) // checked by the flag's Action
+	return trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), Precision: prec, Graphs: g}, nil
+}
+
+// openDeviceAt is openDevice for d (on GPU d.Index when the GPU is used).
+func openDeviceAt(d trainrun.Device) (device.Backend, error) {
+	name, threads := d.Name, d.Threads
 	wp, err := workerPool(threads)
 	if err != nil {
 		return nil, err
 	}
-	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, Precision: prec, Index: index})
+	b, fallback, err := device.Open(name, device.Options{Threads: threads, Pool: wp, Precision: d.Precision, Index: d.Index, Graphs: d.Graphs})
 	if err != nil {
 		if name == "gpu" {
 			return nil, fmt.Errorf("--device gpu: %v (use --device auto or cpu to run on the CPU)", err)

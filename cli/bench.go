@@ -21,7 +21,11 @@ func benchCommand() *ucli.Command {
 		Usage: "measure training speed on synthetic data (no download)",
 		Description: "Runs full training steps (gather, forward, loss, backward, Adam) on random images\n" +
 			"and labels, excludes the warm-up steps, and reports images/s, the median and p90\n" +
-			"step time and the achieved GFLOP/s of the GEMM work.\n\n" +
+			"step time (waiting for the device after each step) and the achieved GFLOP/s of the\n" +
+			"GEMM work; then the same steps again in a loop that waits only at its end, as an\n" +
+			"epoch does (ms_per_step_loop). On a GPU it also says whether the steps ran as CUDA\n" +
+			"graphs (--cuda-graphs) and counts the launches of one step: kernels and cuBLAS\n" +
+			"calls op by op (the first step always is), and as a graph (the steady state).\n\n" +
 			"Examples:\n   trainer bench --device=cpu --batch-size 32 --steps 200 --json\n   trainer bench --model resnet20 --optimizer sgd --batch-size 128",
 		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "batch-size", Value: 32, Usage: "images per step"},
@@ -46,6 +50,44 @@ type BenchResult struct {
 	MsPerStepMedian float64 `json:"ms_per_step_median"`
 	MsPerStepP90    float64 `json:"ms_per_step_p90"`
 	GFLOPS          float64 `json:"gflops"`
+	// The same steps run back to back, waiting only at the end.
+	ImagesPerSLoop float64 `json:"images_per_s_loop"`
+	MsPerStepLoop  float64 `json:"ms_per_step_loop"`
+	// CUDAGraphs: the steady-state steps ran as captured graphs;
+	// GraphsOff says why not where the device has graphs.
+	CUDAGraphs bool   `json:"cuda_graphs"`
+	GraphsOff  string `json:"cuda_graphs_off,omitempty"`
+	// What one step queued, on a backend that counts: op by op (the first
+	// step) and in the steady state (one graph launch with graphs).
+	LaunchesEager  *StepLaunches `json:"launches_per_step_eager,omitempty"`
+	LaunchesSteady *StepLaunches `json:"launches_per_step,omitempty"`
+}
+
+// StepLaunches is what one training step hands the device.
+type StepLaunches struct {
+	Kernels int `json:"kernels"`      // kernel launches
+	Gemms   int `json:"cublas_calls"` // cuBLAS GEMM calls
+	Graphs  int `json:"graphs"`       // graph launches
+	Calls   int `json:"calls"`        // the three together: what the host pays per step
+	// In a graph launch: the kernels and GEMMs the graph holds.
+	GraphKernels int `json:"graph_kernels,omitempty"`
+	GraphGemms   int `json:"graph_cublas_calls,omitempty"`
+}
+
+func stepLaunches(l device.Launches, nodes device.Launches) *StepLaunches {
+	s := &StepLaunches{Kernels: l.Kernels, Gemms: l.Gemms, Graphs: l.Graphs, Calls: l.Calls()}
+	if l.Graphs > 0 {
+		s.GraphKernels, s.GraphGemms = nodes.Kernels, nodes.Gemms
+	}
+	return s
+}
+
+// String is the launches in words.
+func (s *StepLaunches) String() string {
+	if s.Graphs > 0 {
+		return fmt.Sprintf("%d graph launch(es) (%d kernels + %d cuBLAS calls inside) and %d other calls", s.Graphs, s.GraphKernels, s.GraphGemms, s.Kernels+s.Gemms)
+	}
+	return fmt.Sprintf("%d kernel launches + %d cuBLAS calls = %d calls", s.Kernels, s.Gemms, s.Calls)
 }
 
 func runBench(c *ucli.Context) error {
@@ -69,7 +111,7 @@ func runBench(c *ucli.Context) error {
 	if err != nil {
 		return trainrun.FlagError(err)
 	}
-	b, err := openDeviceFlags(c)
+	b, err := openDevice(c)
 	if err != nil {
 		return err
 	}
@@ -81,19 +123,35 @@ func runBench(c *ucli.Context) error {
 	if c.Bool("json") {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "device %s (%s), precision %s, batch %d, %d steps\n", r.Device, r.Describe, r.Precision, r.BatchSize, r.Steps)
-	_, err = fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
-		r.ImagesPerS, r.MsPerStepMedian, r.MsPerStepP90, r.GFLOPS)
-	return err
+	return printBench(r)
 }
 
-// Bench trains net on b on synthetic data and times each step.
+// printBench prints a BenchResult for people.
+func printBench(r BenchResult) error {
+	fmt.Fprintf(stdout, "device %s (%s), precision %s, batch %d, %d steps\n", r.Device, r.Describe, r.Precision, r.BatchSize, r.Steps)
+	fmt.Fprintf(stdout, "%.1f images/s, %.3f ms/step median, %.3f ms/step p90, %.1f GFLOP/s\n",
+		r.ImagesPerS, r.MsPerStepMedian, r.MsPerStepP90, r.GFLOPS)
+	fmt.Fprintf(stdout, "in a loop: %.1f images/s, %.3f ms/step\n", r.ImagesPerSLoop, r.MsPerStepLoop)
+	switch {
+	case r.CUDAGraphs:
+		fmt.Fprintln(stdout, "CUDA graphs: on")
+	case r.GraphsOff != "":
+		fmt.Fprintf(stdout, "CUDA graphs: off (%s)\n", r.GraphsOff)
+	}
+	if r.LaunchesEager != nil {
+		fmt.Fprintf(stdout, "per step: op by op %v; steady state %v\n", r.LaunchesEager, r.LaunchesSteady)
+	}
+	return nil
+}
+
+// Bench trains net on b on synthetic data and times each step, then the
+// same number of steps back to back.
 func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.OptimConfig) (BenchResult, error) {
 	if err := net.Build(b, bs, 1); err != nil {
 		return BenchResult{}, err
 	}
 	defer net.Close()
-	const nImages = 1024
+	nImages := max(1024, bs) // at least one full batch
 	rng := rand.New(rand.NewPCG(1, 2))
 	d := &model.Data{Images: make([]uint8, nImages*net.Input.Size()), Labels: make([]int32, nImages), N: nImages}
 	for i := range d.Images {
@@ -107,28 +165,70 @@ func Bench(b device.Backend, net *model.Network, bs, steps, warm int, opt model.
 		return BenchResult{}, err
 	}
 	defer tr.Close()
+	lc, counts := b.(device.LaunchCounter)
+	launches := func() device.Launches {
+		if counts {
+			return lc.Launches()
+		}
+		return device.Launches{}
+	}
 	times := make([]time.Duration, 0, steps)
 	var total time.Duration
+	var first, last device.Launches
 	for s := 0; s < warm+steps; s++ {
+		before := launches()
 		t0 := time.Now()
-		tr.Step(s)
+		if err := tr.Step(s); err != nil {
+			return BenchResult{}, err
+		}
 		if err := b.Sync(); err != nil {
 			return BenchResult{}, err
 		}
+		dt := time.Since(t0)
+		last = launches().Sub(before)
+		if s == 0 {
+			first = last
+		}
 		if s >= warm {
-			dt := time.Since(t0)
 			times = append(times, dt)
 			total += dt
 		}
 	}
+	loop, err := benchLoop(b, tr, warm+steps, steps)
+	if err != nil {
+		return BenchResult{}, err
+	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	ips := float64(steps*bs) / total.Seconds()
-	return BenchResult{
+	gs := tr.Graphs()
+	r := BenchResult{
 		Device: b.Name(), Describe: b.Describe(), Precision: b.Caps().Precision.String(), BatchSize: bs, Steps: steps,
 		ImagesPerS:      round(ips, 1),
 		MsPerStepMedian: ms(times[len(times)/2]),
 		MsPerStepP90:    ms(times[min(len(times)-1, len(times)*9/10)]),
 		GFLOPS:          round(ips*net.FlopsPerImage()/1e9, 2),
-	}, nil
+		ImagesPerSLoop:  round(float64(steps*bs)/loop.Seconds(), 1),
+		MsPerStepLoop:   round(loop.Seconds()*1000/float64(steps), 4),
+		CUDAGraphs:      gs.Used, GraphsOff: gs.Off,
+	}
+	if counts {
+		r.LaunchesEager, r.LaunchesSteady = stepLaunches(first, gs.Nodes), stepLaunches(last, gs.Nodes)
+	}
+	return r, nil
+}
+
+// benchLoop times steps training steps from step from on, queued back to
+// back and waited for once at the end, as in an epoch.
+func benchLoop(b device.Backend, tr *model.Trainer, from, steps int) (time.Duration, error) {
+	t0 := time.Now()
+	for s := from; s < from+steps; s++ {
+		if err := tr.Step(s); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
 }

@@ -198,6 +198,8 @@ func TestBadInput(t *testing.T) {
 		{"impossible shape", []string{"summary", "--model", "conv8k3,maxpool2,maxpool2,maxpool2,maxpool2,conv8k3,flatten,dense10"}, []string{"larger than"}},
 		{"bad epochs", []string{"train", "--epochs", "0", "--data-dir", good}, []string{"--epochs 0"}},
 		{"bad device", []string{"bench", "--device", "tpu"}, []string{"tpu"}},
+		{"graphs on the CPU", []string{"bench", "--device", "cpu", "--cuda-graphs", "on"}, []string{"--cuda-graphs on", "CPU backend", "auto or off"}},
+		{"bad graph mode", []string{"bench", "--cuda-graphs", "maybe"}, []string{`--cuda-graphs "maybe"`, "auto, on or off"}},
 		{"junk checkpoint", []string{"eval", "--checkpoint", junk, "--data-dir", good}, []string{"junk.safetensors"}},
 		{"missing checkpoint", []string{"eval", "--checkpoint", filepath.Join(root, "none.safetensors"), "--data-dir", good}, []string{"none.safetensors: file not found (trainer train --out writes one)"}},
 	}
@@ -240,13 +242,17 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("bench --json printed %q: %v", out, err)
 	}
-	for _, k := range []string{"device", "batch_size", "images_per_s", "ms_per_step_median", "ms_per_step_p90", "gflops"} {
+	for _, k := range []string{"device", "batch_size", "images_per_s", "ms_per_step_median", "ms_per_step_p90", "gflops",
+		"images_per_s_loop", "ms_per_step_loop", "cuda_graphs"} {
 		if _, ok := r[k]; !ok {
 			t.Errorf("bench JSON lacks %q: %s", k, out)
 		}
 	}
-	if r["images_per_s"].(float64) <= 0 {
-		t.Errorf("images_per_s %v", r["images_per_s"])
+	if r["images_per_s"].(float64) <= 0 || r["images_per_s_loop"].(float64) <= 0 {
+		t.Errorf("images_per_s %v, in a loop %v", r["images_per_s"], r["images_per_s_loop"])
+	}
+	if r["device"] == "cpu" && (r["cuda_graphs"] != false || r["launches_per_step"] != nil) {
+		t.Errorf("the CPU reports graphs or launch counts: %s", out)
 	}
 }
 

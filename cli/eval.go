@@ -70,7 +70,7 @@ func runEval(c *ucli.Context) error {
 	if err := checkShape(net, test, "validation"); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", ck.Path, err)
 	}
-	b, err := openDeviceFlags(c)
+	b, err := openDevice(c)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func runExplain(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := openDeviceFlags(c)
+	b, err := openDevice(c)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func runPredict(c *ucli.Context) error {
 		return err
 	}
 
-	b, err := openDeviceFlags(c)
+	b, err := openDevice(c)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ func deviceFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "precision", Value: "fp32", Usage: "GEMM precision: fp32; tf32 (TF32 tensor cores on the GPU, operands rounded to TF32 on the CPU); bf16 (bfloat16 GEMM operands, float32 accumulation, master weights, BatchNorm, loss and optimiser; emulated on the CPU)",
 			Action: func(_ *ucli.Context, v string) error { _, err := parsePrecision(v); return err }},
 		&ucli.BoolFlag{Name: "tf32", Usage: "deprecated: --precision tf32"},
+		&ucli.StringFlag{Name: "cuda-graphs", Value: "auto", Usage: "run each training or evaluation step on the GPU as one captured CUDA graph: auto (where the driver has graphs, in one process), on (or fail) or off; the results are the same bit for bit",
+			Action: func(_ *ucli.Context, v string) error { _, err := device.ParseGraphMode(v); return err }},
 	}
 }
 
@@ -49,15 +51,6 @@ func precisionOf(c *ucli.Context) (device.Precision, error) {
 	}
 	log.Warn().Msg("--tf32 is deprecated: use --precision tf32")
 	return device.PrecisionTF32, nil
-}
-
-// openDeviceFlags opens the device the device flags of c name.
-func openDeviceFlags(c *ucli.Context) (device.Backend, error) {
-	p, err := precisionOf(c)
-	if err != nil {
-		return nil, err
-	}
-	return openDevice(c.String("device"), c.Int("threads"), p)
 }
 
 func trainCommand() *ucli.Command {
@@ -101,7 +94,7 @@ func runTrain(c *ucli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("train takes no arguments, got %q (flags go before them?)", c.Args().First())
 	}
-	prec, err := precisionOf(c)
+	dev, err := deviceOf(c)
 	if err != nil {
 		return err
 	}
@@ -109,7 +102,7 @@ func runTrain(c *ucli.Context) error {
 		Schedule: c.String("lr-schedule"), Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Out: c.String("out"),
 		Resume: c.String("resume"), SaveEvery: c.Int("save-every"), Keep: c.Int("keep"), EarlyStop: c.Int("early-stop"),
 		Quiet: c.Bool("quiet"), Force: c.Bool("force"), StopAfterSteps: c.Int("stop-after-steps"), SyncEvery: c.Int("sync-every"),
-		Data: datasetFlags(c), Device: trainrun.Device{Name: c.String("device"), Threads: c.Int("threads"), Precision: prec},
+		Data: datasetFlags(c), Device: dev,
 		Set: map[string]bool{}, Global: globalArgs(c), Recipe: recipeOf(c), Program: program}
 	for _, name := range c.FlagNames() {
 		cfg.Set[name] = c.IsSet(name)
@@ -123,7 +116,7 @@ func runTrain(c *ucli.Context) error {
 				threads: cfg.Device.Threads}.load(ctx)
 		},
 		OpenDevice: func(d trainrun.Device) (device.Backend, error) {
-			return openDeviceAt(d.Name, d.Threads, d.Precision, d.Index)
+			return openDeviceAt(d)
 		}}
 	if !cfg.Quiet && stderr == os.Stderr && isTerminal(os.Stderr) {
 		env.Progress = newProgressBar(stderr, cfg.Epochs)

@@ -43,6 +43,10 @@ typedef int cudaDataType;             /* enum cudaDataType_t: CUDA_R_32F=0, CUDA
 typedef int cublasComputeType_t;      /* enum: CUBLAS_COMPUTE_32F=68 */
 typedef int cublasGemmAlgo_t;         /* enum: CUBLAS_GEMM_DEFAULT=-1 */
 typedef struct cublasContext *cublasHandle_t;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphExec_st *CUgraphExec;
+typedef struct CUgraphNode_st *CUgraphNode;
+typedef int CUstreamCaptureMode;      /* enum CUstreamCaptureMode_enum */
 #endif
 
 /* ---- CUDA driver API (libcuda.so.1) ---- */
@@ -98,6 +102,25 @@ typedef struct {
 	    *cuGetErrorString;
 } tr_cu_api;
 
+/* ---- CUDA graphs: optional driver entry points ----
+ * Resolved when present and never required: a driver without them (older
+ * than CUDA 11.0, or without cuGraphInstantiateWithFlags before 11.4, which
+ * then uses cuGraphInstantiate_v2) still runs everything, eagerly. A NULL
+ * slot means the symbol is missing. */
+typedef CUresult (*tr_pfn_cuStreamBeginCapture_v2)(CUstream hStream, CUstreamCaptureMode mode);
+typedef CUresult (*tr_pfn_cuStreamEndCapture)(CUstream hStream, CUgraph *phGraph);
+typedef CUresult (*tr_pfn_cuGraphInstantiateWithFlags)(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
+typedef CUresult (*tr_pfn_cuGraphInstantiate_v2)(CUgraphExec *phGraphExec, CUgraph hGraph, CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
+typedef CUresult (*tr_pfn_cuGraphLaunch)(CUgraphExec hGraphExec, CUstream hStream);
+typedef CUresult (*tr_pfn_cuGraphExecDestroy)(CUgraphExec hGraphExec);
+typedef CUresult (*tr_pfn_cuGraphDestroy)(CUgraph hGraph);
+
+typedef struct {
+	void *cuStreamBeginCapture_v2, *cuStreamEndCapture,
+	    *cuGraphInstantiateWithFlags, *cuGraphInstantiate_v2, *cuGraphLaunch,
+	    *cuGraphExecDestroy, *cuGraphDestroy;
+} tr_cu_graph_api;
+
 /* ---- cuBLAS (libcublas.so.N) ---- */
 typedef cublasStatus_t (*tr_pfn_cublasCreate_v2)(cublasHandle_t *handle);
 typedef cublasStatus_t (*tr_pfn_cublasDestroy_v2)(cublasHandle_t handle);
@@ -117,12 +140,25 @@ typedef struct {
 	    *cublasSgemm_v2, *cublasSgemmStridedBatched, *cublasGemmEx;
 } tr_blas_api;
 
+/* Optional cuBLAS entry points (cuBLAS 11.0 and newer have them): the
+ * workspace a handle uses, set before a graph capture so that cuBLAS does
+ * not allocate one inside it. */
+typedef cublasStatus_t (*tr_pfn_cublasSetWorkspace_v2)(cublasHandle_t handle, void *workspace, size_t workspaceSizeInBytes);
+
+typedef struct {
+	void *cublasSetWorkspace_v2;
+} tr_blas_opt_api;
+
 /* Defined once, in cuda_cgo.go; written only when a load fully succeeded. */
 extern tr_cu_api tr_cu;
+extern tr_cu_graph_api tr_cug;
 extern tr_blas_api tr_blas;
+extern tr_blas_opt_api tr_blaso;
 
 #define TR_CU(fn) ((tr_pfn_##fn)tr_cu.fn)
+#define TR_CUG(fn) ((tr_pfn_##fn)tr_cug.fn)
 #define TR_BLAS(fn) ((tr_pfn_##fn)tr_blas.fn)
+#define TR_BLASO(fn) ((tr_pfn_##fn)tr_blaso.fn)
 
 /* Makes ctx current on this thread; ctx NULL means: leave it as it is. */
 static inline CUresult tr_setcur(CUcontext ctx) {
@@ -262,6 +298,37 @@ static inline const char *tr_cuGetErrorString(CUresult code) {
 	return s;
 }
 
+/* ---- graph shims (the caller checks that the slots are set) ---- */
+static inline CUresult tr_cuStreamBeginCapture(CUcontext c, CUstream s, int mode) {
+	CUresult r = tr_setcur(c);
+	return r ? r : TR_CUG(cuStreamBeginCapture_v2)(s, (CUstreamCaptureMode)mode);
+}
+static inline CUresult tr_cuStreamEndCapture(CUcontext c, CUstream s, CUgraph *g) {
+	CUresult r = tr_setcur(c);
+	return r ? r : TR_CUG(cuStreamEndCapture)(s, g);
+}
+/* cuGraphInstantiateWithFlags (CUDA 11.4+) with no flags, or on an older
+ * driver cuGraphInstantiate_v2 (CUDA 11.0+) with its log in log[0..loglen). */
+static inline CUresult tr_cuGraphInstantiate(CUcontext c, CUgraphExec *e, CUgraph g, char *log, size_t loglen) {
+	CUresult r = tr_setcur(c);
+	if (r) return r;
+	log[0] = 0;
+	if (tr_cug.cuGraphInstantiateWithFlags) return TR_CUG(cuGraphInstantiateWithFlags)(e, g, 0);
+	return TR_CUG(cuGraphInstantiate_v2)(e, g, NULL, log, loglen);
+}
+static inline CUresult tr_cuGraphLaunch(CUcontext c, CUgraphExec e, CUstream s) {
+	CUresult r = tr_setcur(c);
+	return r ? r : TR_CUG(cuGraphLaunch)(e, s);
+}
+static inline CUresult tr_cuGraphExecDestroy(CUcontext c, CUgraphExec e) {
+	CUresult r = tr_setcur(c);
+	return r ? r : TR_CUG(cuGraphExecDestroy)(e);
+}
+static inline CUresult tr_cuGraphDestroy(CUcontext c, CUgraph g) {
+	CUresult r = tr_setcur(c);
+	return r ? r : TR_CUG(cuGraphDestroy)(g);
+}
+
 /* ---- cuBLAS shims ----
  * Those that need the context return an int: the cuBLAS status, or minus the
  * CUresult when making the context current failed (both are >= 0), so no Go
@@ -278,6 +345,10 @@ static inline int tr_cublasSetStream(cublasHandle_t h, CUstream s) { return (int
 static inline int tr_cublasSetMathMode(cublasHandle_t h, int mode) { return (int)TR_BLAS(cublasSetMathMode)(h, (cublasMath_t)mode); }
 static inline int tr_cublasGetVersion(cublasHandle_t h, int *v) { return (int)TR_BLAS(cublasGetVersion_v2)(h, v); }
 static inline int tr_cublasGetProperty(int type, int *v) { return (int)TR_BLAS(cublasGetProperty)((libraryPropertyType)type, v); }
+static inline int tr_cublasSetWorkspace(CUcontext c, cublasHandle_t h, CUdeviceptr p, size_t n) {
+	CUresult r = tr_setcur(c);
+	return r ? -(int)r : (int)TR_BLASO(cublasSetWorkspace_v2)(h, (void *)p, n);
+}
 
 /* alpha and beta arrive by value and are passed as pointers to these C
  * locals: in the default CUBLAS_POINTER_MODE_HOST cuBLAS reads them before it

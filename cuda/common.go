@@ -60,6 +60,11 @@ type Report struct {
 	Step          string       // the step that failed: one of the Step* constants; "" when usable
 	Reason        string       // what went wrong and what to do about it, in words
 	Err           error        // the underlying error of the failed step
+
+	// Graphs says how CUDA graphs run where Usable: the instantiate entry
+	// point used; GraphsOff, when set, why they cannot (the driver or
+	// cuBLAS lacks entry points) and what to do.
+	Graphs, GraphsOff string
 }
 
 // DeviceInfo describes one GPU.

@@ -14,7 +14,9 @@ package cuda
 
 // The function tables (declared in api.h), defined once here.
 tr_cu_api tr_cu;
+tr_cu_graph_api tr_cug;
 tr_blas_api tr_blas;
+tr_blas_opt_api tr_blaso;
 
 // dlopen and dlerror in one call, so the message belongs to this open.
 static void *tr_dlopen(const char *name, char *err, size_t errlen) {
@@ -112,6 +114,25 @@ func driverSymbols(a *C.tr_cu_api) []symbol {
 	}
 }
 
+// graphSymbols is the table of the optional driver entry points of CUDA
+// graphs (see GraphSupport), filled into a where present.
+func graphSymbols(a *C.tr_cu_graph_api) []symbol {
+	return []symbol{
+		{"cuStreamBeginCapture_v2", &a.cuStreamBeginCapture_v2},
+		{"cuStreamEndCapture", &a.cuStreamEndCapture},
+		{"cuGraphInstantiateWithFlags", &a.cuGraphInstantiateWithFlags},
+		{"cuGraphInstantiate_v2", &a.cuGraphInstantiate_v2},
+		{"cuGraphLaunch", &a.cuGraphLaunch},
+		{"cuGraphExecDestroy", &a.cuGraphExecDestroy},
+		{"cuGraphDestroy", &a.cuGraphDestroy},
+	}
+}
+
+// blasOptSymbols is the table of the optional cuBLAS entry points.
+func blasOptSymbols(a *C.tr_blas_opt_api) []symbol {
+	return []symbol{{"cublasSetWorkspace_v2", &a.cublasSetWorkspace_v2}}
+}
+
 // blasSymbols is the table of every cuBLAS entry point, filled into a.
 func blasSymbols(a *C.tr_blas_api) []symbol {
 	return []symbol{
@@ -128,10 +149,11 @@ func blasSymbols(a *C.tr_blas_api) []symbol {
 }
 
 // loadFrom opens the first of names that dlopen accepts and resolves every
-// symbol of syms from it. It writes only to syms' targets and keeps no global
-// state, so tests may call it with any names. On a missing symbol the library
-// is closed again.
-func loadFrom(what, env string, names []string, syms []symbol) (path string, err error) {
+// symbol of syms from it, then those of opt that it has (missing lists the
+// others). It writes only to the tables' targets and keeps no global state,
+// so tests may call it with any names. On a missing symbol of syms the
+// library is closed again.
+func loadFrom(what, env string, names []string, syms, opt []symbol) (path string, missing []string, err error) {
 	errbuf := (*C.char)(C.malloc(1024))
 	defer C.free(unsafe.Pointer(errbuf))
 	le := &LoadError{What: what, Tried: names, Env: env}
@@ -149,7 +171,7 @@ func loadFrom(what, env string, names []string, syms []symbol) (path string, err
 		le.Reasons = append(le.Reasons, C.GoString(errbuf))
 	}
 	if h == nil {
-		return "", le
+		return "", nil, le
 	}
 	path = opened
 	if cp := C.tr_dlpath(h); cp != nil {
@@ -164,18 +186,28 @@ func loadFrom(what, env string, names []string, syms []symbol) (path string, err
 			le.Path = path
 			le.Reasons = append(le.Reasons, C.GoString(errbuf))
 			C.tr_dlclose(h)
-			return "", le
+			return "", nil, le
 		}
 		*s.ptr = p
 	}
-	return path, nil
+	for _, s := range opt {
+		cname := C.CString(s.name)
+		p := C.tr_dlsym(h, cname, errbuf, 1024)
+		C.free(unsafe.Pointer(cname))
+		if p == nil {
+			missing = append(missing, s.name)
+		}
+		*s.ptr = p
+	}
+	return path, missing, nil
 }
 
 // loadState caches one library's load: sync.Once, then the result forever.
 type loadState struct {
-	once sync.Once
-	path string
-	err  error
+	once    sync.Once
+	path    string
+	missing []string // optional entry points the library lacks
+	err     error
 }
 
 var drv, blas loadState
@@ -184,9 +216,10 @@ var drv, blas loadState
 func LoadDriver() (*Lib, error) {
 	drv.once.Do(func() {
 		var a C.tr_cu_api
-		drv.path, drv.err = loadFrom("CUDA driver", EnvLibCUDA, libNames(EnvLibCUDA, defaultDriverNames), driverSymbols(&a))
+		var g C.tr_cu_graph_api
+		drv.path, drv.missing, drv.err = loadFrom("CUDA driver", EnvLibCUDA, libNames(EnvLibCUDA, defaultDriverNames), driverSymbols(&a), graphSymbols(&g))
 		if drv.err == nil {
-			C.tr_cu = a
+			C.tr_cu, C.tr_cug = a, g
 		}
 	})
 	if drv.err != nil {
@@ -216,9 +249,10 @@ func Load() (*Lib, error) {
 	}
 	blas.once.Do(func() {
 		var a C.tr_blas_api
-		blas.path, blas.err = loadFrom("cuBLAS", EnvLibCUBLAS, libNames(EnvLibCUBLAS, blasNames(driverMajor())), blasSymbols(&a))
+		var o C.tr_blas_opt_api
+		blas.path, blas.missing, blas.err = loadFrom("cuBLAS", EnvLibCUBLAS, libNames(EnvLibCUBLAS, blasNames(driverMajor())), blasSymbols(&a), blasOptSymbols(&o))
 		if blas.err == nil {
-			C.tr_blas = a
+			C.tr_blas, C.tr_blaso = a, o
 		}
 	})
 	if blas.err != nil {
@@ -754,7 +788,9 @@ func resetForTest() {
 	drv, blas = loadState{}, loadState{}
 	initDone.Store(false)
 	C.tr_cu = C.tr_cu_api{}
+	C.tr_cug = C.tr_cu_graph_api{}
 	C.tr_blas = C.tr_blas_api{}
+	C.tr_blaso = C.tr_blas_opt_api{}
 }
 
 // driverSymbolNames lists the driver table's names (for tests).
@@ -769,6 +805,14 @@ func blasSymbolNames() []string {
 	return symbolNames(blasSymbols(&a))
 }
 
+// optionalSymbolNames lists the optional tables' names, the driver's then
+// cuBLAS's (for tests).
+func optionalSymbolNames() (driver, blas []string) {
+	var g C.tr_cu_graph_api
+	var o C.tr_blas_opt_api
+	return symbolNames(graphSymbols(&g)), symbolNames(blasOptSymbols(&o))
+}
+
 func symbolNames(t []symbol) []string {
 	out := make([]string, len(t))
 	for i, s := range t {
@@ -781,13 +825,17 @@ func symbolNames(t []symbol) []string {
 // loaded state (for tests).
 func loadDriverFrom(names []string) (string, error) {
 	var a C.tr_cu_api
-	return loadFrom("CUDA driver", EnvLibCUDA, names, driverSymbols(&a))
+	var g C.tr_cu_graph_api
+	path, _, err := loadFrom("CUDA driver", EnvLibCUDA, names, driverSymbols(&a), graphSymbols(&g))
+	return path, err
 }
 
 // loadBlasFrom is loadDriverFrom for cuBLAS.
 func loadBlasFrom(names []string) (string, error) {
 	var a C.tr_blas_api
-	return loadFrom("cuBLAS", EnvLibCUBLAS, names, blasSymbols(&a))
+	var o C.tr_blas_opt_api
+	path, _, err := loadFrom("cuBLAS", EnvLibCUBLAS, names, blasSymbols(&a), blasOptSymbols(&o))
+	return path, err
 }
 
 // tableMatchesStruct checks that the tables name every field of the C
@@ -795,8 +843,16 @@ func loadBlasFrom(names []string) (string, error) {
 // into the wrong slot, and no slot is left unresolved.
 func tableMatchesStruct() error {
 	var cu C.tr_cu_api
+	var g C.tr_cu_graph_api
 	var bl C.tr_blas_api
+	var o C.tr_blas_opt_api
 	if err := checkTable(unsafe.Pointer(&cu), reflect.TypeOf(cu), driverSymbols(&cu)); err != nil {
+		return err
+	}
+	if err := checkTable(unsafe.Pointer(&g), reflect.TypeOf(g), graphSymbols(&g)); err != nil {
+		return err
+	}
+	if err := checkTable(unsafe.Pointer(&o), reflect.TypeOf(o), blasOptSymbols(&o)); err != nil {
 		return err
 	}
 	return checkTable(unsafe.Pointer(&bl), reflect.TypeOf(bl), blasSymbols(&bl))

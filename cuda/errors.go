@@ -95,6 +95,7 @@ var cudaErrors = map[int][2]string{
 	222: {"CUDA_ERROR_UNSUPPORTED_PTX_VERSION", "the provided PTX was compiled with an unsupported toolchain."},
 	304: {"CUDA_ERROR_OPERATING_SYSTEM", "OS call failed or operation not supported on this OS"},
 	400: {"CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+	401: {"CUDA_ERROR_ILLEGAL_STATE", "the operation cannot be performed in the present state"},
 	500: {"CUDA_ERROR_NOT_FOUND", "named symbol not found"},
 	600: {"CUDA_ERROR_NOT_READY", "device not ready"},
 	700: {"CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
@@ -106,6 +107,10 @@ var cudaErrors = map[int][2]string{
 	802: {"CUDA_ERROR_SYSTEM_NOT_READY", "system not yet initialized"},
 	803: {"CUDA_ERROR_SYSTEM_DRIVER_MISMATCH", "system has unsupported display driver / cuda driver combination"},
 	804: {"CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE", "forward compatibility was attempted on non supported HW"},
+	900: {"CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", "operation not permitted when stream is capturing"},
+	901: {"CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", "operation failed due to a previous error during capture"},
+	906: {"CUDA_ERROR_STREAM_CAPTURE_IMPLICIT", "operation would make the legacy stream depend on a capturing blocking stream"},
+	908: {"CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD", "attempt to terminate a thread-local capture sequence from another thread"},
 	999: {"CUDA_ERROR_UNKNOWN", "unknown error"},
 }
 

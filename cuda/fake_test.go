@@ -27,13 +27,20 @@ var (
 // ends. The fakes implement the entry points on the host (see the C files).
 func fakeLibs(t *testing.T, env ...string) {
 	t.Helper()
+	fakeLibsBuilt(t, nil, nil, env...)
+}
+
+// fakeLibsBuilt is fakeLibs with extra gcc flags for the fake driver and
+// the fake cuBLAS (e.g. -DFAKE_NO_GRAPHS).
+func fakeLibsBuilt(t *testing.T, cudaFlags, blasFlags []string, env ...string) {
+	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		t.Skip("gcc not found: cannot build the fake driver")
 	}
 	dir := t.TempDir()
-	t.Setenv(EnvLibCUDA, buildFake(t, gcc, dir, fakeCudaSrc, "libfakecuda.so"))
-	t.Setenv(EnvLibCUBLAS, buildFake(t, gcc, dir, fakeCublasSrc, "libfakecublas.so"))
+	t.Setenv(EnvLibCUDA, buildFake(t, gcc, dir, fakeCudaSrc, "libfakecuda.so", cudaFlags...))
+	t.Setenv(EnvLibCUBLAS, buildFake(t, gcc, dir, fakeCublasSrc, "libfakecublas.so", blasFlags...))
 	for i := 0; i+1 < len(env); i += 2 {
 		t.Setenv(env[i], env[i+1])
 	}
@@ -96,10 +103,91 @@ func TestFakeDriver(t *testing.T) {
 	}
 	r := Probe()
 	if !r.Usable || len(r.Devices) != 1 || r.Devices[0].Name != "Fake GPU 0" || r.Devices[0].SMs != 4 ||
-		r.BlasVersion != "12.4.5" || r.DriverVersion != 12040 || r.Devices[0].FreeMem != 3<<30 {
+		r.BlasVersion != "12.4.5" || r.DriverVersion != 12040 || r.Devices[0].FreeMem != 3<<30 ||
+		r.Graphs != "cuGraphInstantiateWithFlags" || r.GraphsOff != "" {
 		t.Errorf("Probe: %+v", r)
 	}
+	if s := r.String(); !strings.Contains(s, "CUDA graphs: available (cuGraphInstantiateWithFlags)") {
+		t.Errorf("report:\n%s", s)
+	}
 	t.Logf("\n%s", r)
+}
+
+// TestFakeDriverWithoutGraphs: a driver without the graph entry points (one
+// older than CUDA 11.0) still loads and trains; graphs are off, the report
+// says why and what to do, and the graph calls return that reason.
+func TestFakeDriverWithoutGraphs(t *testing.T) {
+	fakeLibsBuilt(t, []string{"-DFAKE_NO_GRAPHS"}, nil)
+	err := GraphSupport()
+	for _, want := range []string{"libfakecuda.so lacks cuStreamBeginCapture_v2, cuStreamEndCapture, cuGraphLaunch, cuGraphExecDestroy, cuGraphDestroy, cuGraphInstantiateWithFlags (or cuGraphInstantiate_v2)", "update the NVIDIA driver"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("GraphSupport: %v, want it to say %q", err, want)
+		}
+	}
+	r := Probe()
+	if !r.Usable || r.Graphs != "" || r.GraphsOff != err.Error() {
+		t.Errorf("Probe: %+v", r)
+	}
+	if s := r.String(); !strings.Contains(s, "GPU training: available") || !strings.Contains(s, "CUDA graphs: not available\n  the CUDA driver") {
+		t.Errorf("report:\n%s", s)
+	}
+	ctx := fakeContext(t)
+	s, err := ctx.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	if err := s.BeginCapture(); err == nil || !strings.Contains(err.Error(), "lacks cuStreamBeginCapture_v2") {
+		t.Errorf("BeginCapture: %v", err)
+	}
+	for _, c := range gpuCases { // the rest works
+		if c.name != "Graphs" && c.name != "BlasWorkspace" {
+			t.Run(c.name, func(t *testing.T) { c.fn(t, ctx) })
+		}
+	}
+}
+
+// TestFakeDriverOldGraphs: a CUDA 11.0-11.3 driver has cuGraphInstantiate_v2
+// but no cuGraphInstantiateWithFlags; graphs run through the former.
+func TestFakeDriverOldGraphs(t *testing.T) {
+	fakeLibsBuilt(t, []string{"-DFAKE_OLD_GRAPHS"}, nil)
+	if err := GraphSupport(); err != nil {
+		t.Fatal(err)
+	}
+	if got := GraphInstantiate(); got != "cuGraphInstantiate_v2" {
+		t.Errorf("instantiating with %s", got)
+	}
+	ctx := fakeContext(t)
+	t.Run("Graphs", func(t *testing.T) { testGraphs(t, ctx) })
+}
+
+// TestFakeBlasWithoutWorkspace: a cuBLAS without cublasSetWorkspace_v2
+// turns graphs off, naming it.
+func TestFakeBlasWithoutWorkspace(t *testing.T) {
+	fakeLibsBuilt(t, nil, []string{"-DFAKE_NO_WORKSPACE"})
+	err := GraphSupport()
+	if err == nil || !strings.Contains(err.Error(), "libfakecublas.so lacks cublasSetWorkspace_v2") || !strings.Contains(err.Error(), EnvLibCUBLAS) {
+		t.Fatalf("GraphSupport: %v", err)
+	}
+	if r := Probe(); !r.Usable || r.GraphsOff != err.Error() {
+		t.Errorf("Probe: %+v", r)
+	}
+}
+
+// fakeContext retains device 0's primary context of the loaded fake,
+// released after the test.
+func fakeContext(t *testing.T) *Context {
+	t.Helper()
+	d, err := GetDevice(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := d.RetainPrimaryContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctx.Release() })
+	return ctx
 }
 
 func TestFakeNoDevice(t *testing.T) {

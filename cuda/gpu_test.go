@@ -37,6 +37,8 @@ var gpuCases = []struct {
 	{"Events", testEvents},
 	{"OutOfMemory", testOutOfMemory},
 	{"AnyThread", testAnyThread},
+	{"Graphs", testGraphs},
+	{"BlasWorkspace", testBlasWorkspace},
 }
 
 // runGPUCases runs every case as a subtest on ctx.

@@ -5,6 +5,7 @@ package cuda
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,7 +63,8 @@ func TestTablesCoverTheStructs(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for _, n := range append(driverSymbolNames(), blasSymbolNames()...) {
+	graphs, blasOpt := optionalSymbolNames()
+	for _, n := range slices.Concat(driverSymbolNames(), blasSymbolNames(), graphs, blasOpt) {
 		if names[n] {
 			t.Errorf("symbol %s listed twice", n)
 		}
@@ -71,7 +73,8 @@ func TestTablesCoverTheStructs(t *testing.T) {
 	// The versioned entry points cuda.h maps the public names to.
 	for _, n := range []string{"cuDeviceTotalMem_v2", "cuDevicePrimaryCtxRelease_v2", "cuMemAlloc_v2", "cuMemFree_v2",
 		"cuMemGetInfo_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2",
-		"cuStreamDestroy_v2", "cuEventDestroy_v2", "cublasCreate_v2", "cublasSgemm_v2", "cublasGetVersion_v2"} {
+		"cuStreamDestroy_v2", "cuEventDestroy_v2", "cublasCreate_v2", "cublasSgemm_v2", "cublasGetVersion_v2",
+		"cuStreamBeginCapture_v2", "cuGraphInstantiate_v2", "cublasSetWorkspace_v2"} {
 		if !names[n] {
 			t.Errorf("table lacks %s", n)
 		}

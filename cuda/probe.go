@@ -120,6 +120,11 @@ func (r Report) String() string {
 			b.WriteString("s")
 		}
 		b.WriteString(")\n")
+		if r.GraphsOff != "" {
+			fmt.Fprintf(&b, "CUDA graphs: not available\n  %s\n", r.GraphsOff)
+		} else if r.Graphs != "" {
+			fmt.Fprintf(&b, "CUDA graphs: available (%s)\n", r.Graphs)
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "GPU training: not available (failed at step %q)\n  %s\n", r.Step, r.Reason)

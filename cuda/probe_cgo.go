@@ -74,6 +74,11 @@ func Probe() Report {
 		return r
 	}
 	r.Usable = true
+	if err := GraphSupport(); err != nil {
+		r.GraphsOff = err.Error()
+	} else {
+		r.Graphs = GraphInstantiate()
+	}
 	return r
 }
 

@@ -96,6 +96,22 @@ int main(void) {
 	for _, sym := range driverSymbolNames() {
 		fmt.Fprintf(&b, "\tCHECK(%s, %s)\n", publicName(sym), sym)
 	}
+	// The optional graph entry points. cuGraphInstantiateWithFlags is in
+	// the headers from CUDA 11.4; cuGraphInstantiate is cuGraphInstantiate_v2
+	// up to CUDA 11.8 and cuGraphInstantiateWithFlags from 12.0 (whose
+	// drivers still export _v2 for older programs).
+	b.WriteString("\tVALUE(CU_STREAM_CAPTURE_MODE_GLOBAL, 0)\n")
+	graphSyms, blasOpt := optionalSymbolNames()
+	for _, sym := range graphSyms {
+		switch sym {
+		case "cuGraphInstantiateWithFlags":
+			fmt.Fprintf(&b, "#if CUDA_VERSION >= 11040\n\tCHECK(%s, %s)\n#endif\n", sym, sym)
+		case "cuGraphInstantiate_v2":
+			fmt.Fprintf(&b, "#if CUDA_VERSION < 12000\n\tCHECK(%s, %s)\n#endif\n", publicName(sym), sym)
+		default:
+			fmt.Fprintf(&b, "\tCHECK(%s, %s)\n", publicName(sym), sym)
+		}
+	}
 	if haveBlas {
 		b.WriteString("\t_Static_assert(sizeof(cublasStatus_t) == 4 && sizeof(cublasOperation_t) == 4 && sizeof(cublasMath_t) == 4, \"cuBLAS enum sizes\");\n")
 		fmt.Fprintf(&b, "\tVALUE(CUBLAS_OP_N, %d) VALUE(CUBLAS_OP_T, %d)\n", cublasOpN, cublasOpT)
@@ -107,7 +123,7 @@ int main(void) {
 		for code, n := range cublasStatuses {
 			fmt.Fprintf(&b, "\tVALUE(%s, %d)\n", n[0], code)
 		}
-		for _, sym := range blasSymbolNames() {
+		for _, sym := range append(blasSymbolNames(), blasOpt...) {
 			fmt.Fprintf(&b, "\tCHECK(%s, %s)\n", publicName(sym), sym)
 		}
 	}
@@ -129,9 +145,9 @@ int main(void) {
 	if out, err := exec.Command(bin).CombinedOutput(); err != nil {
 		t.Fatalf("symbol names differ from the headers' mappings:\n%s", out)
 	}
-	checked := len(driverSymbolNames())
+	checked := len(driverSymbolNames()) + len(graphSyms)
 	if haveBlas {
-		checked += len(blasSymbolNames())
+		checked += len(blasSymbolNames()) + len(blasOpt)
 	} else {
 		t.Logf("cublas_v2.h not found in %s: cuBLAS signatures not checked", inc)
 	}

@@ -356,6 +356,8 @@ type Backend interface {
 	// Fill sets the first n elements of a float32 buffer to v.
 	Fill(x Buffer, n int, v float32)
 
+	// StepOps: the ops above with per-step values read from buffers.
+	StepOps
 	// Convert writes dst[i] = src[i] for the first n elements, from F32 to
 	// BF16 (rounded to nearest, ties to even: RoundBF16; a NaN becomes
 	// bfloat16's canonical NaN) or from BF16 to F32 (exact). Other pairs

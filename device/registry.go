@@ -18,6 +18,9 @@ type Options struct {
 	// Index is the GPU to use, among those visible (CUDA_VISIBLE_DEVICES):
 	// a data-parallel rank's local rank. 0: the first.
 	Index int
+	// Graphs says whether the backend offers graph capture (Caps.Graphs):
+	// with GraphsOn a backend that cannot refuses to open, saying why.
+	Graphs GraphMode
 }
 
 // Native is what a GPU backend offers a collective library (NCCL) that

@@ -15,3 +15,4 @@
 #include "pointwise.cu"
 #include "elementwise.cu"
 #include "norm.cu"
+#include "step.cu"

@@ -125,6 +125,7 @@ var Kernels = []*Kernel{
 	SGDKernel, RMSpropKernel, SGDSegKernel, RMSpropSegKernel,
 	GELUFwdKernel, GELUBwdKernel, AddKernel, AxpbyKernel, DropoutKernel,
 	ChannelSumKernel, BNInvStdKernel, BNFwdKernel, BNBwdKernel,
+	StepBeginKernel, StepEndKernel, AdamAtKernel, SGDAtKernel, RMSpropAtKernel, AxpbyAtKernel, AugmentAtKernel, DropoutAtKernel,
 }
 
 // ChannelSumStep is one launch of channel_sum_f32 in a ChannelSumPlan. In

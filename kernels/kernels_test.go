@@ -109,6 +109,14 @@ func launchAll(rng *rand.Rand) []launch {
 	BNInvStd(&r, "variance", "invstd", n(), f())
 	BNFwd(&r, "x", "mean", "invstd", "gamma", "beta", "z", "y", n(), n(), n(), rng.IntN(3))
 	BNBwd(&r, "x", "dz", "mean", "invstd", "gamma", "dgamma", "dbeta", "dx", n(), n(), n())
+	StepBegin(&r, "ctr", "perm", n(), n(), "idx", "table", n(), "cur")
+	StepEnd(&r, "ctr", n())
+	AdamAt(&r, "p", "g", "m", "v", n(), "s", f(), f(), f())
+	SGDAt(&r, "p", "g", "buf", n(), "lr", f(), f(), rng.IntN(2) == 1)
+	RMSpropAt(&r, "p", "g", "sq", "buf", n(), "lr", f(), f(), f(), f())
+	AxpbyAt(&r, "x", "y", n(), "s")
+	AugmentAt(&r, "src", "dst", n(), n(), n(), n(), n(), rng.IntN(2) == 1, rng.IntN(2) == 1, rng.Uint64(), "step")
+	DropoutAt(&r, "x", "y", n(), f(), f(), rng.Uint64(), "step")
 	return r.got
 }
 
@@ -270,7 +278,9 @@ func evalWork(s string, vars map[string]int) (int, error) {
 	eval = func(e ast.Expr) (int, error) {
 		switch e := e.(type) {
 		case *ast.BasicLit:
-			return strconv.Atoi(e.Value)
+			if e.Kind == token.INT {
+				return strconv.Atoi(e.Value)
+			}
 		case *ast.Ident:
 			v, ok := vars[e.Name]
 			if !ok {

@@ -64,7 +64,12 @@ func EvaluateReport(net *Network, d *Data, bs int, tta TTA) (*Report, error) {
 		r.Confusion[i] = make([]int, k)
 	}
 	logits := make([]float32, bs*k)
-	err = evalPass(net, dd, iota, bs, stats, tta, func(off, cnt int, out device.Buffer) error {
+	eg, err := newEvalGraphs(b, bs, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer eg.close()
+	err = evalPass(net, dd, iota, bs, stats, tta, eg, func(off, cnt int, out device.Buffer) error {
 		if err := b.DownloadF32(out, 0, logits[:cnt*k]); err != nil {
 			return err
 		}

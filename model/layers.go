@@ -59,11 +59,12 @@ type param struct {
 
 // pass is what a forward pass needs to know besides its input.
 type pass struct {
-	train  bool   // batch statistics, dropout
-	update bool   // update BatchNorm's running statistics (training only)
-	seed   uint64 // dropout's hash key
-	step   int    // optimiser steps taken: dropout's counter
-	fuse   bool   // run the fused ops (Network.SetFusion)
+	train  bool          // batch statistics, dropout
+	update bool          // update BatchNorm's running statistics (training only)
+	seed   uint64        // dropout's hash key
+	step   int           // optimiser steps taken: dropout's counter
+	stepAt device.Buffer // in a captured step: the counter in device memory (I32 [1]), read instead
+	fuse   bool          // run the fused ops (Network.SetFusion)
 }
 
 // reluPool is the ReLU of a layer moved into the max-pool that alone reads

@@ -226,7 +226,8 @@ type dropout struct {
 	y, dx device.Buffer
 	seed  uint64
 	step  int
-	on    bool // the last forward dropped (training with p > 0)
+	at    device.Buffer // the step number in device memory (a captured step), else nil
+	on    bool          // the last forward dropped (training with p > 0)
 }
 
 func (l *dropout) desc() *LayerDesc                                   { return l.d }
@@ -249,9 +250,19 @@ func (l *dropout) forward(b device.Backend, x device.Buffer, n int, p *pass) dev
 	if !l.on {
 		return x
 	}
-	l.seed, l.step = p.seed^l.salt, p.step
-	b.Dropout(x, l.y, n*l.s.Size(), l.p, l.seed, l.step)
+	l.seed, l.step, l.at = p.seed^l.salt, p.step, p.stepAt
+	l.drop(b, x, l.y, n)
 	return l.y
+}
+
+// drop applies the pass's mask to x into y: keyed by the step number held
+// in device memory in a captured step, else by the one passed.
+func (l *dropout) drop(b device.Backend, x, y device.Buffer, n int) {
+	if l.at != nil {
+		b.DropoutAt(x, y, n*l.s.Size(), l.p, l.seed, l.at)
+		return
+	}
+	b.Dropout(x, y, n*l.s.Size(), l.p, l.seed, l.step)
 }
 
 func (l *dropout) backward(b device.Backend, dy device.Buffer, n int, needDx bool) device.Buffer {
@@ -261,7 +272,7 @@ func (l *dropout) backward(b device.Backend, dy device.Buffer, n int, needDx boo
 	if !l.on {
 		return dy
 	}
-	b.Dropout(dy, l.dx, n*l.s.Size(), l.p, l.seed, l.step)
+	l.drop(b, dy, l.dx, n)
 	return l.dx
 }
 

@@ -62,6 +62,7 @@ type Network struct {
 	dinput      device.Buffer // the input's gradient, allocated by the first Explain
 	dinputSet   bool          // this backward pass has written dinput
 	pass        pass          // the current forward pass's settings (a field: no allocation per pass)
+	stepAt      device.Buffer // set while a step is captured: the step number in device memory (pass.stepAt)
 	bound       device.Buffer
 	owned       []device.Buffer // every buffer Build and enableEMA allocated, for Close
 }
@@ -543,6 +544,13 @@ func (n *Network) AugmentInput(a Augmentation, seed uint64, step, cnt int) {
 	n.input, n.augmented = n.augmented, n.input
 }
 
+// augmentInputAt is AugmentInput with the step number read from device
+// memory (step, I32 [1]) when the op runs: for a captured step.
+func (n *Network) augmentInputAt(a Augmentation, seed uint64, step device.Buffer, cnt int) {
+	n.b.AugmentAt(n.input, n.augmented, n.Input.C, cnt, n.Input.H, n.Input.W, a.Pad, a.Reflect, a.NoFlip, seed, step)
+	n.input, n.augmented = n.augmented, n.input
+}
+
 // TranslateInput replaces the loaded batch with one fixed view of every
 // image (Backend.Translate): test-time augmentation.
 func (n *Network) TranslateInput(cnt, dy, dx int, flip bool) {
@@ -554,7 +562,7 @@ func (n *Network) TranslateInput(cnt, dy, dx int, flip bool) {
 // returns the logits [cnt, Classes]. In training mode BatchNorm uses the
 // batch's statistics (and updates the running ones) and dropout drops.
 func (n *Network) Forward(cnt int, train bool) device.Buffer {
-	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed + n.salt, step: n.step, fuse: !n.unfused}
+	n.pass = pass{train: train, update: train && !n.noUpdate, seed: n.seed + n.salt, step: n.step, stepAt: n.stepAt, fuse: !n.unfused}
 	p := &n.pass
 	if n.half != nil {
 		n.b.Convert(n.bound, n.half, n.nParam) // the master weights as the GEMMs read them

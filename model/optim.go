@@ -158,8 +158,53 @@ func (o *Optimizer) Config() OptimConfig { return o.c }
 // factor, and Adam's bias correction for the step's number.
 func (o *Optimizer) Step(net *Network, lr float64) {
 	net.step++
+	net.b.OptimizerStep(net.Params, net.Grads, net.M, net.V, o.segs, o.stepOf(lr, net.step))
+}
+
+// stepOf is the OptimStep of step t (1-based) at learning rate lr.
+func (o *Optimizer) stepOf(lr float64, t int) device.OptimStep {
 	c := o.c
-	s := device.OptimStep{Kind: o.kind, LR: lr, T: net.step, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps,
+	return device.OptimStep{Kind: o.kind, LR: lr, T: t, Beta1: c.Beta1, Beta2: c.Beta2, Eps: c.Eps,
 		Momentum: c.Momentum, Alpha: c.Alpha, Nesterov: c.Nesterov}
-	net.b.OptimizerStep(net.Params, net.Grads, net.M, net.V, o.segs, s)
+}
+
+// valuesPerStep is the number of floats stepValues writes.
+func (o *Optimizer) valuesPerStep() int { return 3 * len(o.segs) }
+
+// stepValues writes what each segment's update reads at learning rate lr
+// in step t (1-based) to dst, 3 per segment, the layout StepAt reads:
+// device.OptimStep.Scalars' LR (Adam's bias-corrected lrT; SGD's and
+// RMSprop's rate), Eps and Decay, the float32 values the one-launch
+// update of Step computes from the same doubles in the same order.
+func (o *Optimizer) stepValues(dst []float32, lr float64, t int) {
+	st := o.stepOf(lr, t)
+	for i, g := range o.segs {
+		v := st.Scalars(g)
+		dst[3*i], dst[3*i+1], dst[3*i+2] = v.LR, v.Eps, v.Decay
+	}
+}
+
+// StepAt queues the update with the values read from cur (stepValues'
+// layout) when it runs: the update of a captured step, one launch per
+// segment (AdamAt, SGDAt, RMSpropAt), bit for bit Step's one launch with
+// the same values. It does not count the step (the caller does, per
+// launch).
+func (o *Optimizer) StepAt(net *Network, cur device.Buffer) {
+	c, b := o.c, net.b
+	for i, g := range o.segs {
+		p, gr := b.View(net.Params, g.Off, g.N), b.View(net.Grads, g.Off, g.N)
+		m, v := b.View(net.M, g.Off, g.N), b.View(net.V, g.Off, g.N)
+		l2 := float32(g.WeightDecay)
+		switch o.kind {
+		case device.OptimAdam, device.OptimAdamW:
+			if o.kind == device.OptimAdamW {
+				l2 = 0 // decoupled: the decay is read from cur
+			}
+			b.AdamAt(p, gr, m, v, g.N, b.View(cur, 3*i, 3), float32(c.Beta1), float32(c.Beta2), l2)
+		case device.OptimSGD:
+			b.SGDAt(p, gr, m, g.N, b.View(cur, 3*i, 1), float32(c.Momentum), l2, c.Nesterov)
+		case device.OptimRMSprop:
+			b.RMSpropAt(p, gr, v, m, g.N, b.View(cur, 3*i, 1), float32(c.Alpha), float32(c.Eps), l2, float32(c.Momentum))
+		}
+	}
 }

@@ -64,7 +64,7 @@ type EpochResult struct {
 // Progress is a look at a running epoch.
 type Progress struct {
 	Epoch, Step, Steps int
-	Loss, Accuracy     float64 // running means over the epoch so far
+	Loss, Accuracy     float64 // running means over the epoch up to Step (on a GPU a check or two behind the step under way)
 	ImagesPerS         float64
 	Elapsed            time.Duration
 }
@@ -111,6 +111,9 @@ type TrainOptions struct {
 	// Reducer of one rank runs the collectives too (a check of them: the
 	// result is the single process's).
 	Dist Reducer
+	// Debugf, when set, receives debugging messages: why steps run op by
+	// op when capturing them as a graph failed.
+	Debugf func(format string, args ...any)
 }
 
 // EMAOptions configure a moving average of the weights and BatchNorm's
@@ -155,6 +158,10 @@ type Trainer struct {
 	epochRNG   []byte        // pcg state at the start of the current epoch
 	shuffled   bool          // perm holds the current epoch's order
 	elapsed    time.Duration // time spent in the current epoch before a stop
+	graphs     *graphSet     // captured steps (nil: every step runs op by op)
+	slots      stepSlots     // what captured steps read
+	evalG      *evalGraphs   // Validate's captured batches
+	reading    statsRead     // the loss check under way
 }
 
 // checkSets checks the labels of the training and (if any) validation set.
@@ -248,6 +255,9 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 	if t.stats, err = b.Alloc("loss statistics", device.F32, 2); err != nil {
 		return nil, err
 	}
+	if err := t.setupGraphs(val != nil); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -256,6 +266,9 @@ func NewTrainer(net *Network, train, val *Data, opt TrainOptions) (t *Trainer, e
 // The trainer cannot be used afterwards; the network is left to its own
 // Close. A second Close does nothing.
 func (t *Trainer) Close() {
+	t.graphs.close()
+	t.evalG.close()
+	t.freeSlots()
 	t.train.free(t.b)
 	t.val.free(t.b)
 	for _, buf := range []device.Buffer{t.permBuf, t.iotaBuf, t.stats} {
@@ -395,6 +408,7 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 	start := time.Now().Add(-t.elapsed)
 	next := time.Now().Add(t.opt.ProgressEvery)
 	check := t.checkEvery()
+	t.reading = statsRead{prev: t.pos}
 	for t.pos < steps {
 		if err := t.checkStop(ctx, check); err != nil {
 			t.elapsed = time.Since(start)
@@ -417,21 +431,14 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 		done := min(t.pos*bs, nLocal) * t.world
 		progress := t.opt.OnProgress != nil && t.opt.ProgressEvery > 0 && time.Now().After(next)
 		if progress || t.pos%check == 0 || t.pos == steps {
-			l, a, err := t.readStats(done)
+			v, err := t.checkLoss(done, lr, check, t.pos == steps)
 			if err != nil {
-				return r, t.stepsError(err, check)
-			}
-			if math.IsNaN(l) || math.IsInf(l, 0) {
 				t.elapsed = time.Since(start)
-				where := fmt.Sprintf("at step %d of epoch %d", t.pos, t.epoch+1)
-				if check > 1 {
-					where = fmt.Sprintf("between steps %d and %d of epoch %d", max(t.pos-check+1, 1), t.pos, t.epoch+1)
-				}
-				return r, &DivergedError{Loss: l, Where: where, GlobalStep: t.net.step, LR: lr}
+				return r, err
 			}
-			if progress {
+			if progress && v.ok {
 				el := time.Since(start)
-				t.opt.OnProgress(Progress{Epoch: t.epoch + 1, Step: t.pos, Steps: steps, Loss: l, Accuracy: a,
+				t.opt.OnProgress(Progress{Epoch: t.epoch + 1, Step: v.pos, Steps: steps, Loss: v.loss, Accuracy: v.acc,
 					ImagesPerS: float64(done) / el.Seconds(), Elapsed: el})
 				next = time.Now().Add(t.opt.ProgressEvery)
 			}
@@ -459,6 +466,76 @@ func (t *Trainer) RunEpoch(ctx context.Context) (EpochResult, error) {
 		}
 	}
 	return r, nil
+}
+
+// statsRead is a loss check under way on an asynchronous backend: a copy
+// of the epoch's loss sum and correct count queued after step pos (images
+// done, global step, learning rate then), the previous one after step prev.
+type statsRead struct {
+	p               device.PendingRead
+	prev, pos, done int
+	step            int
+	lr              float64
+}
+
+// statsView is what a loss check read: the running means after step pos.
+type statsView struct {
+	loss, acc float64
+	pos       int
+	ok        bool // a value was read
+}
+
+// checkLoss reads the epoch's running loss and accuracy and fails on a NaN
+// or Inf. On an asynchronous backend that can read without waiting, it
+// collects the read queued at the previous check (long done by now, so
+// nothing waits for the steps since) and queues the next: no wait inside
+// the epoch, at the price of finding a non-finite loss one check later.
+// Otherwise, and for the epoch's last step (final), it reads now.
+func (t *Trainer) checkLoss(done int, lr float64, check int, final bool) (statsView, error) {
+	ar, async := t.b.(device.AsyncReader)
+	if !async || !t.b.Caps().Async || final || t.opt.SyncEvery == 1 {
+		t.reading.p = nil
+		l, a, err := t.readStats(done)
+		if err != nil {
+			return statsView{}, t.stepsError(err, check)
+		}
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			where := fmt.Sprintf("at step %d of epoch %d", t.pos, t.epoch+1)
+			if check > 1 {
+				where = fmt.Sprintf("between steps %d and %d of epoch %d", max(t.pos-check+1, 1), t.pos, t.epoch+1)
+			}
+			return statsView{}, &DivergedError{Loss: l, Where: where, GlobalStep: t.net.step, LR: lr}
+		}
+		return statsView{loss: l, acc: a, pos: t.pos, ok: true}, nil
+	}
+	var v statsView
+	rd := t.reading
+	if rd.p != nil {
+		if err := rd.p.Wait(t.host); err != nil {
+			return v, rangeError(err, rd.prev, rd.pos, t.epoch)
+		}
+		v = statsView{loss: float64(t.host[0]) / float64(rd.done), acc: float64(t.host[1]) / float64(rd.done), pos: rd.pos, ok: true}
+		if math.IsNaN(v.loss) || math.IsInf(v.loss, 0) {
+			where := fmt.Sprintf("between steps %d and %d of epoch %d", rd.prev+1, rd.pos, t.epoch+1)
+			return v, &DivergedError{Loss: v.loss, Where: where, GlobalStep: rd.step, LR: rd.lr}
+		}
+	}
+	p, err := ar.ReadLater(t.stats, 2)
+	if err != nil {
+		return v, err
+	}
+	t.reading = statsRead{p: p, prev: rd.pos, pos: t.pos, done: done, step: t.net.step, lr: lr}
+	if rd.p == nil {
+		t.reading.prev = rd.prev
+	}
+	return v, nil
+}
+
+// rangeError says that a device error read after step to arose in a step
+// after step from of the epoch.
+func rangeError(err error, from, to, epoch int) error {
+	return fmt.Errorf("between steps %d and %d of epoch %d: %w (the device reports a fault at the next wait; --sync-every 1 names the step that raised it)",
+		from+1, to, epoch+1, err)
 }
 
 // syncStep waits for the device after every SyncEvery steps (a debugging
@@ -490,8 +567,14 @@ func (t *Trainer) stepsError(err error, check int) error {
 }
 
 // trainBatch trains on batch s of the epoch (cnt images) at rate lr: one
-// step, with the other ranks when data-parallel, then the weight average.
+// step, with the other ranks when data-parallel, then the weight average;
+// captured as a graph where it can be.
 func (t *Trainer) trainBatch(s, cnt int, lr float64) error {
+	if t.dist == nil {
+		if ok, err := t.graphStep(kindTrain, s, cnt); ok || err != nil {
+			return err
+		}
+	}
 	t.net.LoadBatch(t.train.images, t.train.labels, t.batchIdx[s], cnt)
 	if t.opt.Augment {
 		t.net.AugmentInput(t.opt.Augmentation, t.opt.Seed+t.net.salt, t.net.Steps(), cnt)
@@ -602,6 +685,7 @@ func (t *Trainer) Restore(s *State) error {
 	}
 	t.net.step = s.AdamStep
 	t.epoch, t.pos = s.Epoch, s.Pos
+	t.slots.pos, t.slots.end = -1, t.slots.first // the device's counters and table are stale
 	t.epochRNG = append([]byte(nil), s.RNG...)
 	t.elapsed = time.Duration(s.Seconds * float64(time.Second))
 	t.shuffled = false
@@ -609,11 +693,18 @@ func (t *Trainer) Restore(s *State) error {
 }
 
 // Step trains on batch s (modulo the number of batches) of the current
-// order, without shuffling; the benchmark's unit of work.
-func (t *Trainer) Step(s int) {
-	idx := t.batchIdx[s%len(t.batchIdx)]
+// order, without shuffling, augmentation or weight average, at the base
+// learning rate; the benchmark's unit of work. It runs as a captured graph
+// from the second step of a batch size on where the backend can capture.
+func (t *Trainer) Step(s int) error {
+	pos := s % len(t.batchIdx)
+	idx := t.batchIdx[pos]
+	if ok, err := t.graphStep(kindPlain, pos, idx.Len()); ok || err != nil {
+		return err
+	}
 	t.net.LoadBatch(t.train.images, t.train.labels, idx, idx.Len())
 	t.net.TrainStep(idx.Len(), t.opt2, t.opt.LR, float32(t.opt.Smoothing), t.stats)
+	return nil
 }
 
 // Validate evaluates the network on the validation set. With several
@@ -636,7 +727,7 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 		t.net.bindTo(t.net.EMA)
 		defer t.net.bindTo(t.net.Params)
 	}
-	if err := evalRange(t.net, t.val, t.iotaBuf, lo, hi, t.opt.Batch, t.stats, TTANone, nil); err != nil {
+	if err := evalRange(t.net, t.val, t.iotaBuf, lo, hi, t.opt.Batch, t.stats, TTANone, t.evalG, nil); err != nil {
 		return 0, 0, err
 	}
 	if t.dist != nil {
@@ -648,21 +739,33 @@ func (t *Trainer) Validate() (loss, acc float64, err error) {
 }
 
 // evalPass runs net over dd in batches of bs without gradients, summing the
-// loss and the correct count into stats (zeroed first). When perBatch is
-// set it gets each batch's logits, queued on the device.
-func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
-	return evalRange(net, dd, iota, 0, dd.n, bs, stats, tta, perBatch)
+// loss and the correct count into stats (zeroed first), batches captured as
+// graphs where eg is set. When perBatch is set it gets each batch's logits,
+// queued on the device.
+func evalPass(net *Network, dd *deviceData, iota device.Buffer, bs int, stats device.Buffer, tta TTA, eg *evalGraphs, perBatch func(off, cnt int, logits device.Buffer) error) error {
+	return evalRange(net, dd, iota, 0, dd.n, bs, stats, tta, eg, perBatch)
 }
 
 // evalRange is evalPass over the images lo to hi-1 of dd.
-func evalRange(net *Network, dd *deviceData, iota device.Buffer, lo, hi, bs int, stats device.Buffer, tta TTA, perBatch func(off, cnt int, logits device.Buffer) error) error {
+func evalRange(net *Network, dd *deviceData, iota device.Buffer, lo, hi, bs int, stats device.Buffer, tta TTA, eg *evalGraphs, perBatch func(off, cnt int, logits device.Buffer) error) error {
 	b := net.Backend()
 	b.Fill(stats, 2, 0)
+	if hi <= lo {
+		return nil
+	}
+	x := evalBatch{net: net, dd: dd, perm: b.View(iota, lo, hi-lo), stats: stats, tta: tta, lo: lo, hi: hi, bs: bs, nb: (hi - lo + bs - 1) / bs}
 	for off := lo; off < hi; off += bs {
 		cnt := min(bs, hi-off)
-		net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
-		logits := net.forwardTTA(cnt, tta)
-		net.Loss(logits, cnt, false, 0, stats)
+		x.i, x.cnt = (off-lo)/bs, cnt
+		logits, err := eg.run(x)
+		if err != nil {
+			return err
+		}
+		if logits == nil { // not captured: op by op
+			net.LoadBatch(dd.images, dd.labels, b.View(iota, off, cnt), cnt)
+			logits = net.forwardTTA(cnt, tta)
+			net.Loss(logits, cnt, false, 0, stats)
+		}
 		if perBatch != nil {
 			if err := perBatch(off, cnt, logits); err != nil {
 				return err
@@ -767,15 +870,31 @@ func onOff(b bool) string {
 
 // averageWeights updates the weight average after a step (EMAOptions).
 func (t *Trainer) averageWeights() {
-	e, net := t.opt.EMA, t.net
-	if e.Decay <= 0 || net.EMA == nil {
+	net := t.net
+	if net.EMA == nil {
 		return
 	}
+	on, alpha, beta, reset := t.emaAt(net.step)
+	if on {
+		t.b.Axpby(net.Params, net.EMA, net.nParam, alpha, beta)
+	}
+	if reset {
+		t.b.Axpby(net.EMA, net.Params, net.nParam, 1, 0)
+	}
+}
+
+// emaAt is the weight average's update after global step s (1-based): on
+// when ema = alpha*weights + beta*ema is applied (beta the decay d < 1),
+// and reset when the weights are then set to the average (lookahead).
+func (t *Trainer) emaAt(s int) (on bool, alpha, beta float32, reset bool) {
+	e := t.opt.EMA
+	if e.Decay <= 0 || t.net.EMA == nil {
+		return false, 0, 0, false
+	}
 	every := max(e.Every, 1)
-	s := net.step
 	last := e.Lookahead && e.TotalSteps > 0 && s == e.TotalSteps
 	if s%every != 0 && !last {
-		return
+		return false, 0, 0, false
 	}
 	d := e.Decay
 	if e.Lookahead {
@@ -788,13 +907,7 @@ func (t *Trainer) averageWeights() {
 			d = 1
 		}
 	}
-	n := net.nParam
-	if d < 1 {
-		t.b.Axpby(net.Params, net.EMA, n, float32(1-d), float32(d))
-	}
-	if e.Lookahead {
-		t.b.Axpby(net.EMA, net.Params, n, 1, 0)
-	}
+	return d < 1, float32(1 - d), float32(d), e.Lookahead
 }
 
 // TTA is a test-time augmentation: which views of each image are averaged.

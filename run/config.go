@@ -46,6 +46,8 @@ type Device struct {
 	// value; tf32; bf16). --tf32 is a deprecated alias of --precision tf32.
 	Precision device.Precision
 	Index     int // the GPU, among those visible: a data-parallel rank's local rank
+	// Graphs is --cuda-graphs: a speed setting, never stored with the run.
+	Graphs device.GraphMode
 }
 
 // Config is every setting of a training run.

@@ -329,3 +329,21 @@ func TestBatchLimitHint(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphsOnDataParallel: --cuda-graphs on with data-parallel training is
+// refused before the device is opened (the all-reduce is not captured, so
+// those steps run op by op), saying what to use instead.
+func TestGraphsOnDataParallel(t *testing.T) {
+	cfg := smallConfig(t)
+	cfg.Device.Graphs = device.GraphsOn
+	env := testEnv(new(strings.Builder))
+	env.OpenDevice = func(Device) (device.Backend, error) {
+		t.Fatal("the device was opened")
+		return nil, nil
+	}
+	env.Dist = &Dist{Rank: 0, Size: 2, Reducer: func(device.Backend) (model.Reducer, error) { return nil, errors.New("no collectives") }}
+	err := Train(context.Background(), cfg, env)
+	if err == nil || !strings.Contains(err.Error(), "--cuda-graphs on: data-parallel training (2 ranks)") || !strings.Contains(err.Error(), "auto or off") {
+		t.Fatalf("Train: %v", err)
+	}
+}

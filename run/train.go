@@ -205,6 +205,9 @@ func (s *session) release() {
 // setup opens the device, loads the data, plans and builds the network
 // and makes the trainer, restored from the checkpoint when resuming.
 func (s *session) setup(ctx context.Context) (*model.Network, *data.Dataset, error) {
+	if s.env.Dist != nil && s.cfg.Device.Graphs == device.GraphsOn {
+		return nil, nil, fmt.Errorf("--cuda-graphs on: data-parallel training (%d ranks) runs its steps op by op, since the gradient all-reduce is not captured into the graph: use --cuda-graphs auto or off", s.world)
+	}
 	b, err := s.env.OpenDevice(s.cfg.Device)
 	if err != nil {
 		return nil, nil, err
@@ -308,6 +311,7 @@ func (s *session) trainOptions() model.TrainOptions {
 	o := model.TrainOptions{Batch: cfg.BatchSize, LR: cfg.LR, Optim: r.Optim(), Seed: cfg.Seed, Schedule: s.lrAt,
 		Augment: cfg.Augment, Augmentation: r.Augmentation(), Smoothing: r.LabelSmoothing, DropLast: r.DropLast, SyncEvery: cfg.SyncEvery,
 		EMA:        model.EMAOptions{Decay: r.EMA, Every: r.EMAEvery},
+		Debugf:     func(format string, args ...any) { s.log.Debug().Msgf(format, args...) },
 		OnProgress: func(model.Progress) {},
 		OnStep: func(t *model.Trainer) error {
 			if cfg.StopAfterSteps > 0 && t.TotalSteps() >= cfg.StopAfterSteps {

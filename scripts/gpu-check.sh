@@ -7,7 +7,10 @@
 # repeated build/train/eval/close, TestMemoryReturns, with its own row; the
 # conv kernels past 2^31 elements), the same under compute-sanitizer (see
 # SANITIZE below), `trainer bench` on the GPU and the CPU at
-# batch 32 and 128 (on the GPU also with --precision bf16 and tf32) and,
+# batch 32 and 128 (synchronised steps, then back to back with CUDA graphs
+# and the calls per step; on the GPU also with --precision bf16 and tf32),
+# trainer against PyTorch on the same card (gpu-vs-pytorch.sh, VS_TORCH
+# below), the CPU scaling table (cpu-scaling.sh, CPU_SCALING below) and,
 # when .gpu/ holds the CIFAR-10 JPEG archive and the converter, real
 # 10-epoch training runs on the GPU (fp32, fp32 with --augment, bf16);
 # then prints a table.
@@ -30,6 +33,11 @@
 # NCCL=0 skips the data-parallel checks over NCCL (see their section);
 # CPU_SCALING=0 skips the CPU scaling table (scripts/cpu-scaling.sh, trainer
 # against PyTorch at 1 to 16 threads, SCALING_THREADS).
+# VS_TORCH=0 skips scripts/gpu-vs-pytorch.sh (trainer bench against PyTorch
+# eager and PyTorch with CUDA graphs, same card, alternating; the seed CNN at
+# batch 32 and 128, resnet20 at 128, airbench94 at 1024; one row per case);
+# VS_TORCH_BUDGET (240 s) bounds it (no new round after it; killed 120 s
+# later), VS_TORCH_RUNS (3) is its rounds per case.
 # RECIPE_ARGS is added to both trainer runs (--precision tf32, say); PYTHON names the
 # Python that has PyTorch (python3).
 #
@@ -154,7 +162,7 @@ if [ "$SANITIZE" != 0 ] && [ "$RECIPES" != only ]; then
     # GPU work only: the cuda subtests of the conformance suite, the
     # parities and the memory cycles; see the header for what is left out.
     gpu_run='/cuda$'
-    gpu_skip='^(TestConvPast2G|TestOutOfMemoryMessage|TestStepAllocatesNothing|TestPackingChecked|TestCheckDriver)$'
+    gpu_skip='^(TestConvPast2G|TestOutOfMemoryMessage|TestStepAllocatesNothing|TestGraphStepAllocatesNothing|TestPackingChecked|TestCheckDriver)$'
     cuda_run='^(TestGPU|TestSystemDriver|TestSystemCuBLAS|TestProbeIsConsistent)$'
     sanitize memcheck gpu device/gpu "$limit" "$gpu_run" "$gpu_skip"
     sanitize memcheck cuda cuda 60 "$cuda_run" '^$'
@@ -171,6 +179,7 @@ if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
     echo "$out"
     if [ -n "$out" ]; then
       row "bench $1 batch $2${4:+ $4}" "$(echo "$out" | sed -E 's/.*"images_per_s":([0-9.]+).*"ms_per_step_median":([0-9.]+).*"ms_per_step_p90":([0-9.]+).*"gflops":([0-9.]+).*/\1 img\/s, median \2 ms, p90 \3 ms, \4 GFLOP\/s/')"
+      row "  back to back" "$(echo "$out" | sed -E 's/.*"images_per_s_loop":([0-9.]+).*"ms_per_step_loop":([0-9.]+).*"cuda_graphs":(true|false).*/\1 img\/s, \2 ms\/step, CUDA graphs \3/')$(echo "$out" | sed -nE 's/.*"launches_per_step_eager":\{[^}]*"calls":([0-9]+)[^}]*\},"launches_per_step":\{[^}]*"calls":([0-9]+).*/; calls per step: \1 op by op, \2 steady/p')"
     else
       row "bench $1 batch $2${4:+ $4}" "failed: $(tail -1 "$LOG/bench-$1-$2-$p.err")"
     fi
@@ -214,6 +223,28 @@ if [ "$quick" = 1 ] && [ "$DRY_RUN" = 0 ]; then
       --model conv512k3same,conv512k3same,flatten,dense10 --out "$d/oom/model.safetensors" 2>&1 | tail -1)
     echo "$oom"
     row "train gpu, batch too large" "$(echo "$oom" | grep -o 'out of GPU memory allocating [^:]*\|--batch-size [0-9]* would fit' | tr '\n' ' ')"
+  fi
+fi
+
+# ---- trainer against PyTorch on the GPU (VS_TORCH=0 skips) -----------------
+if [ "$RECIPES" != only ] && [ "$SANITIZE" != only ] && [ "${VS_TORCH:-1}" = 1 ]; then
+  echo
+  echo "== trainer vs PyTorch on the GPU (scripts/gpu-vs-pytorch.sh)"
+  vs_budget=${VS_TORCH_BUDGET:-240}
+  vs_log=$LOG/gpu-vs-pytorch.log
+  BIN=$BIN PYTHON=${PYTHON:-python3} RUNS=${VS_TORCH_RUNS:-3} BUDGET=$vs_budget DRY_RUN=$DRY_RUN LOG=$LOG/gpu-vs-pytorch \
+    timeout -k 10 $((vs_budget + 120)) bash scripts/gpu-vs-pytorch.sh >"$vs_log" 2>&1
+  rc=$?
+  cat "$vs_log"
+  if grep -q '^vs-torch ' "$vs_log"; then
+    while IFS= read -r line; do
+      line=${line#vs-torch }
+      row "vs PyTorch ${line%% |*}" "${line#* | }"
+    done < <(grep '^vs-torch ' "$vs_log")
+  elif [ "$DRY_RUN" = 1 ]; then
+    row "vs PyTorch" "dry run: $(grep -c '^dry run:' "$vs_log") commands"
+  else
+    row "vs PyTorch (exit $rc)" "no result$([ "$rc" = 124 ] && echo ", timed out"): $(tail -1 "$vs_log")"
   fi
 fi
 

@@ -26,11 +26,13 @@ go test -race -count=1 -timeout 30m ./internal/... ./device/cpu/... ./model/... 
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 # The PyTorch twins, where PyTorch is installed (CI installs Debian's):
 # the module builder against hand-written PyTorch networks, the airbench94
-# port's pieces against upstream's code, and a resnet20
+# port's pieces against upstream's code, gpu-vs-pytorch.sh's PyTorch side
+# (torch_bench.py) on the CPU, and a resnet20
 # checkpoint evaluated by PyTorch to the trainer's accuracy (0.1 point).
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/test_torch_model.py
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/test_torch_airbench94.py
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/test_torch_bench.py
   if [ -n "${TRAINER_CIFAR_SAMPLE:-}" ]; then
     tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
     tar -xzf "$TRAINER_CIFAR_SAMPLE" -C "$tmp"

@@ -10,6 +10,9 @@
  * under a driver older than that major, read from FAKE_CUDA_DRIVER_VERSION
  * (the variable the fake driver reports, default 12040).
  *
+ * -DFAKE_NO_WORKSPACE leaves out cublasSetWorkspace_v2 (which graph
+ * captures need).
+ *
  * Build: gcc -shared -fPIC -o libfakecublas.so fakecublas.c
  */
 #include <stdlib.h>
@@ -22,7 +25,7 @@ typedef int cublasStatus_t;
 enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7 };
 #define MAGIC 0x424c4153u
 
-struct handle { unsigned magic; void *stream; int mode; };
+struct handle { unsigned magic; void *stream; int mode; void *ws; size_t wsbytes; };
 
 static int valid(struct handle *h) { return h && h->magic == MAGIC; }
 static int maxi(int a, int b) { return a > b ? a : b; }
@@ -59,6 +62,16 @@ cublasStatus_t cublasGetVersion_v2(struct handle *h, int *v) {
 	*v = FAKE_CUBLAS_MAJOR * 10000 + 405;
 	return SUCCESS;
 }
+#ifndef FAKE_NO_WORKSPACE
+/* Like cuBLAS: the workspace must be 256-byte aligned, and NULL only with size 0. */
+cublasStatus_t cublasSetWorkspace_v2(struct handle *h, void *ws, size_t bytes) {
+	if (!valid(h)) return NOT_INITIALIZED;
+	if ((!ws && bytes) || ((size_t)ws % 256) != 0) return INVALID_VALUE;
+	h->ws = ws;
+	h->wsbytes = bytes;
+	return SUCCESS;
+}
+#endif
 /* MAJOR_VERSION=0, MINOR_VERSION=1, PATCH_LEVEL=2 */
 cublasStatus_t cublasGetProperty(int type, int *v) {
 	static const int ver[3] = {FAKE_CUBLAS_MAJOR, 4, 5};

@@ -12,6 +12,16 @@
  * FAKE_CUDA_INIT_ERROR (a CUresult cuInit returns), FAKE_CUDA_DRIVER_VERSION
  * (what cuDriverGetVersion reports, default 12040).
  *
+ * Stream capture and graphs: a capturing stream records each vadd launch
+ * with a copy of its argument values (the kernel reads the memory they
+ * point at only when a graph instance is launched); a synchronisation on it
+ * fails and invalidates the capture, as on CUDA, and EndCapture must come
+ * from the thread that began it. Only launches are recorded: copies, memsets
+ * and events on a capturing stream fail too (CUDA would capture the
+ * device-side ones as nodes; the package relies on none of them). Compiled with -DFAKE_NO_GRAPHS the library
+ * has no graph entry points (a driver older than CUDA 11.0), with
+ * -DFAKE_OLD_GRAPHS no cuGraphInstantiateWithFlags (CUDA 11.0 to 11.3).
+ *
  * Build: gcc -shared -fPIC -o libfakecuda.so fakecuda.c
  */
 #include <stdint.h>
@@ -24,16 +34,29 @@ typedef int CUresult;
 enum {
 	OK = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3,
 	INVALID_DEVICE = 101, INVALID_CONTEXT = 201, INVALID_PTX = 218,
-	INVALID_HANDLE = 400, NOT_FOUND = 500,
+	INVALID_HANDLE = 400, ILLEGAL_STATE = 401, NOT_FOUND = 500,
+	CAPTURE_UNSUPPORTED = 900, CAPTURE_INVALIDATED = 901, CAPTURE_WRONG_THREAD = 908,
 };
 #define MAGIC_CTX 0x43545821u
 #define MAGIC_STREAM 0x53545245u
 #define MAGIC_EVENT 0x4556454eu
 #define MAGIC_MODULE 0x4d4f4455u
 #define MAGIC_FUNC 0x46554e43u
+#define MAGIC_GRAPH 0x47524150u
+#define MAGIC_EXEC 0x47455845u
+
+/* One recorded vadd launch: its argument values and thread count. */
+struct rec { float *a, *b, *c; unsigned n; float scale; unsigned long long threads; };
+struct recs { struct rec *r; int n, cap; };
 
 struct ctx { unsigned magic; int dev; int refs; };
-struct stream { unsigned magic; struct ctx *ctx; };
+struct stream {
+	unsigned magic; struct ctx *ctx;
+	int capturing, invalid; /* a capture is under way; something invalidated it */
+	void *thread;           /* the thread that began it */
+	struct recs recs;
+};
+struct graph { unsigned magic; struct recs recs; };
 struct event { unsigned magic; double t; int recorded; };
 struct module { unsigned magic; };
 struct func { unsigned magic; };
@@ -53,6 +76,19 @@ static int devok(int d) { return d >= 100 && d < 100 + ndev(); }
 #define NEED_INIT() do { if (!inited) return NOT_INITIALIZED; } while (0)
 #define NEED_CTX() do { NEED_INIT(); if (!cur || cur->magic != MAGIC_CTX || cur->refs <= 0) return INVALID_CONTEXT; } while (0)
 #define NEED_STREAM(s) do { if ((s) && ((struct stream *)(s))->magic != MAGIC_STREAM) return INVALID_HANDLE; } while (0)
+/* Work that cannot be captured: on a capturing stream it invalidates the capture. */
+#define NO_CAPTURE(s) do { if ((s) && ((struct stream *)(s))->capturing) { ((struct stream *)(s))->invalid = 1; return CAPTURE_UNSUPPORTED; } } while (0)
+
+static void rec_add(struct recs *l, struct rec r) {
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 8;
+		l->r = realloc(l->r, l->cap * sizeof *l->r);
+	}
+	l->r[l->n++] = r;
+}
+static void vadd_run(const struct rec *r) {
+	for (unsigned long long i = 0; i < r->threads && i < r->n; i++) r->c[i] = (r->a[i] + r->b[i]) * r->scale;
+}
 
 static double now_ms(void) {
 	struct timespec ts;
@@ -131,8 +167,8 @@ CUresult cuMemAlloc_v2(unsigned long long *p, size_t n) {
 	NEED_CTX();
 	if (n == 0) return INVALID_VALUE;
 	if (n > ((size_t)1 << 32)) return OUT_OF_MEMORY;
-	void *m = malloc(n);
-	if (!m) return OUT_OF_MEMORY;
+	void *m = NULL; /* aligned like CUDA's allocations (at least 256 bytes) */
+	if (posix_memalign(&m, 256, n) != 0) return OUT_OF_MEMORY;
 	*p = (unsigned long long)(uintptr_t)m;
 	return OK;
 }
@@ -144,28 +180,28 @@ CUresult cuMemGetInfo_v2(size_t *free_, size_t *total) {
 	return OK;
 }
 CUresult cuMemcpyHtoDAsync_v2(unsigned long long dst, const void *src, size_t n, void *s) {
-	NEED_CTX(); NEED_STREAM(s);
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
 	memcpy((void *)(uintptr_t)dst, src, n);
 	return OK;
 }
 CUresult cuMemcpyDtoHAsync_v2(void *dst, unsigned long long src, size_t n, void *s) {
-	NEED_CTX(); NEED_STREAM(s);
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
 	memcpy(dst, (void *)(uintptr_t)src, n);
 	return OK;
 }
 CUresult cuMemcpyDtoDAsync_v2(unsigned long long dst, unsigned long long src, size_t n, void *s) {
-	NEED_CTX(); NEED_STREAM(s);
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
 	memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, n);
 	return OK;
 }
 CUresult cuMemsetD32Async(unsigned long long dst, unsigned int v, size_t n, void *s) {
-	NEED_CTX(); NEED_STREAM(s);
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
 	unsigned int *p = (unsigned int *)(uintptr_t)dst;
 	for (size_t i = 0; i < n; i++) p[i] = v;
 	return OK;
 }
 CUresult cuMemsetD8Async(unsigned long long dst, unsigned char v, size_t n, void *s) {
-	NEED_CTX(); NEED_STREAM(s);
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
 	memset((void *)(uintptr_t)dst, v, n);
 	return OK;
 }
@@ -180,18 +216,19 @@ CUresult cuMemFreeHost(void *p) { NEED_CTX(); free(p); return OK; }
 CUresult cuStreamCreate(void **s, unsigned int flags) {
 	NEED_CTX();
 	if (flags > 1) return INVALID_VALUE;
-	struct stream *st = malloc(sizeof *st);
+	struct stream *st = calloc(1, sizeof *st);
 	st->magic = MAGIC_STREAM;
 	st->ctx = cur;
 	*s = st;
 	return OK;
 }
-CUresult cuStreamSynchronize(void *s) { NEED_CTX(); NEED_STREAM(s); return OK; }
+CUresult cuStreamSynchronize(void *s) { NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s); return OK; }
 CUresult cuStreamDestroy_v2(void *s) {
 	NEED_CTX();
 	if (!s) return INVALID_HANDLE;
 	NEED_STREAM(s);
 	((struct stream *)s)->magic = 0;
+	free(((struct stream *)s)->recs.r);
 	free(s);
 	return OK;
 }
@@ -247,11 +284,13 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
 	if (f != &vadd_func) return INVALID_HANDLE;
 	if (!gx || !gy || !gz || !bx || !by || !bz || (unsigned long long)bx * by * bz > 1024 || shmem > 48 * 1024) return INVALID_VALUE;
 	if (extra || !params) return INVALID_VALUE;
-	float *a = *(float **)params[0], *b = *(float **)params[1], *c = *(float **)params[2];
-	unsigned n = *(unsigned *)params[3];
-	float scale = *(float *)params[4];
-	unsigned long long threads = (unsigned long long)gx * bx;
-	for (unsigned long long i = 0; i < threads && i < n; i++) c[i] = (a[i] + b[i]) * scale;
+	struct rec r = {*(float **)params[0], *(float **)params[1], *(float **)params[2],
+	    *(unsigned *)params[3], *(float *)params[4], (unsigned long long)gx * bx};
+	if (s && ((struct stream *)s)->capturing) {
+		rec_add(&((struct stream *)s)->recs, r); /* the values, as they are now */
+		return OK;
+	}
+	vadd_run(&r);
 	return OK;
 }
 CUresult cuEventCreate(void **e, unsigned int flags) {
@@ -263,7 +302,7 @@ CUresult cuEventCreate(void **e, unsigned int flags) {
 	return OK;
 }
 CUresult cuEventRecord(void *e, void *s) {
-	NEED_CTX(); NEED_STREAM(s);
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
 	if (!e || ((struct event *)e)->magic != MAGIC_EVENT) return INVALID_HANDLE;
 	((struct event *)e)->t = now_ms();
 	((struct event *)e)->recorded = 1;
@@ -289,6 +328,81 @@ CUresult cuEventDestroy_v2(void *e) {
 	free(e);
 	return OK;
 }
+#ifndef FAKE_NO_GRAPHS
+static __thread char thread_id; /* its address names the calling thread */
+
+/* mode: GLOBAL=0, THREAD_LOCAL=1, RELAXED=2. The legacy stream cannot capture. */
+CUresult cuStreamBeginCapture_v2(void *s, int mode) {
+	NEED_CTX(); NEED_STREAM(s);
+	if (mode < 0 || mode > 2) return INVALID_VALUE;
+	if (!s) return CAPTURE_UNSUPPORTED;
+	struct stream *st = s;
+	if (st->capturing) return ILLEGAL_STATE;
+	st->capturing = 1;
+	st->invalid = 0;
+	st->thread = mode == 2 ? NULL : &thread_id;
+	st->recs.n = 0;
+	return OK;
+}
+CUresult cuStreamEndCapture(void *s, void **g) {
+	NEED_CTX(); NEED_STREAM(s);
+	struct stream *st = s;
+	if (!st || !g) return INVALID_VALUE;
+	if (!st->capturing) return ILLEGAL_STATE;
+	if (st->thread && st->thread != &thread_id) return CAPTURE_WRONG_THREAD;
+	st->capturing = 0;
+	*g = NULL;
+	if (st->invalid) return CAPTURE_INVALIDATED;
+	struct graph *gr = calloc(1, sizeof *gr);
+	gr->magic = MAGIC_GRAPH;
+	gr->recs = st->recs; /* the graph takes the list */
+	st->recs = (struct recs){0};
+	*g = gr;
+	return OK;
+}
+static CUresult instantiate(void **e, void *g) {
+	NEED_CTX();
+	struct graph *gr = g;
+	if (!e || !gr || gr->magic != MAGIC_GRAPH) return INVALID_VALUE;
+	struct graph *ex = calloc(1, sizeof *ex); /* a copy: independent of the graph */
+	ex->magic = MAGIC_EXEC;
+	ex->recs.n = ex->recs.cap = gr->recs.n;
+	ex->recs.r = malloc((gr->recs.n + 1) * sizeof *ex->recs.r);
+	memcpy(ex->recs.r, gr->recs.r, gr->recs.n * sizeof *ex->recs.r);
+	*e = ex;
+	return OK;
+}
+#ifndef FAKE_OLD_GRAPHS
+CUresult cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long flags) {
+	if (flags > 15) return INVALID_VALUE;
+	return instantiate(e, g);
+}
+#endif
+CUresult cuGraphInstantiate_v2(void **e, void *g, void **errNode, char *log, size_t loglen) {
+	if (errNode) *errNode = NULL;
+	if (log && loglen) log[0] = 0;
+	return instantiate(e, g);
+}
+CUresult cuGraphLaunch(void *e, void *s) {
+	NEED_CTX(); NEED_STREAM(s); NO_CAPTURE(s);
+	struct graph *ex = e;
+	if (!ex || ex->magic != MAGIC_EXEC) return INVALID_HANDLE;
+	for (int i = 0; i < ex->recs.n; i++) vadd_run(&ex->recs.r[i]);
+	return OK;
+}
+static CUresult destroy(void *g, unsigned magic) {
+	NEED_CTX();
+	struct graph *gr = g;
+	if (!gr || gr->magic != magic) return INVALID_VALUE;
+	gr->magic = 0;
+	free(gr->recs.r);
+	free(gr);
+	return OK;
+}
+CUresult cuGraphExecDestroy(void *e) { return destroy(e, MAGIC_EXEC); }
+CUresult cuGraphDestroy(void *g) { return destroy(g, MAGIC_GRAPH); }
+#endif
+
 /* Names only a few codes, like an old driver: the package's table does the rest. */
 CUresult cuGetErrorName(CUresult code, const char **s) {
 	switch (code) {

@@ -9,6 +9,7 @@
 package cpu
 
 import (
+	"errors"
 	"fmt"
 	"github.com/trainer-go/trainer/internal/pool"
 	"runtime"
@@ -87,8 +88,12 @@ type Backend struct {
 	noWino bool            // TRAINER_CPU_NOWINOGRAD=1: no Winograd plans
 }
 
-// New opens a CPU backend with o.Threads workers (0: one per core).
+// New opens a CPU backend with o.Threads workers (0: one per core). It has
+// no graphs: it refuses o.Graphs on.
 func New(o device.Options) (*Backend, error) {
+	if o.Graphs == device.GraphsOn {
+		return nil, errors.New("CUDA graphs were asked for (--cuda-graphs on), but the CPU backend runs each op as it is called and has no graphs: use --cuda-graphs auto or off")
+	}
 	if o.Pool != nil {
 		return &Backend{threads: o.Pool.Size(), pool: o.Pool, gemm: sgemm.NewEngineOn(o.Pool), prec: o.Precision, noWino: noWinogradEnv()}, nil
 	}

@@ -37,7 +37,33 @@ type dev interface {
 	GemmBF16(transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int,
 		b cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error
 	Close() error
+
+	// GraphSupport is nil when the device can capture graphs, else why not.
+	GraphSupport() error
+	// BeginCapture makes the stream record what is queued instead of
+	// running it; EndCapture stops and returns the record, ready to launch.
+	// Both are called on one OS thread.
+	BeginCapture() error
+	EndCapture() (devGraph, error)
+	// ReadAsync queues a copy of bytes (at most readSlotBytes) from src
+	// into host slot i (0 <= i < readSlots) and marks the point in the
+	// stream; ReadWait waits for that point and returns the slot's bytes.
+	ReadAsync(i int, src cuda.DevicePtr, bytes int) error
+	ReadWait(i int) ([]byte, error)
 }
+
+// devGraph is a captured graph, instantiated.
+type devGraph interface {
+	Launch() error
+	Destroy() error
+}
+
+// The host slots of ReadAsync: a few, so that a read can be collected
+// after the next one has been queued.
+const (
+	readSlots     = 4
+	readSlotBytes = 64
+)
 
 // cudaDev is dev on the CUDA driver and cuBLAS, device 0.
 type cudaDev struct {
@@ -47,6 +73,11 @@ type cudaDev struct {
 	mod    *cuda.Module
 	fn     map[*kernels.Kernel]*cuda.Function
 	stage  *cuda.HostMem
+
+	workspace cuda.DevicePtr // cuBLAS's workspace (0: cuBLAS's own)
+	graphs    error          // why graphs cannot be captured (nil: they can)
+	reads     *cuda.HostMem  // ReadAsync's slots, pinned
+	readEv    [readSlots]*cuda.Event
 }
 
 // openDev sets up device 0: its primary context, a stream, cuBLAS on it and
@@ -73,6 +104,9 @@ func openDev(o device.Options) (*cudaDev, error) {
 	if err = d.blas.SetMathMode(o.Precision == device.PrecisionTF32); err != nil {
 		return fail(err)
 	}
+	if err = d.setWorkspace(g); err != nil {
+		return fail(err)
+	}
 	if d.mod, err = d.ctx.LoadModule(kernels.PTX); err != nil {
 		return fail(fmt.Errorf("loading the embedded kernels: %w", err))
 	}
@@ -84,6 +118,81 @@ func openDev(o device.Options) (*cudaDev, error) {
 		d.fn[k] = f
 	}
 	return d, nil
+}
+
+// setWorkspace gives cuBLAS a workspace of its recommended size (32 MiB
+// from Hopper, sm_90, on; 4 MiB before), so that no GEMM allocates one
+// inside a graph capture; eager GEMMs use the same one, so both choose the
+// same algorithms. Without cublasSetWorkspace (or the driver's graph entry
+// points) graphs are off and cuBLAS keeps its own.
+func (d *cudaDev) setWorkspace(g cuda.Device) error {
+	if d.graphs = cuda.GraphSupport(); d.graphs != nil {
+		return nil
+	}
+	major, _, err := g.ComputeCapability()
+	if err != nil {
+		return err
+	}
+	bytes := 4 << 20
+	if major >= 9 {
+		bytes = 32 << 20
+	}
+	if d.workspace, err = d.ctx.MemAlloc(bytes, "cuBLAS workspace"); err != nil {
+		return err
+	}
+	return d.blas.SetWorkspace(d.workspace, bytes)
+}
+
+func (d *cudaDev) GraphSupport() error { return d.graphs }
+
+func (d *cudaDev) BeginCapture() error { return d.stream.BeginCapture() }
+
+func (d *cudaDev) EndCapture() (devGraph, error) {
+	g, err := d.stream.EndCapture()
+	if err != nil {
+		return nil, err
+	}
+	defer g.Destroy() // the instance does not need it
+	ex, err := g.Instantiate()
+	if err != nil {
+		return nil, err
+	}
+	return &cudaGraph{ex: ex, s: d.stream}, nil
+}
+
+// cudaGraph is an instantiated CUDA graph launched on the backend's stream.
+type cudaGraph struct {
+	ex *cuda.GraphExec
+	s  *cuda.Stream
+}
+
+func (g *cudaGraph) Launch() error  { return g.ex.Launch(g.s) }
+func (g *cudaGraph) Destroy() error { return g.ex.Destroy() }
+
+func (d *cudaDev) ReadAsync(i int, src cuda.DevicePtr, bytes int) error {
+	if d.reads == nil {
+		h, err := d.ctx.MemHostAlloc(readSlots * readSlotBytes)
+		if err != nil {
+			return err
+		}
+		d.reads = h
+		for j := range d.readEv {
+			if d.readEv[j], err = d.ctx.NewEvent(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.stream.MemcpyDtoH(unsafe.Add(d.reads.Ptr(), i*readSlotBytes), src, bytes); err != nil {
+		return err
+	}
+	return d.readEv[i].Record(d.stream)
+}
+
+func (d *cudaDev) ReadWait(i int) ([]byte, error) {
+	if err := d.readEv[i].Synchronize(); err != nil {
+		return nil, err
+	}
+	return d.reads.Bytes()[i*readSlotBytes : (i+1)*readSlotBytes], nil
 }
 
 func (d *cudaDev) MemAlloc(bytes int, what string) (cuda.DevicePtr, error) {
@@ -147,11 +256,22 @@ func (d *cudaDev) Close() error {
 	if d.stage != nil {
 		d.stage.Free()
 	}
+	for _, e := range d.readEv {
+		if e != nil {
+			e.Destroy()
+		}
+	}
+	if d.reads != nil {
+		d.reads.Free()
+	}
 	if d.mod != nil {
 		d.mod.Unload()
 	}
 	if d.blas != nil {
 		d.blas.Destroy()
+	}
+	if d.workspace != 0 {
+		d.ctx.MemFree(d.workspace)
 	}
 	if d.stream != nil {
 		d.stream.Destroy()

@@ -55,15 +55,21 @@ type Backend struct {
 	bf16 bool             // the GPU has bfloat16 GEMMs
 
 	count Launches // what has been queued since New
+
+	graphs     error            // why Capture cannot work (nil: it can; Caps.Graphs)
+	liveGraphs int              // graphs captured and not closed
+	retired    []cuda.DevicePtr // scratch and ticket buffers outgrown while graphs lived (they may read them)
+	capturing  bool             // a Capture is recording
+	nodes      device.Launches  // what the capture under way has recorded
+	reads      int              // ReadLater calls so far (the next slot and generation)
+	slotGen    [readSlots]int   // which ReadLater each host slot holds
 }
 
 // Launches counts what the backend has queued on its stream: kernel
-// launches and cuBLAS GEMM calls. A difference of two readings is the cost
-// of the ops between them in launches (a training step's, say).
-type Launches struct {
-	Kernels int // cuLaunchKernel calls
-	Gemms   int // cuBLAS GEMM calls
-}
+// launches, cuBLAS GEMM calls and graph launches. A difference of two
+// readings is the cost of the ops between them in launches (a training
+// step's, say).
+type Launches = device.Launches
 
 // Launches is what has been queued so far.
 func (b *Backend) Launches() Launches { return b.count }
@@ -105,7 +111,28 @@ func New(o device.Options) (*Backend, error) {
 	}
 	info := fmt.Sprintf("%s (sm_%d%d, %.1f GiB, %d SMs), CUDA driver %s, cuBLAS %s, precision %s",
 		g.Name, g.Major, g.Minor, float64(g.TotalMem)/(1<<30), g.SMs, cuda.VersionString(r.DriverVersion), r.BlasVersion, o.Precision)
-	return newBackend(d, info, g.TotalMem, o.Precision, bf16), nil
+	b := newBackend(d, info, g.TotalMem, o.Precision, bf16)
+	if err := b.setGraphs(o.Graphs); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// setGraphs applies the graph mode: off turns capture off; on refuses a
+// device that cannot capture, saying why.
+func (b *Backend) setGraphs(m device.GraphMode) error {
+	b.graphs = b.d.GraphSupport()
+	switch {
+	case m == device.GraphsOff:
+		b.graphs = errors.New("CUDA graphs are off (--cuda-graphs off)")
+	case m == device.GraphsOn && b.graphs != nil:
+		return fmt.Errorf("CUDA graphs were asked for (--cuda-graphs on), but %v", b.graphs)
+	}
+	if b.graphs == nil {
+		b.info += ", CUDA graphs"
+	}
+	return nil
 }
 
 // checkDriver refuses a driver older than the embedded PTX's ISA version
@@ -132,10 +159,11 @@ func newBackend(d dev, info string, total uint64, prec device.Precision, bf16 bo
 }
 
 // Caps: device memory, queued ops, lazy module loading, pinned transfers,
-// kernels indexing buffers with C ints, the precision it was opened with.
+// kernels indexing buffers with C ints, the precision it was opened with;
+// graphs where the driver has them.
 func (b *Backend) Caps() device.Caps {
 	return device.Caps{Async: true, LazyInit: true, PinnedMemory: true, DeviceMemory: b.total, MaxElems: kernels.MaxElems,
-		BF16: b.bf16, Precision: b.prec}
+		BF16: b.bf16, Precision: b.prec, Graphs: b.graphs == nil}
 }
 
 // HostU8 copies src into a new device buffer.
@@ -184,6 +212,9 @@ func ptr(x device.Buffer) cuda.DevicePtr {
 // Alloc allocates zeroed device memory; out of memory names what was being
 // allocated and the free and total memory.
 func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, error) {
+	if err := b.notCapturing("allocating " + what); err != nil {
+		return nil, err
+	}
 	if n < 0 {
 		return nil, fmt.Errorf("allocating %s: negative length %d", what, n)
 	}
@@ -209,6 +240,9 @@ func (b *Backend) Alloc(what string, dt device.DType, n int) (device.Buffer, err
 // Close it does nothing: the context's memory went with it.
 func (b *Backend) Free(x device.Buffer) {
 	p := x.(*buf)
+	if b.notCapturing("freeing a buffer") != nil {
+		return
+	}
 	if p.ptr != 0 && b.d != nil {
 		b.keep(b.d.Synchronize())
 		b.keep(b.d.MemFree(p.ptr))
@@ -242,6 +276,9 @@ func (b *Backend) upload(dst device.Buffer, dt device.DType, off int, src []byte
 	if len(src) == 0 {
 		return nil
 	}
+	if err := b.notCapturing("uploading"); err != nil {
+		return err
+	}
 	d, err := b.span(dst, dt, off, len(src)/dt.Size())
 	if err != nil {
 		return err
@@ -265,6 +302,9 @@ func (b *Backend) upload(dst device.Buffer, dt device.DType, off int, src []byte
 
 // download waits for the queued work and copies src[off:] into dst (bytes).
 func (b *Backend) download(src device.Buffer, dt device.DType, off int, dst []byte) error {
+	if err := b.notCapturing("downloading"); err != nil {
+		return err
+	}
 	if len(dst) == 0 {
 		return b.Sync()
 	}
@@ -324,6 +364,9 @@ func (b *Backend) DownloadI32(src device.Buffer, off int, dst []int32) error {
 
 // Sync waits for the stream and returns the first error since the last Sync.
 func (b *Backend) Sync() error {
+	if err := b.notCapturing("waiting for the device"); err != nil {
+		return err
+	}
 	b.keep(b.d.Synchronize())
 	err := b.err
 	b.err = nil
@@ -340,6 +383,10 @@ func (b *Backend) Close() error {
 		b.d.MemFree(b.scratch)
 		b.scratch, b.scratchLen = 0, 0
 	}
+	for _, p := range b.retired {
+		b.d.MemFree(p)
+	}
+	b.retired = nil
 	if b.counts != 0 {
 		b.d.MemFree(b.counts)
 		b.counts, b.countsLen = 0, 0
@@ -366,7 +413,11 @@ func (l *launcher) Launch(k *kernels.Kernel, work int, a kernels.Args[cuda.Devic
 	if g == 0 {
 		return
 	}
-	b.count.Kernels++
+	if b.capturing {
+		b.nodes.Kernels++
+	} else {
+		b.count.Kernels++
+	}
 	b.keep(b.d.Launch(k, g, kernels.Block, pack(b.args.Reset(), &a)))
 }
 
@@ -399,7 +450,11 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a device
 	if m == 0 || n == 0 {
 		return
 	}
-	b.count.Gemms++
+	if b.capturing {
+		b.nodes.Gemms++
+	} else {
+		b.count.Gemms++
+	}
 	switch ta, tb := a.DType(), bb.DType(); {
 	case ta == device.F32 && tb == device.F32:
 		b.keep(b.d.Sgemm(transB, transA, n, m, k, alpha, ptr(bb), ldb, ptr(a), lda, beta, ptr(c), ldc))
@@ -527,9 +582,16 @@ func (b *Backend) growCounts(need int) bool {
 	if need <= b.countsLen {
 		return true
 	}
+	if b.notCapturing("growing the reduction tickets") != nil {
+		return false
+	}
 	b.keep(b.d.Synchronize())
 	if b.counts != 0 {
-		b.keep(b.d.MemFree(b.counts))
+		if b.liveGraphs > 0 { // a captured graph may use them: freed at Close
+			b.retired = append(b.retired, b.counts)
+		} else {
+			b.keep(b.d.MemFree(b.counts))
+		}
 		b.counts, b.countsLen = 0, 0
 	}
 	p, err := b.d.MemAlloc(need*4, "reduction tickets")
@@ -568,9 +630,16 @@ func (b *Backend) growScratch(need int) bool {
 	if need <= b.scratchLen {
 		return true
 	}
+	if b.notCapturing("growing the reduction scratch") != nil {
+		return false
+	}
 	b.keep(b.d.Synchronize())
 	if b.scratch != 0 {
-		b.keep(b.d.MemFree(b.scratch))
+		if b.liveGraphs > 0 { // a captured graph may read it: freed at Close
+			b.retired = append(b.retired, b.scratch)
+		} else {
+			b.keep(b.d.MemFree(b.scratch))
+		}
 		b.scratch, b.scratchLen = 0, 0
 	}
 	p, err := b.d.MemAlloc(need*4, "reduction scratch")

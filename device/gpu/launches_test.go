@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -135,6 +136,9 @@ func TestPresetLaunches(t *testing.T) {
 		var got [2]Launches
 		for i, fuse := range []bool{true, false} {
 			g := newBackend(&dryDev{emuDev{t: t}}, "GPU backend, launches counted only", 1<<40, device.PrecisionFP32, true)
+			if err := g.setGraphs(device.GraphsOff); err != nil { // op by op: a captured step is one graph launch
+				t.Fatal(err)
+			}
 			net, err := model.Plan(c.spec, model.Shape{C: 3, H: 32, W: 32})
 			if err != nil {
 				t.Fatal(err)
@@ -149,10 +153,13 @@ func TestPresetLaunches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr.Step(0)
+			err = tr.Step(0)
 			before := g.Launches()
-			tr.Step(1)
+			err = errors.Join(err, tr.Step(1))
 			after := g.Launches()
+			if err != nil {
+				t.Fatal(err)
+			}
 			got[i] = Launches{Kernels: after.Kernels - before.Kernels, Gemms: after.Gemms - before.Gemms}
 			tr.Close()
 			net.Close()

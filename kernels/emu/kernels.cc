@@ -326,6 +326,14 @@ const Entry table[] = {
     KERNEL(bn_invstd_f32),
     KERNEL(bn_fwd_f32),
     KERNEL(bn_bwd_f32),
+    KERNEL(step_begin_i32),
+    KERNEL(step_end_i32),
+    KERNEL(adam_at_f32),
+    KERNEL(sgd_at_f32),
+    KERNEL(rmsprop_at_f32),
+    KERNEL(axpby_at_f32),
+    KERNEL(augment_at_f32),
+    KERNEL(dropout_at_f32),
 };
 
 const int ntable = sizeof table / sizeof table[0];
