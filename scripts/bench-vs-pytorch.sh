@@ -14,6 +14,9 @@
 #             scripts/torch_resnet20.py --json-bench (the same network built
 #             from model/presets/resnet20.json, SGD, the same step counts).
 #
+# The trainer runs with its Winograd convolutions; TRAINER_CPU_NOWINOGRAD=1
+# in the environment (passed on to it) measures it with im2col only.
+#
 # DATA_DIR holds data_batch_*.bin and test_batch.bin (PyTorch's scripts read
 # real data; the trainer's bench uses synthetic images of the same shape). If
 # omitted, the CIFAR-10 sample beside the checkout is unpacked and used.
