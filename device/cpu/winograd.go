@@ -45,6 +45,9 @@ import (
 // a short k, where packing or the dot-product kernel's overhead costs as
 // much as the multiply.)
 //
+// A plan may leave a gradient to im2col and GEMM (winoPays): it then runs
+// as model/layers.go would run it, with the im2col matrix in the workspace.
+//
 // Every element is computed by one worker in a fixed order (no sum runs
 // across blocks), and the SGEMM engine gives the same bits for any thread
 // count, so results do not depend on the number of threads.
@@ -140,7 +143,8 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // winoLayout is a plan's two convolutions and the regions of its
 // workspace, sized for the largest batch: the transformed filters U
 // (forward) and Uf (data gradient), the weight gradient's dU and
-// transformed tiles V and Mdy, then one scratch area per worker.
+// transformed tiles V and Mdy (none when it runs as im2col), one scratch
+// area per worker, then the im2col matrix when a gradient runs as im2col.
 type winoLayout struct {
 	v       *winoVariant
 	f, d    winoGeom // forward; data gradient as a forward pass over dy
@@ -166,14 +170,16 @@ func winoLayoutOf(p device.ConvPlan, threads int) winoLayout {
 	l.f = newWinoGeom(m, g.C, p.K, g.H, g.W, g.PadH, g.PadW, g.OH, g.OW)
 	l.d = newWinoGeom(m, p.K, g.C, g.OH, g.OW, 2-g.PadH, 2-g.PadW, g.H, g.W)
 	kc, t := p.K*g.C, l.f.tiles()
-	l.scr = max(winoScratch(v, &l.f, winoBlocksOf(v, &l.f, l.nq, threads).lanes),
-		winoScratch(v, &l.d, winoBlocksOf(v, &l.d, l.nq, threads).lanes))
+	l.scr = max(winoScratch(v, &l.f, winoMaxLanes(v, &l.f, l.nq)), winoScratch(v, &l.d, winoMaxLanes(v, &l.d, l.nq)))
 	l.offU = 0
 	l.offUf = l.offU + a2*kc
 	l.offDU = l.offUf + a2*kc
 	l.offV = l.offDU + a2*kc
-	l.offMdy = l.offV + a2*xiStride(g.C, t, l.nq)
-	l.offScr = l.offMdy + a2*xiStride(p.K, t, l.nq)
+	l.offMdy, l.offScr = l.offV, l.offV
+	if p.Variant&winoDwIm2col == 0 { // V and Mdy of the weight gradient
+		l.offMdy = l.offV + a2*xiStride(g.C, t, l.nq)
+		l.offScr = l.offMdy + a2*xiStride(p.K, t, l.nq)
+	}
 	l.offCol = l.offScr + threads*l.scr
 	l.total = l.offCol
 	if p.Variant&(winoDxIm2col|winoDwIm2col) != 0 {
@@ -203,11 +209,17 @@ func winoBlockCols(v *winoVariant, g *winoGeom) int {
 	return min(512, max(32, (256<<10)/(v.a*v.a*(g.ci+g.co))))
 }
 
+// winoMaxLanes bounds the lanes of the blocks winoBlocksOf cuts for any
+// batch of up to nq lanes, for the scratch.
+func winoMaxLanes(v *winoVariant, g *winoGeom, nq int) int {
+	return min(nq, max(winoLanes, roundUp(ceilDiv(winoBlockCols(v, g), g.tx), winoLanes)))
+}
+
 // winoBlocksOf cuts a pass over g with nv lanes into blocks: about
 // winoBlockCols columns each, and at least 2*par blocks (par: the
 // workers) where that leaves 32 columns or more.
 func winoBlocksOf(v *winoVariant, g *winoGeom, nv, par int) winoBlocks {
-	maxLanes := max(winoLanes, roundUp(ceilDiv(winoBlockCols(v, g), g.tx), winoLanes))
+	maxLanes := winoMaxLanes(v, g, nv)
 	minLanes := roundUp(ceilDiv(32, g.tx), winoLanes)
 	ng := max(ceilDiv(nv, maxLanes), min(ceilDiv(2*par, g.ty), nv/minLanes))
 	ng = max(1, min(ng, nv/winoLanes))

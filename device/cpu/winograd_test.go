@@ -337,3 +337,31 @@ func TestWinogradDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradBatchSizes: one plan for 64 images and one workspace serve
+// batches of every size up to 64 (the blocks are cut anew for each), on
+// shapes with one row of tiles and with several.
+func TestWinogradBatchSizes(t *testing.T) {
+	b, err := New(device.Options{Threads: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, base := range []convCase{caseOf(16, 16, 6, 6, 0, 64), caseOf(16, 24, 13, 9, 1, 64)} {
+		p := b.PlanWinograd(base.geom(), base.k, 4)
+		ws := mustAlloc(t, b, p.Workspace)
+		fill(f32(ws), float32(math.NaN()))
+		for _, n := range []int{1, 5, 8, 9, 23, 40, 57, 64} {
+			cc := base
+			cc.n = n
+			g := cc.geom()
+			x, w, dy := randSlice(r, g.C*n*g.H*g.W), randSlice(r, cc.k*g.C*9), randSlice(r, cc.k*n*g.OH*g.OW)
+			xb, wb, dyb := upload(t, b, x), upload(t, b, w), upload(t, b, dy)
+			yb, dxb, dwb := mustAlloc(t, b, cc.k*n*g.OH*g.OW), mustAlloc(t, b, len(x)), mustAlloc(t, b, len(w))
+			b.ConvForward(p, ws, xb, wb, yb, n)
+			b.ConvBackward(p, ws, xb, wb, dyb, dxb, dwb, n)
+			checkAgainst(t, fmt.Sprintf("%v of a plan for 64", cc), directConv(g, cc.k, x, w, dy), f32(yb), f32(dxb), f32(dwb), winoTol4)
+		}
+	}
+}
