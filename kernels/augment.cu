@@ -54,12 +54,12 @@ __device__ __forceinline__ int augment_reflect(int i, int size)
     return i;
 }
 
-extern "C" __global__ void augment_f32(const float* src, float* dst, int C, int N, int H, int W,
-                                       int pad, int reflect, int noFlip,
-                                       unsigned long long seed, unsigned long long step)
+// augment_run is augment_f32's loop for the step's key (augment_at_f32
+// reads the step from device memory and runs the same loop).
+__device__ __forceinline__ void augment_run(const float* src, float* dst, int C, int N, int H, int W,
+                                            int pad, int reflect, int noFlip, unsigned long long key)
 {
     const unsigned long long G = 0x9E3779B97F4A7C15ULL;
-    const unsigned long long key = augment_mix64(seed + (step + 1ULL) * G);
     const unsigned long long R = (unsigned long long)(2 * pad + 1);
     const int total = C * N * H * W;
     const int stride = blockDim.x * gridDim.x;
@@ -85,6 +85,14 @@ extern "C" __global__ void augment_f32(const float* src, float* dst, int C, int 
         }
         dst[i] = v;
     }
+}
+
+extern "C" __global__ void augment_f32(const float* src, float* dst, int C, int N, int H, int W,
+                                       int pad, int reflect, int noFlip,
+                                       unsigned long long seed, unsigned long long step)
+{
+    const unsigned long long G = 0x9E3779B97F4A7C15ULL;
+    augment_run(src, dst, C, N, H, W, pad, reflect, noFlip, augment_mix64(seed + (step + 1ULL) * G));
 }
 
 extern "C" __global__ void translate_f32(const float* src, float* dst, int C, int N, int H, int W,

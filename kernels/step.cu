@@ -68,19 +68,7 @@ extern "C" __global__ void adam_at_f32(float* p, const float* g, float* m, float
     const float decay = s[2];
     const int stride = blockDim.x * gridDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        float pi = p[i];
-        float gi = g[i];
-        if (l2 != 0.0f) {
-            gi += l2 * pi;
-        }
-        if (decay != 0.0f) {
-            pi -= decay * pi;
-        }
-        const float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        const float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi - lrT * mi / (sqrtf(vi) + eps);
+        adam_one(p, g, m, v, i, lrT, beta1, beta2, eps, l2, decay);
     }
 }
 
@@ -90,17 +78,7 @@ extern "C" __global__ void sgd_at_f32(float* p, const float* g, float* buf, int 
     const float r = lr[0];
     const int stride = blockDim.x * gridDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const float pi = p[i];
-        float gi = g[i];
-        if (l2 != 0.0f) {
-            gi += l2 * pi;
-        }
-        if (momentum != 0.0f) {
-            const float bi = momentum * buf[i] + gi;
-            buf[i] = bi;
-            gi = nesterov ? gi + momentum * bi : bi;
-        }
-        p[i] = pi - r * gi;
+        sgd_one(p, g, buf, i, r, momentum, l2, nesterov);
     }
 }
 
@@ -110,21 +88,7 @@ extern "C" __global__ void rmsprop_at_f32(float* p, const float* g, float* sq, f
     const float r = lr[0];
     const int stride = blockDim.x * gridDim.x;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const float pi = p[i];
-        float gi = g[i];
-        if (l2 != 0.0f) {
-            gi += l2 * pi;
-        }
-        const float si = alpha * sq[i] + (1.0f - alpha) * gi * gi;
-        sq[i] = si;
-        const float a = sqrtf(si) + eps;
-        if (momentum != 0.0f) {
-            const float bi = momentum * buf[i] + gi / a;
-            buf[i] = bi;
-            p[i] = pi - r * bi;
-        } else {
-            p[i] = pi - r * gi / a;
-        }
+        rmsprop_one(p, g, sq, buf, i, r, alpha, eps, l2, momentum);
     }
 }
 
@@ -151,31 +115,7 @@ extern "C" __global__ void augment_at_f32(const float* src, float* dst, int C, i
 {
     const unsigned long long G = 0x9E3779B97F4A7C15ULL;
     const unsigned long long key = augment_mix64(seed + ((unsigned long long)step[0] + 1ULL) * G);
-    const unsigned long long R = (unsigned long long)(2 * pad + 1);
-    const int total = C * N * H * W;
-    const int stride = blockDim.x * gridDim.x;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int x = i % W;
-        int t = i / W;
-        const int y = t % H;
-        t /= H;
-        const int j = t % N;
-        const unsigned long long h = augment_mix64(key + ((unsigned long long)j + 1ULL) * G);
-        const int dy = (int)(((h & 0xFFFFFFFFULL) * R) >> 32);
-        const int dx = (int)((((h >> 32) & 0x7FFFFFFFULL) * R) >> 31);
-        const bool flip = (h >> 63) != 0 && !noFlip;
-        int sy = y + dy - pad;
-        int sx = (flip ? W - 1 - x : x) + dx - pad;
-        float v = 0.0f;
-        if (reflect) {
-            sy = augment_reflect(sy, H);
-            sx = augment_reflect(sx, W);
-            v = src[(t * H + sy) * W + sx];
-        } else if (sy >= 0 && sy < H && sx >= 0 && sx < W) {
-            v = src[(t * H + sy) * W + sx];
-        }
-        dst[i] = v;
-    }
+    augment_run(src, dst, C, N, H, W, pad, reflect, noFlip, key);
 }
 
 extern "C" __global__ void dropout_at_f32(const float* x, float* y, int n, float p, float scale,
